@@ -1,0 +1,208 @@
+"""The storage contract every sink implements (DESIGN §10).
+
+The HTTP layer only talks to this interface; `sinks/registry.py` maps a
+URL scheme to a class. Every method is safe to call from several threads
+(the WSGI server's workers). Results are plain msgspec Structs so the API
+can encode them directly and so every sink answers in the same shape.
+"""
+
+from __future__ import annotations
+
+import abc
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+from branchpy_telemetry.client.schema import TelemetryPackage
+
+
+class SinkError(Exception):
+    """A sink cannot serve (connection lost, database gone, disk full).
+    The API answers 503 `sink_unavailable`; nothing is half-written."""
+
+    code = "sink_unavailable"
+
+
+# ---- inputs ---------------------------------------------------------------
+
+class EventFilter(msgspec.Struct, kw_only=True):
+    category: str | None = None
+    source: str | None = None
+    name: str | None = None
+    status: str | None = None
+    session_id: str | None = None
+    start: datetime | None = None  # inclusive, UTC
+    end: datetime | None = None  # exclusive, UTC
+
+
+class TimeRange(msgspec.Struct, kw_only=True):
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+# ---- results --------------------------------------------------------------
+
+class StoreResult(msgspec.Struct, kw_only=True):
+    package_id: str
+    accepted_events: int
+    duplicate_events: int
+    duplicate: bool  # the package_id was already stored: nothing new written
+
+
+class StoredEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
+    event_id: str
+    package_id: str
+    ts: str
+    category: str
+    source: str
+    name: str
+    duration_ms: float | None = None
+    status: str | None = None
+    session_id: str | None = None
+    correlation_id: str | None = None
+    error_code: str | None = None
+    error_hash: str | None = None
+    attrs: dict = {}
+    governance_id: str | None = None
+
+
+class EventPage(msgspec.Struct, kw_only=True):
+    items: list[StoredEvent]
+    page: int
+    per_page: int
+    total: int
+
+
+class Stats(msgspec.Struct, kw_only=True):
+    events: int
+    packages: int
+    sessions: int
+    errors: int
+    installs: int
+    last_upload: str | None
+
+
+class KeyCount(msgspec.Struct, kw_only=True):
+    key: str
+    count: int
+
+
+class TimelineBucket(msgspec.Struct, kw_only=True):
+    bucket: str  # ISO-8601 start of the bucket, UTC
+    count: int
+    errors: int
+
+
+class RecentError(msgspec.Struct, kw_only=True, omit_defaults=True):
+    error_hash: str
+    error_code: str | None = None
+    name: str | None = None
+    count: int
+    last_seen: str
+
+
+class LatencySummary(msgspec.Struct, kw_only=True):
+    """Inputs for the SLO endpoint over a range."""
+    total: int  # events with a status
+    errors: int  # events with status == "error"
+    p95_ms: float | None  # over events with a duration
+
+
+class SessionRow(msgspec.Struct, kw_only=True):
+    session_id: str
+    first_ts: str
+    last_ts: str
+    duration_ms: float
+    events: int
+    errors: int
+
+
+class SessionsSummary(msgspec.Struct, kw_only=True):
+    count: int
+    avg_duration_ms: float
+    avg_events: float
+    items: list[SessionRow]
+
+
+class ApiKeyRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+    key_id: str  # short public prefix, shown in `keys list`
+    key_hash: str  # sha256 hex of the full key; the key itself is never stored
+    scope: Literal["ingest", "read", "admin"]
+    label: str | None = None
+    created_at: str
+    revoked_at: str | None = None
+
+
+class SinkHealth(msgspec.Struct, kw_only=True, omit_defaults=True):
+    ok: bool
+    kind: str
+    detail: str | None = None
+
+
+# ---- the contract ---------------------------------------------------------
+
+class Sink(abc.ABC):
+    """One storage backend. Implementations: LocalSQLiteSink, MySQLTelemetrySink,
+    CompositeSink, MemorySink. `event_id` and `package_id` are unique keys."""
+
+    kind: str = "abstract"
+
+    @abc.abstractmethod
+    def store_package(self, package: TelemetryPackage, *, receipt: str, body_bytes: int,
+                      received_at: datetime) -> StoreResult:
+        """Store a validated package atomically (all rows or none).
+        A known package_id -> duplicate=True and nothing written; known event_ids
+        are skipped and counted in duplicate_events."""
+
+    @abc.abstractmethod
+    def health(self) -> SinkHealth: ...
+
+    @abc.abstractmethod
+    def stats(self) -> Stats: ...
+
+    @abc.abstractmethod
+    def list_events(self, flt: EventFilter, page: int, per_page: int) -> EventPage:
+        """Newest first (ts desc, event_id desc)."""
+
+    @abc.abstractmethod
+    def aggregate(self, dimension: Literal["category", "source"], rng: TimeRange) -> list[KeyCount]:
+        """Counts per key, largest first."""
+
+    @abc.abstractmethod
+    def timeline(self, bucket: Literal["hour", "day"], rng: TimeRange) -> list[TimelineBucket]:
+        """Oldest bucket first; empty buckets omitted."""
+
+    @abc.abstractmethod
+    def recent_errors(self, limit: int) -> list[RecentError]:
+        """Latest error groups (by error_hash), most recently seen first."""
+
+    @abc.abstractmethod
+    def latency_summary(self, rng: TimeRange) -> LatencySummary: ...
+
+    @abc.abstractmethod
+    def sessions(self, rng: TimeRange, limit: int) -> SessionsSummary: ...
+
+    @abc.abstractmethod
+    def purge_older_than(self, cutoff: datetime, batch_size: int = 5000) -> int:
+        """Delete events (and what only they feed) older than cutoff, in batches; returns rows deleted."""
+
+    # -- API keys (stored hashed, in the primary sink's database) --
+    @abc.abstractmethod
+    def add_api_key(self, record: ApiKeyRecord) -> None: ...
+
+    @abc.abstractmethod
+    def find_api_key(self, key_hash: str) -> ApiKeyRecord | None: ...
+
+    @abc.abstractmethod
+    def list_api_keys(self) -> list[ApiKeyRecord]: ...
+
+    @abc.abstractmethod
+    def revoke_api_key(self, key_id: str, revoked_at: datetime) -> bool: ...
+
+    def migrate(self) -> int:
+        """Bring the schema to the current version; returns that version."""
+        return 0
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass

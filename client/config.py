@@ -1,0 +1,224 @@
+"""Configuration (DESIGN §4): TOML decoded straight into msgspec Structs.
+
+Precedence: defaults < file < `BRANCHPY_TELEMETRY_*` env < explicit flags.
+Unknown keys are an error that names the key. Loaded in `main()` and passed
+down; nothing here runs at import.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from .errors import ConfigError
+from .timewindow import parse_duration
+
+DEFAULT_ENDPOINT = "http://127.0.0.1:8787/api/telemetry"
+INTERVAL_FLOOR_SECONDS = 10.0
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
+    pass
+
+
+class AutoConfig(_Section):
+    interval: str = "6h"
+    dry_run: bool = False
+    daily_upload_budget_mb: float = 50.0
+
+
+class RotationConfig(_Section):
+    max_file_mb: float = 8.0
+    max_age: str = "24h"
+
+
+class RetentionConfig(_Section):
+    keep: str = "14d"
+    max_total_mb: float = 200.0
+
+
+class SourcesConfig(_Section):
+    extension_dir: str | None = None
+
+
+class TelemetrySection(_Section):
+    mode: Literal["manual", "auto"] = "manual"
+    endpoint: str = DEFAULT_ENDPOINT
+    api_key: str | None = None
+    max_upload_size_mb: float = 5.0
+    auto: AutoConfig = msgspec.field(default_factory=AutoConfig)
+    rotation: RotationConfig = msgspec.field(default_factory=RotationConfig)
+    retention: RetentionConfig = msgspec.field(default_factory=RetentionConfig)
+    sources: SourcesConfig = msgspec.field(default_factory=SourcesConfig)
+
+
+class Config(_Section):
+    telemetry: TelemetrySection = msgspec.field(default_factory=TelemetrySection)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.telemetry.max_upload_size_mb * 1024 * 1024)
+
+
+# The dotted keys users may get/set, in display order (explicit, no reflection magic).
+KEYS: tuple[str, ...] = (
+    "telemetry.mode",
+    "telemetry.endpoint",
+    "telemetry.api_key",
+    "telemetry.max_upload_size_mb",
+    "telemetry.auto.interval",
+    "telemetry.auto.dry_run",
+    "telemetry.auto.daily_upload_budget_mb",
+    "telemetry.rotation.max_file_mb",
+    "telemetry.rotation.max_age",
+    "telemetry.retention.keep",
+    "telemetry.retention.max_total_mb",
+    "telemetry.sources.extension_dir",
+)
+_DURATION_KEYS = {"telemetry.auto.interval", "telemetry.rotation.max_age", "telemetry.retention.keep"}
+_SECRET_KEYS = {"telemetry.api_key"}
+_POSITIVE_KEYS = {
+    "telemetry.max_upload_size_mb",
+    "telemetry.auto.daily_upload_budget_mb",
+    "telemetry.rotation.max_file_mb",
+    "telemetry.retention.max_total_mb",
+}
+
+
+def env_var_for(key: str) -> str:
+    """`telemetry.auto.dry_run` -> `BRANCHPY_TELEMETRY_AUTO_DRY_RUN`."""
+    return "BRANCHPY_" + key.upper().replace(".", "_")
+
+
+def load_config(
+    config_file: Path | None,
+    env: dict[str, str] | os._Environ[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Config:
+    """defaults < file < env < overrides (dotted keys -> values)."""
+    env = os.environ if env is None else env
+    tree: dict[str, Any] = read_config_file(config_file) if config_file else {}
+    for key in KEYS:
+        raw = env.get(env_var_for(key))
+        if raw is not None and raw != "":
+            _set_in_tree(tree, key, raw)
+    for key, value in (overrides or {}).items():
+        _require_known(key)
+        _set_in_tree(tree, key, value)
+    return config_from_tree(tree, origin=str(config_file) if config_file else "defaults")
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}", hint="fix or delete the file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def config_from_tree(tree: dict[str, Any], origin: str = "config") -> Config:
+    try:
+        config = msgspec.convert(tree, Config, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{origin}: {_describe_validation_error(exc)}",
+                          hint="run `branchpy telemetry config show` to see valid keys") from None
+    _check_values(config, origin)
+    return config
+
+
+def get_value(config: Config, key: str) -> Any:
+    _require_known(key)
+    node: Any = config
+    for part in key.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def flatten(config: Config, *, reveal_secrets: bool = False) -> dict[str, Any]:
+    """Every key with its effective value; secrets masked unless asked."""
+    out = {}
+    for key in KEYS:
+        value = get_value(config, key)
+        if key in _SECRET_KEYS and value and not reveal_secrets:
+            value = value[:4] + "…" if len(value) > 8 else "…"
+        out[key] = value
+    return out
+
+
+def set_value_in_file(config_file: Path, key: str, value: Any) -> Config:
+    """Validate and persist one key; returns the file's resulting config."""
+    import tomli_w  # only needed when writing
+
+    _require_known(key)
+    tree = read_config_file(config_file)
+    _set_in_tree(tree, key, value)
+    config = config_from_tree(tree, origin=key)  # validate before writing
+    normalized = msgspec.to_builtins(config)  # typed values, defaults omitted
+    config_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = config_file.with_suffix(".toml.tmp")
+    tmp.write_text(tomli_w.dumps(normalized))
+    os.replace(tmp, config_file)
+    return config
+
+
+def _require_known(key: str) -> None:
+    if key not in KEYS:
+        raise ConfigError(f"unknown config key {key!r}", hint="valid keys: " + ", ".join(KEYS))
+
+
+def _set_in_tree(tree: dict[str, Any], key: str, value: Any) -> None:
+    *parents, leaf = key.split(".")
+    node = tree
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"config key {part!r} must be a table")
+    if isinstance(value, str) and key == "telemetry.auto.dry_run":
+        lowered = value.strip().lower()
+        if lowered not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        value = lowered in ("true", "1", "yes", "on")
+    if key == "telemetry.sources.extension_dir" and value in ("", None):
+        node.pop(leaf, None)
+        return
+    node[leaf] = value
+
+
+def _check_values(config: Config, origin: str) -> None:
+    for key in _DURATION_KEYS:
+        value = get_value(config, key)
+        try:
+            parse_duration(value)
+        except Exception:
+            raise ConfigError(f"{origin}: {key}: invalid duration {value!r}",
+                              hint="use a number and a unit: 10s, 30m, 24h, 7d") from None
+    for key in _POSITIVE_KEYS:
+        if get_value(config, key) <= 0:
+            raise ConfigError(f"{origin}: {key}: must be greater than 0")
+    endpoint = config.telemetry.endpoint
+    if not re.match(r"^https?://[^/\s]+", endpoint):
+        raise ConfigError(f"{origin}: telemetry.endpoint: expected an http(s) URL, got {endpoint!r}")
+
+
+def _describe_validation_error(exc: msgspec.ValidationError) -> str:
+    """msgspec says `Object contains unknown field `x` - at `$.telemetry.auto``;
+    users think in dotted keys, so say `unknown key telemetry.auto.x`."""
+    text = str(exc)
+    match = re.match(r"Object contains unknown field `([^`]+)`(?: - at `\$\.?([^`]*)`)?", text)
+    if match:
+        where = match.group(2)
+        key = f"{where}.{match.group(1)}" if where else match.group(1)
+        return f"unknown key {key!r}"
+    match = re.match(r"(.*) - at `\$\.?([^`]*)`", text)
+    if match:
+        return f"{match.group(2)}: {match.group(1)}"
+    return text

@@ -1,0 +1,105 @@
+"""One exception base for the client side, with stable string codes.
+
+Codes are part of the control protocol (DESIGN §9): they travel in error
+replies and map to CLI exit codes (§8). Group by what the caller can do.
+"""
+
+from __future__ import annotations
+
+# CLI exit codes (DESIGN §8).
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_DAEMON_UNAVAILABLE = 3
+EXIT_REJECTED = 4
+EXIT_UPLOAD_FAILED = 5
+
+
+class TelemetryError(Exception):
+    """Base of every error a user or a protocol peer may see."""
+
+    code = "internal_error"
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, *, hint: str | None = None, details: object = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.details = details
+
+    def to_wire(self) -> dict:
+        body: dict = {"code": self.code, "message": self.message}
+        if self.hint:
+            body["hint"] = self.hint
+        if self.details is not None:
+            body["details"] = self.details
+        return body
+
+
+class UsageError(TelemetryError):
+    code = "bad_arguments"
+    exit_code = EXIT_USAGE
+
+
+class UnknownCommandError(UsageError):
+    code = "unknown_command"
+
+
+class MalformedRequestError(UsageError):
+    code = "malformed_request"
+
+
+class ConfigError(TelemetryError):
+    code = "config_invalid"
+    exit_code = EXIT_USAGE
+
+
+class DaemonUnavailableError(TelemetryError):
+    code = "daemon_unavailable"
+    exit_code = EXIT_DAEMON_UNAVAILABLE
+
+
+class ValidationRejectedError(TelemetryError):
+    code = "validation_failed"
+    exit_code = EXIT_REJECTED
+
+
+class PrivacyViolationError(ValidationRejectedError):
+    code = "privacy_violation"
+
+
+class PackageChangedError(ValidationRejectedError):
+    code = "package_changed"
+
+
+class UploadFailedError(TelemetryError):
+    code = "upload_failed"
+    exit_code = EXIT_UPLOAD_FAILED
+
+
+class ConsentWithdrawnError(TelemetryError):
+    code = "consent_withdrawn"
+    exit_code = EXIT_FAILED
+
+
+class NotFoundError(TelemetryError):
+    code = "not_found"
+    exit_code = EXIT_FAILED
+
+
+class StorageError(TelemetryError):
+    """Local disk trouble (full disk, read-only folder, permissions)."""
+
+    code = "storage_error"
+    exit_code = EXIT_FAILED
+
+
+# Every code a reply may carry -> the exit code the CLI uses for it.
+EXIT_CODE_BY_ERROR_CODE: dict[str, int] = {
+    cls.code: cls.exit_code
+    for cls in (
+        TelemetryError, UsageError, UnknownCommandError, MalformedRequestError, ConfigError,
+        DaemonUnavailableError, ValidationRejectedError, PrivacyViolationError, PackageChangedError,
+        UploadFailedError, ConsentWithdrawnError, NotFoundError, StorageError,
+    )
+}

@@ -1,0 +1,70 @@
+"""The control protocol (DESIGN §9): JSON over ZeroMQ, ROUTER on the daemon.
+
+Request  {"v":1, "id":"<uuid>", "cmd":"status", "args":{…}}
+Reply    {"v":1, "id":"<same>", "ok":true, "result":{…}}
+      or {"v":1, "id":"<same>", "ok":false, "error":{"code":"…","message":"…"}}
+Progress (PUB beside the control socket): one frame, topic prefix
+`progress ` then {"id": "<request id>", "cmd", "stage", "done", "total"}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+PROGRESS_TOPIC = b"progress "
+
+# Every command the daemon answers (mirrors the CLI; DESIGN §9).
+COMMANDS: tuple[str, ...] = (
+    "status", "export", "preview", "upload", "sync", "mode", "config.get", "config.set",
+    "rotate", "history", "purge", "emit", "shutdown", "schema",
+)
+
+
+class Request(msgspec.Struct, kw_only=True):
+    v: int = PROTOCOL_VERSION
+    id: str
+    cmd: str
+    args: dict[str, Any] = {}
+
+
+class ErrorBody(msgspec.Struct, kw_only=True, omit_defaults=True):
+    code: str
+    message: str
+    hint: str | None = None
+    details: Any = None
+
+
+class Reply(msgspec.Struct, kw_only=True, omit_defaults=True):
+    v: int = PROTOCOL_VERSION
+    id: str | None
+    ok: bool
+    result: Any = None
+    error: ErrorBody | None = None
+
+
+class Progress(msgspec.Struct, kw_only=True, omit_defaults=True):
+    id: str
+    cmd: str
+    stage: str
+    done: int = 0
+    total: int | None = None
+    message: str | None = None
+
+
+request_decoder = msgspec.json.Decoder(Request)
+reply_decoder = msgspec.json.Decoder(Reply)
+progress_decoder = msgspec.json.Decoder(Progress)
+encoder = msgspec.json.Encoder()
+
+
+def ok_reply(request_id: str | None, result: Any) -> Reply:
+    return Reply(id=request_id, ok=True, result=result)
+
+
+def error_reply(request_id: str | None, code: str, message: str, *, hint: str | None = None,
+                details: Any = None) -> Reply:
+    return Reply(id=request_id, ok=False, error=ErrorBody(code=code, message=message, hint=hint,
+                                                          details=details))
