@@ -1,0 +1,70 @@
+"""Locations (DESIGN §3): BRANCHPY_TELEMETRY_HOME relocates everything;
+over-long socket paths fall back to a short private directory."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from branchpy_telemetry.client.paths import MAX_IPC_PATH_BYTES, ensure_private_dir, resolve_paths
+
+
+def test_home_relocates_everything(tmp_path):
+    home = tmp_path / "h"
+    p = resolve_paths({"BRANCHPY_TELEMETRY_HOME": str(home)})
+    assert p.config_file == home / "config" / "telemetry.toml"
+    assert p.spool_dir == home / "state" / "spool"
+    assert p.active_spool == home / "state" / "spool" / "events.jsonl"
+    assert p.outbox_dir.parent == home / "state"
+    assert p.ledger_file.parent == home / "state"
+    assert p.log_dir == home / "log"
+    assert p.extension_dir == home / "extension"
+    assert p.run_dir == home / "run"
+    assert p.control_endpoint == f"ipc://{home}/run/control.sock"
+
+
+def test_defaults_use_platform_dirs_and_vscode_global_storage(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / ".local/share"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    p = resolve_paths({"XDG_RUNTIME_DIR": str(tmp_path)})
+    assert p.config_file == tmp_path / ".config" / "branchpy" / "telemetry.toml"
+    assert p.spool_dir == tmp_path / ".local/share" / "branchpy" / "telemetry" / "spool"
+    assert p.run_dir == tmp_path / "branchpy"
+    assert p.extension_dir == (tmp_path / ".config" / "Code" / "User" / "globalStorage"
+                               / "branchpy.branchpy" / "telemetry")
+
+
+def test_long_socket_path_falls_back_to_short_private_dir(tmp_path):
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    p = resolve_paths({"BRANCHPY_TELEMETRY_HOME": str(deep)})
+    assert len(os.fsencode(str(p.progress_socket))) <= MAX_IPC_PATH_BYTES
+    assert p.run_dir.name.startswith(f"branchpy-{os.getuid()}-")
+    # Stable: the same long path maps to the same short dir; another one does not.
+    assert resolve_paths({"BRANCHPY_TELEMETRY_HOME": str(deep)}).run_dir == p.run_dir
+    assert resolve_paths({"BRANCHPY_TELEMETRY_HOME": str(deep) + "x"}).run_dir != p.run_dir
+    # Everything else stays under the long home.
+    assert p.spool_dir.is_relative_to(deep)
+
+
+def test_missing_runtime_dir_falls_back(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    p = resolve_paths({})
+    assert p.run_dir.name.startswith(f"branchpy-{os.getuid()}-")
+
+
+def test_ensure_private_dir_tightens_permissions(tmp_path):
+    target = tmp_path / "run"
+    target.mkdir(mode=0o755)
+    target.chmod(0o755)
+    ensure_private_dir(target)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o700
+
+
+def test_ensure_private_dir_refuses_a_file(tmp_path):
+    (tmp_path / "run").write_text("not a dir")
+    with pytest.raises(FileExistsError):
+        ensure_private_dir(tmp_path / "run")
