@@ -1,0 +1,250 @@
+"""Privacy rules (DESIGN §7): the one implementation both ends use.
+
+The client sanitizes with `sanitize_event` (in `redaction.py`, re-exported
+here); the backend validates with `find_violations`. Both rest on
+`check_string`, which names the first rule a string breaks.
+
+What counts as a raw path (decisions documented here, tested in
+tests/client/test_privacy_table.py):
+- absolute POSIX/rooted paths: a separator at a token boundary followed by a
+  segment and another separator (`/a/b`, `\\a\\b`, `/home/José/`); a single
+  segment after `/` counts when it starts with a letter, `.`, `_`, `$` or `~`
+  (`/usr`, `/.ssh`) — a path root alone names a location. `/4`, ` / `, `3/4`,
+  `and/or`, `N/A`, `2026/11/28` do not (no boundary before the `/`, or a
+  digit segment).
+- home paths `~/…`, `~user/…`; Windows drives `C:\\…`, `c:/…` and
+  drive-relative `C:name.ext`; UNC `\\\\host…`; any `file:` URI (any case).
+- URLs `scheme://…` with or without a path: a host plus path identifies a
+  file or a site as well as a path does.
+- `./x`, `../x`, and relative paths with a separator whose last segment has
+  a file extension (`game/script.rpy`, `..\\x.rpy`). MIME types
+  (`application/vnd.api+json`, `text/plain`) are exempt; `a/b` without an
+  extension passes (command names, ratios).
+Unicode cannot hide a path: text is NFKC-normalized, slash/backslash/colon/
+tilde/dot look-alikes are mapped, invisible format characters removed, and
+percent-encoding (repeated), HTML entities and `\\uXXXX`/`\\xXX` escapes are
+decoded and checked too.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import html
+import re
+import unicodedata
+from urllib.parse import unquote
+
+RULE_RAW_PATH = "raw_path"
+RULE_CONTENT_FIELD = "content_field"
+RULE_MULTILINE = "multiline"
+RULE_TOO_LONG = "too_long"
+RULE_NESTED = "nested_value"  # a non-scalar attr value, dropped
+RULES: tuple[str, ...] = (RULE_RAW_PATH, RULE_CONTENT_FIELD, RULE_MULTILINE, RULE_TOO_LONG, RULE_NESTED)
+
+MAX_STRING_LENGTH = 200
+REDACTED = "[redacted]"
+
+# --- fast path ---------------------------------------------------------------
+# A string with none of these cannot hold a path or a newline: no separator,
+# no `~`, no `%`, no control or non-ASCII character, no letter followed by `:`
+# (drive letters, `file:`, URL schemes). Timestamps and `sha256:` pass.
+_SUSPICIOUS = re.compile(r"[/\\~%&\x00-\x1f\x7f-\U0010ffff]|[A-Za-z]:")
+
+# --- normalization -----------------------------------------------------------
+_LOOKALIKES = {
+    # slashes
+    **dict.fromkeys((0x2215, 0x2044, 0xFF0F, 0x29F8, 0x2571, 0x27CB, 0x1735, 0x29F6, 0x2AFD, 0x2AFB), "/"),
+    **dict.fromkeys((0x0338, 0x0337, 0x20EB), "/"),
+    # backslashes
+    **dict.fromkeys((0xFF3C, 0x29F5, 0x2216, 0x29F9, 0x2572, 0x27CD, 0xFE68, 0x20E5), "\\"),
+    # colons
+    **dict.fromkeys((0x2236, 0xA789, 0x02D0, 0x0589, 0x05C3, 0xFE13, 0xFE55, 0xFF1A, 0x1361, 0x205A), ":"),
+    # tildes
+    **dict.fromkeys((0x223C, 0xFF5E, 0x2053, 0x301C, 0x02DC, 0x1FC0), "~"),
+    # full stops (an extension hidden behind a look-alike dot)
+    **dict.fromkeys((0x3002, 0xFF61, 0xFE52, 0x2024, 0xFF0E), "."),
+    # invisible format characters
+    **dict.fromkeys((0x00AD, 0x061C, 0x180E, 0xFEFF, *range(0x200B, 0x2010), *range(0x202A, 0x202F),
+                     *range(0x2060, 0x2065), *range(0x2066, 0x206A)), None),
+}
+_ESCAPED = re.compile(r"\\u([0-9a-fA-F]{4})|\\x([0-9a-fA-F]{2})")
+_NEWLINE = re.compile("[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
+
+
+def _fold_unicode(text: str) -> str:
+    if text.isascii():
+        return text
+    return unicodedata.normalize("NFKC", text.translate(_LOOKALIKES)).translate(_LOOKALIKES)
+
+
+def _decode_layers(text: str) -> str:
+    """Undo percent-encoding (repeatedly), HTML entities and backslash escapes."""
+    for _ in range(6):
+        before = text
+        if "%" in text:
+            text = unquote(text)
+        if "&" in text:
+            text = html.unescape(text)
+        if "\\" in text:
+            text = _ESCAPED.sub(lambda m: chr(int(m.group(1) or m.group(2), 16)), text)
+        text = _fold_unicode(text)
+        if text == before:
+            break
+    return text
+
+
+def _variants(text: str) -> tuple[str, ...]:
+    folded = _fold_unicode(text)
+    if "%" in folded or "&" in folded or "\\" in folded:
+        decoded = _decode_layers(folded)
+        if decoded != folded:
+            return folded, decoded
+    return (folded,)
+
+
+# --- path patterns (over folded text) ----------------------------------------
+_SEG = r"[^\s/\\]"
+_EXT = r"\.(?=[a-z0-9]{0,9}[a-z])[a-z0-9]{1,10}(?![\w+\-]|\.\w)"
+_MIME = r"(?:application|audio|font|image|message|model|multipart|text|video)/[\w.+\-]+(?![\w/\\.+\-])"
+_PATH_PARTS = (
+    r"[a-z][a-z0-9+.\-]*:[/\\]{2}",  # URL scheme://
+    r"(?<![a-z0-9])file:(?=\S)",  # file: URI
+    r"(?<!\\)\\\\[^\s\\/]",  # UNC \\host
+    r"(?<![a-z0-9])[a-z]:[/\\]",  # drive C:\ C:/
+    rf"(?<![a-z0-9])[a-z]:[^\s/\\:]*{_EXT}",  # drive-relative C:x.rpy
+    r"~[\w.\-]*[/\\]",  # home ~/ ~user/
+    rf"(?<![\w/\\])[/\\]{_SEG}++[/\\]",  # rooted, two segments /a/
+    rf"(?<![\w/\\])/[a-z_.$~]{_SEG}*",  # rooted, one segment /usr
+    r"(?<![\w.])\.{1,2}[/\\](?=\S)",  # ./x ../x
+    rf"(?<!\S)(?!{_MIME})(?:{_SEG}++[/\\])++{_SEG}*?{_EXT}",  # relative with extension
+)
+_PATH = re.compile("|".join(f"(?:{p})" for p in _PATH_PARTS), re.IGNORECASE)
+
+
+def contains_raw_path(text: str) -> bool:
+    """True when `text` holds a raw path anywhere (see the module docstring)."""
+    if _SUSPICIOUS.search(text) is None:
+        return False
+    return any(_PATH.search(v) is not None for v in _variants(text))
+
+
+@functools.lru_cache(maxsize=16384)
+def _check_slow(text: str) -> str | None:
+    variants = _variants(text)
+    if any(_PATH.search(v) is not None for v in variants):
+        return RULE_RAW_PATH
+    if any(_NEWLINE.search(v) is not None for v in variants):
+        return RULE_MULTILINE
+    if len(text) > MAX_STRING_LENGTH:
+        return RULE_TOO_LONG
+    return None
+
+
+def check_string(text: str) -> str | None:
+    """The first rule `text` breaks (raw_path, multiline, too_long), or None."""
+    if len(text) <= MAX_STRING_LENGTH:
+        if _SUSPICIOUS.search(text) is None:
+            return None
+        return _check_slow(text)
+    if len(text) > 16 * 1024:  # dropped either way; do not scan megabytes
+        return RULE_MULTILINE if _NEWLINE.search(text) else RULE_TOO_LONG
+    return _check_slow.__wrapped__(text)
+
+
+# --- content keys ------------------------------------------------------------
+_CONTENT_WORDS = frozenset({
+    "content", "contents", "text", "texts", "snippet", "snippets", "body", "bodies", "line", "lines",
+    "script", "scripts", "dialogue", "dialogues", "dialog", "dialogs", "message", "messages", "msg",
+    "msgs", "sourcecode", "srccode", "html", "markdown", "transcript", "traceback", "stacktrace",
+    "stdout", "stderr", "prompt", "comment", "comments", "note", "notes", "payload", "excerpt",
+    "quote", "utterance", "paragraph", "sentence", "code",
+})
+# `code` only counts as "source code": error_code, exit_code are metadata.
+_CODE_PREFIXES = frozenset({"source", "src", "raw", "program", "user", "snippet", "script"})
+_QUALIFIERS = frozenset({"raw", "full", "value", "data", "str", "string", "preview", "sample", "excerpt",
+                         "original", "input", "output", "dump", "blob"})
+_CAMEL = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+
+@functools.lru_cache(maxsize=4096)
+def is_content_key(key: str) -> bool:
+    """True for keys naming free text: `content`, `scriptText`, `Source-Code`, `raw_message`…"""
+    words = [w.lower() for w in _CAMEL.findall(unicodedata.normalize("NFKC", key))]
+    if not words:
+        return False
+    joined = "".join(words)
+    if joined in _CONTENT_WORDS - {"code"}:
+        return True
+    if len(words) >= 2 and words[-2] + words[-1] in _CONTENT_WORDS - {"code"}:
+        return True
+    head = words[-1]
+    if head == "code":
+        return len(words) >= 2 and words[-2] in _CODE_PREFIXES
+    if head in _CONTENT_WORDS:
+        return True
+    return head in _QUALIFIERS and any(w in _CONTENT_WORDS - {"code"} for w in words[:-1])
+
+
+# --- error messages ----------------------------------------------------------
+_QUOTED = re.compile(
+    r"(?<!\w)'[^'\n]*'(?!\w)|\"[^\"\n]*\"|`[^`\n]*`|‘[^’\n]*’|“[^”\n]*”|«[^»\n]*»|「[^」\n]*」"
+)
+_URL = re.compile(r"\b[a-z][a-z0-9+.\-]*://\S*", re.IGNORECASE)
+_EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
+_PATH_TAIL = re.compile(r"[^\s'\"`<>()\[\]{},;]*")
+_UUID = re.compile(r"\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\b", re.IGNORECASE)
+_HEX = re.compile(r"\b0x[0-9a-f]+\b|\b(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{8,}\b", re.IGNORECASE)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_REPEATED_PATH = re.compile(r"<path>(?:\s+<path>)+")
+_SPACES = re.compile(r"\s+")
+
+
+def _replace_paths(text: str) -> str:
+    out: list[str] = []
+    pos = 0
+    for m in _PATH.finditer(text):
+        if m.start() < pos:
+            continue
+        end = _PATH_TAIL.match(text, m.end()).end()
+        out.append(text[pos:m.start()])
+        out.append("<path>")
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def normalize_error_message(message: str) -> str:
+    """Strip what varies between installs (paths, numbers, hex, UUIDs, quoted
+    literals, emails, URLs) so the same failure groups everywhere."""
+    text = _decode_layers(_fold_unicode(message))
+    text = _QUOTED.sub("<str>", text)
+    text = _URL.sub("<url>", text)
+    text = _EMAIL.sub("<email>", text)
+    text = _replace_paths(text)
+    text = _REPEATED_PATH.sub("<path>", text)
+    text = _UUID.sub("<uuid>", text)
+    text = _HEX.sub("<hex>", text)
+    text = _NUMBER.sub("<n>", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+@functools.lru_cache(maxsize=4096)
+def hash_error_message(message: str, error_type: str | None = None) -> str:
+    """`sha256:` + 64 hex over the error type and the normalized message."""
+    digest = hashlib.sha256(f"{error_type or ''}\n{normalize_error_message(message)}".encode())
+    return "sha256:" + digest.hexdigest()
+
+
+# The client/server halves live in redaction.py; re-exported lazily (PEP 562)
+# so either module can be imported first.
+_REDACTION_NAMES = frozenset({"Finding", "RedactionReport", "sanitize_event", "find_violations",
+                              "escape_pointer_token"})
+
+
+def __getattr__(name: str):
+    if name in _REDACTION_NAMES:
+        from . import redaction
+
+        return getattr(redaction, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

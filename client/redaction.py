@@ -1,0 +1,199 @@
+"""Applying the privacy rules (DESIGN §7): the client's `sanitize_event` with
+its redaction report, and the server's `find_violations`.
+
+A report and a finding name a JSON pointer (RFC 6901) and a rule — never the
+removed value, and never the text of an offending key: a finding about a key
+points at the object that holds it, with `location="key"`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from .event import EventRecord
+from .privacy import (
+    _SUSPICIOUS,
+    MAX_STRING_LENGTH,
+    REDACTED,
+    RULE_CONTENT_FIELD,
+    RULE_NESTED,
+    check_string,
+    hash_error_message,
+    is_content_key,
+)
+from .schema import SanitizedEvent
+
+
+class Finding(msgspec.Struct, frozen=True):
+    pointer: str
+    rule: str
+    location: Literal["value", "key"] = "value"
+
+
+class RedactionReport:
+    """Counts per rule and the findings (pointer + rule). Never stores removed values.
+
+    At most `max_findings` findings are kept so a huge export stays in bounded
+    memory; counts and `total` always cover everything.
+    """
+
+    def __init__(self, max_findings: int = 10_000) -> None:
+        self.counts: dict[str, int] = {}
+        self.findings: list[Finding] = []
+        self.max_findings = max_findings
+        self.omitted = 0
+
+    def add(self, pointer: str, rule: str, location: str = "value") -> None:
+        self.counts[rule] = self.counts.get(rule, 0) + 1
+        if len(self.findings) < self.max_findings:
+            self.findings.append(Finding(pointer, rule, location))  # type: ignore[arg-type]
+        else:
+            self.omitted += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def to_dict(self) -> dict:
+        return {
+            "counts": dict(sorted(self.counts.items())),
+            "findings": [msgspec.structs.asdict(f) for f in self.findings],
+            "total": self.total,
+            "findings_omitted": self.omitted,
+        }
+
+
+def escape_pointer_token(token: str) -> str:
+    """RFC 6901: `~` -> `~0`, `/` -> `~1`."""
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+_SCALARS = (int, float, bool, type(None))
+
+
+def _clean_structural(value: str | None, pointer: str, report: RedactionReport) -> str | None:
+    if value is None:
+        return None
+    rule = check_string(value)
+    if rule is None:
+        return value
+    report.add(pointer, rule)
+    return REDACTED
+
+
+def _sanitize_attrs(attrs: dict[str, Any], base: str, report: RedactionReport, all_clean: bool) -> dict:
+    kept: dict[str, Any] = {}
+    attrs_ptr = base + "/attrs"
+    for key, value in attrs.items():
+        if type(key) is not str:  # cannot come from JSON; be safe in-process
+            report.add(attrs_ptr, RULE_NESTED, "key")
+            continue
+        rule = None if all_clean else check_string(key)
+        if rule is None and is_content_key(key):
+            rule = RULE_CONTENT_FIELD
+        if rule is not None:
+            report.add(attrs_ptr, rule, "key")
+            continue
+        if type(value) is str:
+            rule = None if all_clean else check_string(value)
+            if rule is None:
+                kept[key] = value
+                continue
+        elif isinstance(value, _SCALARS):
+            kept[key] = value
+            continue
+        else:
+            rule = RULE_NESTED
+        report.add(f"{attrs_ptr}/{escape_pointer_token(key)}", rule)
+    return kept
+
+
+def sanitize_event(record: EventRecord, index: int, report: RedactionReport) -> SanitizedEvent:
+    """Map an EventRecord to the SanitizedEvent that may leave the machine.
+
+    Structural strings that break a rule become `[redacted]`; attrs that break
+    a rule (key or value) or are not scalars are dropped; the error message is
+    replaced by its normalized hash. Every change is recorded in `report`.
+    """
+    base = f"/summary/events/{index}"
+    err = record.error
+    attrs = record.attrs
+    error_code = err.code if err is not None else None
+
+    texts = [record.event_id, record.ts, record.name, record.status or "", record.session_id or "",
+             record.correlation_id or "", error_code or ""]
+    if attrs:
+        for key, value in attrs.items():
+            if type(key) is str:
+                texts.append(key)
+            if type(value) is str:
+                texts.append(value)
+    joined = " ".join(texts)
+    all_clean = (len(joined) <= MAX_STRING_LENGTH or max(map(len, texts)) <= MAX_STRING_LENGTH) and (
+        _SUSPICIOUS.search(joined) is None
+    )
+
+    if all_clean:
+        event_id, ts, name = record.event_id, record.ts, record.name
+        status, session_id, correlation_id = record.status, record.session_id, record.correlation_id
+    else:
+        event_id = _clean_structural(record.event_id, base + "/event_id", report)
+        ts = _clean_structural(record.ts, base + "/ts", report)
+        name = _clean_structural(record.name, base + "/name", report)
+        status = _clean_structural(record.status, base + "/status", report)
+        session_id = _clean_structural(record.session_id, base + "/session_id", report)
+        correlation_id = _clean_structural(record.correlation_id, base + "/correlation_id", report)
+        error_code = _clean_structural(error_code, base + "/error_code", report)
+
+    error_hash = None
+    if err is not None and (err.message is not None or err.type is not None):
+        error_hash = hash_error_message(err.message or "", err.type)
+
+    return SanitizedEvent(
+        event_id=event_id,
+        ts=ts,
+        category=record.category,
+        source=record.source,
+        name=name,
+        duration_ms=record.duration_ms,
+        status=status,
+        session_id=session_id,
+        correlation_id=correlation_id,
+        error_code=error_code,
+        error_hash=error_hash,
+        attrs=_sanitize_attrs(attrs, base, report, all_clean) if attrs else {},
+    )
+
+
+def find_violations(obj: object, pointer: str = "") -> list[Finding]:
+    """Server-side validation of a decoded package: every string value and
+    every key at any depth must pass `check_string`; keys of any mapping named
+    `attrs` must not be content keys. Findings never carry the offending text;
+    the value under an offending key is not descended into (its pointer would
+    have to spell the key)."""
+    findings: list[Finding] = []
+    # (value, pointer, name of the key holding it)
+    stack: list[tuple[object, str, str | None]] = [(obj, pointer, None)]
+    while stack:
+        value, ptr, holder = stack.pop()
+        if isinstance(value, str):
+            rule = check_string(value)
+            if rule is not None:
+                findings.append(Finding(ptr, rule))
+        elif isinstance(value, dict):
+            children = []
+            for key, child in value.items():
+                key = key if isinstance(key, str) else str(key)
+                rule = check_string(key)
+                if rule is None and holder == "attrs" and is_content_key(key):
+                    findings.append(Finding(ptr, RULE_CONTENT_FIELD, "key"))
+                elif rule is not None:
+                    findings.append(Finding(ptr, rule, "key"))
+                    continue
+                children.append((child, f"{ptr}/{escape_pointer_token(key)}", key))
+            stack.extend(reversed(children))
+        elif isinstance(value, (list, tuple)):
+            stack.extend(reversed([(child, f"{ptr}/{i}", None) for i, child in enumerate(value)]))
+    return findings
