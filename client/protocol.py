@@ -38,7 +38,7 @@ class ErrorBody(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 class Reply(msgspec.Struct, kw_only=True, omit_defaults=True):
-    v: int = PROTOCOL_VERSION
+    v: int  # no default, so omit_defaults never drops it: replies always carry "v"
     id: str | None
     ok: bool
     result: Any = None
@@ -61,10 +61,10 @@ encoder = msgspec.json.Encoder()
 
 
 def ok_reply(request_id: str | None, result: Any) -> Reply:
-    return Reply(id=request_id, ok=True, result=result)
+    return Reply(v=PROTOCOL_VERSION, id=request_id, ok=True, result=result)
 
 
 def error_reply(request_id: str | None, code: str, message: str, *, hint: str | None = None,
                 details: Any = None) -> Reply:
-    return Reply(id=request_id, ok=False, error=ErrorBody(code=code, message=message, hint=hint,
-                                                          details=details))
+    body = ErrorBody(code=code, message=message, hint=hint, details=details)
+    return Reply(v=PROTOCOL_VERSION, id=request_id, ok=False, error=body)

@@ -1,0 +1,25 @@
+"""`config.set`: validate one key, persist it to the config file, reload."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from branchpy_telemetry.client.config import flatten, set_value_in_file
+
+from ..context import RequestContext
+from .args import parse_args
+
+
+class Args(msgspec.Struct, forbid_unknown_fields=True):
+    key: str
+    value: str | int | float | bool | None
+
+
+def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    spec = parse_args(args, Args)
+    with ctx.daemon.config_lock:
+        set_value_in_file(ctx.paths.config_file, spec.key, spec.value)
+    config = ctx.daemon.reload_config()
+    return {"key": spec.key, "value": flatten(config)[spec.key], "config_file": str(ctx.paths.config_file)}

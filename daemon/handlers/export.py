@@ -1,0 +1,45 @@
+"""`export`: build sanitized package(s) for a window; progress goes to the PUB socket.
+
+The exporter lives in `daemon/exporter.py`; it is imported here, lazily, so
+the daemon starts fast and a broken exporter cannot stop `status` answering.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from branchpy_telemetry.client.errors import UsageError
+from branchpy_telemetry.client.timewindow import parse_window_start, utcnow
+
+from ..context import RequestContext
+from .args import parse_args
+
+
+class Args(msgspec.Struct, forbid_unknown_fields=True):
+    output: str
+    from_: str | None = msgspec.field(default=None, name="from")
+    to: str | None = None
+
+
+def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    from branchpy_telemetry.daemon.exporter import export_window
+
+    spec = parse_args(args, Args)
+    output = Path(spec.output)
+    if not output.is_absolute():
+        raise UsageError(f"output must be an absolute path, got {spec.output!r}",
+                         hint="the CLI and the bridge resolve it against the caller's folder")
+    now = utcnow()
+    start = parse_window_start(spec.from_, now) if spec.from_ else None
+    end = parse_window_start(spec.to, now) if spec.to else None
+    if start and end and start >= end:
+        raise UsageError(f"empty window: --from {spec.from_} is not before --to {spec.to}")
+
+    def progress(done: int, total: int | None) -> None:
+        ctx.progress(done, total, stage="export")
+
+    result = export_window(ctx.paths, ctx.config, output, start, end, progress=progress)
+    return msgspec.to_builtins(result)

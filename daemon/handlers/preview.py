@@ -1,0 +1,30 @@
+"""`preview`: what a package would send, plus its redaction report (for a person to review)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from branchpy_telemetry.client.errors import NotFoundError, UsageError
+
+from ..context import RequestContext
+from .args import parse_args
+
+
+class Args(msgspec.Struct, forbid_unknown_fields=True):
+    file: str
+
+
+def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    from branchpy_telemetry.daemon.preview import preview_file
+
+    spec = parse_args(args, Args)
+    path = Path(spec.file)
+    if not path.is_absolute():
+        raise UsageError(f"file must be an absolute path, got {spec.file!r}",
+                         hint="the CLI and the bridge resolve it against the caller's folder")
+    if not path.is_file():
+        raise NotFoundError(f"no package file at {path}", hint="run `branchpy telemetry export` first")
+    return preview_file(path)

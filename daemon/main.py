@@ -1,0 +1,129 @@
+"""`branchpy-telemetryd`: the per-user daemon (foreground; systemd or the CLI starts it).
+
+Exit codes: 0 clean stop (signal, `shutdown`, idle) · 1 could not start
+(folders, sockets, config) · 2 usage · 3 another daemon already runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+
+import structlog
+
+from branchpy_telemetry.client.config import load_config
+from branchpy_telemetry.client.errors import TelemetryError
+from branchpy_telemetry.client.logging_setup import setup_logging
+from branchpy_telemetry.client.paths import TelemetryPaths, ensure_private_dir, resolve_paths
+
+from .context import DaemonContext
+from .lock import AlreadyRunningError, InstanceLock
+
+EXIT_OK, EXIT_START_FAILED, EXIT_USAGE, EXIT_ALREADY_RUNNING = 0, 1, 2, 3
+DEFAULT_IDLE_TIMEOUT = 600.0
+
+log = structlog.get_logger("branchpy_telemetry.daemon")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="branchpy-telemetryd",
+                                     description="BranchPy telemetry daemon (runs in the foreground).")
+    parser.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT, metavar="SECONDS",
+                        help="in manual mode, exit after this long without requests (0: never; "
+                             "default %(default)g). Auto mode never idles out.")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = build_parser().parse_args(argv)
+    setup_logging(options.log_level)
+    paths = resolve_paths()
+    try:
+        config = load_config(paths.config_file)
+        prepare_folders(paths)
+    except (TelemetryError, OSError) as exc:
+        return fail_to_start(paths, exc)
+    lock = InstanceLock(paths.daemon_lock)
+    try:
+        lock.acquire()
+    except AlreadyRunningError as exc:
+        log.error("daemon.already_running", pid=exc.pid, lock=str(exc.lock_file))
+        print(f"branchpy-telemetryd: already running (pid {exc.pid or 'unknown'}); "
+              f"socket {paths.control_endpoint}", file=sys.stderr)
+        return EXIT_ALREADY_RUNNING
+    except OSError as exc:
+        return fail_to_start(paths, exc)
+    try:
+        return serve(paths, config, options.idle_timeout)
+    finally:
+        lock.release()
+
+
+def serve(paths: TelemetryPaths, config, idle_timeout: float) -> int:
+    import zmq
+
+    from .handlers import BACKGROUND, REGISTRY
+    from .server import ControlServer
+
+    daemon = DaemonContext(paths=paths, config=config, version=package_version(), idle_timeout=idle_timeout)
+    wake_r, wake_w = socket.socketpair()
+    wake_r.setblocking(False)
+    wake_w.setblocking(False)
+    signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
+
+    def on_signal(signum, _frame):
+        daemon.request_shutdown()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    server = ControlServer(daemon, REGISTRY, BACKGROUND, wakeup_fd=wake_r.fileno())
+    try:
+        try:
+            server.bind()
+        except (zmq.ZMQError, OSError) as exc:
+            return fail_to_start(paths, exc)
+        log.info("daemon.started", pid=daemon.pid, mode=daemon.mode, version=daemon.version,
+                 idle_timeout_s=idle_timeout)
+        reason = server.serve()
+        log.info("daemon.stopping", reason=reason)
+        return EXIT_OK
+    finally:
+        server.close()
+        signal.set_wakeup_fd(-1)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        wake_r.close()
+        wake_w.close()
+        log.info("daemon.stopped", pid=daemon.pid)
+
+
+def prepare_folders(paths: TelemetryPaths) -> None:
+    """Create what the daemon needs; fail now (exit 1) rather than on the first request."""
+    ensure_private_dir(paths.run_dir)
+    for folder in (paths.data_dir, paths.spool_dir, paths.outbox_dir):
+        ensure_private_dir(folder)
+    if not os.access(paths.data_dir, os.W_OK):
+        raise PermissionError(f"{paths.data_dir} is not writable")
+
+
+def fail_to_start(paths: TelemetryPaths, exc: BaseException) -> int:
+    message = getattr(exc, "message", None) or str(exc)
+    log.error("daemon.start_failed", error=message, error_type=type(exc).__name__)
+    print(f"branchpy-telemetryd: cannot start: {message}", file=sys.stderr)
+    return EXIT_START_FAILED
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("branchpy-telemetry")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,311 @@
+"""The control plane: ROUTER (requests) + PUB (progress), one error boundary.
+
+Frames on the ROUTER are `[identity, b"", json]` (REQ and DEALER clients
+that send the empty delimiter) or `[identity, json]` (bare DEALER); the reply
+goes back in the same envelope. Anything else is answered with a
+`malformed_request` error, never dropped and never fatal.
+
+Quick commands run in the loop thread. Long ones (`BACKGROUND`) run on a
+few worker threads, so `status` keeps answering during an export; a worker
+hands its reply (and its progress) back to the loop over an inproc PUSH
+socket, because zmq sockets belong to one thread. A request id seen again
+(a Lazy Pirate resend) is not run twice: it joins the running job or gets the
+cached reply.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import structlog
+import zmq
+
+from branchpy_telemetry.client.errors import MalformedRequestError, TelemetryError, UnknownCommandError
+from branchpy_telemetry.client.paths import ensure_private_dir
+from branchpy_telemetry.client.protocol import (
+    PROGRESS_TOPIC,
+    PROTOCOL_VERSION,
+    Progress,
+    encoder,
+    error_reply,
+    ok_reply,
+)
+
+from .context import DaemonContext, RequestContext
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[RequestContext, dict[str, Any]], Any]
+
+MAX_REQUEST_BYTES = 1024 * 1024  # larger requests get an error reply
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # zmq drops the peer past this (memory guard)
+REPLY_CACHE_SIZE = 256
+WORKERS = 2
+
+
+def run_handler(handler: Handler, ctx: RequestContext, args: dict[str, Any]) -> bytes:
+    """The one error boundary: any outcome becomes an encoded Reply."""
+    try:
+        return encoder.encode(ok_reply(ctx.request_id, handler(ctx, args)))
+    except TelemetryError as exc:
+        log.info("request.failed", cmd=ctx.cmd, id=ctx.request_id, code=exc.code, message=exc.message)
+        return encode_error(ctx.request_id, exc)
+    except Exception as exc:
+        log.exception("request.crashed", cmd=ctx.cmd, id=ctx.request_id)
+        return encoder.encode(error_reply(
+            ctx.request_id, "internal_error", f"{ctx.cmd} failed: internal error ({type(exc).__name__})",
+            hint="see the daemon log for the details"))
+
+
+def encode_error(request_id: str | None, exc: TelemetryError) -> bytes:
+    return encoder.encode(error_reply(request_id, exc.code, exc.message, hint=exc.hint, details=exc.details))
+
+
+def parse_request(body: list[bytes], commands: Mapping[str, Handler]) -> tuple[str, str, dict[str, Any]]:
+    """Validate one request body; (id, cmd, args) or a MalformedRequest/UnknownCommand error.
+
+    The error carries the request id in `details` when one could be read.
+    """
+    if len(body) != 1:
+        raise MalformedRequestError(f"expected one JSON frame after the envelope, got {len(body)} frames")
+    data = body[0]
+    if len(data) > MAX_REQUEST_BYTES:
+        raise MalformedRequestError(f"request is {len(data)} bytes; the limit is {MAX_REQUEST_BYTES}")
+    try:
+        obj = msgspec.json.decode(data)
+    except msgspec.DecodeError as exc:
+        raise MalformedRequestError(f"request is not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise MalformedRequestError(f"request must be a JSON object, got {type(obj).__name__}")
+    request_id = obj.get("id")
+    id_or_none = request_id if isinstance(request_id, str) else None
+    if not isinstance(request_id, str) or not request_id:
+        raise _malformed("request needs an \"id\" string", id_or_none)
+    if obj.get("v", PROTOCOL_VERSION) != PROTOCOL_VERSION:
+        raise _malformed(f"unsupported protocol version {obj.get('v')!r}; this daemon speaks v1", request_id)
+    cmd = obj.get("cmd")
+    if not isinstance(cmd, str) or not cmd:
+        raise _malformed("request needs a \"cmd\" string", request_id)
+    args = obj.get("args", {})
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        raise _malformed(f"\"args\" must be a JSON object, got {type(args).__name__}", request_id)
+    unknown = set(obj) - {"v", "id", "cmd", "args"}
+    if unknown:
+        raise _malformed(f"unknown request field(s): {', '.join(sorted(unknown))}", request_id)
+    if cmd not in commands:
+        exc = UnknownCommandError(f"unknown command {cmd!r}", hint="commands: " + ", ".join(sorted(commands)))
+        exc.details = {"id": request_id}
+        raise exc
+    return request_id, cmd, args
+
+
+def _malformed(message: str, request_id: str | None) -> MalformedRequestError:
+    return MalformedRequestError(message, details={"id": request_id} if request_id else None)
+
+
+class ControlServer:
+    def __init__(self, daemon: DaemonContext, registry: Mapping[str, Handler], background: frozenset[str],
+                 *, wakeup_fd: int | None = None, workers: int = WORKERS):
+        self.daemon = daemon
+        self.registry = registry
+        self.background = background
+        self.wakeup_fd = wakeup_fd
+        self._context = zmq.Context()
+        self._router: zmq.Socket | None = None
+        self._pub: zmq.Socket | None = None
+        self._results: zmq.Socket | None = None
+        self._results_endpoint = f"inproc://results-{id(self)}"
+        self._jobs: queue.Queue = queue.Queue()
+        self._local = threading.local()
+        self._in_flight: dict[tuple[str, str], list[list[bytes]]] = {}
+        self._recent: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._workers = workers
+        self._last_activity = time.monotonic()
+
+    # -- set-up and tear-down -------------------------------------------------
+    def bind(self) -> None:
+        paths = self.daemon.paths
+        ensure_private_dir(paths.run_dir)
+        for stale in (paths.control_socket, paths.progress_socket):
+            remove_quietly(stale)
+        self._router = self._context.socket(zmq.ROUTER)
+        self._router.setsockopt(zmq.LINGER, 0)
+        self._router.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        self._pub = self._context.socket(zmq.PUB)
+        self._pub.setsockopt(zmq.LINGER, 0)
+        old_umask = os.umask(0o177)
+        try:
+            self._router.bind(paths.control_endpoint)
+            paths.control_socket.chmod(0o600)
+            self._pub.bind(paths.progress_endpoint)
+            paths.progress_socket.chmod(0o600)
+        finally:
+            os.umask(old_umask)
+        self._results = self._context.socket(zmq.PULL)
+        self._results.setsockopt(zmq.LINGER, 0)
+        self._results.bind(self._results_endpoint)
+        self.daemon.publish_progress = self._publish_progress
+        for n in range(self._workers):
+            threading.Thread(target=self._work, name=f"worker-{n}", daemon=True).start()
+        log.info("daemon.listening", socket=paths.control_endpoint, progress=paths.progress_endpoint)
+
+    def close(self) -> None:
+        """Close every socket (linger 0) and remove the socket files."""
+        for _ in range(self._workers):
+            self._jobs.put(None)
+        for sock in (self._router, self._pub, self._results):
+            if sock is not None:
+                sock.close(linger=0)
+        self._router = self._pub = self._results = None
+        self.daemon.publish_progress = None
+        for path in (self.daemon.paths.control_socket, self.daemon.paths.progress_socket):
+            remove_quietly(path)
+
+    # -- the loop --------------------------------------------------------------
+    def serve(self) -> str:
+        """Serve until shutdown; returns why it stopped ("shutdown" or "idle")."""
+        assert self._router is not None and self._results is not None
+        poller = zmq.Poller()
+        poller.register(self._router, zmq.POLLIN)
+        poller.register(self._results, zmq.POLLIN)
+        if self.wakeup_fd is not None:
+            poller.register(self.wakeup_fd, zmq.POLLIN)
+        while not self.daemon.shutdown_event.is_set():
+            timeout = self._idle_timeout_ms()
+            if timeout == 0:
+                log.info("daemon.idle_exit", idle_timeout_s=self.daemon.idle_timeout)
+                return "idle"
+            ready = dict(poller.poll(timeout))
+            if self.wakeup_fd is not None and self.wakeup_fd in ready:
+                drain_fd(self.wakeup_fd)
+            if self._results in ready:
+                self._on_result(self._results.recv_multipart())
+            if self._router in ready:
+                self._on_frames(self._router.recv_multipart())
+        return "shutdown"
+
+    def _idle_timeout_ms(self) -> int | None:
+        """Milliseconds until an idle exit (manual mode only); None = wait forever."""
+        idle = self.daemon.idle_timeout
+        if self.daemon.mode != "manual" or idle <= 0:
+            return None
+        if self._in_flight:  # a running job is activity; look again later
+            return int(idle * 1000)
+        left = self._last_activity + idle - time.monotonic()
+        return max(1, int(left * 1000)) if left > 0 else 0
+
+    def _on_frames(self, frames: list[bytes]) -> None:
+        self._last_activity = time.monotonic()
+        if len(frames) >= 2 and frames[1] == b"":
+            envelope, body = frames[:2], frames[2:]
+        else:
+            envelope, body = frames[:1], frames[1:]
+        try:
+            request_id, cmd, args = parse_request(body, self.registry)
+        except TelemetryError as exc:
+            request_id = exc.details.get("id") if isinstance(exc.details, dict) else None
+            exc.details = None
+            log.info("request.rejected", code=exc.code, message=exc.message)
+            self._send(envelope, encode_error(request_id, exc))
+            return
+        key = (request_id, cmd)
+        if key in self._in_flight:  # a resend of a running job: answer both when done
+            self._in_flight[key].append(envelope)
+            return
+        if key in self._recent:  # a resend of a finished one: same answer, not run again
+            self._send(envelope, self._recent[key])
+            return
+        ctx = RequestContext(self.daemon, request_id, cmd)
+        handler = self.registry[cmd]
+        if cmd in self.background:
+            self._in_flight[key] = [envelope]
+            self._jobs.put((key, handler, ctx, args))
+            return
+        self._finish(key, [envelope], run_handler(handler, ctx, args))
+
+    def _on_result(self, frames: list[bytes]) -> None:
+        kind = frames[0]
+        if kind == b"progress":
+            if self._pub is not None:
+                self._pub.send(PROGRESS_TOPIC + frames[1])
+            return
+        key = (frames[1].decode(), frames[2].decode())
+        self._last_activity = time.monotonic()
+        self._finish(key, self._in_flight.pop(key, []), frames[3])
+
+    def _finish(self, key: tuple[str, str], envelopes: list[list[bytes]], payload: bytes) -> None:
+        self._recent[key] = payload
+        while len(self._recent) > REPLY_CACHE_SIZE:
+            self._recent.popitem(last=False)
+        for envelope in envelopes:
+            self._send(envelope, payload)
+
+    def _send(self, envelope: list[bytes], payload: bytes) -> None:
+        assert self._router is not None
+        try:
+            self._router.send_multipart([*envelope, payload])
+        except zmq.ZMQError as exc:  # peer gone: nothing to do but say so
+            log.warning("reply.undeliverable", error=exc.strerror)
+
+    # -- worker threads ----------------------------------------------------------
+    def _worker_socket(self) -> zmq.Socket:
+        sock = getattr(self._local, "push", None)
+        if sock is None:
+            sock = self._context.socket(zmq.PUSH)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.connect(self._results_endpoint)
+            self._local.push = sock
+        return sock
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                sock = getattr(self._local, "push", None)
+                if sock is not None:
+                    sock.close(linger=0)
+                return
+            key, handler, ctx, args = job
+            payload = run_handler(handler, ctx, args)
+            try:
+                self._worker_socket().send_multipart(
+                    [b"reply", key[0].encode(), key[1].encode(), payload])
+            except zmq.ZMQError:  # the server closed during shutdown
+                return
+
+    def _publish_progress(self, request_id: str, cmd: str, stage: str, done: int, total: int | None) -> None:
+        data = encoder.encode(Progress(id=request_id, cmd=cmd, stage=stage, done=done, total=total))
+        try:
+            if threading.current_thread() is threading.main_thread():
+                if self._pub is not None:
+                    self._pub.send(PROGRESS_TOPIC + data)
+            else:
+                self._worker_socket().send_multipart([b"progress", data])
+        except zmq.ZMQError:
+            pass  # progress is best effort; the reply is what counts
+
+
+def remove_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def drain_fd(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except (BlockingIOError, InterruptedError):
+        pass
+
