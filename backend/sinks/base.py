@@ -24,6 +24,19 @@ class SinkError(Exception):
     code = "sink_unavailable"
 
 
+class InvalidPackageError(ValueError):
+    """The package passed validation but a sink cannot store it (e.g. an event
+    `ts` that is not ISO-8601). Raised before anything is written; the API
+    answers 422 with `pointer`."""
+
+    code = "invalid_package"
+
+    def __init__(self, message: str, *, pointer: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.pointer = pointer
+
+
 # ---- inputs ---------------------------------------------------------------
 
 class EventFilter(msgspec.Struct, kw_only=True):

@@ -1,0 +1,94 @@
+"""URL scheme -> sink class: one explicit dict, read right here (DESIGN §10).
+
+    open_sink("sqlite:///.branchpy/telemetry/events.db")   # relative to the CWD
+    open_sink("sqlite:////var/lib/branchpy/events.db")     # absolute
+    open_sink("mysql://user:pass@host:3306/telemetry")
+    open_sink("memory://")                                 # tests
+    open_sinks([primary_url, secondary_url, ...])          # CompositeSink when several
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from .base import Sink, SinkError
+
+DEFAULT_DB_URL = "sqlite:///.branchpy/telemetry/events.db"
+ENV_DB_URL = "BRANCHPY_TELEMETRY_BACKEND_DB"
+
+
+class SinkUrlError(SinkError):
+    """A --db URL we cannot use (unknown scheme, missing database name)."""
+
+    code = "bad_sink_url"
+
+
+def _open_memory(url: str) -> Sink:
+    from .memory import MemorySink
+
+    return MemorySink()
+
+
+def _open_sqlite(url: str) -> Sink:
+    from .sqlite import LocalSQLiteSink
+
+    return LocalSQLiteSink.from_url(url)
+
+
+def _open_mysql(url: str) -> Sink:
+    from .mysql import MySQLTelemetrySink
+
+    return MySQLTelemetrySink.from_url(url)
+
+
+# Imports are deferred so that `memory://` and `sqlite://` work without PyMySQL installed.
+SINK_SCHEMES: dict[str, Callable[[str], Sink]] = {
+    "memory": _open_memory,
+    "sqlite": _open_sqlite,
+    "mysql": _open_mysql,
+    "mysql+pymysql": _open_mysql,
+}
+
+
+def default_db_url() -> str:
+    """BRANCHPY_TELEMETRY_BACKEND_DB, else the SQLite file under the working directory."""
+    return os.environ.get(ENV_DB_URL) or DEFAULT_DB_URL
+
+
+def open_sink(url: str) -> Sink:
+    scheme = urlsplit(url).scheme.lower()
+    opener = SINK_SCHEMES.get(scheme)
+    if opener is None:
+        raise SinkUrlError(f"unknown sink URL scheme {scheme!r} in {redact_url(url)!r}; "
+                           f"use one of: {', '.join(sorted(SINK_SCHEMES))}")
+    return opener(url)
+
+
+def open_sinks(urls: list[str] | None) -> Sink:
+    """One sink per URL; several make a CompositeSink whose first member is primary.
+    An empty list means the default URL."""
+    urls = list(urls or [default_db_url()])
+    sinks: list[Sink] = []
+    try:
+        for url in urls:
+            sinks.append(open_sink(url))
+    except BaseException:
+        for sink in sinks:
+            sink.close()
+        raise
+    if len(sinks) == 1:
+        return sinks[0]
+    from .composite import CompositeSink
+
+    return CompositeSink(sinks)
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ***, for logs and health details."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()

@@ -1,0 +1,230 @@
+"""Aggregates maintained at ingest, shared by every sink.
+
+The dashboard queries never scan events: each stored package updates, in the
+same transaction as its events,
+
+- an hourly rollup keyed (hour, category, source, name, status) with event
+  and error counts and a duration sum;
+- a duration histogram keyed (hour, bucket) with fixed log buckets
+  (ratio 1.05: a percentile read from it is within ~2.5 % of the exact one);
+- a sessions row per session (first/last ts, events, errors) and an hourly
+  session rollup keyed by the hour of the session's first event;
+- an error group per error_hash (code, name, count, last seen);
+- one totals row (events, packages, errors, sessions, installs, last upload).
+
+Precision: rollup-backed queries (aggregate, timeline, latency, sessions)
+work on whole hours. A range [start, end) counts every hour bucket that
+overlaps it: [floor_hour(start), ceil_hour(end)). The events listing filters
+exact timestamps. "error" means an event whose status is "error".
+
+Every sink computes its deltas with these functions, so the answers agree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+import msgspec
+
+from branchpy_telemetry.client.schema import SanitizedEvent, TelemetryPackage
+from branchpy_telemetry.client.timewindow import format_ts
+
+from .base import InvalidPackageError, TimeRange
+
+HOUR = 3600
+DAY = 86400
+_US = 1_000_000
+_BUCKET_RATIO = 1.05
+_BUCKET_FLOOR_MS = 0.001  # durations at or below this share bucket 0
+_LOG_RATIO = math.log(_BUCKET_RATIO)
+_attrs_encoder = msgspec.json.Encoder()
+
+# Column order of an event row, shared by every sink (and the SQL schemas).
+EVENT_COLUMNS = ("event_id", "package_id", "ts", "ts_us", "category", "source", "name", "duration_ms",
+                 "status", "session_id", "correlation_id", "error_code", "error_hash", "attrs",
+                 "governance_id")
+EventRow = tuple
+
+
+# ---- time -------------------------------------------------------------------
+
+def ts_to_us(ts: str) -> int:
+    """An ISO-8601 event timestamp -> epoch microseconds (naive = UTC)."""
+    value = datetime.fromisoformat(ts)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    delta = value - _EPOCH
+    return (delta.days * 86400 + delta.seconds) * _US + delta.microseconds
+
+
+def datetime_to_us(value: datetime) -> int:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    delta = value - _EPOCH
+    return (delta.days * 86400 + delta.seconds) * _US + delta.microseconds
+
+
+def us_to_text(us: int) -> str:
+    return format_ts(datetime.fromtimestamp(us / _US, UTC).replace(microsecond=us % _US))
+
+
+def hour_text(hour: int) -> str:
+    return format_ts(datetime.fromtimestamp(hour, UTC))
+
+
+def hour_of(us: int) -> int:
+    seconds = us // _US
+    return seconds - seconds % HOUR
+
+
+def hour_range(rng: TimeRange) -> tuple[int | None, int | None]:
+    """[first hour, end hour) in epoch seconds covering every hour the range overlaps."""
+    lo = hour_of(datetime_to_us(rng.start)) if rng.start else None
+    hi = None
+    if rng.end:
+        end_us = datetime_to_us(rng.end)
+        hi = hour_of(end_us) + (HOUR if end_us % (HOUR * _US) else 0)
+    return lo, hi
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+# ---- duration histogram -----------------------------------------------------
+
+def duration_bucket(ms: float) -> int:
+    if ms <= _BUCKET_FLOOR_MS:
+        return 0
+    return 1 + int(math.log(ms / _BUCKET_FLOOR_MS) / _LOG_RATIO)
+
+
+def bucket_value(bucket: int) -> float:
+    """The geometric middle of a bucket (0 for bucket 0)."""
+    if bucket <= 0:
+        return 0.0
+    return _BUCKET_FLOOR_MS * _BUCKET_RATIO ** (bucket - 1 + 0.5)
+
+
+def percentile_from_histogram(counts: Iterable[tuple[int, int]], q: float = 0.95) -> float | None:
+    """Nearest-rank percentile from (bucket, count) pairs; None when empty."""
+    merged: dict[int, int] = {}
+    for bucket, count in counts:
+        merged[bucket] = merged.get(bucket, 0) + int(count)
+    total = sum(merged.values())
+    if total <= 0:
+        return None
+    rank = max(1, math.ceil(q * total))
+    seen = 0
+    for bucket in sorted(merged):
+        seen += merged[bucket]
+        if seen >= rank:
+            return round(bucket_value(bucket), 3)
+    return round(bucket_value(max(merged)), 3)  # pragma: no cover - unreachable
+
+
+# ---- package -> rows and deltas ----------------------------------------------
+
+def event_rows(package: TelemetryPackage) -> list[EventRow]:
+    """The package's events as rows (first occurrence of a repeated event_id wins).
+    Raises InvalidPackageError for a timestamp that is not ISO-8601."""
+    rows: list[EventRow] = []
+    seen: set[str] = set()
+    pid, gid = package.package_id, package.governance_id
+    for i, ev in enumerate(package.summary.events):
+        if ev.event_id in seen:
+            continue
+        seen.add(ev.event_id)
+        rows.append(_event_row(ev, pid, gid, i))
+    return rows
+
+
+def _event_row(ev: SanitizedEvent, pid: str, gid: str, index: int) -> EventRow:
+    try:
+        ts_us = ts_to_us(ev.ts)
+    except ValueError:
+        raise InvalidPackageError(f"event {index} has an invalid ts (not ISO-8601)",
+                                  pointer=f"/summary/events/{index}/ts") from None
+    attrs = _attrs_encoder.encode(ev.attrs).decode() if ev.attrs else "{}"
+    return (ev.event_id, pid, ev.ts, ts_us, ev.category, ev.source, ev.name, ev.duration_ms,
+            ev.status, ev.session_id, ev.correlation_id, ev.error_code, ev.error_hash, attrs, gid)
+
+
+class Deltas(msgspec.Struct):
+    """What one batch of new events adds to the aggregates."""
+    rollup: dict  # (hour, category, source, name, status or "") -> [events, errors, dur_n, dur_sum]
+    hist: dict  # (hour, bucket) -> count
+    sessions: dict  # session_id -> [first_us, last_us, events, errors]
+    errors: dict  # error_hash -> [error_code, name, count, last_us]
+    events: int
+    error_events: int
+
+
+def compute_deltas(rows: list[EventRow]) -> Deltas:
+    rollup: dict = {}
+    hist: dict = {}
+    sessions: dict = {}
+    errors: dict = {}
+    n_err = 0
+    for row in sorted(rows, key=lambda r: (r[3], r[0])):
+        ts_us, cat, src, name, dur, status, sid, code, ehash = (
+            row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[11], row[12])
+        hour = hour_of(ts_us)
+        is_err = 1 if status == "error" else 0
+        n_err += is_err
+        key = (hour, cat, src, name, status or "")
+        cell = rollup.get(key)
+        if cell is None:
+            cell = rollup[key] = [0, 0, 0, 0.0]
+        cell[0] += 1
+        cell[1] += is_err
+        if dur is not None:
+            cell[2] += 1
+            cell[3] += dur
+            hkey = (hour, duration_bucket(dur))
+            hist[hkey] = hist.get(hkey, 0) + 1
+        if sid:
+            s = sessions.get(sid)
+            if s is None:
+                sessions[sid] = [ts_us, ts_us, 1, is_err]
+            else:
+                s[0] = min(s[0], ts_us)
+                s[1] = max(s[1], ts_us)
+                s[2] += 1
+                s[3] += is_err
+        if ehash:
+            e = errors.get(ehash)
+            if e is None:
+                errors[ehash] = [code, name, 1, ts_us]
+            else:
+                e[2] += 1
+                if ts_us >= e[3]:
+                    e[0], e[1], e[3] = code, name, ts_us
+    return Deltas(rollup, hist, sessions, errors, len(rows), n_err)
+
+
+def merge_session(old: list | None, new: list) -> list:
+    """[first_us, last_us, events, errors] after adding `new` to `old`."""
+    if old is None:
+        return list(new)
+    return [min(old[0], new[0]), max(old[1], new[1]), old[2] + new[2], old[3] + new[3]]
+
+
+def session_hourly_deltas(old: list | None, merged: list) -> list[tuple[int, int, int, int]]:
+    """(hour of first event, d_sessions, d_duration_us, d_events) moving a session's
+    contribution from its old state to its merged state (integers: exact in every sink)."""
+    out = []
+    if old is not None:
+        out.append((hour_of(old[0]), -1, -(old[1] - old[0]), -old[2]))
+    out.append((hour_of(merged[0]), 1, merged[1] - merged[0], merged[2]))
+    return out
+
+
+def merge_error(old: list | None, new: list) -> list:
+    """[error_code, name, count, last_us]: the most recent sighting names the group."""
+    if old is None:
+        return list(new)
+    if new[3] >= old[3]:
+        return [new[0], new[1], old[2] + new[2], new[3]]
+    return [old[0], old[1], old[2] + new[2], old[3]]
