@@ -1,0 +1,66 @@
+"""`GET /health` (no auth), `GET /schema`, `GET /openapi.json`."""
+
+from __future__ import annotations
+
+import msgspec
+import structlog
+from flask import Blueprint
+
+from branchpy_telemetry.client.schema import SUPPORTED_SCHEMA_VERSIONS, package_json_schema
+
+from ..context import current_context, respond
+from ..openapi import build_openapi
+from ..sinks.base import Sink, SinkHealth
+
+bp = Blueprint("meta", __name__)
+log = structlog.get_logger("backend.health")
+
+
+class HealthReport(msgspec.Struct, kw_only=True):
+    status: str  # "ok" | "degraded" (a secondary is down) | "unavailable" (the primary is down)
+    sinks: dict[str, SinkHealth]
+    max_upload_bytes: int
+    schema_versions: list[str]
+
+
+@bp.get("/health")
+def health():
+    ctx = current_context()
+    primary, members = sink_health(ctx.sink)
+    if not primary.ok:
+        status = "unavailable"
+    elif all(h.ok for h in members.values()):
+        status = "ok"
+    else:
+        status = "degraded"
+    report = HealthReport(status=status, sinks=members, max_upload_bytes=ctx.settings.max_upload_bytes,
+                          schema_versions=list(SUPPORTED_SCHEMA_VERSIONS))
+    return respond(report, 200 if primary.ok else 503)
+
+
+def sink_health(sink: Sink) -> tuple[SinkHealth, dict[str, SinkHealth]]:
+    """(the primary's health, every member's health by name). A sink that raises is down."""
+    try:
+        primary = sink.health()
+    except Exception as exc:  # a readiness probe must answer, whatever the sink does
+        log.warning("health.sink_failed", error=str(exc))
+        primary = SinkHealth(ok=False, kind=sink.kind, detail=type(exc).__name__)
+    members = getattr(sink, "member_health", None)
+    if callable(members):
+        try:
+            return primary, dict(members())
+        except Exception as exc:
+            log.warning("health.members_failed", error=str(exc))
+    return primary, {sink.kind: primary}
+
+
+@bp.get("/schema")
+def schema():
+    current_context().authorize("read", current_context().query_limiter)
+    return respond(package_json_schema())
+
+
+@bp.get("/openapi.json")
+def openapi():
+    current_context().authorize("read", current_context().query_limiter)
+    return respond(build_openapi())

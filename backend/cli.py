@@ -1,0 +1,208 @@
+"""`branchpy-telemetry-backend serve | keys create/list/revoke | purge | migrate` (DESIGN §10).
+
+Results go to stdout (the new key alone on the last line of `keys create`),
+logs to stderr. Exit codes: 0 ok, 1 failed, 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Callable
+
+import msgspec
+import structlog
+
+from branchpy_telemetry.client.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, TelemetryError
+from branchpy_telemetry.client.logging_setup import setup_logging
+from branchpy_telemetry.client.timewindow import format_ts, parse_duration, utcnow
+
+from .auth import SCOPES, generate_key
+from .settings import BackendSettings, load_backend_settings
+from .sinks.base import Sink, SinkError
+
+log = structlog.get_logger("backend.cli")
+_json = msgspec.json.Encoder()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="branchpy-telemetry-backend",
+                                     description="BranchPy telemetry ingestion backend")
+    parser.add_argument("--log-level", default="info", help="debug, info, warning, error")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--db", action="append", default=[], metavar="URL",
+                       help="sqlite:///path or mysql://user:pass@host:port/db; repeat for a "
+                            "CompositeSink (the first is primary). Default: $BRANCHPY_TELEMETRY_BACKEND_DB "
+                            "or sqlite:///.branchpy/telemetry/events.db")
+        return p
+
+    serve = with_db(sub.add_parser("serve", help="run the API under waitress"))
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8787, help="0 picks a free port (printed)")
+    serve.add_argument("--workers", type=int, default=4, help="worker threads")
+    serve.set_defaults(handler=cmd_serve)
+
+    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
+    create = with_db(keys.add_parser("create", help="create a key and print it once"))
+    create.add_argument("--scope", required=True, choices=SCOPES)
+    create.add_argument("--label")
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(handler=cmd_keys_create)
+    listing = with_db(keys.add_parser("list", help="list keys (never the keys themselves)"))
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=cmd_keys_list)
+    revoke = with_db(keys.add_parser("revoke", help="revoke a key by its id"))
+    revoke.add_argument("key_id")
+    revoke.set_defaults(handler=cmd_keys_revoke)
+
+    purge = with_db(sub.add_parser("purge", help="delete events older than a duration (in batches)"))
+    purge.add_argument("--older-than", required=True, metavar="DURATION", help="e.g. 90d")
+    purge.add_argument("--batch-size", type=int, default=5000)
+    purge.add_argument("--json", action="store_true")
+    purge.set_defaults(handler=cmd_purge)
+
+    migrate = with_db(sub.add_parser("migrate", help="create or upgrade the database schema"))
+    migrate.set_defaults(handler=cmd_migrate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level)
+    try:
+        settings = load_backend_settings(db_urls=args.db)
+        return args.handler(args, settings)
+    except TelemetryError as exc:
+        return _fail(exc.code, exc.message, exc.hint, exc.exit_code)
+    except SinkError as exc:
+        usage = getattr(exc, "code", "") == "bad_sink_url"
+        return _fail(exc.code, str(exc), "check the --db URL and that the database is reachable",
+                     EXIT_USAGE if usage else EXIT_FAILED)
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _fail(code: str, message: str, hint: str | None, exit_code: int) -> int:
+    print(f"error [{code}]: {message}", file=sys.stderr)
+    if hint:
+        print(f"hint: {hint}", file=sys.stderr)
+    return exit_code
+
+
+def _with_sink(settings: BackendSettings, body: Callable[[Sink], int]) -> int:
+    from .app import open_configured_sink
+
+    sink = open_configured_sink(settings)
+    try:
+        return body(sink)
+    finally:
+        sink.close()
+
+
+def cmd_serve(args, settings: BackendSettings) -> int:
+    from .app import create_app, open_configured_sink
+    from .wsgi_server import serve
+
+    if args.workers < 1:
+        return _fail("bad_arguments", "--workers must be >= 1", None, EXIT_USAGE)
+    sink = open_configured_sink(settings)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        app = create_app(settings, sink)
+
+        def announce(host: str, port: int) -> None:
+            url = f"http://{host}:{port}"
+            log.info("serve.listening", url=url, workers=args.workers, sink=sink.kind,
+                     max_upload_bytes=settings.max_upload_bytes)
+            print(f"serving on {url}  (API {url}/api/telemetry, dashboard {url}/dashboard)", flush=True)
+
+        serve(app, host=args.host, port=args.port, threads=args.workers,
+              max_body_bytes=settings.max_upload_bytes, on_ready=announce)
+    except KeyboardInterrupt:
+        log.info("serve.stopped")
+    finally:
+        sink.close()
+    return EXIT_OK
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def cmd_keys_create(args, settings: BackendSettings) -> int:
+    def body(sink: Sink) -> int:
+        key, record = generate_key(args.scope, args.label, utcnow())
+        sink.add_api_key(record)
+        log.info("keys.created", key_id=record.key_id, scope=record.scope)
+        if args.json:
+            print(_json.encode({"key_id": record.key_id, "scope": record.scope, "label": record.label,
+                                "created_at": record.created_at, "key": key}).decode())
+        else:
+            print(f"created key {record.key_id} (scope {record.scope}"
+                  + (f", label {record.label!r})" if record.label else ")"))
+            print("it is shown only this once; store it now:")
+            print(key)
+        return EXIT_OK
+
+    return _with_sink(settings, body)
+
+
+def cmd_keys_list(args, settings: BackendSettings) -> int:
+    def body(sink: Sink) -> int:
+        records = sink.list_api_keys()
+        if args.json:
+            rows = [{"key_id": r.key_id, "scope": r.scope, "label": r.label, "created_at": r.created_at,
+                     "revoked_at": r.revoked_at} for r in records]
+            print(_json.encode(rows).decode())
+            return EXIT_OK
+        if not records:
+            print("no keys; create one with: branchpy-telemetry-backend keys create --scope ingest")
+        for r in records:
+            state = f"revoked {r.revoked_at}" if r.revoked_at else "active"
+            print(f"{r.key_id}  {r.scope:<6}  {r.created_at}  {state}  {r.label or ''}".rstrip())
+        return EXIT_OK
+
+    return _with_sink(settings, body)
+
+
+def cmd_keys_revoke(args, settings: BackendSettings) -> int:
+    def body(sink: Sink) -> int:
+        if not sink.revoke_api_key(args.key_id, utcnow()):
+            return _fail("not_found", f"no active key with id {args.key_id!r}",
+                         "see the ids with: branchpy-telemetry-backend keys list", EXIT_FAILED)
+        log.info("keys.revoked", key_id=args.key_id)
+        print(f"revoked key {args.key_id}")
+        return EXIT_OK
+
+    return _with_sink(settings, body)
+
+
+def cmd_purge(args, settings: BackendSettings) -> int:
+    age = parse_duration(args.older_than)
+    if args.batch_size < 1:
+        return _fail("bad_arguments", "--batch-size must be >= 1", None, EXIT_USAGE)
+
+    def body(sink: Sink) -> int:
+        cutoff = utcnow() - age
+        deleted = sink.purge_older_than(cutoff, batch_size=args.batch_size)
+        log.info("purge.done", deleted=deleted, cutoff=format_ts(cutoff))
+        if args.json:
+            print(_json.encode({"deleted": deleted, "cutoff": format_ts(cutoff)}).decode())
+        else:
+            print(f"deleted {deleted} events older than {format_ts(cutoff)}")
+        return EXIT_OK
+
+    return _with_sink(settings, body)
+
+
+def cmd_migrate(args, settings: BackendSettings) -> int:
+    def body(sink: Sink) -> int:
+        version = sink.migrate()
+        log.info("migrate.done", version=version)
+        print(f"schema version {version}")
+        return EXIT_OK
+
+    return _with_sink(settings, body)

@@ -1,0 +1,168 @@
+"""One exception base for the backend, with stable codes (DESIGN §10).
+
+Every failure the API gives — ours, werkzeug's 404/405, an unexpected 500 —
+leaves as the same JSON envelope `{"error": {"code", "message", "details"?}}`.
+No HTML pages, no tracebacks on the wire; the traceback goes to the log.
+"""
+
+from __future__ import annotations
+
+import msgspec
+import structlog
+from flask import Flask, Response
+from werkzeug.exceptions import HTTPException
+
+from .sinks.base import SinkError
+
+log = structlog.get_logger("backend.errors")
+
+_encoder = msgspec.json.Encoder()
+
+
+class ApiError(Exception):
+    """Base of every error an API caller may see."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, details: object = None, hint: str | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        self.hint = hint
+        self.headers = headers or {}
+
+    def to_body(self) -> dict:
+        body: dict = {"code": self.code, "message": self.message}
+        if self.hint:
+            body["hint"] = self.hint
+        if self.details is not None:
+            body["details"] = self.details
+        return {"error": body}
+
+
+class BadRequestError(ApiError):
+    status = 400
+    code = "bad_request"
+
+
+class BadJsonError(BadRequestError):
+    code = "bad_json"
+
+
+class BadParameterError(BadRequestError):
+    code = "bad_parameter"
+
+    def __init__(self, parameter: str, message: str, *, hint: str | None = None):
+        super().__init__(f"invalid parameter {parameter!r}: {message}",
+                         details={"parameter": parameter}, hint=hint)
+
+
+class IncompleteBodyError(BadRequestError):
+    code = "incomplete_body"
+
+
+class BadEncodingError(BadRequestError):
+    code = "bad_encoding"
+
+
+class UnauthorizedError(ApiError):
+    status = 401
+    code = "unauthorized"
+
+
+class ForbiddenError(ApiError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFoundError(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class MethodNotAllowedError(ApiError):
+    status = 405
+    code = "method_not_allowed"
+
+
+class PayloadTooLargeError(ApiError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaTypeError(ApiError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class SchemaInvalidError(ApiError):
+    status = 422
+    code = "schema_invalid"
+
+
+class PrivacyViolationError(ApiError):
+    status = 422
+    code = "privacy_violation"
+
+
+class RateLimitedError(ApiError):
+    status = 429
+    code = "rate_limited"
+
+
+class SinkUnavailableError(ApiError):
+    status = 503
+    code = "sink_unavailable"
+
+
+# werkzeug's own HTTP errors (routing, method, size) -> our codes.
+_HTTP_CODES: dict[int, str] = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 408: "request_timeout", 411: "length_required",
+    413: "payload_too_large", 415: "unsupported_media_type", 429: "rate_limited",
+}
+
+
+def json_error(status: int, body: dict, headers: dict[str, str] | None = None) -> Response:
+    response = Response(_encoder.encode(body), status=status, mimetype="application/json")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def error_envelope_bytes(code: str, message: str) -> bytes:
+    """The envelope for places outside Flask (the WSGI server's own errors)."""
+    return _encoder.encode({"error": {"code": code, "message": message}})
+
+
+def register_error_handlers(app: Flask) -> None:
+    """One boundary: every exception becomes the JSON envelope."""
+
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        return json_error(exc.status, exc.to_body(), exc.headers)
+
+    @app.errorhandler(SinkError)
+    def _sink_error(exc: SinkError):
+        log.error("sink.unavailable", error=str(exc))
+        return json_error(503, {"error": {"code": "sink_unavailable",
+                                          "message": "the storage backend is unavailable; retry later"}},
+                          {"Retry-After": "5"})
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        status = exc.code or 500
+        code = _HTTP_CODES.get(status, "http_error")
+        headers = {}
+        if status == 405 and getattr(exc, "valid_methods", None):
+            headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+        message = exc.description or exc.name
+        return json_error(status, {"error": {"code": code, "message": str(message)}}, headers)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("http.unhandled_error", error_type=type(exc).__name__)
+        return json_error(500, {"error": {"code": "internal_error",
+                                          "message": "the server failed to handle this request"}})
