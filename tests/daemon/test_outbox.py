@@ -1,0 +1,157 @@
+"""The persistent outbox: atomic files, oldest first, bounded with counted drops, quarantine."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from branchpy_telemetry.client.errors import StorageError
+from branchpy_telemetry.daemon.atomic_file import temp_path_for, write_atomic
+from branchpy_telemetry.daemon.counters import CounterStore
+from branchpy_telemetry.daemon.outbox import STALE_TEMP_SECONDS, Outbox, read_package_head
+
+
+def _sibling(name: str):
+    key = f"_branchpy_tests_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]
+
+
+rs = _sibling("recording_server")
+MB = 1024 * 1024
+
+
+def test_added_packages_are_listed_oldest_first_with_their_ids(paths):
+    outbox = Outbox(paths, 10 * MB)
+    ids = [f"00000000-0000-4000-8000-00000000000{i}" for i in range(3)]
+    for pid in ids:
+        outbox.add(rs.make_package_bytes(2, package_id=pid))
+    pending = outbox.pending()
+    assert [e.package_id for e in pending] == ids
+    assert [e.created_ns for e in pending] == sorted(e.created_ns for e in pending)
+    assert all(Path(e.path).parent == paths.outbox_dir for e in pending)
+
+
+def test_outbox_survives_a_restart(paths):
+    entry = Outbox(paths, 10 * MB).add(rs.make_package_bytes(2))
+    assert Outbox(paths, 10 * MB).pending() == [entry]
+
+
+def test_adding_a_file_copies_it_and_leaves_the_original(paths, tmp_path):
+    source = tmp_path / "rc-metrics.json"
+    source.write_bytes(rs.make_package_bytes(3))
+    entry = Outbox(paths, 10 * MB).add(source)
+    assert Path(entry.path).read_bytes() == source.read_bytes() and source.exists()
+
+
+def test_adding_the_same_package_id_twice_keeps_one_copy(paths):
+    outbox = Outbox(paths, 10 * MB)
+    data = rs.make_package_bytes(2)
+    assert outbox.add(data) == outbox.add(data)
+    assert len(outbox.pending()) == 1
+
+
+def test_a_crash_mid_write_leaves_no_visible_half_file(paths):
+    outbox = Outbox(paths, 10 * MB)
+    outbox.add(rs.make_package_bytes(1))
+    # What a crash between write and rename leaves behind: a hidden temp file.
+    half = temp_path_for(paths.outbox_dir / "00000000000000000001-crashed.json")
+    half.write_bytes(b'{"package_id": "crashed", "summ')
+    assert [e.package_id for e in Outbox(paths, 10 * MB).pending()] != ["crashed"]
+    assert len(Outbox(paths, 10 * MB).pending()) == 1
+    # old enough leftovers are swept when the outbox is opened
+    old = time.time() - STALE_TEMP_SECONDS - 10
+    os.utime(half, (old, old))
+    Outbox(paths, 10 * MB)
+    assert not half.exists()
+
+
+def test_write_atomic_replaces_whole_file_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "x.json"
+    write_atomic(target, b"one")
+    write_atomic(target, b"two")
+    assert target.read_bytes() == b"two" and os.listdir(tmp_path) == ["x.json"]
+
+
+def test_bound_drops_oldest_first_and_counts_every_drop(paths):
+    sizes = len(rs.make_package_bytes(4))
+    outbox = Outbox(paths, int(sizes * 2.5))  # room for two packages
+    entries = [outbox.add(rs.make_package_bytes(4)) for _ in range(5)]
+    assert [e.name for e in outbox.pending()] == [e.name for e in entries[-2:]]
+    assert outbox.total_bytes() <= outbox.max_total_bytes
+    counters = json.loads(paths.counters_file.read_text())
+    assert counters["dropped.outbox_full.packages"] == 3
+    assert counters["dropped.outbox_full.events"] == 12
+    # counters persist across instances and keep adding up
+    Outbox(paths, int(sizes * 2.5)).add(rs.make_package_bytes(4))
+    assert CounterStore(paths.counters_file).snapshot()["dropped.outbox_full.packages"] == 4
+
+
+def test_a_single_package_larger_than_the_bound_is_still_kept(paths):
+    outbox = Outbox(paths, 100)
+    outbox.add(rs.make_package_bytes(2))
+    newest = outbox.add(rs.make_package_bytes(2))
+    assert outbox.pending() == [newest]
+
+
+def test_mark_delivered_removes_the_package(paths):
+    outbox = Outbox(paths, 10 * MB)
+    entry = outbox.add(rs.make_package_bytes(1))
+    outbox.mark_delivered(entry, "sha256:abc")
+    assert outbox.pending() == [] and not Path(entry.path).exists()
+
+
+def test_quarantine_moves_the_package_with_its_reason(paths):
+    outbox = Outbox(paths, 10 * MB)
+    entry = outbox.add(rs.make_package_bytes(3))
+    details = [{"pointer": "/summary/events/0/attrs/x", "rule": "raw_path"}]
+    target = outbox.quarantine(entry, "package breaks privacy rules", code="privacy_violation",
+                               status_code=422, details=details)
+    assert outbox.pending() == [] and target.parent == paths.quarantine_dir and target.exists()
+    [(path, reason)] = outbox.quarantined()
+    assert path == target and reason["code"] == "privacy_violation" and reason["details"] == details
+    assert reason["reason"] == "package breaks privacy rules" and reason["status_code"] == 422
+    counters = CounterStore(paths.counters_file).snapshot()
+    assert counters["quarantined.packages"] == 1 and counters["quarantined.events"] == 3
+
+
+def test_unwritable_outbox_is_a_storage_error_not_a_crash(paths):
+    if os.geteuid() == 0:
+        pytest.skip("root ignores directory permissions")
+    paths.outbox_dir.mkdir(parents=True)
+    paths.outbox_dir.chmod(0o500)
+    try:
+        with pytest.raises(StorageError, match="cannot write to the outbox"):
+            Outbox(paths, 10 * MB).add(rs.make_package_bytes(1))
+    finally:
+        paths.outbox_dir.chmod(0o700)
+
+
+def test_outbox_on_a_file_instead_of_a_folder_is_a_storage_error(paths):
+    paths.data_dir.mkdir(parents=True)
+    paths.outbox_dir.write_text("not a folder")
+    with pytest.raises(StorageError, match="outbox"):
+        Outbox(paths, 10 * MB).add(rs.make_package_bytes(1))
+
+
+def test_read_package_head_is_lenient():
+    assert read_package_head(b"garbage") == (None, 0)
+    pid, events = read_package_head(rs.make_package_bytes(7, package_id="p-1"))
+    assert (pid, events) == ("p-1", 7)
+
+
+def test_counter_store_ignores_a_corrupt_file(tmp_path):
+    store = CounterStore(tmp_path / "counters.json")
+    (tmp_path / "counters.json").write_text("{torn")
+    assert store.increment("uploaded.events", 5) == 5
+    assert store.snapshot() == {"uploaded.events": 5}
