@@ -12,7 +12,7 @@ import structlog
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from .sinks.base import SinkError
+from .sinks.base import InvalidPackageError, SinkError
 
 log = structlog.get_logger("backend.errors")
 
@@ -150,6 +150,13 @@ def register_error_handlers(app: Flask) -> None:
         return json_error(503, {"error": {"code": "sink_unavailable",
                                           "message": "the storage backend is unavailable; retry later"}},
                           {"Retry-After": "5"})
+
+    @app.errorhandler(InvalidPackageError)
+    def _invalid_package(exc: InvalidPackageError):
+        body: dict = {"code": exc.code, "message": exc.message}
+        if exc.pointer:
+            body["details"] = {"pointer": exc.pointer}
+        return json_error(422, {"error": body})
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

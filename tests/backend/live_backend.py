@@ -1,0 +1,155 @@
+"""Real backend servers for the HTTP tests.
+
+`start_backend()` runs `branchpy-telemetry-backend serve --port 0` as a
+subprocess (waitress, the production path) and waits for its "serving on"
+line; `serve_in_thread()` runs the same waitress server in this process
+around an app we hold (when a test needs to reach into the sink). Keys are
+created with the same code as `keys create` and written to the database the
+server uses.
+"""
+
+from __future__ import annotations
+
+import functools
+import selectors
+import struct
+import subprocess
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from branchpy_telemetry.backend.auth import generate_key
+from branchpy_telemetry.backend.sinks.base import Sink
+from branchpy_telemetry.backend.sinks.registry import open_sink
+from branchpy_telemetry.backend.wsgi_server import create_server
+from branchpy_telemetry.client.timewindow import utcnow
+
+from ..conftest import console_script
+
+SCOPES = ("ingest", "read", "admin")
+
+
+@dataclass
+class LiveBackend:
+    url: str
+    keys: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen | None = None
+    log_path: Path | None = None
+    _stop: object = None
+
+    @property
+    def api(self) -> str:
+        return self.url + "/api/telemetry"
+
+    def headers(self, scope: str = "admin", **extra: str) -> dict[str, str]:
+        return {"X-API-Key": self.keys[scope], **extra}
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self._stop is not None:
+            self._stop()
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+
+def add_keys(sink: Sink) -> dict[str, str]:
+    keys = {}
+    for scope in SCOPES:
+        key, record = generate_key(scope, f"test-{scope}", utcnow())
+        sink.add_api_key(record)
+        keys[scope] = key
+    return keys
+
+
+def seed_keys(db_url: str) -> dict[str, str]:
+    sink = open_sink(db_url)
+    try:
+        return add_keys(sink)
+    finally:
+        sink.close()
+
+
+def start_backend(tmp_path: Path, env: dict[str, str], db_urls: list[str], *,
+                  settings_env: dict[str, str] | None = None, workers: int = 4,
+                  timeout: float = 20.0) -> LiveBackend:
+    """`serve --port 0` in a subprocess; returns once it is listening."""
+    keys = seed_keys(db_urls[0])
+    log_path = tmp_path / f"backend-{time.monotonic_ns()}.log"
+    cmd = [console_script("branchpy-telemetry-backend"), "serve", "--port", "0", "--workers", str(workers)]
+    for url in db_urls:
+        cmd += ["--db", url]
+    proc_env = {**env, **(settings_env or {})}
+    log_file = open(log_path, "wb")  # noqa: SIM115 - closed below, the child keeps its own fd
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log_file, env=proc_env, cwd=tmp_path)
+    finally:
+        log_file.close()
+    line = _read_line(proc, timeout)
+    if not line.startswith("serving on "):
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"backend did not start: {line!r}\n{log_path.read_text(errors='replace')}")
+    url = line.split()[2]
+    return LiveBackend(url=url, keys=keys, proc=proc, log_path=log_path)
+
+
+def _read_line(proc: subprocess.Popen, timeout: float) -> str:
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    buf = b""
+    try:
+        while b"\n" not in buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not sel.select(left):
+                return buf.decode(errors="replace") or "<timeout>"
+            chunk = proc.stdout.read1(4096)
+            if not chunk:
+                return buf.decode(errors="replace") or f"<exited {proc.wait()}>"
+            buf += chunk
+    finally:
+        sel.close()
+    return buf.split(b"\n", 1)[0].decode()
+
+
+def serve_in_thread(app, *, threads: int = 4, max_body_bytes: int | None = None) -> LiveBackend:
+    """The same waitress server on port 0, in a thread of this process."""
+    server = create_server(app, host="127.0.0.1", port=0, threads=threads, max_body_bytes=max_body_bytes)
+    thread = threading.Thread(target=server.run, name="waitress", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        server.close()
+        server.task_dispatcher.shutdown()
+        thread.join(10)
+
+    url = f"http://127.0.0.1:{server.effective_port}"
+    requests.get(url + "/api/telemetry/health", timeout=5)  # the loop is serving
+    return LiveBackend(url=url, _stop=stop)
+
+
+@functools.cache
+def gzip_bomb(mib: int) -> bytes:
+    """A valid single-member gzip of `mib` MiB of zeros, built without compressing
+    it all: one full-flushed deflate block of 1 MiB of zeros, repeated (each block
+    starts with no history, so the copies are identical), plus a correct trailer."""
+    comp = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    zeros = bytes(1 << 20)
+    block = comp.compress(zeros) + comp.flush(zlib.Z_FULL_FLUSH)
+    final = comp.flush()
+    crc = 0
+    for _ in range(mib):
+        crc = zlib.crc32(zeros, crc)
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+    return header + block * mib + final + struct.pack("<II", crc, (mib << 20) & 0xFFFFFFFF)
