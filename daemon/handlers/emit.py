@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from branchpy_telemetry.client.errors import StorageError, UsageError
+from branchpy_telemetry.client.errors import ConsentWithdrawnError, StorageError
 
 from ..context import RequestContext
 from .args import parse_args
@@ -33,16 +33,24 @@ class Args(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
-    from branchpy_telemetry.client import emitter
+    from branchpy_telemetry.client.consent import consent_withdrawn
+    from branchpy_telemetry.client.emitter import Emitter
 
     spec = parse_args(args, Args)
-    fields = {f: getattr(spec, f) for f in spec.__struct_fields__ if f not in ("category", "name")}
+    error = {k: v for k, v in (("code", spec.error_code), ("type", spec.error_type),
+                               ("message", spec.error_message)) if v is not None}
+    emitter = Emitter(ctx.paths, source=spec.source)
     try:
-        event = emitter.build_event(spec.category, spec.name, **fields)
-    except (ValueError, TypeError, msgspec.ValidationError) as exc:
-        raise UsageError(f"invalid event: {exc}") from None
-    written = emitter.write_event(ctx.paths, event)
-    if written is False:
+        record = emitter.build(spec.category, spec.name, duration_ms=spec.duration_ms, status=spec.status,
+                               session_id=spec.session_id, correlation_id=spec.correlation_id,
+                               error=error or None, attrs=spec.attrs or None)
+        written = emitter.write(record)
+    finally:
+        emitter.close()
+    if not written:
+        if consent_withdrawn():
+            raise ConsentWithdrawnError("telemetry is off (DO_NOT_TRACK or BRANCHPY_TELEMETRY=off "
+                                        "in the daemon's environment): nothing recorded")
         raise StorageError(f"could not write to the spool in {ctx.paths.spool_dir}",
                            hint="check free space and permissions; see the daemon log")
-    return {"event_id": event.event_id, "spool": str(ctx.paths.active_spool)}
+    return {"recorded": True, "event_id": record.event_id, "spool": str(ctx.paths.active_spool)}

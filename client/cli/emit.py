@@ -1,0 +1,76 @@
+"""`branchpy telemetry emit`: record one event from a script or another language.
+
+Writes straight to the spool through the emitter (no daemon involved), so it
+works when no daemon runs and never waits on one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..errors import EXIT_OK, UsageError
+
+CATEGORIES = ("command", "feature", "error", "performance", "session", "system")
+
+
+def register(sub, parents: list[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "emit", parents=parents, help="record one event (writes the spool directly; no daemon needed)",
+        description="Record one telemetry event in the local spool. This writes the spool file "
+                    "directly: no daemon is needed or started. Nothing leaves the machine until you "
+                    "export and upload. Does nothing under DO_NOT_TRACK=1 or BRANCHPY_TELEMETRY=off.")
+    parser.add_argument("--category", required=True, choices=CATEGORIES)
+    parser.add_argument("--name", required=True, help="command or feature name, e.g. analyze")
+    parser.add_argument("--duration-ms", type=float, metavar="MS")
+    parser.add_argument("--status", help="ok, error, cancelled, …")
+    parser.add_argument("--error-code", metavar="CODE", help="stable error code, e.g. BP-E1042")
+    parser.add_argument("--error-type", metavar="TYPE", help="exception type, e.g. ValueError")
+    parser.add_argument("--error-message", metavar="TEXT",
+                        help="raw message (stays local; packages carry only its normalized hash)")
+    parser.add_argument("--session-id")
+    parser.add_argument("--correlation-id")
+    parser.add_argument("--attr", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra attribute (repeatable); numbers and true/false are typed")
+    parser.set_defaults(run=run)
+
+
+def run(options: argparse.Namespace) -> int:
+    from .. import emitter
+    from ..paths import resolve_paths
+    from .render import print_json
+
+    attrs = dict(parse_attr(item) for item in options.attr)
+    error = {k: v for k, v in (("code", options.error_code), ("type", options.error_type),
+                               ("message", options.error_message)) if v is not None}
+    fields = {
+        "duration_ms": options.duration_ms, "status": options.status,
+        "session_id": options.session_id, "correlation_id": options.correlation_id,
+        "error": error or None, "attrs": attrs or None,
+    }
+    event = emitter.build_event(options.category, options.name,
+                                **{k: v for k, v in fields.items() if v is not None})
+    recorded = emitter.write_event(event)
+    spool = resolve_paths().active_spool
+    result = {"recorded": recorded, "event_id": event.event_id if recorded else None, "spool": str(spool)}
+    if options.json:
+        print_json(result)
+    elif recorded:
+        print(f"recorded {options.category}/{options.name} ({event.event_id}) in {spool}")
+    else:
+        print("not recorded: telemetry is off (DO_NOT_TRACK / BRANCHPY_TELEMETRY=off) "
+              "or the spool could not be written")
+    return EXIT_OK
+
+
+def parse_attr(text: str) -> tuple[str, object]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise UsageError(f"--attr expects KEY=VALUE, got {text!r}", hint="e.g. --attr files_scanned=120")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    if isinstance(value, (dict, list)):
+        value = raw
+    return key.strip(), value

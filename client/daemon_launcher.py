@@ -1,0 +1,155 @@
+"""Find, start and stop the daemon from a thin client (CLI, bridge).
+
+Clients never import daemon code: they *spawn* `branchpy-telemetryd` as a
+detached process (own session, output appended to `paths.daemon_log`) and
+talk to it over ZeroMQ. Every failure here is a `DaemonUnavailableError`
+whose hint names the socket tried and the daemon's log.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+from .errors import DaemonUnavailableError
+from .paths import TelemetryPaths
+
+DAEMON_SCRIPT = "branchpy-telemetryd"
+START_TIMEOUT = 10.0
+_POLL_STEP = 0.01
+
+
+def daemon_command() -> list[str]:
+    """The daemon's console script next to this interpreter, else `python -m`."""
+    script = Path(sys.executable).parent / DAEMON_SCRIPT
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "branchpy_telemetry.daemon.main"]
+
+
+def is_listening(paths: TelemetryPaths) -> bool:
+    """True when something accepts connections on the control socket (no zmq needed).
+
+    A crashed daemon leaves a socket file nobody listens on: that is False,
+    immediately, instead of a request that times out.
+    """
+    path = paths.control_socket
+    if not path.exists():
+        return False
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(1.0)
+        probe.connect(str(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+
+
+def unavailable_hint(paths: TelemetryPaths) -> str:
+    return (f"tried {paths.control_endpoint}; start it with `branchpy telemetry daemon start` "
+            f"(or run without --no-start); daemon log: {paths.daemon_log}")
+
+
+def require_daemon(paths: TelemetryPaths, *, start: bool, start_timeout: float = START_TIMEOUT) -> bool:
+    """Make sure a daemon listens; start one when allowed. True if this call started it."""
+    if is_listening(paths):
+        return False
+    if not start:
+        raise DaemonUnavailableError(f"no daemon is running (socket {paths.control_endpoint})",
+                                     hint=unavailable_hint(paths))
+    start_daemon(paths, timeout=start_timeout)
+    return True
+
+
+def start_daemon(paths: TelemetryPaths, *, timeout: float = START_TIMEOUT,
+                 extra_args: list[str] | None = None) -> int:
+    """Spawn a detached daemon and wait until it listens; returns its pid."""
+    import subprocess
+
+    log_file = _open_log(paths)
+    try:
+        proc = subprocess.Popen(
+            [*daemon_command(), *(extra_args or [])],
+            stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
+            start_new_session=True, close_fds=True,
+        )
+    except OSError as exc:
+        raise DaemonUnavailableError(f"cannot start the daemon: {exc.strerror}",
+                                     hint=unavailable_hint(paths)) from None
+    finally:
+        if log_file is not subprocess.DEVNULL:
+            log_file.close()
+    wait_until_listening(paths, proc, timeout)
+    return proc.pid
+
+
+def wait_until_listening(paths: TelemetryPaths, proc, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if is_listening(paths):
+            return
+        code = proc.poll()
+        if code is not None:
+            if is_listening(paths):  # lost a start race to another daemon: fine
+                return
+            reason = last_daemon_message(paths.daemon_log)
+            raise DaemonUnavailableError(
+                f"the daemon exited during start (code {code})" + (f": {reason}" if reason else ""),
+                hint=unavailable_hint(paths))
+        time.sleep(_POLL_STEP)
+    raise DaemonUnavailableError(f"the daemon did not start listening within {timeout:g}s",
+                                 hint=unavailable_hint(paths))
+
+
+def wait_until_stopped(paths: TelemetryPaths, pid: int | None, timeout: float) -> bool:
+    """Wait for the daemon to go away (socket closed and pid gone)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not is_listening(paths) and (pid is None or not _pid_alive(pid)):
+            return True
+        time.sleep(_POLL_STEP)
+    return False
+
+
+def last_daemon_message(log_file: Path) -> str | None:
+    """The daemon's own last `branchpy-telemetryd: …` line (why it refused to start)."""
+    try:
+        with open(log_file, "rb") as fh:
+            fh.seek(max(0, fh.seek(0, os.SEEK_END) - 4096))
+            tail = fh.read().decode(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(tail):
+        if line.startswith(DAEMON_SCRIPT + ": "):
+            return line[len(DAEMON_SCRIPT) + 2:]
+    return None
+
+
+def _open_log(paths: TelemetryPaths):
+    import subprocess
+
+    try:
+        paths.log_dir.mkdir(parents=True, exist_ok=True)
+        return open(paths.daemon_log, "ab")
+    except OSError:
+        return subprocess.DEVNULL
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # Our own child that exited is a zombie until reaped: reap it, then it is gone.
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
