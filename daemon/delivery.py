@@ -1,0 +1,187 @@
+"""Deliver packages: the outbox drain of an auto/sync run, and `upload --file`.
+
+Glue over `uploader` (HTTP), `outbox` (keep / quarantine), `ledger`
+(receipts), `budget` and `counters`. Order matters for exactly-once: the
+receipt is appended to the ledger BEFORE the package leaves the outbox, so
+a crash in between re-sends a package the backend recognizes as a duplicate
+(package_id is its idempotency key) instead of losing it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import structlog
+
+from branchpy_telemetry.client.config import Config
+from branchpy_telemetry.client.timewindow import format_ts
+
+from .budget import DailyUploadBudget
+from .ledger import LedgerRecord, append_receipt
+from .outbox import Outbox, OutboxEntry
+from .uploader import LocalRejection, UploadOutcome, prepare_upload, upload_package
+
+log = structlog.get_logger("branchpy.delivery")
+
+
+class EntryResult(msgspec.Struct, kw_only=True):
+    name: str
+    package_id: str | None
+    outcome: str  # an uploader outcome, or "dry_run" / "over_budget"
+    events: int = 0
+    bytes: int = 0
+    status_code: int | None = None
+    receipt: str | None = None
+    message: str | None = None  # the server's (or our) reason, for the user
+    kept_at: str | None = None  # where the package still is (outbox or quarantine)
+
+
+class DeliveryReport(msgspec.Struct, kw_only=True):
+    delivered: int = 0
+    duplicates: int = 0
+    kept: int = 0  # left in the outbox for the next run
+    quarantined: int = 0
+    dry_run: int = 0
+    over_budget: int = 0
+    events_delivered: int = 0
+    entries: list[EntryResult] = []
+
+    @property
+    def failed(self) -> bool:
+        """True when something could not be delivered (the CLI exits 5)."""
+        return self.kept > 0 or self.quarantined > 0
+
+
+def ledger_record_for(outcome: UploadOutcome, *, when: datetime, dry_run: bool = False,
+                      file: str | None = None) -> LedgerRecord:
+    return LedgerRecord(when=format_ts(when), package_id=outcome.package_id, events=outcome.events,
+                        bytes=outcome.bytes, endpoint=outcome.endpoint, receipt=outcome.receipt,
+                        outcome="dry_run" if dry_run else outcome.outcome, attempts=outcome.attempts,
+                        dry_run=dry_run, status_code=outcome.status_code, wire_bytes=outcome.wire_bytes,
+                        accepted_events=outcome.accepted_events,
+                        duplicate_events=outcome.duplicate_events, file=file)
+
+
+def send_outbox(outbox: Outbox, config: Config, ledger_file: Path, *, dry_run: bool = False,
+                budget: DailyUploadBudget | None = None,
+                clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                **upload_options: Any) -> DeliveryReport:
+    """Send every waiting package, oldest first.
+
+    Stops at the first package that could not be delivered for a reason that
+    will hit the next one too (backend down, throttled, bad key/endpoint):
+    it and the rest stay in the outbox. Package-fault rejections are
+    quarantined and the run continues. `dry_run` validates and records, never sends.
+    """
+    report = DeliveryReport()
+    pending = outbox.pending()
+    for index, entry in enumerate(pending):
+        if budget is not None and not dry_run and not budget.budget_allows(entry.size, clock()):
+            rest = len(pending) - index
+            report.over_budget += rest
+            report.entries.extend(EntryResult(name=e.name, package_id=e.package_id, outcome="over_budget",
+                                              bytes=e.size, kept_at=e.path) for e in pending[index:])
+            log.info("delivery.over_budget", waiting=rest, budget_bytes=budget.budget_bytes)
+            break
+        if dry_run:
+            report.entries.append(_dry_run_entry(entry, config, ledger_file, clock()))
+            report.dry_run += 1
+            continue
+        result = upload_package(Path(entry.path), config, **upload_options)
+        report.entries.append(_settle(outbox, entry, result, ledger_file, clock(), report))
+        if result.outcome in ("retry", "throttled") or (result.outcome == "rejected"
+                                                        and not result.should_quarantine):
+            report.kept += len(pending) - index - 1  # the rest wait too
+            report.entries.extend(EntryResult(name=e.name, package_id=e.package_id, outcome="not_tried",
+                                              bytes=e.size, kept_at=e.path) for e in pending[index + 1:])
+            break
+    if report.delivered or report.duplicates:
+        outbox.counters.increment_many({"uploaded.packages": report.delivered,
+                                        "uploaded.events": report.events_delivered,
+                                        "duplicates.packages": report.duplicates})
+    return report
+
+
+def _settle(outbox: Outbox, entry: OutboxEntry, result: UploadOutcome, ledger_file: Path,
+            now: datetime, report: DeliveryReport) -> EntryResult:
+    base = EntryResult(name=entry.name, package_id=result.package_id or entry.package_id,
+                       outcome=result.outcome, events=result.events, bytes=result.bytes or entry.size,
+                       status_code=result.status_code, receipt=result.receipt,
+                       message=result.server_message)
+    if result.ok:
+        append_receipt(ledger_file, ledger_record_for(result, when=now))
+        outbox.mark_delivered(entry, result.receipt)
+        if result.outcome == "delivered":
+            report.delivered += 1
+            report.events_delivered += result.accepted_events if result.accepted_events is not None \
+                else result.events
+        else:
+            report.duplicates += 1
+        return base
+    if result.should_quarantine:
+        base.kept_at = str(outbox.quarantine(entry, result.server_message or "rejected",
+                                             code=result.error_code, status_code=result.status_code,
+                                             details=result.details))
+        report.quarantined += 1
+        return base
+    base.kept_at = entry.path
+    report.kept += 1
+    return base
+
+
+def _dry_run_entry(entry: OutboxEntry, config: Config, ledger_file: Path, now: datetime) -> EntryResult:
+    try:
+        prepared = prepare_upload(Path(entry.path), config)
+    except LocalRejection as rej:
+        return EntryResult(name=entry.name, package_id=entry.package_id, outcome="rejected",
+                           bytes=rej.bytes, message=rej.message, kept_at=entry.path)
+    outcome = UploadOutcome(outcome="delivered", package_id=prepared.package_id, events=prepared.events,
+                            bytes=len(prepared.body), wire_bytes=len(prepared.gzipped),
+                            sha256=prepared.sha256, endpoint=config.telemetry.endpoint.rstrip("/"))
+    append_receipt(ledger_file, ledger_record_for(outcome, when=now, dry_run=True))
+    return EntryResult(name=entry.name, package_id=prepared.package_id, outcome="dry_run",
+                       events=prepared.events, bytes=len(prepared.body), kept_at=entry.path)
+
+
+def deliver_file(path: Path, config: Config, outbox: Outbox, ledger_file: Path, *,
+                 expected_sha256: str | None = None, dry_run: bool = False,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 **upload_options: Any) -> EntryResult:
+    """`upload --file`: send exactly the reviewed file (hash checked when known).
+
+    Delivered → receipt in the ledger. Not delivered → the package is kept
+    in the outbox (retryable) or quarantined (rejected), and `kept_at` names
+    the copy; the user's file is never touched. Raises PackageChangedError,
+    NotFoundError, StorageError for local problems.
+    """
+    path = Path(path)
+    if dry_run:
+        prepared = prepare_upload(path, config, expected_sha256=expected_sha256)
+        outcome = UploadOutcome(outcome="delivered", package_id=prepared.package_id, events=prepared.events,
+                                bytes=len(prepared.body), wire_bytes=len(prepared.gzipped),
+                                endpoint=config.telemetry.endpoint.rstrip("/"))
+        append_receipt(ledger_file, ledger_record_for(outcome, when=clock(), dry_run=True, file=str(path)))
+        return EntryResult(name=path.name, package_id=prepared.package_id, outcome="dry_run",
+                           events=prepared.events, bytes=len(prepared.body), kept_at=str(path))
+    result = upload_package(path, config, expected_sha256=expected_sha256, **upload_options)
+    entry_result = EntryResult(name=path.name, package_id=result.package_id, outcome=result.outcome,
+                               events=result.events, bytes=result.bytes, status_code=result.status_code,
+                               receipt=result.receipt, message=result.server_message)
+    if result.ok:
+        append_receipt(ledger_file, ledger_record_for(result, when=clock(), file=str(path)))
+        counters = {"uploaded.packages": 1, "uploaded.events": result.accepted_events or 0} \
+            if result.outcome == "delivered" else {"duplicates.packages": 1}
+        outbox.counters.increment_many(counters)
+        return entry_result
+    entry = outbox.add(path, package_id=result.package_id)
+    if result.should_quarantine:
+        entry_result.kept_at = str(outbox.quarantine(entry, result.server_message or "rejected",
+                                                     code=result.error_code, status_code=result.status_code,
+                                                     details=result.details))
+    else:
+        entry_result.kept_at = entry.path
+    return entry_result
