@@ -1,0 +1,266 @@
+"""The exporter (DESIGN §6, §7): events -> sanitized, size-capped package files.
+
+`export_window` reads every source for a time window (streaming, see
+`spool_reader`) and hands the records to `build_packages`, the core, which
+takes any iterable of EventRecords (auto mode feeds it from checkpoints).
+
+For each record, in one pass: sanitize (`client.privacy.sanitize_event`),
+encode once (msgspec), aggregate, and append the bytes to the current part.
+A part is closed — written as a complete package — when the next event would
+take it over the cap; sizes are accounted exactly (`PartAggregates.bound` +
+`package_writer.skeleton_size`), so no file is ever over
+`config.max_upload_bytes` and nothing is truncated. A window that fits is
+written as exactly the output path; a larger one as `NAME.part001.json`, …
+(NAME = the output path without `.json`), each with its own package_id and
+aggregates. The redaction report goes next to it (`NAME.redactions.json`).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+
+import msgspec
+import structlog
+
+from ..client.config import Config
+from ..client.errors import StorageError, TelemetryError, UsageError
+from ..client.event import EventRecord
+from ..client.paths import TelemetryPaths
+from ..client.privacy import RedactionReport, check_string, sanitize_event
+from ..client.timewindow import format_ts
+from .aggregates import PartAggregates
+from .identity import load_or_create_governance_id
+from .package_writer import (
+    ExportRecord,
+    PackageHeader,
+    encode_part,
+    make_header,
+    record_export,
+    skeleton_size,
+    write_atomic,
+)
+from .redaction_sidecar import RedactionSidecar
+from .spool_reader import ReadStats, open_sources, read_records, select_window
+
+log = structlog.get_logger(__name__)
+
+PROGRESS_EVERY = 10_000
+_PART_SUFFIX = re.compile(r"\.part\d{3,}$")
+
+
+class EventTooLargeError(TelemetryError):
+    code = "event_too_large"
+
+
+class ExportResult(msgspec.Struct):
+    files: list[str]
+    package_ids: list[str]
+    events: int
+    skipped_lines: int
+    redactions: dict[str, int]
+    bytes: int
+    report_file: str
+
+
+ProgressFn = Callable[[int, "int | None"], None]
+
+
+def export_window(paths: TelemetryPaths, config: Config, output: Path, start: datetime | None,
+                  end: datetime | None, *, progress: ProgressFn | None = None) -> ExportResult:
+    """Export every source's events with `start <= ts < end` to `output` (or its parts)."""
+    output = Path(output)
+    check_output(output)
+    header = make_header(load_or_create_governance_id(paths),
+                         format_ts(start) if start else None, format_ts(end) if end else None)
+    stats = ReadStats()
+    sources = open_sources(paths, config)
+    try:
+        records = select_window(read_records(sources, stats), start, end, stats)
+        result = build_packages(records, header=header, cap=config.max_upload_bytes, output=output,
+                                stats=stats, progress=progress)
+    finally:
+        for _, fh in sources:
+            fh.close()
+    record_export(paths.data_dir, [
+        ExportRecord(path=f, sha256=sha, package_id=pid, events=n, bytes=size,
+                     created=header.export_timestamp)
+        for f, sha, pid, n, size in result.written
+    ])
+    log.info("export.done", files=len(result.written), events=result.events, bytes=result.bytes,
+             skipped_lines=stats.skipped_lines, redactions=sum(result.redactions.values()))
+    return ExportResult(
+        files=[w[0] for w in result.written], package_ids=[w[2] for w in result.written],
+        events=result.events, skipped_lines=stats.skipped_lines, redactions=result.redactions,
+        bytes=result.bytes, report_file=str(result.report_file))
+
+
+def check_output(output: Path) -> None:
+    if not output.is_absolute():
+        raise UsageError(f"output must be an absolute path, got {str(output)!r}")
+    if output.is_dir():
+        raise UsageError(f"output {output} is a folder", hint="give a file name, e.g. rc-metrics.json")
+    if not output.parent.is_dir():
+        raise StorageError(f"folder {output.parent} does not exist", hint="create it or choose another path")
+
+
+def output_base(output: Path) -> Path:
+    """`/x/rc-metrics.json` -> `/x/rc-metrics` (parts and the report are named from it)."""
+    name = output.name
+    if name.lower().endswith(".json"):
+        name = name[:-5]
+    return output.with_name(_PART_SUFFIX.sub("", name) or name)
+
+
+def part_path(output: Path, part: int) -> Path:
+    base = output_base(output)
+    return base.with_name(f"{base.name}.part{part:03d}.json")
+
+
+def report_path(output: Path) -> Path:
+    base = output_base(output)
+    return base.with_name(f"{base.name}.redactions.json")
+
+
+class BuildResult(msgspec.Struct):
+    written: list[tuple[str, str, str, int, int]]  # (path, sha256, package_id, events, bytes)
+    events: int
+    bytes: int
+    redactions: dict[str, int]
+    report_file: str
+
+
+def build_packages(events: Iterable[EventRecord], *, header: PackageHeader, cap: int, output: Path,
+                   stats: ReadStats | None = None, progress: ProgressFn | None = None) -> BuildResult:
+    """Sanitize, aggregate and write `events` as one package at `output`, or as parts.
+
+    On failure every file written by this call is removed again.
+    """
+    builder = _PartBuilder(header, cap, output, stats or ReadStats())
+    try:
+        builder.run(events, progress)
+        builder.sidecar.finish()
+    except BaseException:
+        builder.discard()
+        raise
+    return BuildResult(written=builder.written, events=builder.total_events, bytes=builder.total_bytes,
+                       redactions=dict(sorted(builder.redactions.items())),
+                       report_file=str(builder.sidecar.path))
+
+
+class _PartBuilder:
+    def __init__(self, header: PackageHeader, cap: int, output: Path, stats: ReadStats) -> None:
+        self.header, self.cap, self.output, self.stats = header, cap, output, stats
+        self.skeleton = skeleton_size(header)
+        if self.skeleton + 2 > cap:
+            raise UsageError(f"telemetry.max_upload_size_mb is too small for any package ({cap} bytes)",
+                             hint="raise it: `branchpy telemetry config set telemetry.max_upload_size_mb 5`")
+        self.sidecar = RedactionSidecar(report_path(output))
+        self.written: list[tuple[str, str, str, int, int]] = []
+        self.redactions: dict[str, int] = {}
+        self.total_events = 0
+        self.total_bytes = 0
+        self.part = 1
+        self.skipped_before = 0
+        self._new_part()
+
+    def _new_part(self) -> None:
+        self.events: list[bytes] = []
+        self.events_bytes = 0
+        self.agg = PartAggregates()
+        self.findings: list[tuple[str, str, str]] = []
+        self.findings_omitted = 0
+
+    def run(self, records: Iterable[EventRecord], progress: ProgressFn | None) -> None:
+        scratch = RedactionReport()
+        encode = msgspec.json.Encoder().encode
+        cap, skeleton = self.cap, self.skeleton
+        done, next_progress = 0, PROGRESS_EVERY
+        for rec in records:
+            events = self.events
+            ev = sanitize_event(rec, len(events), scratch)
+            rules = scratch.counts or None
+            etype = None
+            err = rec.error
+            if err is not None and err.type is not None and ev.error_hash is not None:
+                etype = err.type if check_string(err.type) is None else None
+            data = encode(ev)
+            need = len(data) + 1
+            agg = self.agg
+            used = skeleton + self.events_bytes + agg.bound
+            # Fast path: the aggregates can grow by at most ~4x the event's own
+            # strings plus constants; only near the cap is the exact cost computed.
+            if used + need * 7 + 4096 + (len(rules) * 64 if rules else 0) > cap:
+                if used + need + agg.cost(ev, etype, rules) > cap:
+                    self._close_part(last=False)
+                    agg = self.agg
+                    if skeleton + need + agg.cost(ev, etype, rules) > cap:
+                        raise EventTooLargeError(
+                            f"event {rec.event_id} alone ({len(data)} bytes sanitized) does not fit in a "
+                            f"package of telemetry.max_upload_size_mb ({cap} bytes)",
+                            hint="raise telemetry.max_upload_size_mb")
+                    if rules:
+                        _move_pointers(scratch, len(events), 0)
+                    events = self.events
+            events.append(data)
+            self.events_bytes += need
+            agg.add(ev, etype, rules)
+            if rules:
+                self._take_findings(scratch)
+            done += 1
+            if done == next_progress:
+                next_progress += PROGRESS_EVERY
+                if progress is not None:
+                    progress(done, None)
+        self._close_part(last=True)
+        if progress is not None:
+            progress(done, done)
+
+    def _take_findings(self, scratch: RedactionReport) -> None:
+        room = self.sidecar.max_findings_per_file - len(self.findings)
+        kept = scratch.findings[:max(room, 0)]
+        self.findings.extend((f.pointer, f.rule, f.location) for f in kept)
+        self.findings_omitted += len(scratch.findings) - len(kept) + scratch.omitted
+        scratch.counts = {}
+        scratch.findings = []
+        scratch.omitted = 0
+
+    def _close_part(self, *, last: bool) -> None:
+        split = not (last and self.part == 1)
+        path = part_path(self.output, self.part) if split else self.output
+        skipped_total = self.stats.skipped_lines
+        package_id = str(uuid.uuid4())
+        data = encode_part(self.header, package_id=package_id, events=self.events, part=self.part,
+                           last_part=last, skipped=skipped_total - self.skipped_before, agg=self.agg)
+        if len(data) > self.cap:  # cannot happen: the accounting above is an upper bound
+            raise TelemetryError(f"internal error: part {self.part} is {len(data)} bytes, over {self.cap}")
+        sha = write_atomic(path, data)
+        self.written.append((str(path), sha, package_id, len(self.events), len(data)))
+        self.sidecar.add_file(path.name, package_id, self.agg.redactions, self.findings,
+                              self.findings_omitted)
+        for rule, n in self.agg.redactions.items():
+            self.redactions[rule] = self.redactions.get(rule, 0) + n
+        self.total_events += len(self.events)
+        self.total_bytes += len(data)
+        self.skipped_before = skipped_total
+        log.info("export.part_written", part=self.part, events=len(self.events), bytes=len(data))
+        self.part += 1
+        self._new_part()
+
+    def discard(self) -> None:
+        for path, *_ in self.written:
+            Path(path).unlink(missing_ok=True)
+        self.sidecar.discard()
+
+
+def _move_pointers(report: RedactionReport, old_index: int, new_index: int) -> None:
+    """The event moved to a new part: its findings point at its new index."""
+    old, new = f"/summary/events/{old_index}", f"/summary/events/{new_index}"
+    report.findings = [
+        type(f)(new + f.pointer[len(old):], f.rule, f.location)
+        if f.pointer == old or f.pointer.startswith(old + "/") else f
+        for f in report.findings
+    ]

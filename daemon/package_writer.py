@@ -1,0 +1,168 @@
+"""Assemble one package part's bytes and write files atomically (DESIGN §6).
+
+The events of a part arrive already encoded (each sanitized event is encoded
+exactly once); they are spliced into the package as `msgspec.Raw`, so the
+package is assembled without re-encoding them. `skeleton_size` is the exact
+size of a package with no events and empty aggregates, every number at its
+widest: with `PartAggregates.bound` it gives an upper bound on a part's size.
+
+Files are written to a temporary name and `os.replace`d (mode 0600); each
+written package is recorded, with its sha256, in `exports.jsonl` so `upload`
+can refuse a file changed since export.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import uuid
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import msgspec
+
+from ..client.errors import StorageError
+from ..client.privacy import check_string
+from ..client.schema import SCHEMA_VERSION, Platform, Summary, TelemetryPackage, UsageStatistics
+from ..client.timewindow import format_ts, utcnow
+from .aggregates import WIDE_INT, PartAggregates
+
+EXPORTS_RECORD = "exports.jsonl"
+_enc = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True, slots=True)
+class PackageHeader:
+    """What every part of one export shares."""
+
+    export_timestamp: str
+    branchpy_version: str
+    platform: Platform
+    governance_id: str
+    window_from: str | None
+    window_to: str | None
+
+
+def make_header(governance_id: str, window_from: str | None, window_to: str | None) -> PackageHeader:
+    return PackageHeader(
+        export_timestamp=format_ts(utcnow()), branchpy_version=branchpy_version(),
+        platform=platform_info(), governance_id=governance_id,
+        window_from=window_from, window_to=window_to)
+
+
+def platform_info() -> Platform:
+    """OS family, release, CPU architecture and Python version — nothing that
+    identifies the machine or the person (no hostname, no user name)."""
+    release = platform.release() or None
+    if release is not None and check_string(release) is not None:
+        release = None
+    return Platform(os=platform.system().lower() or "unknown", os_release=release,
+                    arch=platform.machine().lower() or "unknown", python=platform.python_version())
+
+
+def branchpy_version() -> str:
+    """BranchPy's version when installed, else this telemetry package's."""
+    for dist in ("branchpy", "branchpy-telemetry"):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return "0+unknown"
+
+
+def skeleton_size(header: PackageHeader) -> int:
+    """Exact bytes of a part with no events and empty aggregates, numbers at their widest."""
+    return len(_encode(header, package_id=str(uuid.uuid4()), events=b"[]", count=WIDE_INT,
+                       part=WIDE_INT, last_part=False, skipped=WIDE_INT, agg=PartAggregates(),
+                       empty=True))
+
+
+def encode_part(header: PackageHeader, *, package_id: str, events: list[bytes], part: int,
+                last_part: bool, skipped: int, agg: PartAggregates) -> bytes:
+    body = b"[" + b",".join(events) + b"]"
+    return _encode(header, package_id=package_id, events=body, count=len(events), part=part,
+                   last_part=last_part, skipped=skipped, agg=agg, empty=False)
+
+
+def _encode(header: PackageHeader, *, package_id: str, events: bytes, count: int, part: int,
+            last_part: bool, skipped: int, agg: PartAggregates, empty: bool) -> bytes:
+    summary = Summary(
+        events=msgspec.Raw(events),  # type: ignore[arg-type]  # pre-encoded SanitizedEvents
+        event_count=count, window_from=header.window_from, window_to=header.window_to,
+        first_event_ts=None if empty else agg.first_ts, last_event_ts=None if empty else agg.last_ts,
+        part=part, last_part=last_part, skipped_lines=skipped,
+        redactions=dict(sorted(agg.redactions.items())))
+    package = TelemetryPackage(
+        schema_version=SCHEMA_VERSION, package_id=package_id,
+        export_timestamp=header.export_timestamp, branchpy_version=header.branchpy_version,
+        platform=header.platform, summary=summary,
+        performance_metrics={} if empty else agg.performance_metrics(),
+        usage_statistics=UsageStatistics() if empty else agg.usage_statistics(),
+        errors=[] if empty else agg.error_samples(),
+        governance_id=header.governance_id,
+        correlation_ids=[] if empty else agg.sorted_correlation_ids())
+    return _enc.encode(package)
+
+
+def write_atomic(path: Path, data: bytes) -> str:
+    """Write `data` to `path` via a temporary file + os.replace, mode 0600; returns sha256 hex."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc.strerror}",
+                           hint="check the folder exists, is writable and the disk is not full") from None
+    return hashlib.sha256(data).hexdigest()
+
+
+class ExportRecord(msgspec.Struct, kw_only=True):
+    path: str
+    sha256: str
+    package_id: str
+    events: int
+    bytes: int
+    created: str
+
+
+def record_export(data_dir: Path, records: list[ExportRecord]) -> None:
+    """Append the written files (path + sha256) to `<data_dir>/exports.jsonl`."""
+    if not records:
+        return
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lines = b"".join(_enc.encode(r) + b"\n" for r in records)
+    try:
+        fd = os.open(data_dir / EXPORTS_RECORD, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "ab") as fh:
+            fh.write(lines)
+    except OSError as exc:
+        raise StorageError(f"cannot record the export in {data_dir / EXPORTS_RECORD}: {exc.strerror}",
+                           hint="check the telemetry state folder is writable") from None
+
+
+def find_export_record(data_dir: Path, path: Path) -> ExportRecord | None:
+    """The latest record for `path` (resolved), or None."""
+    target = str(path.resolve())
+    decoder = msgspec.json.Decoder(ExportRecord)
+    found = None
+    try:
+        with open(data_dir / EXPORTS_RECORD, "rb") as fh:
+            for line in fh:
+                try:
+                    rec = decoder.decode(line)
+                except msgspec.MsgspecError:
+                    continue
+                if rec.path == target:
+                    found = rec
+    except FileNotFoundError:
+        return None
+    return found

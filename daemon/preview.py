@@ -1,0 +1,201 @@
+"""`preview FILE`: exactly what a package would send, checked like the server will.
+
+`preview_file` decodes the file strictly against the schema (client.schema)
+and runs the privacy rules' `find_violations` (the server's own check), and
+returns a JSON-able dict for the CLI and the bridge; `render_preview_text`
+turns it into a review a person can read. Violations carry a pointer and a
+rule, never the offending value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from ..client.errors import NotFoundError, StorageError
+from ..client.privacy import check_string, find_violations
+from ..client.schema import decode_package
+from .redaction_sidecar import read_sidecar
+
+_PART_SUFFIX = re.compile(r"\.part\d{3,}$")
+
+
+def sidecar_for(path: Path) -> Path:
+    """`x.json` and `x.part002.json` -> `x.redactions.json`."""
+    name = path.name[:-5] if path.name.lower().endswith(".json") else path.name
+    return path.with_name(f"{_PART_SUFFIX.sub('', name) or name}.redactions.json")
+
+
+def preview_file(path: Path) -> dict:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise NotFoundError(f"no package file at {path}",
+                            hint="run `branchpy telemetry export` first") from None
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc.strerror}") from None
+    schema_error = None
+    try:
+        package = decode_package(data)
+        body = msgspec.to_builtins(package)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        schema_error = _describe(exc)
+        try:
+            body = msgspec.json.decode(data)
+        except msgspec.DecodeError:
+            body = None
+    violations = [msgspec.structs.asdict(f) for f in find_violations(body)] if body is not None else []
+    doc = body if isinstance(body, dict) else {}
+    summary = doc.get("summary") if isinstance(doc.get("summary"), dict) else {}
+    events = summary.get("events") if isinstance(summary.get("events"), list) else []
+    return {
+        "file": str(path),
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "valid": schema_error is None and not violations,
+        "violations": violations,
+        "schema_error": schema_error,
+        "package_id": doc.get("package_id"),
+        "schema_version": doc.get("schema_version"),
+        "export_timestamp": doc.get("export_timestamp"),
+        "branchpy_version": doc.get("branchpy_version"),
+        "governance_id": doc.get("governance_id"),
+        "platform": doc.get("platform"),
+        "summary": {
+            "event_count": summary.get("event_count", len(events)),
+            "window": {"from": summary.get("window_from"), "to": summary.get("window_to"),
+                       "first_event": summary.get("first_event_ts"),
+                       "last_event": summary.get("last_event_ts")},
+            "part": summary.get("part"),
+            "last_part": summary.get("last_part"),
+            "skipped_lines": summary.get("skipped_lines"),
+            "redactions": summary.get("redactions"),
+        },
+        "performance_metrics": doc.get("performance_metrics"),
+        "usage_statistics": doc.get("usage_statistics"),
+        "errors": doc.get("errors"),
+        "correlation_ids": doc.get("correlation_ids"),
+        "events": events,
+        "redaction_report": read_sidecar(sidecar_for(path)),
+    }
+
+
+_QUOTED = re.compile(r"'[^']*'|`[^`]*`")
+
+
+def _describe(exc: Exception) -> str:
+    """msgspec names the place (`$.summary.events[3].attrs`); a value or key it
+    quotes (`Invalid enum value '…'`, `unknown field `…``) is kept only when it
+    passes the privacy rules, so a rejected path is never echoed."""
+    def keep_or_hide(m: re.Match) -> str:
+        inner = m.group(0)[1:-1]
+        if inner.startswith("$") or check_string(inner) is None:
+            return m.group(0)
+        return m.group(0)[0] + "[redacted]" + m.group(0)[-1]
+
+    return _QUOTED.sub(keep_or_hide, str(exc))
+
+
+# --- text rendering ------------------------------------------------------------
+
+def render_preview_text(preview: dict, *, max_events: int = 50) -> str:
+    out: list[str] = []
+    add = out.append
+    s = preview.get("summary") or {}
+    window = s.get("window") or {}
+    add(f"Package {preview.get('file')}")
+    add(f"  {preview.get('bytes')} bytes · sha256 {preview.get('sha256')}")
+    add(f"  package_id {preview.get('package_id')} · schema {preview.get('schema_version')}"
+        f" · exported {preview.get('export_timestamp')}")
+    if s.get("part") is not None:
+        add(f"  part {s.get('part')}{' (last)' if s.get('last_part') else ' (more parts follow)'}")
+    add("")
+    add("What leaves this machine:")
+    plat = preview.get("platform") or {}
+    add(f"  governance id   {preview.get('governance_id')}"
+        "  (random install id; reset with `purge --reset-id`)")
+    add(f"  platform        {plat.get('os')} {plat.get('os_release') or ''} {plat.get('arch')}"
+        f" · python {plat.get('python')}")
+    add(f"  branchpy        {preview.get('branchpy_version')}")
+    add(f"  events          {s.get('event_count')}  window {window.get('from') or 'start'} → "
+        f"{window.get('to') or 'now'}  (first {window.get('first_event')}, last {window.get('last_event')})")
+    add(f"  skipped lines   {s.get('skipped_lines')}  (undecodable or partial lines, not sent)")
+    add(f"  correlation ids {len(preview.get('correlation_ids') or [])}")
+    add("")
+    perf = preview.get("performance_metrics") or {}
+    add("Performance (ms):")
+    add(_table(["name", "count", "total", "mean", "p50", "p95", "max"],
+               [[n, m.get("count"), m.get("total_ms"), m.get("mean_ms"), m.get("p50_ms"), m.get("p95_ms"),
+                 m.get("max_ms")] for n, m in perf.items() if isinstance(m, dict)]))
+    usage = preview.get("usage_statistics") or {}
+    add("Usage:")
+    rows = [[group, key, n] for group in ("commands", "features", "categories", "sources", "statuses")
+            for key, n in (usage.get(group) or {}).items()]
+    add(_table(["group", "key", "count"], rows))
+    add("Errors (messages hashed; raw text never leaves the machine):")
+    add(_table(["hash", "code", "type", "name", "count", "last seen"],
+               [[_short(e.get("error_hash")), e.get("error_code"), e.get("error_type"), e.get("name"),
+                 e.get("count"), e.get("last_seen")] for e in preview.get("errors") or []
+                if isinstance(e, dict)]))
+    events = preview.get("events") or []
+    add(f"Events ({len(events)}{f', first {max_events} shown' if len(events) > max_events else ''}):")
+    add(_table(["ts", "category", "source", "name", "ms", "status", "error", "attrs"],
+               [[e.get("ts"), e.get("category"), e.get("source"), e.get("name"), e.get("duration_ms"),
+                 e.get("status"), e.get("error_code") or _short(e.get("error_hash")),
+                 _attrs(e.get("attrs"))] for e in events[:max_events] if isinstance(e, dict)]))
+    add("Redactions (removed before export; values are never recorded):")
+    counts = s.get("redactions") or {}
+    add("  " + (", ".join(f"{rule}: {n}" for rule, n in counts.items()) or "none"))
+    report = preview.get("redaction_report")
+    if report:
+        findings = report.get("findings") or []
+        shown = findings[:max_events]
+        for f in shown:
+            add(f"  {f.get('file', '')}{f.get('pointer')}  {f.get('rule')} ({f.get('location', 'value')})")
+        hidden = len(findings) - len(shown) + (report.get("findings_omitted") or 0)
+        if hidden:
+            add(f"  … {hidden} more findings (see the redaction report file)")
+    add("")
+    if preview.get("valid"):
+        add("VALID: this package passes the schema and the privacy rules the server applies.")
+    else:
+        add("WOULD BE REJECTED by the server:")
+        if preview.get("schema_error"):
+            add(f"  schema: {preview['schema_error']}")
+        for v in preview.get("violations") or []:
+            add(f"  {v.get('pointer') or '/'}  {v.get('rule')} ({v.get('location')})")
+    return "\n".join(out) + "\n"
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("sha256:"):
+        return value[:19] + "…"
+    return value
+
+
+def _attrs(attrs: Any) -> str:
+    if not isinstance(attrs, dict) or not attrs:
+        return ""
+    return " ".join(f"{k}={v}" for k, v in attrs.items())
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    if not rows:
+        return "  (none)"
+    cells = [header] + [[_cell(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines.insert(1, "  " + "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,200 @@
+"""Stream EventRecords out of the JSONL sources of an export (DESIGN §3, §5).
+
+Sources: the CLI spool (rotated files oldest first, then the active file) and
+the VS Code extension's folder (`*.jsonl`, written by another program).
+Reading is streaming: fixed-size chunks cut at the last newline, decoded with
+`Decoder.decode_lines` (one call per chunk), falling back to line-by-line
+decoding only for a chunk that holds a bad line. Lines that fail to decode or
+validate — and a last line without its newline — are skipped and counted in
+`ReadStats.skipped_lines`, never fatal. Memory is bounded by the chunk size
+(and `MAX_LINE_BYTES` for one absurd line), not by the spool size.
+
+Every file is opened before any is read, then the spool is listed again: a
+rotation in between (active file renamed, a new one created) neither loses
+the renamed file (its descriptor is open) nor reads it twice (same inode).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+import msgspec
+import structlog
+
+from ..client.config import Config
+from ..client.event import EventRecord
+from ..client.paths import TelemetryPaths
+from ..client.spool import list_spool_files
+from ..client.timewindow import format_ts
+
+log = structlog.get_logger(__name__)
+
+CHUNK_BYTES = 1 << 20
+MAX_LINE_BYTES = 8 << 20  # a longer "line" is skipped (counted) without being buffered
+EXTENSION_GLOB = "*.jsonl"
+# The wire form of a timestamp (client.timewindow.format_ts): fixed width, so
+# such timestamps compare correctly as strings.
+CANONICAL_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+_decoder = msgspec.json.Decoder(EventRecord)
+
+
+@dataclass
+class ReadStats:
+    files: int = 0
+    bytes: int = 0
+    skipped_lines: int = 0  # undecodable, invalid or partial lines
+    skipped_by_file: dict[str, int] = field(default_factory=dict)
+
+
+def extension_dir(paths: TelemetryPaths, config: Config) -> Path:
+    configured = config.telemetry.sources.extension_dir
+    return Path(configured).expanduser() if configured else paths.extension_dir
+
+
+def list_sources(paths: TelemetryPaths, config: Config) -> list[Path]:
+    """Spool files (rotated oldest first, then active), then the extension's `*.jsonl`."""
+    files = list_spool_files(paths.spool_dir)
+    ext_dir = extension_dir(paths, config)
+    try:
+        ext_files = [p for p in ext_dir.glob(EXTENSION_GLOB) if p.is_file()]
+    except OSError:
+        ext_files = []
+    return files + sorted(ext_files, key=lambda p: p.name)
+
+
+def open_sources(paths: TelemetryPaths, config: Config) -> list[tuple[Path, BinaryIO]]:
+    """Open every source now (see the module docstring on rotation)."""
+    opened: list[tuple[Path, BinaryIO]] = []
+    seen: set[tuple[int, int]] = set()
+    for _ in range(2):
+        for path in list_sources(paths, config):
+            try:
+                fh = open(path, "rb")  # noqa: SIM115 - closed by read_records
+            except (FileNotFoundError, IsADirectoryError):
+                continue  # rotated away or removed by retention meanwhile
+            except OSError as exc:
+                log.warning("export.source_unreadable", path=str(path), error=exc.strerror)
+                continue
+            st = os.fstat(fh.fileno())
+            if (st.st_dev, st.st_ino) in seen:
+                fh.close()
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            opened.append((path, fh))
+    return opened
+
+
+def read_records(sources: Iterable[tuple[Path, BinaryIO]], stats: ReadStats) -> Iterator[EventRecord]:
+    """Every decodable record of every source, in order; closes each file."""
+    for path, fh in sources:
+        with fh:
+            stats.files += 1
+            before = stats.skipped_lines
+            yield from _read_file(fh, stats)
+            if stats.skipped_lines != before:
+                stats.skipped_by_file[str(path)] = stats.skipped_lines - before
+                log.info("export.lines_skipped", path=str(path), count=stats.skipped_lines - before)
+
+
+def _read_file(fh: BinaryIO, stats: ReadStats) -> Iterator[EventRecord]:
+    tail = b""
+    oversized = False  # inside a line longer than MAX_LINE_BYTES: drop until its newline
+    read = fh.read
+    while True:
+        chunk = read(CHUNK_BYTES)
+        if not chunk:
+            break
+        stats.bytes += len(chunk)
+        cut = chunk.rfind(b"\n")
+        if cut < 0:
+            if not oversized:
+                tail += chunk
+                if len(tail) > MAX_LINE_BYTES:
+                    oversized, tail = True, b""
+            continue
+        if oversized:
+            first = chunk.find(b"\n")
+            stats.skipped_lines += 1
+            oversized = False
+            block = chunk[first + 1:cut + 1]
+        else:
+            block = tail + chunk[:cut + 1] if tail else chunk[:cut + 1]
+        tail = chunk[cut + 1:]
+        if block:
+            yield from decode_block(block, stats)
+    if oversized or tail.strip():
+        stats.skipped_lines += 1  # a partial last line (being written, or torn)
+
+
+def decode_block(block: bytes, stats: ReadStats) -> list[EventRecord]:
+    """Decode complete lines; on a bad line, decode one by one and count the bad ones."""
+    try:
+        return _decoder.decode_lines(block)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        pass
+    out = []
+    for line in block.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            out.append(_decoder.decode(line))
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            stats.skipped_lines += 1
+    return out
+
+
+def ceil_ms(value: datetime) -> datetime:
+    """Round up to the millisecond grid timestamps live on."""
+    value = value.astimezone(UTC)
+    extra = value.microsecond % 1000
+    return value if extra == 0 else value.replace(microsecond=value.microsecond - extra) + _MS
+
+
+def select_window(records: Iterable[EventRecord], start: datetime | None, end: datetime | None,
+                  stats: ReadStats) -> Iterator[EventRecord]:
+    """Records with `start <= ts < end`; timestamps normalized to the wire form.
+
+    A record whose `ts` is not a time is skipped and counted (it fails to validate).
+    Wire-form timestamps are compared as strings (no parsing): on the millisecond
+    grid `ts >= start` iff `ts >= ceil_ms(start)`, and `ts < end` iff `ts < ceil_ms(end)`.
+    """
+    lo = format_ts(ceil_ms(start)) if start is not None else None
+    hi = format_ts(ceil_ms(end)) if end is not None else None
+    canonical = CANONICAL_TS.fullmatch
+    for rec in records:
+        ts = rec.ts
+        if canonical(ts) is None:
+            fixed = normalize_ts(ts)
+            if fixed is None:
+                stats.skipped_lines += 1
+                continue
+            rec.ts = ts = fixed
+        if lo is not None and ts < lo:
+            continue
+        if hi is not None and ts >= hi:
+            continue
+        yield rec
+
+
+def normalize_ts(text: str) -> str | None:
+    """An ISO-8601 time in any form -> the wire form; None if it is not a time."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except (ValueError, TypeError):
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        return format_ts(value)
+    except (ValueError, OverflowError):
+        return None
+
+
+_MS = datetime.resolution * 1000
