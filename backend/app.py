@@ -31,7 +31,8 @@ def create_app(settings: BackendSettings | None = None, sink: Sink | None = None
         sink = open_configured_sink(settings)
     # root_path/instance_path given explicitly: Flask cannot locate a package inside a
     # namespace package installed through a package-dir mapping.
-    app = Flask(__name__.rsplit(".", 1)[0], root_path=str(PACKAGE_DIR), instance_path=str(PACKAGE_DIR / "instance"),
+    app = Flask(__name__.rsplit(".", 1)[0], root_path=str(PACKAGE_DIR),
+                instance_path=str(PACKAGE_DIR / "instance"),
                 static_folder="static", template_folder="templates")
     app.json.sort_keys = False
     app.extensions[EXTENSION_NAME] = BackendContext.build(settings, sink)

@@ -11,6 +11,7 @@ server uses.
 from __future__ import annotations
 
 import functools
+import os
 import selectors
 import struct
 import subprocess
@@ -39,6 +40,8 @@ class LiveBackend:
     keys: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen | None = None
     log_path: Path | None = None
+    db_url: str | None = None
+    app: object = None
     _stop: object = None
 
     @property
@@ -56,6 +59,8 @@ class LiveBackend:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
         if self._stop is not None:
             self._stop()
 
@@ -99,6 +104,7 @@ def start_backend(tmp_path: Path, env: dict[str, str], db_urls: list[str], *,
     if not line.startswith("serving on "):
         proc.kill()
         proc.wait()
+        proc.stdout.close()
         raise AssertionError(f"backend did not start: {line!r}\n{log_path.read_text(errors='replace')}")
     url = line.split()[2]
     return LiveBackend(url=url, keys=keys, proc=proc, log_path=log_path)
@@ -153,3 +159,44 @@ def gzip_bomb(mib: int) -> bytes:
         crc = zlib.crc32(zeros, crc)
     header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
     return header + block * mib + final + struct.pack("<II", crc, (mib << 20) & 0xFFFFFFFF)
+
+
+def clean_env(home: Path, **settings: str) -> dict[str, str]:
+    """The environment for a backend subprocess: no BRANCHPY_TELEMETRY_* leaking in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BRANCHPY_TELEMETRY")}
+    env.pop("DO_NOT_TRACK", None)
+    env["BRANCHPY_TELEMETRY_HOME"] = str(home)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update({f"BRANCHPY_TELEMETRY_BACKEND_{k.upper()}": str(v) for k, v in settings.items()})
+    return env
+
+
+def start_sqlite_backend(tmp_path: Path, **settings: str) -> LiveBackend:
+    """`serve` on a fresh SQLite file (the default sink), settings given as env."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    db_url = f"sqlite:///{tmp_path / 'events.db'}"
+    backend = start_backend(tmp_path, clean_env(tmp_path / "home", **settings), [db_url])
+    backend.db_url = db_url
+    return backend
+
+
+def process_rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def start_memory_backend(**settings: object) -> LiveBackend:
+    """waitress in a thread around create_app(MemorySink): for tests that reach into the app."""
+    from branchpy_telemetry.backend.app import create_app
+    from branchpy_telemetry.backend.settings import BackendSettings
+    from branchpy_telemetry.backend.sinks.memory import MemorySink
+
+    config = BackendSettings(**settings)
+    sink = MemorySink()
+    app = create_app(config, sink)
+    backend = serve_in_thread(app, max_body_bytes=config.max_upload_bytes)
+    backend.keys = add_keys(sink)
+    backend.app = app
+    return backend
