@@ -68,8 +68,10 @@ class MemorySink(_Sink):
         self._lock = threading.RLock()
         self._events: dict[str, tuple] = {}
         self._packages: dict[str, dict] = {}
-        self._rollup: dict[tuple, list] = {}
-        self._hist: dict[tuple, int] = {}
+        self._hours: dict[int, list] = {}  # hour -> [events, errors, with_status, dur_n, dur_sum]
+        self._dims: dict[tuple, int] = {}  # (dim, hour, key) -> events
+        self._hist: dict[tuple, int] = {}  # (hour, bucket) -> n
+        self._hist_day: dict[tuple, int] = {}  # (day, bucket) -> n
         self._sessions: dict[str, list] = {}
         self._session_hours: dict[int, list] = {}  # hour -> [sessions, duration_us, events]
         self._errors: dict[str, list] = {}
@@ -104,14 +106,16 @@ class MemorySink(_Sink):
                            duplicate_events=len(package.summary.events) - len(new), duplicate=False)
 
     def _apply(self, d: R.Deltas) -> None:
-        for key, (n, e, dn, ds) in d.rollup.items():
-            cell = self._rollup.setdefault(key, [0, 0, 0, 0.0])
-            cell[0] += n
-            cell[1] += e
-            cell[2] += dn
-            cell[3] += ds
+        for hour, delta in d.hours.items():
+            cell = self._hours.setdefault(hour, [0, 0, 0, 0, 0.0])
+            for i, v in enumerate(delta):
+                cell[i] += v
+        for key, n in d.dims.items():
+            self._dims[key] = self._dims.get(key, 0) + n
         for key, n in d.hist.items():
             self._hist[key] = self._hist.get(key, 0) + n
+        for key, n in R.day_hist(d.hist).items():
+            self._hist_day[key] = self._hist_day.get(key, 0) + n
         for sid, contrib in d.sessions.items():
             old = self._sessions.get(sid)
             merged = R.merge_session(old, contrib)
@@ -137,10 +141,14 @@ class MemorySink(_Sink):
                 r = self._events.pop(k)
                 self._totals["events"] -= 1
                 self._totals["errors"] -= 1 if r[8] == "error" else 0
-            for key in [k for k in self._rollup if k[0] + R.HOUR <= cut_hour_s]:
-                del self._rollup[key]
+            for hour in [h for h in self._hours if h + R.HOUR <= cut_hour_s]:
+                del self._hours[hour]
+            for key in [k for k in self._dims if k[1] + R.HOUR <= cut_hour_s]:
+                del self._dims[key]
             for key in [k for k in self._hist if k[0] + R.HOUR <= cut_hour_s]:
                 del self._hist[key]
+            for key in [k for k in self._hist_day if k[0] + R.DAY <= cut_hour_s]:
+                del self._hist_day[key]
             for hour in [h for h in self._session_hours if h + R.HOUR <= cut_hour_s]:
                 del self._session_hours[hour]
             gone = [s for s, v in self._sessions.items() if v[1] < cut_us]
@@ -179,13 +187,12 @@ class MemorySink(_Sink):
                          page=page, per_page=per_page, total=len(rows))
 
     def aggregate(self, dimension: Literal["category", "source"], rng: TimeRange) -> list[KeyCount]:
-        index = {"category": 1, "source": 2}[dimension]
         lo, hi = R.hour_range(rng)
         counts: dict[str, int] = {}
         with self._lock:
-            for key, cell in self._rollup.items():
-                if _in_hours(key[0], lo, hi):
-                    counts[key[index]] = counts.get(key[index], 0) + cell[0]
+            for (dim, hour, key), n in self._dims.items():
+                if dim == dimension and _in_hours(hour, lo, hi):
+                    counts[key] = counts.get(key, 0) + n
         ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         return [KeyCount(key=k, count=c) for k, c in ordered if c]
 
@@ -194,9 +201,9 @@ class MemorySink(_Sink):
         lo, hi = R.hour_range(rng)
         out: dict[int, list[int]] = {}
         with self._lock:
-            for key, cell in self._rollup.items():
-                if _in_hours(key[0], lo, hi):
-                    b = out.setdefault(key[0] - key[0] % size, [0, 0])
+            for hour, cell in self._hours.items():
+                if _in_hours(hour, lo, hi):
+                    b = out.setdefault(hour - hour % size, [0, 0])
                     b[0] += cell[0]
                     b[1] += cell[1]
         return [TimelineBucket(bucket=R.hour_text(b), count=v[0], errors=v[1])
@@ -212,11 +219,13 @@ class MemorySink(_Sink):
         lo, hi = R.hour_range(rng)
         total = errors = 0
         with self._lock:
-            for key, cell in self._rollup.items():
-                if key[4] and _in_hours(key[0], lo, hi):
-                    total += cell[0]
+            for hour, cell in self._hours.items():
+                if _in_hours(hour, lo, hi):
+                    total += cell[2]
                     errors += cell[1]
-            hist = [(k[1], n) for k, n in self._hist.items() if _in_hours(k[0], lo, hi)]
+            days, edges = R.split_days(lo, hi)
+            hist = [(k[1], n) for k, n in self._hist_day.items() if days and _in_hours(k[0], *days)]
+            hist += [(k[1], n) for k, n in self._hist.items() if any(_in_hours(k[0], *e) for e in edges)]
         return LatencySummary(total=total, errors=errors, p95_ms=R.percentile_from_histogram(hist))
 
     def sessions(self, rng: TimeRange, limit: int) -> SessionsSummary:

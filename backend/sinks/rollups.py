@@ -3,10 +3,14 @@
 The dashboard queries never scan events: each stored package updates, in the
 same transaction as its events,
 
-- an hourly rollup keyed (hour, category, source, name, status) with event
-  and error counts and a duration sum;
-- a duration histogram keyed (hour, bucket) with fixed log buckets
-  (ratio 1.05: a percentile read from it is within ~2.5 % of the exact one);
+- an hourly rollup keyed by hour (events, errors, events with a status,
+  duration count and sum) and a per-dimension one keyed (category|source,
+  hour, key) -> events: narrow keys, so their size grows with time, not
+  with the number of events;
+- a duration histogram keyed (hour, bucket) and (day, bucket) with fixed log
+  buckets (ratio 1.05: a percentile read from it is within ~2.5 % of the
+  exact one); a range reads whole days from the day table and only its
+  edge hours from the hour table;
 - a sessions row per session (first/last ts, events, errors) and an hourly
   session rollup keyed by the hour of the session's first event;
 - an error group per error_hash (code, name, count, last seen);
@@ -152,9 +156,11 @@ def _event_row(ev: SanitizedEvent, pid: str, gid: str, index: int) -> EventRow:
 
 
 class Deltas(msgspec.Struct):
-    """What one batch of new events adds to the aggregates."""
-    rollup: dict  # (hour, category, source, name, status or "") -> [events, errors, dur_n, dur_sum]
-    hist: dict  # (hour, bucket) -> count
+    """What one batch of new events adds to the aggregates. Rollups are narrow
+    (one dimension each) so their row count grows with time, not with events."""
+    hours: dict  # hour -> [events, errors, with_status, dur_n, dur_sum]
+    dims: dict  # (dim "category"|"source", hour, key) -> events
+    hist: dict  # (hour, bucket) -> count   (the day histogram is the sum per day)
     sessions: dict  # session_id -> [first_us, last_us, events, errors]
     errors: dict  # error_hash -> [error_code, name, count, last_us]
     events: int
@@ -162,7 +168,8 @@ class Deltas(msgspec.Struct):
 
 
 def compute_deltas(rows: list[EventRow]) -> Deltas:
-    rollup: dict = {}
+    hours: dict = {}
+    dims: dict = {}
     hist: dict = {}
     sessions: dict = {}
     errors: dict = {}
@@ -173,15 +180,17 @@ def compute_deltas(rows: list[EventRow]) -> Deltas:
         hour = hour_of(ts_us)
         is_err = 1 if status == "error" else 0
         n_err += is_err
-        key = (hour, cat, src, name, status or "")
-        cell = rollup.get(key)
+        cell = hours.get(hour)
         if cell is None:
-            cell = rollup[key] = [0, 0, 0, 0.0]
+            cell = hours[hour] = [0, 0, 0, 0, 0.0]
         cell[0] += 1
         cell[1] += is_err
+        cell[2] += 1 if status else 0
+        for key in (("category", hour, cat), ("source", hour, src)):
+            dims[key] = dims.get(key, 0) + 1
         if dur is not None:
-            cell[2] += 1
-            cell[3] += dur
+            cell[3] += 1
+            cell[4] += dur
             hkey = (hour, duration_bucket(dur))
             hist[hkey] = hist.get(hkey, 0) + 1
         if sid:
@@ -201,7 +210,31 @@ def compute_deltas(rows: list[EventRow]) -> Deltas:
                 e[2] += 1
                 if ts_us >= e[3]:
                     e[0], e[1], e[3] = code, name, ts_us
-    return Deltas(rollup, hist, sessions, errors, len(rows), n_err)
+    return Deltas(hours, dims, hist, sessions, errors, len(rows), n_err)
+
+
+def day_hist(hist: dict) -> dict:
+    """(hour, bucket) counts -> (day, bucket) counts."""
+    out: dict = {}
+    for (hour, bucket), n in hist.items():
+        key = (hour - hour % DAY, bucket)
+        out[key] = out.get(key, 0) + n
+    return out
+
+
+def split_days(lo: int | None, hi: int | None) -> tuple[tuple[int | None, int | None] | None, list]:
+    """Cover the hour range [lo, hi) with whole days plus edge hour ranges, so a
+    histogram query reads day rows for the middle and hour rows only at the edges."""
+    dlo = None if lo is None else -(-lo // DAY) * DAY
+    dhi = None if hi is None else hi - hi % DAY
+    if dlo is not None and dhi is not None and dlo >= dhi:
+        return None, [(lo, hi)]
+    edges = []
+    if lo is not None and lo < dlo:
+        edges.append((lo, dlo))
+    if hi is not None and dhi < hi:
+        edges.append((dhi, hi))
+    return (dlo, dhi), edges
 
 
 def merge_session(old: list | None, new: list) -> list:

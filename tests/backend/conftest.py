@@ -186,7 +186,7 @@ def composite_sink(tmp_path, mysql_database):
     sink.close()
 
 
-SINK_KINDS = ("memory",)  # grows as the sinks land
+SINK_KINDS = ("memory", "sqlite")  # grows as the sinks land
 
 
 @pytest.fixture(params=SINK_KINDS)

@@ -1,0 +1,312 @@
+"""SqlSink: the Sink contract over a DB-API connection, shared by SQLite and MySQL.
+
+Subclasses provide connections (`_txn()` for a write transaction, `_read()`
+for queries), the dialect, and which driver exceptions mean "retry the
+transaction" (a lost race, a deadlock). Every driver exception leaving a
+public method is translated to SinkError here: none leaks to the API.
+
+Dashboard queries read only the rollup tables (see rollups.py); the events
+listing reads events through an index. `trace()` records the statements a
+call runs, so tests can check each one's query plan.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Literal
+
+import structlog
+
+from branchpy_telemetry.client.event import SOURCES
+from branchpy_telemetry.client.schema import TelemetryPackage
+
+from . import rollups as R
+from . import sql_store as S
+from .base import (
+    ApiKeyRecord,
+    EventFilter,
+    EventPage,
+    KeyCount,
+    LatencySummary,
+    RecentError,
+    SessionsSummary,
+    Sink,
+    SinkError,
+    Stats,
+    StoreResult,
+    TimelineBucket,
+    TimeRange,
+)
+from .memory import row_to_stored_event, session_row, sessions_summary
+
+log = structlog.get_logger("backend.sinks")
+_MAX_ATTEMPTS = 5
+_KEY_COLUMNS = "key_id, key_hash, scope, label, created_at, revoked_at"
+
+
+class _Retry(Exception):
+    pass
+
+
+class TracingCursor:
+    """Wraps a DB-API cursor: `?` -> the driver's placeholder, optional statement log."""
+
+    def __init__(self, cur, convert, trace: list | None):
+        self._cur, self._convert, self._trace = cur, convert, trace
+
+    def execute(self, sql: str, args=()):
+        if self._trace is not None:
+            self._trace.append((sql, tuple(args)))
+        return self._cur.execute(self._convert(sql), args)
+
+    def executemany(self, sql: str, rows):
+        return self._cur.executemany(self._convert(sql), rows)
+
+    def fetchone(self):
+        return self._cur.fetchone()
+
+    def fetchall(self):
+        return self._cur.fetchall()
+
+    @property
+    def rowcount(self) -> int:
+        return self._cur.rowcount
+
+
+def _hour_where(column: str, lo: int | None, hi: int | None) -> tuple[list[str], list]:
+    where, args = [], []
+    if lo is not None:
+        where.append(f"{column} >= ?")
+        args.append(lo)
+    if hi is not None:
+        where.append(f"{column} < ?")
+        args.append(hi)
+    return where, args
+
+
+def _and(where: list[str]) -> str:
+    return (" WHERE " + " AND ".join(where)) if where else ""
+
+
+class SqlSink(Sink):
+    dialect: S.Dialect
+    # SQLite has no index led by status: a status-only filter adds `source IN (all sources)`
+    # (exact: source is a closed enum) so the (source, status, ts_us) index serves it.
+    status_via_source = False
+
+    def __init__(self) -> None:
+        self._trace: list | None = None
+
+    # ---- hooks ------------------------------------------------------------------
+    def _txn(self) -> contextlib.AbstractContextManager:  # yields a TracingCursor in a transaction
+        raise NotImplementedError
+
+    def _read(self) -> contextlib.AbstractContextManager:  # yields a TracingCursor
+        raise NotImplementedError
+
+    def _is_retryable(self, exc: BaseException) -> bool:
+        return False
+
+    driver_errors: tuple[type[BaseException], ...] = ()
+
+    @contextlib.contextmanager
+    def translate_errors(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except self.driver_errors as exc:
+            if self._is_retryable(exc):
+                raise _Retry() from exc
+            log.warning("sink.error", kind=self.kind, op=what, error=type(exc).__name__,
+                        detail=str(exc)[:300])
+            raise SinkError(f"{self.kind} sink failed during {what}: {type(exc).__name__}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def trace(self) -> Iterator[list]:
+        """Collect (sql, args) of every read statement run inside the block (tests: query plans)."""
+        self._trace = []
+        try:
+            yield self._trace
+        finally:
+            self._trace = None
+
+    def _write(self, what: str, fn):
+        for attempt in range(_MAX_ATTEMPTS):
+            try:
+                with self.translate_errors(what), self._txn() as cur:
+                    return fn(cur)
+            except _Retry as exc:
+                log.info("sink.retry", kind=self.kind, op=what, attempt=attempt + 1, cause=str(exc.__cause__))
+        raise SinkError(f"{self.kind} sink: {what} kept conflicting with concurrent writers")
+
+    def _query(self, what: str, fn):
+        with self.translate_errors(what), self._read() as cur:
+            return fn(cur)
+
+    # ---- writes -----------------------------------------------------------------
+    def store_package(self, package: TelemetryPackage, *, receipt: str, body_bytes: int,
+                      received_at: datetime) -> StoreResult:
+        rows = R.event_rows(package)
+        return self._write("store_package", lambda cur: S.store_package_rows(
+            cur, self.dialect, package, rows, receipt=receipt, body_bytes=body_bytes,
+            received_at=received_at))
+
+    def purge_older_than(self, cutoff: datetime, batch_size: int = 5000) -> int:
+        cut_us = R.datetime_to_us(cutoff)
+        total = 0
+        while True:
+            n = self._write("purge", lambda cur: S.purge_batch(cur, self.dialect, cut_us, batch_size))
+            total += n
+            if n < batch_size:
+                break
+        self._write("purge", lambda cur: S.purge_aggregates(cur, cut_us))
+        log.info("sink.purged", kind=self.kind, events=total, cutoff=R.us_to_text(cut_us))
+        return total
+
+    # ---- reads ------------------------------------------------------------------
+    def stats(self) -> Stats:
+        def run(cur):
+            cur.execute("SELECT events, packages, errors, sessions, installs, last_upload_us FROM totals "
+                        "WHERE id = 1")
+            ev, pk, err, ses, inst, last = cur.fetchone()
+            return Stats(events=ev, packages=pk, sessions=ses, errors=err, installs=inst,
+                         last_upload=R.us_to_text(last) if last else None)
+        return self._query("stats", run)
+
+    def _event_where(self, flt: EventFilter) -> tuple[list[str], list]:
+        where, args = [], []
+        if flt.status is not None and flt.source is None and self.status_via_source:
+            where.append(f"source IN ({S.qmarks(len(SOURCES))})")
+            args.extend(SOURCES)
+        for col in ("category", "source", "name", "status", "session_id"):
+            value = getattr(flt, col)
+            if value is not None:
+                where.append(f"{col} = ?")
+                args.append(value)
+        if flt.start is not None:
+            where.append("ts_us >= ?")
+            args.append(R.datetime_to_us(flt.start))
+        if flt.end is not None:
+            where.append("ts_us < ?")
+            args.append(R.datetime_to_us(flt.end))
+        return where, args
+
+    def list_events(self, flt: EventFilter, page: int, per_page: int) -> EventPage:
+        where, args = self._event_where(flt)
+
+        def run(cur):
+            cur.execute(f"SELECT {', '.join(R.EVENT_COLUMNS)} FROM events{_and(where)} "
+                        "ORDER BY ts_us DESC, event_id DESC LIMIT ? OFFSET ?",
+                        (*args, per_page, (page - 1) * per_page))
+            items = [row_to_stored_event(r) for r in cur.fetchall()]
+            if where:
+                cur.execute(f"SELECT COUNT(*) FROM events{_and(where)}", tuple(args))
+            else:
+                cur.execute("SELECT events FROM totals WHERE id = 1")
+            return EventPage(items=items, page=page, per_page=per_page, total=cur.fetchone()[0])
+        return self._query("list_events", run)
+
+    def aggregate(self, dimension: Literal["category", "source"], rng: TimeRange) -> list[KeyCount]:
+        if dimension not in ("category", "source"):
+            raise ValueError(f"unknown dimension {dimension!r}")
+        where, args = _hour_where("hour", *R.hour_range(rng))
+
+        def run(cur):
+            cur.execute(f"SELECT dkey, SUM(events) FROM rollup_dim{_and(['dim = ?', *where])} GROUP BY dkey",
+                        (dimension, *args))
+            rows = [(k, int(n)) for k, n in cur.fetchall() if n]
+            return [KeyCount(key=k, count=n) for k, n in sorted(rows, key=lambda kv: (-kv[1], kv[0]))]
+        return self._query("aggregate", run)
+
+    def timeline(self, bucket: Literal["hour", "day"], rng: TimeRange) -> list[TimelineBucket]:
+        size = {"hour": R.HOUR, "day": R.DAY}[bucket]
+        where, args = _hour_where("hour", *R.hour_range(rng))
+
+        def run(cur):
+            cur.execute(f"SELECT hour - (hour % {size}) AS b, SUM(events), SUM(errors) FROM rollup_hour"
+                        f"{_and(where)} GROUP BY b ORDER BY b", tuple(args))
+            return [TimelineBucket(bucket=R.hour_text(int(b)), count=int(n), errors=int(e))
+                    for b, n, e in cur.fetchall() if n]
+        return self._query("timeline", run)
+
+    def recent_errors(self, limit: int) -> list[RecentError]:
+        def run(cur):
+            cur.execute("SELECT error_hash, error_code, name, count, last_us FROM error_groups "
+                        "ORDER BY last_us DESC, error_hash DESC LIMIT ?", (limit,))
+            return [RecentError(error_hash=h, error_code=c, name=n, count=k, last_seen=R.us_to_text(t))
+                    for h, c, n, k, t in cur.fetchall()]
+        return self._query("recent_errors", run)
+
+    def latency_summary(self, rng: TimeRange) -> LatencySummary:
+        lo, hi = R.hour_range(rng)
+        days, edges = R.split_days(lo, hi)
+
+        def run(cur):
+            where, args = _hour_where("hour", lo, hi)
+            cur.execute(f"SELECT SUM(with_status), SUM(errors) FROM rollup_hour{_and(where)}", tuple(args))
+            total, errors = cur.fetchone()
+            hist: list[tuple[int, int]] = []
+            if days is not None:
+                where, args = _hour_where("day", *days)
+                cur.execute(f"SELECT bucket, SUM(n) FROM hist_day{_and(where)} GROUP BY bucket", tuple(args))
+                hist += cur.fetchall()
+            for edge in edges:
+                where, args = _hour_where("hour", *edge)
+                cur.execute(f"SELECT bucket, SUM(n) FROM hist_hour{_and(where)} GROUP BY bucket", tuple(args))
+                hist += cur.fetchall()
+            return LatencySummary(total=int(total or 0), errors=int(errors or 0),
+                                  p95_ms=R.percentile_from_histogram(hist))
+        return self._query("latency_summary", run)
+
+    def sessions(self, rng: TimeRange, limit: int) -> SessionsSummary:
+        lo, hi = R.hour_range(rng)
+
+        def run(cur):
+            where, args = _hour_where("hour", lo, hi)
+            cur.execute(f"SELECT SUM(sessions), SUM(duration_us), SUM(events) FROM session_hour{_and(where)}",
+                        tuple(args))
+            count, dur, events = (int(v or 0) for v in cur.fetchone())
+            where, args = _hour_where("first_us", lo * 1_000_000 if lo is not None else None,
+                                      hi * 1_000_000 if hi is not None else None)
+            cur.execute("SELECT session_id, first_us, last_us, events, errors FROM sessions"
+                        f"{_and(where)} ORDER BY first_us DESC, session_id DESC LIMIT ?", (*args, limit))
+            items = [session_row(*row) for row in cur.fetchall()]
+            return sessions_summary(count, dur, events, items)
+        return self._query("sessions", run)
+
+    # ---- API keys -----------------------------------------------------------------
+    def add_api_key(self, record: ApiKeyRecord) -> None:
+        def run(cur):
+            cur.execute(f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                        (record.key_id, record.key_hash, record.scope, record.label, record.created_at,
+                         record.revoked_at))
+        self._write("add_api_key", run)
+
+    def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
+        def run(cur):
+            cur.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE key_hash = ?", (key_hash,))
+            row = cur.fetchone()
+            return _key_record(row) if row else None
+        return self._query("find_api_key", run)
+
+    def list_api_keys(self) -> list[ApiKeyRecord]:
+        def run(cur):
+            cur.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY created_at, key_id")
+            return [_key_record(r) for r in cur.fetchall()]
+        return self._query("list_api_keys", run)
+
+    def revoke_api_key(self, key_id: str, revoked_at: datetime) -> bool:
+        when = R.us_to_text(R.datetime_to_us(revoked_at))
+
+        def run(cur):
+            cur.execute("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
+                        (when, key_id))
+            return cur.rowcount == 1
+        return self._write("revoke_api_key", run)
+
+
+def _key_record(row) -> ApiKeyRecord:
+    key_id, key_hash, scope, label, created_at, revoked_at = row
+    return ApiKeyRecord(key_id=key_id, key_hash=key_hash, scope=scope, label=label, created_at=created_at,
+                        revoked_at=revoked_at)

@@ -1,0 +1,189 @@
+"""The write path shared by the SQL sinks: one package in one transaction.
+
+Every statement is parameterized (`?` placeholders; the MySQL cursor turns
+them into `%s`); table and column names are constants of this module.
+Concurrency: SQLite serializes writers (BEGIN IMMEDIATE). On MySQL two
+uploads may race on a new event, session or install: the loser hits a
+duplicate key, its transaction is rolled back and retried by the caller,
+and then sees the winner's rows. Rows are upserted in key order so that
+concurrent transactions lock in the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from branchpy_telemetry.client.schema import TelemetryPackage
+
+from . import rollups as R
+from .base import StoreResult
+
+IN_CHUNK = 500  # ids per `IN (...)` lookup
+INSERT_CHUNK = 2000  # rows per executemany call (PyMySQL sends each as one multi-row INSERT)
+
+EVENT_INSERT = (f"INSERT INTO events ({', '.join(R.EVENT_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(R.EVENT_COLUMNS))})")
+PACKAGE_INSERT = ("INSERT INTO packages (package_id, receipt, received_us, governance_id, body_bytes, "
+                  "event_count, accepted_events, branchpy_version, platform_os) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+TOTALS_UPDATE = ("UPDATE totals SET events = events + ?, packages = packages + ?, errors = errors + ?, "
+                 "sessions = sessions + ?, installs = installs + ?, "
+                 "last_upload_us = CASE WHEN ? > last_upload_us THEN ? ELSE last_upload_us END WHERE id = 1")
+
+
+def chunks(items: Sequence, size: int) -> Iterable[Sequence]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def qmarks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+class Dialect:
+    """What differs between SQLite and MySQL on the write path."""
+
+    lock_suffix = ""  # " FOR UPDATE" where readers must lock rows they will update
+
+    def upsert_add(self, table: str, keys: Sequence[str], adds: Sequence[str]) -> str:
+        raise NotImplementedError
+
+
+def store_package_rows(cur, dialect: Dialect, package: TelemetryPackage, rows: list[R.EventRow], *,
+                       receipt: str, body_bytes: int, received_at: datetime) -> StoreResult:
+    """Inside an open transaction. A duplicate-key error means a concurrent writer won a race:
+    the caller rolls back and retries."""
+    pid = package.package_id
+    cur.execute("SELECT package_id FROM packages WHERE package_id = ?", (pid,))
+    if cur.fetchone():
+        return StoreResult(package_id=pid, accepted_events=0, duplicate_events=0, duplicate=True)
+    existing: set[str] = set()
+    for chunk in chunks([r[0] for r in rows], IN_CHUNK):
+        cur.execute(f"SELECT event_id FROM events WHERE event_id IN ({qmarks(len(chunk))})", tuple(chunk))
+        existing.update(r[0] for r in cur.fetchall())
+    new = [r for r in rows if r[0] not in existing]
+    received_us = R.datetime_to_us(received_at)
+    cur.execute(PACKAGE_INSERT, (pid, receipt, received_us, package.governance_id, body_bytes,
+                                 len(package.summary.events), len(new), package.branchpy_version,
+                                 package.platform.os))
+    for chunk in chunks(new, INSERT_CHUNK):
+        cur.executemany(EVENT_INSERT, chunk)
+    deltas = R.compute_deltas(new)
+    new_sessions = apply_deltas(cur, dialect, deltas)
+    new_install = insert_install(cur, package.governance_id, received_us)
+    cur.execute(TOTALS_UPDATE, (deltas.events, 1, deltas.error_events, new_sessions, new_install,
+                                received_us, received_us))
+    return StoreResult(package_id=pid, accepted_events=len(new),
+                       duplicate_events=len(package.summary.events) - len(new), duplicate=False)
+
+
+def insert_install(cur, governance_id: str, received_us: int) -> int:
+    cur.execute("SELECT governance_id FROM installs WHERE governance_id = ?", (governance_id,))
+    if cur.fetchone():
+        return 0
+    cur.execute("INSERT INTO installs (governance_id, first_us) VALUES (?, ?)", (governance_id, received_us))
+    return 1
+
+
+def apply_deltas(cur, dialect: Dialect, d: R.Deltas) -> int:
+    """Upsert every rollup; returns how many sessions are new."""
+    _upsert(cur, dialect.upsert_add("rollup_hour", ["hour"], ["events", "errors", "with_status", "dur_n",
+                                                             "dur_sum"]),
+            [(h, *v) for h, v in sorted(d.hours.items())])
+    _upsert(cur, dialect.upsert_add("rollup_dim", ["dim", "hour", "dkey"], ["events"]),
+            [(*k, n) for k, n in sorted(d.dims.items())])
+    _upsert(cur, dialect.upsert_add("hist_hour", ["hour", "bucket"], ["n"]),
+            [(*k, n) for k, n in sorted(d.hist.items())])
+    _upsert(cur, dialect.upsert_add("hist_day", ["day", "bucket"], ["n"]),
+            [(*k, n) for k, n in sorted(R.day_hist(d.hist).items())])
+    new_sessions = _merge_sessions(cur, dialect, d.sessions)
+    _merge_errors(cur, dialect, d.errors)
+    return new_sessions
+
+
+def _upsert(cur, sql: str, rows: list[tuple]) -> None:
+    for chunk in chunks(rows, INSERT_CHUNK):
+        cur.executemany(sql, chunk)
+
+
+def _read_old(cur, dialect: Dialect, table: str, key: str, cols: str, ids: list[str]) -> dict[str, list]:
+    old: dict[str, list] = {}
+    for chunk in chunks(ids, IN_CHUNK):
+        cur.execute(f"SELECT {key}, {cols} FROM {table} WHERE {key} IN ({qmarks(len(chunk))})"
+                    f"{dialect.lock_suffix}", tuple(chunk))
+        for row in cur.fetchall():
+            old[row[0]] = list(row[1:])
+    return old
+
+
+def _merge_sessions(cur, dialect: Dialect, contrib: dict[str, list]) -> int:
+    if not contrib:
+        return 0
+    ids = sorted(contrib)
+    old = _read_old(cur, dialect, "sessions", "session_id", "first_us, last_us, events, errors", ids)
+    inserts, updates, hourly = [], [], {}
+    for sid in ids:
+        prev = old.get(sid)
+        merged = R.merge_session(prev, contrib[sid])
+        (updates if prev else inserts).append((sid, *merged))
+        for hour, dc, ddur, dev in R.session_hourly_deltas(prev, merged):
+            cell = hourly.setdefault(hour, [0, 0, 0])
+            cell[0] += dc
+            cell[1] += ddur
+            cell[2] += dev
+    _upsert(cur, "INSERT INTO sessions (session_id, first_us, last_us, events, errors) "
+                 "VALUES (?, ?, ?, ?, ?)", inserts)
+    _upsert(cur, "UPDATE sessions SET first_us = ?, last_us = ?, events = ?, errors = ? "
+                 "WHERE session_id = ?", [(*u[1:], u[0]) for u in updates])
+    _upsert(cur, dialect.upsert_add("session_hour", ["hour"], ["sessions", "duration_us", "events"]),
+            [(h, *v) for h, v in sorted(hourly.items())])
+    return len(inserts)
+
+
+def _merge_errors(cur, dialect: Dialect, contrib: dict[str, list]) -> None:
+    if not contrib:
+        return
+    ids = sorted(contrib)
+    old = _read_old(cur, dialect, "error_groups", "error_hash", "error_code, name, count, last_us", ids)
+    inserts, updates = [], []
+    for h in ids:
+        prev = old.get(h)
+        merged = R.merge_error(prev, contrib[h])
+        (updates if prev else inserts).append((h, *merged))
+    _upsert(cur, "INSERT INTO error_groups (error_hash, error_code, name, count, last_us) "
+                 "VALUES (?, ?, ?, ?, ?)", inserts)
+    _upsert(cur, "UPDATE error_groups SET error_code = ?, name = ?, count = ?, last_us = ? "
+                 "WHERE error_hash = ?", [(*u[1:], u[0]) for u in updates])
+
+
+# ---- retention ----------------------------------------------------------------
+
+def purge_batch(cur, dialect: Dialect, cut_us: int, batch_size: int) -> int:
+    """Delete up to batch_size events older than cut_us (oldest first); keeps totals exact."""
+    cur.execute("SELECT event_id, status FROM events WHERE ts_us < ? ORDER BY ts_us "
+                f"LIMIT ?{dialect.lock_suffix}", (cut_us, batch_size))
+    victims = cur.fetchall()
+    for chunk in chunks([v[0] for v in victims], IN_CHUNK):
+        cur.execute(f"DELETE FROM events WHERE event_id IN ({qmarks(len(chunk))})", tuple(chunk))
+    errors = sum(1 for v in victims if v[1] == "error")
+    cur.execute("UPDATE totals SET events = events - ?, errors = errors - ? WHERE id = 1",
+                (len(victims), errors))
+    return len(victims)
+
+
+def purge_aggregates(cur, cut_us: int) -> None:
+    """Drop rollup rows wholly older than the cutoff, and sessions/error groups last seen before it.
+    A partly purged hour keeps its rollup row (rollups are hour-granular)."""
+    cut_s = cut_us // 1_000_000
+    cur.execute("DELETE FROM rollup_hour WHERE hour <= ?", (cut_s - R.HOUR,))
+    cur.execute("DELETE FROM rollup_dim WHERE dim = ? AND hour <= ?", ("category", cut_s - R.HOUR))
+    cur.execute("DELETE FROM rollup_dim WHERE dim = ? AND hour <= ?", ("source", cut_s - R.HOUR))
+    cur.execute("DELETE FROM hist_hour WHERE hour <= ?", (cut_s - R.HOUR,))
+    cur.execute("DELETE FROM hist_day WHERE day <= ?", (cut_s - R.DAY,))
+    cur.execute("DELETE FROM session_hour WHERE hour <= ?", (cut_s - R.HOUR,))
+    cur.execute("SELECT COUNT(*) FROM sessions WHERE last_us < ?", (cut_us,))
+    gone = cur.fetchone()[0]
+    cur.execute("DELETE FROM sessions WHERE last_us < ?", (cut_us,))
+    cur.execute("UPDATE totals SET sessions = sessions - ? WHERE id = 1", (gone,))
+    cur.execute("DELETE FROM error_groups WHERE last_us < ?", (cut_us,))
