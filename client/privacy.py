@@ -114,8 +114,8 @@ _PATH_PARTS = (
     r"(?<![a-z0-9])[a-z]:[/\\]",  # drive C:\ C:/
     rf"(?<![a-z0-9])[a-z]:[^\s/\\:]*{_EXT}",  # drive-relative C:x.rpy
     r"~[\w.\-]*[/\\]",  # home ~/ ~user/
-    rf"(?<![\w/\\])[/\\]{_SEG}++[/\\]",  # rooted, two segments /a/
-    rf"(?<![\w/\\])/[a-z_.$~]{_SEG}*",  # rooted, one segment /usr
+    rf"(?<![\w/\\])[/\\]++{_SEG}++[/\\]",  # rooted, two segments /a/
+    rf"(?<![\w/\\])/++[a-z_.$~]{_SEG}*",  # rooted, one segment /usr
     r"(?<![\w.])\.{1,2}[/\\](?=\S)",  # ./x ../x
     rf"(?<!\S)(?!{_MIME})(?:{_SEG}++[/\\])++{_SEG}*?{_EXT}",  # relative with extension
 )

@@ -8,13 +8,13 @@ points at the object that holds it, with `location="key"`.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal
 
 import msgspec
 
 from .event import EventRecord
 from .privacy import (
-    _SUSPICIOUS,
     MAX_STRING_LENGTH,
     REDACTED,
     RULE_CONTENT_FIELD,
@@ -83,21 +83,21 @@ def _clean_structural(value: str | None, pointer: str, report: RedactionReport) 
     return REDACTED
 
 
-def _sanitize_attrs(attrs: dict[str, Any], base: str, report: RedactionReport, all_clean: bool) -> dict:
+def _sanitize_attrs(attrs: dict[str, Any], base: str, report: RedactionReport) -> dict:
     kept: dict[str, Any] = {}
     attrs_ptr = base + "/attrs"
     for key, value in attrs.items():
         if type(key) is not str:  # cannot come from JSON; be safe in-process
             report.add(attrs_ptr, RULE_NESTED, "key")
             continue
-        rule = None if all_clean else check_string(key)
+        rule = check_string(key)
         if rule is None and is_content_key(key):
             rule = RULE_CONTENT_FIELD
         if rule is not None:
             report.add(attrs_ptr, rule, "key")
             continue
         if type(value) is str:
-            rule = None if all_clean else check_string(value)
+            rule = check_string(value)
             if rule is None:
                 kept[key] = value
                 continue
@@ -110,60 +110,83 @@ def _sanitize_attrs(attrs: dict[str, Any], base: str, report: RedactionReport, a
     return kept
 
 
+# Fast path: one C-level pass proves a whole event clean. ASCII text with no
+# separator, `~`, `%`, `&`, `:` or newline cannot hold a path or content, and
+# joined with single spaces no rule can straddle two strings. The timestamp
+# (which has colons) passes when it has the canonical wire shape.
+# printable ASCII except `/ \\ ~ % & :` -> "a"; everything else -> "!"
+_FAST_TABLE = bytes(97 if 0x20 <= c < 0x7F and chr(c) not in "/\\~%&:" else 33 for c in range(256))
+_DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0000000000")
+_CANONICAL_TS = b"0000-00-00T00:00:00.000Z"
+_SCALAR_TYPES = frozenset({int, float, bool, type(None)})
+
+
+@functools.lru_cache(maxsize=2048)
+def _keys_pass(keys: tuple) -> bool:
+    """True when every attr key is a clean string and none names content."""
+    return all(type(k) is str and check_string(k) is None and not is_content_key(k) for k in keys)
+
+
+def _is_clean_event(record: EventRecord, attrs: dict | None, error_code: str | None) -> bool:
+    texts = [record.event_id, record.name, record.status or "", record.session_id or "",
+             record.correlation_id or "", error_code or ""]
+    if attrs:
+        if not _keys_pass(tuple(attrs)):
+            return False
+        for value in attrs.values():
+            kind = type(value)
+            if kind is str:
+                texts.append(value)
+            elif kind not in _SCALAR_TYPES:
+                return False
+    joined = " ".join(texts)
+    if not joined.isascii():
+        return False
+    if not joined.encode().translate(_FAST_TABLE).isalpha():
+        return False
+    if len(joined) > MAX_STRING_LENGTH and max(map(len, texts)) > MAX_STRING_LENGTH:
+        return False
+    ts = record.ts
+    return ts.isascii() and ts.encode().translate(_DIGITS_TO_ZERO) == _CANONICAL_TS
+
+
 def sanitize_event(record: EventRecord, index: int, report: RedactionReport) -> SanitizedEvent:
     """Map an EventRecord to the SanitizedEvent that may leave the machine.
 
     Structural strings that break a rule become `[redacted]`; attrs that break
     a rule (key or value) or are not scalars are dropped; the error message is
     replaced by its normalized hash. Every change is recorded in `report`.
+    A clean event's attrs dict is passed through, not copied.
     """
-    base = f"/summary/events/{index}"
     err = record.error
     attrs = record.attrs
     error_code = err.code if err is not None else None
-
-    texts = [record.event_id, record.ts, record.name, record.status or "", record.session_id or "",
-             record.correlation_id or "", error_code or ""]
-    if attrs:
-        for key, value in attrs.items():
-            if type(key) is str:
-                texts.append(key)
-            if type(value) is str:
-                texts.append(value)
-    joined = " ".join(texts)
-    all_clean = (len(joined) <= MAX_STRING_LENGTH or max(map(len, texts)) <= MAX_STRING_LENGTH) and (
-        _SUSPICIOUS.search(joined) is None
-    )
-
-    if all_clean:
-        event_id, ts, name = record.event_id, record.ts, record.name
-        status, session_id, correlation_id = record.status, record.session_id, record.correlation_id
-    else:
-        event_id = _clean_structural(record.event_id, base + "/event_id", report)
-        ts = _clean_structural(record.ts, base + "/ts", report)
-        name = _clean_structural(record.name, base + "/name", report)
-        status = _clean_structural(record.status, base + "/status", report)
-        session_id = _clean_structural(record.session_id, base + "/session_id", report)
-        correlation_id = _clean_structural(record.correlation_id, base + "/correlation_id", report)
-        error_code = _clean_structural(error_code, base + "/error_code", report)
-
     error_hash = None
     if err is not None and (err.message is not None or err.type is not None):
         error_hash = hash_error_message(err.message or "", err.type)
 
+    if _is_clean_event(record, attrs, error_code):
+        return SanitizedEvent(
+            event_id=record.event_id, ts=record.ts, category=record.category, source=record.source,
+            name=record.name, duration_ms=record.duration_ms, status=record.status,
+            session_id=record.session_id, correlation_id=record.correlation_id,
+            error_code=error_code, error_hash=error_hash, attrs=attrs or {},
+        )
+
+    base = f"/summary/events/{index}"
     return SanitizedEvent(
-        event_id=event_id,
-        ts=ts,
+        event_id=_clean_structural(record.event_id, base + "/event_id", report),
+        ts=_clean_structural(record.ts, base + "/ts", report),
         category=record.category,
         source=record.source,
-        name=name,
+        name=_clean_structural(record.name, base + "/name", report),
         duration_ms=record.duration_ms,
-        status=status,
-        session_id=session_id,
-        correlation_id=correlation_id,
-        error_code=error_code,
+        status=_clean_structural(record.status, base + "/status", report),
+        session_id=_clean_structural(record.session_id, base + "/session_id", report),
+        correlation_id=_clean_structural(record.correlation_id, base + "/correlation_id", report),
+        error_code=_clean_structural(error_code, base + "/error_code", report),
         error_hash=error_hash,
-        attrs=_sanitize_attrs(attrs, base, report, all_clean) if attrs else {},
+        attrs=_sanitize_attrs(attrs, base, report) if attrs else {},
     )
 
 

@@ -1,0 +1,228 @@
+"""The privacy rules' test table (DESIGN §7): strings that must be flagged,
+with the rule, and near-misses that must pass untouched."""
+
+from __future__ import annotations
+
+import pytest
+
+from branchpy_telemetry.client.privacy import (
+    MAX_STRING_LENGTH,
+    RULE_MULTILINE,
+    RULE_RAW_PATH,
+    RULE_TOO_LONG,
+    check_string,
+    contains_raw_path,
+)
+
+P, M, L = RULE_RAW_PATH, RULE_MULTILINE, RULE_TOO_LONG
+
+FLAGGED: list[tuple[str, str]] = [
+    # --- absolute POSIX
+    ("/home/bob/game/script.rpy", P),
+    ("/usr", P),  # a single root segment counts (documented choice)
+    ("/etc/passwd", P),
+    ("/tmp/", P),
+    ("/.ssh", P),
+    ("/var/log/branchpy.log", P),
+    ("//double/leading", P),
+    ("/a/b", P),
+    ("/1234/5678", P),
+    ("see /etc/passwd for details", P),
+    ("path:/home/bob", P),
+    ("--dir=/srv/data", P),
+    ("(/opt/game)", P),
+    ("'/Users/alice/Documents'", P),
+    # --- home
+    ("~/", P),
+    ("~/game/script.rpy", P),
+    ("~bob/projects", P),
+    ("~alice.smith/x", P),
+    ("~\\AppData", P),
+    ("saved to ~/Desktop", P),
+    # --- Windows drives
+    ("C:\\Users\\bob\\game", P),
+    ("C:/Users/bob", P),
+    ("c:\\temp", P),
+    ("d:/", P),
+    ("Z:\\", P),
+    ("failed at E:\\work\\x.rpy line 3", P),
+    ("C:script.rpy", P),  # drive-relative with an extension
+    ("\\\\?\\C:\\very\\long", P),
+    # --- UNC
+    ("\\\\fileserver\\share\\x", P),
+    ("\\\\host\\share", P),
+    ("\\\\host", P),
+    ("copy from \\\\nas01\\games now", P),
+    # --- file: URIs, URLs
+    ("file:///home/bob/x.rpy", P),
+    ("FILE:///C:/x", P),
+    ("File:relative.txt", P),
+    ("file://host/share", P),
+    ("open file:/etc/hosts", P),
+    ("http://example.com/a/b", P),
+    ("https://example.com", P),  # URLs count, with or without a path (documented)
+    ("ftp://h/x", P),
+    ("vscode-remote://ssh/x", P),
+    # --- relative with an extension
+    ("game/script.rpy", P),
+    ("..\\x.rpy", P),
+    ("./a.txt", P),
+    ("../secret", P),  # explicit ./ ../ prefix counts even without an extension
+    (".\\run", P),
+    ("src\\main.py", P),
+    ("a/b/c/d.json", P),
+    ("game/images/bg.PNG", P),
+    ("data/archive.tar.gz", P),
+    ("game/.hidden.cfg", P),
+    ("a/.bashrc", P),
+    ("loading game/script.rpy:42", P),
+    ("see game/script.rpy.", P),
+    ("error in game/script.rpy, line 3", P),
+    ("key=game/x.rpy", P),
+    ("assets/music.mp3", P),
+    ("lib/x.7z", P),
+    # --- non-ASCII
+    ("/home/José/ゲーム/script.rpy", P),
+    ("ゲーム/スクリプト.rpy", P),
+    ("C:\\Users\\Zoë\\x", P),
+    ("/home/Дмитрий", P),
+    ("données/été.txt", P),
+    # --- percent-encoding, entities, escapes
+    ("%2Fhome%2Fbob", P),
+    ("%252Fhome%252Fbob", P),
+    ("%25252Fetc%25252Fpasswd", P),
+    ("C%3A%5CUsers%5Cbob", P),
+    ("game%2Fscript.rpy", P),
+    ("%7E/x", P),
+    ("&#47;home&#47;bob", P),
+    ("&sol;etc&sol;passwd", P),
+    ("\\u002fhome\\u002fbob", P),
+    ("file%3A%2F%2F%2Fx", P),
+    # --- look-alikes
+    ("\u2215home\u2215bob", P),  # division slash
+    ("\u2044etc\u2044passwd", P),  # fraction slash
+    ("\uff0fhome\uff0fbob", P),  # fullwidth solidus
+    ("game\u2215script.rpy", P),
+    ("\uff3c\uff3chost\uff3cshare", P),  # fullwidth reverse solidus
+    ("C:\u29f5Users\u29f5bob", P),  # reverse solidus operator
+    ("C:\u2216Users", P),  # set minus
+    ("C\uff1a\\x", P),  # fullwidth colon
+    ("\uff5e/x", P),  # fullwidth tilde
+    ("\uff46\uff49\uff4c\uff45:///x", P),  # fullwidth "file"
+    ("game/script\uff0erpy", P),  # fullwidth full stop
+    ("/ho\u200bme/b\u200bob", P),  # zero-width spaces
+    ("\u2571etc\u2571passwd", P),  # box-drawing diagonal
+    # --- mixed separators
+    ("/home\\bob/x", P),
+    ("C:/Users\\bob", P),
+    ("\\Windows\\System32", P),
+    ("game\\images/bg.png", P),
+    # --- content: newlines and length
+    ("first line\nsecond line", M),
+    ("a\r\nb", M),
+    ("carriage\rreturn", M),
+    ("line\u2028separator", M),
+    ("para\u2029separator", M),
+    ("vertical\vtab", M),
+    ("next\x85line", M),
+    ("trailing newline\n", M),
+    ('label "Hello"\n    e "Hi there"', M),
+    ("x" * (MAX_STRING_LENGTH + 1), L),
+    ("word " * 60, L),
+    ("é" * 201, L),
+    ("a" * 100_000, L),
+    ("\n".join(["x" * 80] * 10), M),
+]
+PASSING: list[str] = [
+    "1.2.3",
+    "v2.0.0-rc.1",
+    "10.0.19045",
+    "analyze",
+    "telemetry.export",
+    "git-commit",
+    "a/b",
+    "src/main",  # relative, no extension: not a path by the rule
+    "0192f0e4-1a2b-7c3d-8e4f-0123456789ab",
+    "2026-11-28T01:02:03.456Z",
+    "2026-11-28T01:02:03+01:00",
+    "sha256:" + "ab12" * 16,
+    "2026/11/28",
+    "3/4",
+    "50/50",
+    "and/or",
+    "w/o",
+    "c/o",
+    "N/A",
+    "TCP/IP",
+    "km/h",
+    "I/O",
+    "application/json",
+    "text/plain",
+    "image/svg+xml",
+    "application/vnd.api+json",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "BP-E1042",
+    "42",
+    "-3.5e10",
+    "true",
+    "",
+    "🎉🚀",
+    "ゲーム",
+    "café naïve",
+    "Привет мир",
+    "Error: bad thing happened",
+    "localhost:8080",
+    "127.0.0.1:5000",
+    "10.0.0.0/8",
+    "v1.2/v1.3",
+    "100%",
+    "R&D",
+    "~5 minutes",
+    "a: b",
+    "e.g.",
+    "x" * MAX_STRING_LENGTH,
+    "snake_case_name",
+    "CamelCaseName",
+    "flag=--json",
+    "cmd /?",  # a lone separator is not a path
+    "1 / 2",
+    "ratio 1/2",
+    "tab\tseparated",
+    "ValueError",
+    "ok",
+    "branchpy telemetry export --output rc-metrics",
+    "fr-FR",
+    "x86_64",
+    "Linux-6.1.0-amd64",
+]
+
+
+@pytest.mark.parametrize(("text", "rule"), FLAGGED, ids=[f"flag{i:03d}" for i in range(len(FLAGGED))])
+def test_check_string_flags_tricky_case_with_expected_rule(text: str, rule: str) -> None:
+    assert check_string(text) == rule
+
+
+@pytest.mark.parametrize("text", PASSING, ids=[f"pass{i:03d}" for i in range(len(PASSING))])
+def test_check_string_lets_near_miss_pass(text: str) -> None:
+    assert check_string(text) is None
+    assert contains_raw_path(text) is False
+
+
+@pytest.mark.parametrize("text", [t for t, r in FLAGGED if r == P], ids=lambda t: f"len{len(t)}")
+def test_path_inside_a_longer_sentence_is_still_flagged(text: str) -> None:
+    assert check_string(f"could not load {text} because") == P
+    assert contains_raw_path(f"x {text}")
+
+
+def test_table_is_large_enough_for_acceptance() -> None:
+    assert len(FLAGGED) >= 80
+    assert len(PASSING) >= 30
+
+
+def test_raw_path_wins_over_multiline_and_length() -> None:
+    text = "Traceback:\n  File /home/bob/x.py\n" + "x" * 300
+    assert check_string(text) == P
+
+
+def test_multiline_wins_over_length() -> None:
+    assert check_string("a\n" + "b" * 300) == M
