@@ -130,6 +130,7 @@ class ControlServer:
         self._in_flight: dict[tuple[str, str], list[list[bytes]]] = {}
         self._recent: OrderedDict[tuple[str, str], bytes] = OrderedDict()
         self._workers = workers
+        self._threads: list[threading.Thread] = []
         self._last_activity = time.monotonic()
 
     # -- set-up and tear-down -------------------------------------------------
@@ -156,12 +157,18 @@ class ControlServer:
         self._results.bind(self._results_endpoint)
         self.daemon.publish_progress = self._publish_progress
         for n in range(self._workers):
-            threading.Thread(target=self._work, name=f"worker-{n}", daemon=True).start()
+            thread = threading.Thread(target=self._work, name=f"worker-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
         log.info("daemon.listening", socket=paths.control_endpoint, progress=paths.progress_endpoint)
 
-    def close(self) -> None:
-        """Close every socket (linger 0) and remove the socket files."""
-        for _ in range(self._workers):
+    def close(self, worker_grace: float = 1.0) -> None:
+        """Close every socket (linger 0) and remove the socket files.
+
+        Idle workers stop at once; a worker still inside a long job is left
+        behind (a daemon thread: it dies with the process) rather than waited for.
+        """
+        for _ in self._threads:
             self._jobs.put(None)
         for sock in (self._router, self._pub, self._results):
             if sock is not None:
@@ -170,6 +177,12 @@ class ControlServer:
         self.daemon.publish_progress = None
         for path in (self.daemon.paths.control_socket, self.daemon.paths.progress_socket):
             remove_quietly(path)
+        deadline = time.monotonic() + worker_grace
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if not any(thread.is_alive() for thread in self._threads):
+            self._context.term()
+        self._threads.clear()
 
     # -- the loop --------------------------------------------------------------
     def serve(self) -> str:

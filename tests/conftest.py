@@ -48,3 +48,78 @@ def subprocess_env(telemetry_home) -> dict[str, str]:
     env["BRANCHPY_TELEMETRY_HOME"] = str(telemetry_home)
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+# --- a real daemon as a subprocess (tests/daemon, tests/e2e) -------------------------------------
+
+
+class DaemonProcess:
+    """A `branchpy-telemetryd` started by a test; `call()` talks to it over the real socket."""
+
+    def __init__(self, proc, paths: TelemetryPaths):
+        self.proc = proc
+        self.paths = paths
+
+    def call(self, cmd: str, args: dict | None = None, *, timeout: float = 10.0):
+        from branchpy_telemetry.client.ipc import ControlClient
+
+        with ControlClient(self.paths.control_endpoint, timeout=timeout, retries=1) as client:
+            return client.call(cmd, args)
+
+    def request(self, cmd: str, args: dict | None = None, *, timeout: float = 10.0):
+        from branchpy_telemetry.client.ipc import ControlClient
+
+        with ControlClient(self.paths.control_endpoint, timeout=timeout, retries=1) as client:
+            return client.request(cmd, args)
+
+    def terminate(self, timeout: float = 10.0) -> int:
+        """SIGTERM and wait; returns the exit code (kills and fails the test on a hang)."""
+        import signal
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            pytest.fail(f"daemon pid {self.proc.pid} ignored SIGTERM for {timeout}s")
+
+    def log_text(self) -> str:
+        try:
+            return self.paths.daemon_log.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+
+@pytest.fixture
+def start_daemon(subprocess_env, paths):
+    """Factory: start_daemon("--idle-timeout", "5") -> a listening DaemonProcess (stopped at teardown)."""
+    import subprocess
+
+    from branchpy_telemetry.client.daemon_launcher import wait_until_listening
+
+    started: list[DaemonProcess] = []
+
+    def start(*args: str, wait: bool = True) -> DaemonProcess:
+        paths.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(paths.daemon_log, "ab") as log:
+            proc = subprocess.Popen([console_script("branchpy-telemetryd"), *args], env=subprocess_env,
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        daemon = DaemonProcess(proc, paths)
+        started.append(daemon)
+        if wait:
+            wait_until_listening(paths, proc, timeout=20.0)
+        return daemon
+
+    yield start
+    for daemon in started:
+        if daemon.proc.poll() is None:
+            daemon.terminate()
+
+
+@pytest.fixture
+def running_daemon(start_daemon) -> DaemonProcess:
+    """A daemon that never idles out, on this test's private BRANCHPY_TELEMETRY_HOME."""
+    return start_daemon("--idle-timeout", "0")

@@ -25,8 +25,6 @@ class Args(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
-    from branchpy_telemetry.daemon.exporter import export_window
-
     spec = parse_args(args, Args)
     output = Path(spec.output)
     if not output.is_absolute():
@@ -37,6 +35,8 @@ def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
     end = parse_window_start(spec.to, now) if spec.to else None
     if start and end and start >= end:
         raise UsageError(f"empty window: --from {spec.from_} is not before --to {spec.to}")
+
+    from branchpy_telemetry.daemon.exporter import export_window  # lazy: keeps start-up fast
 
     def progress(done: int, total: int | None) -> None:
         ctx.progress(done, total, stage="export")

@@ -18,8 +18,6 @@ class Args(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
-    from branchpy_telemetry.daemon.preview import preview_file
-
     spec = parse_args(args, Args)
     path = Path(spec.file)
     if not path.is_absolute():
@@ -27,4 +25,6 @@ def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
                          hint="the CLI and the bridge resolve it against the caller's folder")
     if not path.is_file():
         raise NotFoundError(f"no package file at {path}", hint="run `branchpy telemetry export` first")
+    from branchpy_telemetry.daemon.preview import preview_file  # lazy: keeps start-up fast
+
     return preview_file(path)
