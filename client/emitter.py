@@ -1,0 +1,368 @@
+"""`emit()` and `track()` (DESIGN §5): one JSONL line per event, never raising, never blocking.
+
+    from branchpy_telemetry.client import emit, track
+    emit("feature", "graph.open", attrs={"nodes": 12})
+    with track("analyze", attrs={"flag_json": True}) as t:
+        t.attrs["files_scanned"] = 120
+
+Events go to `resolve_paths().active_spool`, resolved on the first event (not at
+import) and again whenever `BRANCHPY_TELEMETRY_HOME` changes. The line is appended
+with the lock/rename protocol of `spool.py`. Under `DO_NOT_TRACK=1` or
+`BRANCHPY_TELEMETRY=off` nothing is written. Every event that is not written is
+counted by reason (`emitter_stats()`) and logged once per reason, never raised.
+
+`build_event()` + `write_event()` are the strict pair for callers that must report
+bad input (the CLI's `branchpy telemetry emit` exits 2 on a UsageError).
+`Emitter(paths)` is an explicit instance (tests, the daemon); the module functions
+use one default instance per process.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import threading
+import time
+import uuid
+import weakref
+from typing import Any
+
+import msgspec
+
+from .consent import consent_withdrawn, read_env
+from .errors import UsageError
+from .event import CATEGORIES, EVENT_VERSION, SOURCES, ErrorInfo, EventRecord
+from .paths import HOME_ENV, TelemetryPaths, resolve_paths
+from .spool import SpoolAppender, SpoolWriteError
+
+SESSION_ENV = "BRANCHPY_SESSION_ID"
+MAX_NAME_CHARS = 200
+MAX_MESSAGE_CHARS = 4096
+MAX_LINE_BYTES = 64 * 1024
+DROP_REASONS = ("write_error", "invalid", "consent")
+_CATEGORY_SET, _SOURCE_SET = frozenset(CATEGORIES), frozenset(SOURCES)
+_ERROR_KEYS = frozenset({"code", "type", "message"})
+_log = logging.getLogger("branchpy_telemetry.client.emitter")
+_encode = msgspec.json.Encoder().encode
+_V_PREFIX = b'{"v":%d,' % EVENT_VERSION
+_VARIANT_DIGITS = "89ab"
+_getrandbits = random.getrandbits  # reseeded in forked children by the random module
+
+
+class EmitterStats:
+    """Counts written and dropped events; logs the first drop of each kind."""
+
+    def __init__(self) -> None:
+        self.emitted = 0
+        self.dropped = dict.fromkeys(DROP_REASONS, 0)
+        self._logged: set[str] = set()
+        self._lock = threading.Lock()
+
+    def count_emitted(self) -> None:
+        with self._lock:
+            self.emitted += 1
+
+    def count_drop(self, reason: str, detail: str) -> None:
+        with self._lock:
+            self.dropped[reason] += 1
+            first = reason not in self._logged
+            self._logged.add(reason)
+        if first and reason != "consent":
+            try:  # stdlib logging: unconfigured, it goes to stderr, never to stdout
+                _log.warning("emit.dropped reason=%s detail=%s (further drops of this kind are "
+                             "only counted)", reason, detail)
+            except Exception:  # noqa: S110 - a broken log handler must not break emit()
+                pass
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            return {"emitted": self.emitted, "dropped": dict(self.dropped)}
+
+
+class _Stamper:
+    """`ts` (UTC, ms, `Z`) and a UUIDv7 `event_id` from one clock read, formatted per ms."""
+
+    def __init__(self) -> None:
+        self._cache = (-1, "", "")  # (ms, ts, event-id prefix)
+
+    def stamp(self) -> tuple[str, str]:
+        ms = time.time_ns() // 1_000_000
+        cached_ms, ts, prefix = self._cache
+        if ms != cached_ms:
+            sec, milli = divmod(ms, 1000)
+            ts = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(sec)) + f"{milli:03d}Z"
+            h = f"{ms & 0xFFFFFFFFFFFF:012x}"
+            prefix = f"{h[:8]}-{h[8:]}-7"
+            self._cache = (ms, ts, prefix)
+        # 74 random bits: 12 for rand_a, 62 for rand_b (RFC 9562 §5.7); the top two pick
+        # the variant digit (0b10xx -> 8, 9, a or b), the other 72 are 18 hex digits.
+        r = _getrandbits(74)
+        h = f"{r & 0xFFFFFFFFFFFFFFFFFF:018x}"
+        return ts, prefix + h[:3] + "-" + _VARIANT_DIGITS[r >> 72] + h[3:6] + "-" + h[6:]
+
+
+_appenders: weakref.WeakSet[SpoolAppender] = weakref.WeakSet()
+_session = {"id": None}
+
+
+def _after_fork_in_child() -> None:
+    for appender in list(_appenders):
+        appender.after_fork_in_child()
+    _session["id"] = None  # a forked child is a new process, hence a new session
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def current_session_id() -> str:
+    """This process's session id: `BRANCHPY_SESSION_ID` if set, else a random uuid4 hex."""
+    sid = _session["id"]
+    if sid is None:
+        sid = _session["id"] = read_env(SESSION_ENV) or uuid.uuid4().hex
+    return sid
+
+
+class Emitter:
+    """Builds, validates and appends events to one spool. Thread- and fork-safe."""
+
+    def __init__(self, paths: TelemetryPaths | None = None, *, session_id: str | None = None,
+                 source: str = "cli", stats: EmitterStats | None = None) -> None:
+        self._paths = paths  # None: resolve_paths() on the first write
+        self._session_id = session_id
+        self.source = source
+        self.stats = stats or EmitterStats()
+        self._appender: SpoolAppender | None = None
+        self._stamper = _Stamper()
+
+    def emit(self, category: str, name: str, *, duration_ms: float | None = None,
+             status: str | None = None, session_id: str | None = None,
+             correlation_id: str | None = None, error: Any = None, attrs: dict | None = None,
+             source: str | None = None, **unknown: Any) -> bool:
+        """Record one event. Never raises; False (and counted) when nothing was written."""
+        try:
+            if consent_withdrawn():
+                self.stats.count_drop("consent", "DO_NOT_TRACK or BRANCHPY_TELEMETRY=off")
+                return False
+            if unknown:
+                _reject_unknown(unknown)
+            record = self._record(category, name, duration_ms, status, session_id, correlation_id,
+                                  error, attrs, source)
+        except UsageError as exc:
+            self.stats.count_drop("invalid", exc.message)
+            return False
+        except Exception as exc:
+            self.stats.count_drop("invalid", f"{type(exc).__name__}: {exc}")
+            return False
+        return self._append(record)
+
+    def build(self, category: str, name: str, *, duration_ms: float | None = None,
+              status: str | None = None, session_id: str | None = None,
+              correlation_id: str | None = None, error: Any = None, attrs: dict | None = None,
+              source: str | None = None, **unknown: Any) -> EventRecord:
+        """A validated EventRecord. Raises UsageError naming the bad field."""
+        if unknown:
+            _reject_unknown(unknown)
+        return self._record(category, name, duration_ms, status, session_id, correlation_id,
+                            error, attrs, source)
+
+    def _record(self, category, name, duration_ms, status, session_id, correlation_id,
+                error, attrs, source) -> EventRecord:
+        if type(category) is not str or category not in _CATEGORY_SET:
+            raise UsageError(f"invalid category {category!r}", hint="one of: " + ", ".join(CATEGORIES))
+        if source is None:
+            source = self.source
+        elif type(source) is not str or source not in _SOURCE_SET:
+            raise UsageError(f"invalid source {source!r}", hint="one of: " + ", ".join(SOURCES))
+        if type(name) is not str or not name or len(name) > MAX_NAME_CHARS or "\n" in name:
+            raise UsageError(f"invalid event name {name!r}",
+                             hint=f"a non-empty single-line string of at most {MAX_NAME_CHARS} characters")
+        if duration_ms is not None:
+            duration_ms = _check_duration(duration_ms)
+        if status is not None and type(status) is not str:
+            raise UsageError(f"invalid status {status!r}: expected a string such as ok or error")
+        if session_id is None:
+            session_id = self._session_id or _session["id"] or current_session_id()
+        elif type(session_id) is not str:
+            raise UsageError(f"invalid session_id {session_id!r}: expected a string")
+        if correlation_id is not None and type(correlation_id) is not str:
+            raise UsageError(f"invalid correlation_id {correlation_id!r}: expected a string")
+        if error is not None:
+            error = to_error_info(error)
+        if attrs is not None and type(attrs) is not dict:
+            raise UsageError(f"invalid attrs {attrs!r}: expected a dict")
+        ts, event_id = self._stamper.stamp()
+        return EventRecord(
+            event_id=event_id, ts=ts, category=category, source=source, name=name,
+            duration_ms=duration_ms, status=status, session_id=session_id,
+            correlation_id=correlation_id, error=error, attrs=attrs or None,
+        )
+
+    def write(self, record: EventRecord) -> bool:
+        """Append a built record. Never raises; False (and counted) when not written."""
+        if consent_withdrawn():
+            self.stats.count_drop("consent", "DO_NOT_TRACK or BRANCHPY_TELEMETRY=off")
+            return False
+        return self._append(record)
+
+    def _append(self, record: EventRecord) -> bool:
+        try:
+            body = _encode(record)
+            # omit_defaults would drop `"v": 1`; the line always states its version (§5).
+            line = (_V_PREFIX + body[1:] if record.v == EVENT_VERSION else body) + b"\n"
+        except Exception as exc:  # an attrs value msgspec cannot encode
+            self.stats.count_drop("invalid", f"cannot encode event: {exc}")
+            return False
+        if len(line) > MAX_LINE_BYTES:
+            self.stats.count_drop("invalid", f"event line of {len(line)} bytes > {MAX_LINE_BYTES}")
+            return False
+        try:
+            appender = self._appender or self._make_appender()
+            appender.append(line)
+        except (SpoolWriteError, OSError) as exc:
+            self.stats.count_drop("write_error", str(exc))
+            return False
+        except Exception as exc:
+            self.stats.count_drop("write_error", f"{type(exc).__name__}: {exc}")
+            return False
+        self.stats.count_emitted()
+        return True
+
+    def _make_appender(self) -> SpoolAppender:
+        paths = self._paths or resolve_paths()
+        appender = SpoolAppender(paths.spool_dir)
+        _appenders.add(appender)
+        self._appender = appender
+        return appender
+
+    def close(self) -> None:
+        if self._appender is not None:
+            self._appender.close()
+            self._appender = None
+
+
+def _reject_unknown(unknown: dict) -> None:
+    raise UsageError(f"unknown event field(s): {', '.join(sorted(unknown))}",
+                     hint="fields: duration_ms, status, session_id, correlation_id, error, attrs, source")
+
+
+def _check_duration(value: Any) -> float:
+    if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
+        raise UsageError(f"invalid duration_ms {value!r}: expected a finite number >= 0")
+    return float(value)
+
+
+def to_error_info(error: Any) -> ErrorInfo:
+    """An ErrorInfo from an ErrorInfo, a dict with code/type/message, or an exception."""
+    if isinstance(error, ErrorInfo):
+        return error
+    if isinstance(error, BaseException):
+        return ErrorInfo(code=_text_or_none(getattr(error, "code", None)),
+                         type=type(error).__name__, message=_exception_message(error))
+    if isinstance(error, dict):
+        extra = set(error) - _ERROR_KEYS
+        if extra:
+            raise UsageError(f"invalid error field(s): {', '.join(sorted(map(str, extra)))}",
+                             hint="error keys: code, type, message")
+        values = {k: _text_or_none(v) for k, v in error.items()}
+        if values.get("message"):
+            values["message"] = values["message"][:MAX_MESSAGE_CHARS]
+        return ErrorInfo(**values)
+    raise UsageError(f"invalid error {error!r}: expected a dict, an ErrorInfo or an exception")
+
+
+def _text_or_none(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        return str(value)
+    raise UsageError(f"invalid error value {value!r}: expected a string")
+
+
+def _exception_message(exc: BaseException) -> str | None:
+    try:
+        return str(exc)[:MAX_MESSAGE_CHARS] or None
+    except Exception:
+        return None  # a broken __str__ must not break track()
+
+
+class track:  # lower case: used like a function, `with track("analyze"):`
+    """Time a block and emit one event: status ok/error, duration (monotonic), the error.
+
+    A raised exception's code (`getattr(exc, "code", None)`), type and message are
+    recorded, then the exception propagates unchanged. `SystemExit(0)` counts as ok.
+    `attrs` may be filled inside the block through the returned object.
+    """
+
+    __slots__ = ("name", "category", "attrs", "fields", "emitter", "_start", "duration_ms", "status")
+
+    def __init__(self, name: str, category: str = "command", *, attrs: dict | None = None,
+                 emitter: Emitter | None = None, **fields: Any) -> None:
+        self.name, self.category, self.fields, self.emitter = name, category, fields, emitter
+        self.attrs = dict(attrs) if attrs else {}
+        self.duration_ms: float | None = None
+        self.status: str | None = None
+        self._start = 0.0
+
+    def __enter__(self) -> track:
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self.duration_ms = round((time.perf_counter() - self._start) * 1000.0, 3)
+        ok = exc is None or (isinstance(exc, SystemExit) and exc.code in (0, None))
+        self.status = "ok" if ok else "error"
+        try:
+            (self.emitter or default_emitter()).emit(
+                self.category, self.name, duration_ms=self.duration_ms, status=self.status,
+                error=None if ok else exc, attrs=self.attrs or None, **self.fields)
+        except Exception:  # noqa: S110 - emit() never raises; this guards default_emitter()
+            pass
+        return False  # never swallow the caller's exception
+
+
+_default_lock = threading.Lock()
+_default: dict[str, Any] = {"emitter": None, "home": None}
+_DEFAULT_STATS = EmitterStats()
+
+
+def default_emitter() -> Emitter:
+    """The per-process Emitter; rebuilt (same counters) when BRANCHPY_TELEMETRY_HOME changes."""
+    home = read_env(HOME_ENV)
+    emitter = _default["emitter"]
+    if emitter is not None and home == _default["home"]:
+        return emitter
+    with _default_lock:
+        if _default["emitter"] is None or home != _default["home"]:
+            if _default["emitter"] is not None:
+                _default["emitter"].close()
+            _default["emitter"], _default["home"] = Emitter(stats=_DEFAULT_STATS), home
+        return _default["emitter"]
+
+
+def emit(category: str, name: str, **fields: Any) -> bool:
+    """Record one event in this user's spool. Never raises, never blocks on the network."""
+    try:
+        return default_emitter().emit(category, name, **fields)
+    except Exception:
+        return False
+
+
+def build_event(category: str, name: str, **fields: Any) -> EventRecord:
+    """A validated EventRecord for the default spool. Raises UsageError on bad input."""
+    return default_emitter().build(category, name, **fields)
+
+
+def write_event(record: EventRecord) -> bool:
+    """Append a record built by build_event(). Never raises; False when not written."""
+    try:
+        return default_emitter().write(record)
+    except Exception:
+        return False
+
+
+def emitter_stats() -> dict:
+    """`{"emitted": n, "dropped": {"write_error": n, "invalid": n, "consent": n}}` for this process."""
+    return _DEFAULT_STATS.snapshot()
