@@ -1,0 +1,192 @@
+"""Handlers are plain functions (ctx, args) -> dict: called directly here, no sockets."""
+
+from __future__ import annotations
+
+import json
+
+import msgspec
+import pytest
+
+from branchpy_telemetry.client.config import load_config
+from branchpy_telemetry.client.errors import (
+    ConfigError,
+    ConsentWithdrawnError,
+    NotFoundError,
+    UsageError,
+)
+from branchpy_telemetry.client.protocol import reply_decoder
+from branchpy_telemetry.daemon.context import DaemonContext, RequestContext
+from branchpy_telemetry.daemon.handlers import BACKGROUND, REGISTRY
+from branchpy_telemetry.daemon.server import run_handler
+
+
+@pytest.fixture
+def daemon_ctx(paths) -> DaemonContext:
+    return DaemonContext(paths=paths, config=load_config(paths.config_file), version="9.9.9", idle_timeout=60)
+
+
+def call(daemon_ctx: DaemonContext, cmd: str, args: dict | None = None):
+    return REGISTRY[cmd](RequestContext(daemon_ctx, "req-1", cmd), args or {})
+
+
+def test_registry_names_are_protocol_commands_and_long_ones_run_in_background():
+    from branchpy_telemetry.client.protocol import COMMANDS
+
+    assert set(REGISTRY) <= set(COMMANDS)
+    assert BACKGROUND <= set(REGISTRY)
+    assert {"export", "preview"} <= BACKGROUND
+
+
+def test_status_reports_identity_locations_and_spool_usage(daemon_ctx, paths):
+    paths.spool_dir.mkdir(parents=True)
+    (paths.spool_dir / "events.jsonl").write_bytes(b"x" * 100)
+    (paths.spool_dir / "events-20261128T000000000000-1.jsonl").write_bytes(b"y" * 50)
+    result = call(daemon_ctx, "status")
+    assert result["version"] == "9.9.9"
+    assert result["mode"] == "manual" and result["idle_timeout_s"] == 60
+    assert result["spool_files"] == 2 and result["spool_bytes"] == 150
+    assert result["socket"] == paths.control_endpoint
+    assert result["config_file"] == str(paths.config_file)
+    assert result["log_file"] == str(paths.daemon_log)
+    assert result["uptime_s"] >= 0
+    msgspec.json.encode(result)  # JSON-able
+
+
+def test_status_without_spool_folder_reports_zero(daemon_ctx):
+    result = call(daemon_ctx, "status")
+    assert (result["spool_files"], result["spool_bytes"]) == (0, 0)
+
+
+def test_status_rejects_unknown_arguments(daemon_ctx):
+    with pytest.raises(UsageError, match="unknown argument 'all'"):
+        call(daemon_ctx, "status", {"all": True})
+
+
+def test_config_set_persists_reloads_and_get_reads_it_back(daemon_ctx, paths):
+    result = call(daemon_ctx, "config.set", {"key": "telemetry.auto.interval", "value": "2h"})
+    assert result["value"] == "2h"
+    assert "interval = \"2h\"" in paths.config_file.read_text()
+    assert daemon_ctx.config.telemetry.auto.interval == "2h"
+    assert call(daemon_ctx, "config.get", {"key": "telemetry.auto.interval"})["value"] == "2h"
+
+
+def test_config_set_mode_auto_changes_the_daemon_mode(daemon_ctx):
+    call(daemon_ctx, "config.set", {"key": "telemetry.mode", "value": "auto"})
+    assert daemon_ctx.mode == "auto"
+
+
+def test_config_get_without_key_returns_every_key_with_secrets_masked(daemon_ctx):
+    call(daemon_ctx, "config.set", {"key": "telemetry.api_key", "value": "abcdefghijklmnop"})
+    values = call(daemon_ctx, "config.get")["values"]
+    assert values["telemetry.api_key"] == "abcd…"
+    assert values["telemetry.mode"] == "manual"
+    revealed = call(daemon_ctx, "config.get", {"reveal_secrets": True})["values"]
+    assert revealed["telemetry.api_key"] == "abcdefghijklmnop"
+
+
+@pytest.mark.parametrize("cmd,args", [
+    ("config.get", {"key": "telemetry.colour"}),
+    ("config.set", {"key": "telemetry.colour", "value": "red"}),
+])
+def test_unknown_config_key_is_config_invalid_naming_the_key(daemon_ctx, cmd, args):
+    with pytest.raises(ConfigError, match="telemetry.colour") as caught:
+        call(daemon_ctx, cmd, args)
+    assert caught.value.code == "config_invalid"
+
+
+def test_config_set_invalid_value_is_rejected_and_file_untouched(daemon_ctx, paths):
+    with pytest.raises(ConfigError, match="telemetry.auto.interval"):
+        call(daemon_ctx, "config.set", {"key": "telemetry.auto.interval", "value": "soon"})
+    assert not paths.config_file.exists()
+
+
+def test_schema_is_the_package_json_schema(daemon_ctx):
+    from branchpy_telemetry.client.schema import package_json_schema
+
+    assert call(daemon_ctx, "schema") == package_json_schema()
+
+
+def test_shutdown_sets_the_shutdown_event(daemon_ctx):
+    assert call(daemon_ctx, "shutdown")["stopping"] is True
+    assert daemon_ctx.shutdown_event.is_set()
+
+
+def test_emit_appends_one_event_line_to_the_spool(daemon_ctx, paths):
+    result = call(daemon_ctx, "emit", {"category": "command", "name": "analyze", "duration_ms": 12,
+                                       "status": "error", "error_code": "BP-E1",
+                                       "error_message": "boom", "attrs": {"files": 3}})
+    line = json.loads(paths.active_spool.read_text())
+    assert line["event_id"] == result["event_id"]
+    assert line["name"] == "analyze" and line["duration_ms"] == 12.0
+    assert line["error"] == {"code": "BP-E1", "message": "boom"}
+    assert line["attrs"] == {"files": 3}
+
+
+def test_emit_with_bad_category_is_bad_arguments(daemon_ctx):
+    with pytest.raises(UsageError, match="category"):
+        call(daemon_ctx, "emit", {"category": "gossip", "name": "x"})
+
+
+def test_emit_under_do_not_track_is_consent_withdrawn(daemon_ctx, monkeypatch, paths):
+    monkeypatch.setenv("DO_NOT_TRACK", "1")
+    with pytest.raises(ConsentWithdrawnError):
+        call(daemon_ctx, "emit", {"category": "command", "name": "x"})
+    assert not paths.active_spool.exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    ({"output": "relative.json"}, "absolute"),
+    ({"output": "/tmp/x.json", "from": "last tuesday"}, "invalid"),
+    ({"output": "/tmp/x.json", "from": "1h", "to": "2h"}, "empty window"),
+    ({}, "missing argument 'output'"),
+    ({"output": "/tmp/x.json", "window": "1h"}, "unknown argument 'window'"),
+])
+def test_export_bad_arguments_are_usage_errors(daemon_ctx, args, message):
+    with pytest.raises(UsageError, match=message):
+        call(daemon_ctx, "export", args)
+
+
+def test_export_writes_a_package_and_reports_progress(daemon_ctx, tmp_path):
+    pytest.importorskip("branchpy_telemetry.daemon.exporter")
+    call(daemon_ctx, "emit", {"category": "command", "name": "analyze", "duration_ms": 5})
+    seen = []
+    daemon_ctx.publish_progress = lambda rid, cmd, stage, done, total: seen.append((rid, cmd, done))
+    result = call(daemon_ctx, "export", {"output": str(tmp_path / "pkg.json"), "from": "1h"})
+    assert result["events"] == 1
+    assert result["files"] and all(name.startswith(str(tmp_path)) for name in result["files"])
+    assert all(rid == "req-1" and cmd == "export" for rid, cmd, _ in seen)
+
+
+def test_preview_of_a_missing_file_is_not_found(daemon_ctx, tmp_path):
+    with pytest.raises(NotFoundError):
+        call(daemon_ctx, "preview", {"file": str(tmp_path / "nope.json")})
+
+
+def test_preview_of_a_relative_path_is_bad_arguments(daemon_ctx):
+    with pytest.raises(UsageError, match="absolute"):
+        call(daemon_ctx, "preview", {"file": "pkg.json"})
+
+
+def test_error_boundary_turns_a_crash_into_internal_error_without_traceback(daemon_ctx):
+    def crash(ctx, args):
+        raise KeyError("secret internals")
+
+    reply = reply_decoder.decode(run_handler(crash, RequestContext(daemon_ctx, "r-9", "boom"), {}))
+    assert reply.ok is False and reply.id == "r-9" and reply.v == 1
+    assert reply.error.code == "internal_error"
+    assert "KeyError" in reply.error.message and "secret internals" not in reply.error.message
+
+
+def test_error_boundary_keeps_code_message_and_hint_of_telemetry_errors(daemon_ctx):
+    def refuse(ctx, args):
+        raise NotFoundError("no such package", hint="export first")
+
+    reply = reply_decoder.decode(run_handler(refuse, RequestContext(daemon_ctx, "r-1", "x"), {}))
+    assert (reply.error.code, reply.error.message, reply.error.hint) == ("not_found", "no such package",
+                                                                         "export first")
+
+
+def test_error_boundary_reports_an_unencodable_result_as_internal_error(daemon_ctx):
+    reply = reply_decoder.decode(run_handler(lambda ctx, args: {"x": object()},
+                                             RequestContext(daemon_ctx, "r-2", "x"), {}))
+    assert reply.ok is False and reply.error.code == "internal_error"
