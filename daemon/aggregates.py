@@ -99,9 +99,13 @@ class PartAggregates:
             c += sum(_COUNT_ENTRY + json_len(r) for r in rules if r not in self.redactions)
         width = max(self.ts_width, json_len(ev.ts))
         samples = len(self.errors)
-        if ev.error_hash is not None and (ev.error_hash, ev.error_code, name) not in self.errors:
-            c += _ERROR_ENTRY + json_len(ev.error_hash) + json_len(ev.error_code) + json_len(name)
-            c += json_len(error_type) + 2 * width
+        if ev.error_hash is not None:
+            sample = self.errors.get((ev.error_hash, ev.error_code, name))
+            if sample is None:
+                c += _ERROR_ENTRY + json_len(ev.error_hash) + json_len(ev.error_code) + json_len(name)
+                c += json_len(error_type) + 2 * width
+            elif sample[3] is None and error_type is not None:
+                c += json_len(error_type) - 4
         c += (2 * samples + 2) * (width - self.ts_width)
         return c
 

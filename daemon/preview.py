@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from ..client.errors import NotFoundError, StorageError
-from ..client.privacy import check_string, find_violations
+from ..client.privacy import check_string, find_violations, is_content_key
 from ..client.schema import decode_package
 from .redaction_sidecar import read_sidecar
 
@@ -49,6 +49,8 @@ def preview_file(path: Path) -> dict:
         except msgspec.DecodeError:
             body = None
     violations = [msgspec.structs.asdict(f) for f in find_violations(body)] if body is not None else []
+    if violations:
+        body = mask_violations(body, violations)
     doc = body if isinstance(body, dict) else {}
     summary = doc.get("summary") if isinstance(doc.get("summary"), dict) else {}
     events = summary.get("events") if isinstance(summary.get("events"), list) else []
@@ -85,6 +87,43 @@ def preview_file(path: Path) -> dict:
 
 
 _QUOTED = re.compile(r"'[^']*'|`[^`]*`")
+
+
+def mask_violations(body: Any, violations: list[dict]) -> Any:
+    """Replace each offending value (and rename each offending key) so that the
+    preview shows where the problem is, never the offending text itself."""
+    for v in violations:
+        tokens = [t.replace("~1", "/").replace("~0", "~") for t in v["pointer"].split("/")[1:]]
+        if v.get("location") == "key":
+            holder = _resolve(body, tokens)
+            if isinstance(holder, dict):
+                renamed = {}
+                for n, (key, value) in enumerate(holder.items()):
+                    bad = check_string(key) is not None or (tokens[-1:] == ["attrs"] and is_content_key(key))
+                    renamed[f"[rejected key {n}: {v['rule']}]" if bad else key] = value
+                holder.clear()
+                holder.update(renamed)
+            continue
+        if not tokens:
+            continue
+        parent = _resolve(body, tokens[:-1])
+        last = tokens[-1]
+        if isinstance(parent, dict) and last in parent:
+            parent[last] = f"[rejected: {v['rule']}]"
+        elif isinstance(parent, list) and last.isdigit() and int(last) < len(parent):
+            parent[int(last)] = f"[rejected: {v['rule']}]"
+    return body
+
+
+def _resolve(node: Any, tokens: list[str]) -> Any:
+    for token in tokens:
+        if isinstance(node, dict):
+            node = node.get(token)
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return None
+    return node
 
 
 def _describe(exc: Exception) -> str:

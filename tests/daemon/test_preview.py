@@ -1,0 +1,117 @@
+"""preview: the server's checks, locally; a tampered package is caught without echoing values."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import pytest
+
+from branchpy_telemetry.client.config import load_config
+from branchpy_telemetry.client.errors import NotFoundError
+from branchpy_telemetry.client.event import ErrorInfo, EventRecord, new_event_id
+from branchpy_telemetry.client.timewindow import format_ts
+from branchpy_telemetry.daemon.exporter import export_window
+from branchpy_telemetry.daemon.preview import preview_file, render_preview_text
+
+T0 = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
+SECRET = "/home/alice/game/secret_route.rpy"
+
+
+@pytest.fixture
+def exported(paths, tmp_path):
+    recs = [EventRecord(event_id=new_event_id(), ts=format_ts(T0 + timedelta(seconds=i)), category="command",
+                        source="cli", name="analyze", duration_ms=10.0 * i, status="ok" if i else "error",
+                        session_id="s", error=ErrorInfo(code="BP-E1", message=f"no {SECRET}") if i == 0
+                        else None, attrs={"file": SECRET, "n": i}) for i in range(3)]
+    paths.spool_dir.mkdir(parents=True)
+    paths.active_spool.write_bytes(b"".join(msgspec.json.encode(r) + b"\n" for r in recs))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    result = export_window(paths, load_config(None, env={}), out_dir / "pkg.json", None, None)
+    return out_dir / "pkg.json", result
+
+
+def test_preview_of_an_exported_package_is_valid_and_shows_everything_sent(exported):
+    path, result = exported
+    p = preview_file(path)
+    assert p["valid"] is True and p["violations"] == [] and p["schema_error"] is None
+    assert p["package_id"] == result.package_ids[0] and p["bytes"] == path.stat().st_size
+    assert p["summary"]["event_count"] == 3 and len(p["events"]) == 3
+    assert p["summary"]["redactions"] == {"raw_path": 3}
+    assert p["performance_metrics"]["analyze"]["count"] == 3
+    assert p["errors"][0]["error_code"] == "BP-E1"
+    assert p["redaction_report"]["counts"] == {"raw_path": 3}
+    assert {f["pointer"] for f in p["redaction_report"]["findings"]} == {
+        f"/summary/events/{i}/attrs/file" for i in range(3)}
+    json.dumps(p)  # JSON-able for the bridge and --json
+    text = render_preview_text(p)
+    assert "VALID" in text and "WOULD BE REJECTED" not in text
+    assert "/summary/events/0/attrs/file" in text and "raw_path" in text
+    assert "alice" not in text and "alice" not in json.dumps(p)
+
+
+def test_preview_of_a_tampered_package_names_the_pointer_but_never_the_value(exported):
+    path, _ = exported
+    body = msgspec.json.decode(path.read_bytes())
+    body["summary"]["events"][1]["attrs"]["where"] = "C:\\Users\\bob\\Documents\\x.rpy"
+    body["summary"]["events"][2]["name"] = "open ~/notes/plan.rpy"
+    path.write_bytes(msgspec.json.encode(body))
+    p = preview_file(path)
+    assert p["valid"] is False and p["schema_error"] is None
+    assert {(v["pointer"], v["rule"]) for v in p["violations"]} == {
+        ("/summary/events/1/attrs/where", "raw_path"), ("/summary/events/2/name", "raw_path")}
+    text = render_preview_text(p)
+    assert "WOULD BE REJECTED" in text and "/summary/events/1/attrs/where" in text
+    assert p["events"][1]["attrs"]["where"] == "[rejected: raw_path]"
+    for shown in (json.dumps(p), text):
+        assert "bob" not in shown and "plan.rpy" not in shown
+
+
+def test_preview_of_a_schema_breaking_package_reports_where_without_the_value(exported):
+    path, _ = exported
+    body = msgspec.json.decode(path.read_bytes())
+    body["summary"]["events"][0]["category"] = "/home/carol/x.rpy"
+    body["surprise"] = 1
+    path.write_bytes(msgspec.json.encode(body))
+    p = preview_file(path)
+    assert p["valid"] is False and p["schema_error"]
+    assert "carol" not in p["schema_error"]
+    assert any(v["pointer"] == "/summary/events/0/category" for v in p["violations"])
+    assert "WOULD BE REJECTED" in render_preview_text(p)
+    assert "carol" not in json.dumps(p) and "carol" not in render_preview_text(p)
+
+
+def test_preview_masks_an_offending_key_without_spelling_it(exported):
+    path, _ = exported
+    body = msgspec.json.decode(path.read_bytes())
+    body["summary"]["events"][0]["attrs"]["/home/dave/x.rpy"] = 1
+    body["summary"]["events"][0]["attrs"]["script_text"] = "ok"
+    path.write_bytes(msgspec.json.encode(body))
+    p = preview_file(path)
+    assert p["valid"] is False
+    assert {(v["pointer"], v["rule"], v["location"]) for v in p["violations"]} >= {
+        ("/summary/events/0/attrs", "raw_path", "key")}
+    attrs = p["events"][0]["attrs"]
+    assert "script_text" not in attrs and not any("dave" in k for k in attrs)
+    assert "dave" not in json.dumps(p) and "dave" not in render_preview_text(p)
+
+
+def test_preview_of_a_file_that_is_not_json_is_invalid_not_a_crash(tmp_path):
+    path = tmp_path / "junk.json"
+    path.write_bytes(b"\x00not json")
+    p = preview_file(path)
+    assert p["valid"] is False and p["schema_error"] and p["events"] == []
+    assert "WOULD BE REJECTED" in render_preview_text(p)
+
+
+def test_preview_of_a_missing_file_is_not_found(tmp_path):
+    with pytest.raises(NotFoundError):
+        preview_file(tmp_path / "missing.json")
+
+
+def test_preview_text_caps_the_event_list(exported):
+    path, _ = exported
+    text = render_preview_text(preview_file(path), max_events=1)
+    assert "Events (3, first 1 shown)" in text
