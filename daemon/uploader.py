@@ -104,7 +104,7 @@ def verify_unchanged(path: Path, expected_sha256: str, *, data: bytes | None = N
 
 def recorded_sha256(exports_file: Path, path: Path) -> str | None:
     """The sha256 the exporter recorded for `path` (latest record wins), or None."""
-    wanted = str(Path(path).absolute())
+    wanted = str(Path(path).resolve())  # the exporter records resolved paths
     found = None
     try:
         lines = exports_file.read_bytes().splitlines()
@@ -117,7 +117,7 @@ def recorded_sha256(exports_file: Path, path: Path) -> str | None:
             record = json.loads(line)
         except ValueError:
             continue  # a torn last line or garbage: never fatal
-        if isinstance(record, dict) and str(Path(str(record.get("path", ""))).absolute()) == wanted:
+        if isinstance(record, dict) and str(Path(str(record.get("path", ""))).resolve()) == wanted:
             found = record.get("sha256") or found
     return found
 

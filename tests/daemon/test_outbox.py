@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -16,18 +14,8 @@ from branchpy_telemetry.daemon.atomic_file import temp_path_for, write_atomic
 from branchpy_telemetry.daemon.counters import CounterStore
 from branchpy_telemetry.daemon.outbox import STALE_TEMP_SECONDS, Outbox, read_package_head
 
+from . import recording_server as rs
 
-def _sibling(name: str):
-    key = f"_branchpy_tests_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
-
-
-rs = _sibling("recording_server")
 MB = 1024 * 1024
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import socket
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,18 +16,8 @@ from branchpy_telemetry.daemon.delivery import deliver_file, send_outbox
 from branchpy_telemetry.daemon.ledger import read_history
 from branchpy_telemetry.daemon.outbox import Outbox
 
+from . import recording_server as rs
 
-def _sibling(name: str):
-    key = f"_branchpy_tests_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
-
-
-rs = _sibling("recording_server")
 FAST = {"backoff_base": 0.01, "backoff_cap": 0.05, "max_attempts": 2}
 MB = 1024 * 1024
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.util
 import json
 import socket
-import sys
 import time
 from pathlib import Path
 
@@ -23,18 +21,8 @@ from branchpy_telemetry.daemon.uploader import (
     verify_unchanged,
 )
 
+from . import recording_server as rs
 
-def _sibling(name: str):
-    key = f"_branchpy_tests_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
-
-
-rs = _sibling("recording_server")
 FAST = {"backoff_base": 0.01, "backoff_cap": 0.05}
 
 
