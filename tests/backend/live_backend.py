@@ -2,8 +2,7 @@
 
 `start_backend()` runs `branchpy-telemetry-backend serve --port 0` as a
 subprocess (waitress, the production path) and waits for its "serving on"
-line; `serve_in_thread()` runs the same waitress server in this process
-around an app we hold (when a test needs to reach into the sink). Keys are
+line. Keys are
 created with the same code as `keys create` and written to the database the
 server uses.
 """
@@ -15,18 +14,14 @@ import os
 import selectors
 import struct
 import subprocess
-import threading
 import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import requests
-
 from branchpy_telemetry.backend.auth import generate_key
 from branchpy_telemetry.backend.sinks.base import Sink
 from branchpy_telemetry.backend.sinks.registry import open_sink
-from branchpy_telemetry.backend.wsgi_server import create_server
 from branchpy_telemetry.client.timewindow import utcnow
 
 from ..conftest import console_script
@@ -41,8 +36,6 @@ class LiveBackend:
     proc: subprocess.Popen | None = None
     log_path: Path | None = None
     db_url: str | None = None
-    app: object = None
-    _stop: object = None
 
     @property
     def api(self) -> str:
@@ -61,8 +54,6 @@ class LiveBackend:
                 self.proc.wait(5)
         if self.proc is not None and self.proc.stdout is not None:
             self.proc.stdout.close()
-        if self._stop is not None:
-            self._stop()
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
@@ -129,22 +120,6 @@ def _read_line(proc: subprocess.Popen, timeout: float) -> str:
     return buf.split(b"\n", 1)[0].decode()
 
 
-def serve_in_thread(app, *, threads: int = 4, max_body_bytes: int | None = None) -> LiveBackend:
-    """The same waitress server on port 0, in a thread of this process."""
-    server = create_server(app, host="127.0.0.1", port=0, threads=threads, max_body_bytes=max_body_bytes)
-    thread = threading.Thread(target=server.run, name="waitress", daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        server.close()
-        server.task_dispatcher.shutdown()
-        thread.join(10)
-
-    url = f"http://127.0.0.1:{server.effective_port}"
-    requests.get(url + "/api/telemetry/health", timeout=5)  # the loop is serving
-    return LiveBackend(url=url, _stop=stop)
-
-
 @functools.cache
 def gzip_bomb(mib: int) -> bytes:
     """A valid single-member gzip of `mib` MiB of zeros, built without compressing
@@ -186,17 +161,3 @@ def process_rss_bytes(pid: int) -> int:
             return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS")
 
-
-def start_memory_backend(**settings: object) -> LiveBackend:
-    """waitress in a thread around create_app(MemorySink): for tests that reach into the app."""
-    from branchpy_telemetry.backend.app import create_app
-    from branchpy_telemetry.backend.settings import BackendSettings
-    from branchpy_telemetry.backend.sinks.memory import MemorySink
-
-    config = BackendSettings(**settings)
-    sink = MemorySink()
-    app = create_app(config, sink)
-    backend = serve_in_thread(app, max_body_bytes=config.max_upload_bytes)
-    backend.keys = add_keys(sink)
-    backend.app = app
-    return backend
