@@ -15,7 +15,7 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,13 @@ import requests
 import structlog
 
 from branchpy_telemetry.client.config import Config
-from branchpy_telemetry.client.errors import NotFoundError, PackageChangedError, StorageError
+from branchpy_telemetry.client.consent import consent_withdrawn
+from branchpy_telemetry.client.errors import (
+    ConsentWithdrawnError,
+    NotFoundError,
+    PackageChangedError,
+    StorageError,
+)
 from branchpy_telemetry.client.schema import decode_package
 
 from .retry_policy import Outcome, classify, is_package_fault, next_delay, parse_retry_after
@@ -161,11 +167,13 @@ def upload_package(
     connect_timeout: float = 5.0,
     read_timeout: float = 30.0,
     expected_sha256: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> UploadOutcome:
     """Send one package file; retry per the policy; never raise a requests error.
 
-    Raises only for problems with the local file (PackageChangedError,
-    NotFoundError, StorageError). Stops retrying after `max_attempts`
+    Raises only for local problems: the file (PackageChangedError,
+    NotFoundError, StorageError) or withdrawn consent (ConsentWithdrawnError,
+    checked in `env`, default os.environ; nothing is sent). Stops retrying after `max_attempts`
     requests, or when the next wait would push the total past
     `max_total_wait` seconds (the package stays in the outbox for the next run).
     """
@@ -179,7 +187,7 @@ def upload_package(
     return send_prepared(prepared, config, session=session, sleep=sleep, clock=clock, rng=rng,
                          max_attempts=max_attempts, backoff_base=backoff_base, backoff_cap=backoff_cap,
                          max_total_wait=max_total_wait, connect_timeout=connect_timeout,
-                         read_timeout=read_timeout)
+                         read_timeout=read_timeout, env=env)
 
 
 def send_prepared(prepared: PreparedUpload, config: Config, *, session: requests.Session | None = None,
@@ -187,7 +195,14 @@ def send_prepared(prepared: PreparedUpload, config: Config, *, session: requests
                   clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                   rng: random.Random | None = None, max_attempts: int = 4, backoff_base: float = 1.0,
                   backoff_cap: float = 30.0, max_total_wait: float = 120.0,
-                  connect_timeout: float = 5.0, read_timeout: float = 30.0) -> UploadOutcome:
+                  connect_timeout: float = 5.0, read_timeout: float = 30.0,
+                  env: Mapping[str, str] | None = None) -> UploadOutcome:
+    """Send an already prepared package (see `upload_package`)."""
+    if consent_withdrawn(env):  # the last gate before the network, whoever the caller is
+        raise ConsentWithdrawnError(
+            "telemetry consent is withdrawn (DO_NOT_TRACK or BRANCHPY_TELEMETRY=off): nothing was sent",
+            hint="unset DO_NOT_TRACK / BRANCHPY_TELEMETRY in the daemon's environment to upload; "
+                 "packages stay in the outbox")
     endpoint = config.telemetry.endpoint.rstrip("/")
     url = endpoint + "/upload"
     headers = {"Content-Type": "application/json", "Content-Encoding": "gzip",

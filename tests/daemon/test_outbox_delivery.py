@@ -164,3 +164,24 @@ def test_upload_file_dry_run_records_and_sends_nothing(server, paths, tmp_path):
                           dry_run=True)
     assert result.outcome == "dry_run" and server.requests == []
     assert read_history(paths.ledger_file)[0].dry_run
+
+
+def test_withdrawn_consent_keeps_the_outbox_and_sends_nothing(server, paths):
+    from branchpy_telemetry.client.errors import ConsentWithdrawnError
+
+    outbox = Outbox(paths, 10 * MB)
+    entry = outbox.add(rs.make_package_bytes(2))
+    with pytest.raises(ConsentWithdrawnError):
+        send_outbox(outbox, config_for(server.base_url), paths.ledger_file, env={"DO_NOT_TRACK": "1"}, **FAST)
+    assert outbox.pending() == [entry] and server.requests == []
+
+
+def test_an_over_cap_package_in_the_outbox_is_quarantined_without_a_request(server, paths):
+    outbox = Outbox(paths, 10 * MB)
+    outbox.add(rs.make_package_bytes(4, pad_events_to=20_000))
+    config = load_config(None, env={}, overrides={"telemetry.endpoint": server.base_url,
+                                                  "telemetry.max_upload_size_mb": 0.01})
+    report = send_outbox(outbox, config, paths.ledger_file, **FAST)
+    assert report.quarantined == 1 and server.requests == []
+    [(_, reason)] = outbox.quarantined()
+    assert reason["code"] == "package_too_large"

@@ -26,6 +26,12 @@ from . import recording_server as rs
 FAST = {"backoff_base": 0.01, "backoff_cap": 0.05}
 
 
+@pytest.fixture(autouse=True)
+def consent_given(monkeypatch):
+    for var in ("DO_NOT_TRACK", "BRANCHPY_TELEMETRY"):
+        monkeypatch.delenv(var, raising=False)
+
+
 @pytest.fixture
 def server():
     srv = rs.RecordingServer().start()
@@ -237,3 +243,12 @@ def test_prepare_upload_does_everything_but_send(package_file):
     prepared = prepare_upload(package_file, config_for("http://127.0.0.1:9/api/telemetry"))
     assert gzip.decompress(prepared.gzipped) == package_file.read_bytes()
     assert prepared.events == 5 and prepared.sha256 == hashlib.sha256(package_file.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("env", [{"DO_NOT_TRACK": "1"}, {"BRANCHPY_TELEMETRY": "off"}])
+def test_withdrawn_consent_blocks_the_upload_and_sends_nothing(server, package_file, env):
+    from branchpy_telemetry.client.errors import ConsentWithdrawnError
+
+    with pytest.raises(ConsentWithdrawnError) as info:
+        upload_package(package_file, config_for(server.base_url), env=env, **FAST)
+    assert info.value.code == "consent_withdrawn" and server.requests == []
