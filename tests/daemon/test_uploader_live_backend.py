@@ -23,9 +23,10 @@ MB = 1024 * 1024
 FAST = {"backoff_base": 0.01, "backoff_cap": 0.05, "max_attempts": 2}
 
 
-@pytest.fixture
-def backend(tmp_path):
-    live = start_sqlite_backend(tmp_path / "backend")
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory):
+    """One real backend for the module (startup is the slow part); tests compare counts before/after."""
+    live = start_sqlite_backend(tmp_path_factory.mktemp("backend"))
     yield live
     live.stop()
 
@@ -59,12 +60,13 @@ def test_exported_package_is_stored_once_even_when_uploaded_twice(backend, paths
     expected = recorded_sha256(paths.data_dir / EXPORTS_FILENAME, package)
     assert expected is not None
 
+    before = _stored_events(backend)
     outbox = Outbox(paths, 10 * MB)
     first = deliver_file(package, config, outbox, paths.ledger_file, expected_sha256=expected, **FAST)
     assert first.outcome == "delivered" and first.receipt.startswith("sha256:")
     again = deliver_file(package, config, outbox, paths.ledger_file, expected_sha256=expected, **FAST)
     assert again.outcome == "duplicate"
-    assert _stored_events(backend) == 25
+    assert _stored_events(backend) - before == 25
     assert [r.outcome for r in read_history(paths.ledger_file)] == ["duplicate", "delivered"]
 
 
@@ -79,10 +81,11 @@ def test_backend_down_keeps_the_package_and_the_next_run_delivers_it(backend, pa
     kept = deliver_file(exported.files[0], config_down, outbox, paths.ledger_file, **FAST)
     assert kept.outcome == "retry" and kept.kept_at == outbox.pending()[0].path
 
+    before = _stored_events(backend)
     report = send_outbox(outbox, _config(paths, backend.api, backend.keys["ingest"]), paths.ledger_file,
                          **FAST)
     assert report.delivered == 1 and outbox.pending() == []
-    assert _stored_events(backend) == 10
+    assert _stored_events(backend) - before == 10
 
 
 def test_wrong_api_key_is_rejected_with_the_servers_message_and_kept(backend, paths, tmp_path):
@@ -93,3 +96,35 @@ def test_wrong_api_key_is_rejected_with_the_servers_message_and_kept(backend, pa
     result = deliver_file(exported.files[0], config, outbox, paths.ledger_file, **FAST)
     assert result.outcome == "rejected" and result.status_code == 401 and result.message
     assert outbox.pending() and outbox.quarantined() == []  # the key is wrong, not the package
+
+
+def test_a_privacy_violation_is_quarantined_after_one_request_with_the_servers_pointers(backend, paths):
+    import uuid
+
+    from branchpy_telemetry.client.schema import (
+        Platform,
+        SanitizedEvent,
+        Summary,
+        TelemetryPackage,
+        UsageStatistics,
+        package_encoder,
+    )
+
+    event = SanitizedEvent(event_id=new_event_id(), ts=format_ts(utcnow()), category="command", source="cli",
+                           name="analyze", attrs={"script": "/home/alice/game/script.rpy"})
+    package = TelemetryPackage(
+        schema_version="1.0.0", package_id=str(uuid.uuid4()), export_timestamp=format_ts(utcnow()),
+        branchpy_version="0.0.0", platform=Platform(os="linux", arch="x86_64", python="3.11"),
+        summary=Summary(events=[event], event_count=1), performance_metrics={},
+        usage_statistics=UsageStatistics(), errors=[], governance_id=str(uuid.uuid4()), correlation_ids=[])
+    before = _stored_events(backend)
+    outbox = Outbox(paths, 10 * MB)
+    outbox.add(package_encoder.encode(package))
+    report = send_outbox(outbox, _config(paths, backend.api, backend.keys["ingest"]), paths.ledger_file,
+                         **FAST)
+    assert report.quarantined == 1 and report.entries[0].status_code == 422
+    [(_, reason)] = outbox.quarantined()
+    assert reason["code"] == "privacy_violation" and reason["status_code"] == 422
+    assert any(d.get("pointer", "").startswith("/summary/events/0") for d in reason["details"])
+    assert "/home/alice" not in str(reason)  # the server never echoes the value
+    assert _stored_events(backend) == before
