@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 
 import structlog
 
@@ -65,3 +66,29 @@ def watchdog_interval(env: dict[str, str] | os._Environ[str] | None = None) -> f
     except ValueError:
         return None
     return value / 1_000_000 if value > 0 else None
+
+
+class WatchdogPinger:
+    """Rate-limited WATCHDOG=1 for the daemon's main loop: call `ping_if_due()` on
+    every loop turn (ping from the loop, not a side thread, so a hung loop is noticed).
+    Pings every half watchdog interval; inactive outside systemd."""
+
+    def __init__(self, env: dict[str, str] | os._Environ[str] | None = None, clock=None):
+        self._env = os.environ if env is None else env
+        self._clock = clock or time.monotonic
+        interval = watchdog_interval(self._env)
+        self.period = interval / 2 if interval else None
+        self._last: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.period is not None
+
+    def ping_if_due(self) -> bool:
+        if self.period is None:
+            return False
+        now = self._clock()
+        if self._last is not None and now - self._last < self.period:
+            return False
+        self._last = now
+        return notify_watchdog(self._env)

@@ -58,3 +58,24 @@ def test_watchdog_interval_reads_watchdog_usec_for_this_process():
     assert watchdog_interval({"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": str(os.getpid())}) == 30.0
     assert watchdog_interval({"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "1"}) is None
     assert watchdog_interval({}) is None and watchdog_interval({"WATCHDOG_USEC": "x"}) is None
+
+
+def test_watchdog_pinger_pings_at_half_the_interval(notify_socket):
+    from branchpy_telemetry.daemon.sd_notify import WatchdogPinger
+
+    sock, env = notify_socket
+    now = [100.0]
+    pinger = WatchdogPinger({**env, "WATCHDOG_USEC": "10000000"}, clock=lambda: now[0])
+    assert pinger.active and pinger.period == 5.0
+    assert pinger.ping_if_due() and sock.recv(100) == b"WATCHDOG=1"
+    now[0] += 4.9
+    assert not pinger.ping_if_due()
+    now[0] += 0.2
+    assert pinger.ping_if_due() and sock.recv(100) == b"WATCHDOG=1"
+
+
+def test_watchdog_pinger_is_inactive_outside_systemd():
+    from branchpy_telemetry.daemon.sd_notify import WatchdogPinger
+
+    pinger = WatchdogPinger({})
+    assert not pinger.active and not pinger.ping_if_due()
