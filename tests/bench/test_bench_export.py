@@ -1,0 +1,166 @@
+"""Export of a spool vs decoding the same files into Structs; peak RSS vs spool size.
+
+    BRANCHPY_BENCH=full .venv/bin/python -m pytest tests/bench/test_bench_export.py -s -q
+
+Ratio target <= 2.5x (goal 1.5x): `export_window` (read + sanitize + aggregate
++ encode + write size-capped parts) against `msgspec.json.Decoder(EventRecord)
+.decode_lines` over the same files. Both run in fresh subprocesses, alternating,
+so load from other processes hits both alike; the fastest run of each is
+compared. Peak RSS (ru_maxrss / VmHWM of the exporting process) at two spool
+sizes: under 200 MB, and flat as the spool grows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from branchpy_telemetry.client.event import ErrorInfo, EventRecord
+
+from .conftest import full_size, scaled
+
+pytestmark = pytest.mark.bench
+
+RUNS = 2
+ROTATED_BYTES = 8 << 20  # telemetry.rotation.max_file_mb default
+
+_COMMANDS = ["analyze", "lint", "build", "graph.flow", "export.flow", "check", "open", "save",
+             "run.tests", "format", "validate", "preview"]
+_FEATURES = ["controlCenter.open", "flow.zoom", "search", "quickfix.apply", "outline.toggle"]
+
+DECODE_CHILD = r"""
+import json, sys, time
+from pathlib import Path
+import msgspec
+from branchpy_telemetry.client.event import EventRecord
+files = sorted(Path(sys.argv[1]).glob("*.jsonl"))
+decoder = msgspec.json.Decoder(EventRecord)
+start = time.perf_counter()
+n = 0
+for f in files:
+    n += len(decoder.decode_lines(f.read_bytes()))
+print(json.dumps({"seconds": time.perf_counter() - start, "events": n}))
+"""
+
+EXPORT_CHILD = r"""
+import json, resource, sys, time
+from pathlib import Path
+from branchpy_telemetry.client.config import load_config
+from branchpy_telemetry.client.paths import resolve_paths
+from branchpy_telemetry.daemon.exporter import export_window
+paths, config = resolve_paths(), load_config(None, env={})
+start = time.perf_counter()
+result = export_window(paths, config, Path(sys.argv[1]), None, None)
+seconds = time.perf_counter() - start
+hwm = next((int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")), 0)
+print(json.dumps({"seconds": seconds, "events": result.events, "files": len(result.files),
+                  "skipped": result.skipped_lines, "bytes": result.bytes,
+                  "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "vmhwm_mb": hwm / 1024}))
+"""
+
+
+def write_spool(spool_dir: Path, count: int, seed: int = 42) -> int:
+    """`count` realistic events as a spool: 8 MB rotated files, then the active file."""
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    r = random.Random(seed)
+    enc = msgspec.json.Encoder()
+    start = datetime(2026, 11, 20, tzinfo=UTC)
+    sessions = [f"{r.getrandbits(128):032x}" for _ in range(200)]
+    buf: list[bytes] = []
+    size = total = rotated = 0
+
+    def flush(name: str) -> None:
+        nonlocal buf, size, total
+        with open(spool_dir / name, "ab") as fh:
+            fh.write(b"".join(buf))
+        total += size
+        buf, size = [], 0
+
+    for i in range(count):
+        ts = start + timedelta(milliseconds=i * 997)
+        roll = r.random()
+        category = "command" if roll < 0.6 else "feature" if roll < 0.85 else "performance"
+        name = r.choice(_FEATURES if category == "feature" else _COMMANDS)
+        attrs: dict = {"flag_json": r.random() < 0.5, "files_scanned": r.randint(0, 5000)}
+        if r.random() < 0.6:
+            attrs["mode"] = r.choice(["fast", "full", "incremental"])
+        if r.random() < 0.3:
+            attrs["engine"] = r.choice(["renpy-8.2", "renpy-7.6"])
+        if r.random() < 0.04:
+            attrs["file"] = r.choice(["/home/alice/vn/game/script.rpy", "C:\\Users\\bob\\vn\\game\\x.rpy",
+                                      "game/chapter2.rpy"])
+        error, status = None, "ok"
+        if r.random() < 0.05:
+            status = "error"
+            error = ErrorInfo(code=f"BP-E{r.randint(1000, 1020)}", type=r.choice(["ValueError", "OSError"]),
+                              message=f"cannot parse /home/alice/vn/game/s{r.randint(1, 9)}.rpy "
+                                      f"line {r.randint(1, 3000)}")
+        session = sessions[(i // 500) % len(sessions)]
+        rec = EventRecord(event_id=f"{0x01a2 << 112 | i:032x}", ts=ts.strftime("%Y-%m-%dT%H:%M:%S.")
+                          + f"{ts.microsecond // 1000:03d}Z", category=category,
+                          source="cli" if r.random() < 0.8 else "extension", name=name,
+                          duration_ms=round(r.lognormvariate(4, 1.2), 3), status=status, session_id=session,
+                          correlation_id=session if r.random() < 0.3 else None, error=error, attrs=attrs)
+        line = enc.encode(rec) + b"\n"
+        buf.append(line)
+        size += len(line)
+        if size >= ROTATED_BYTES:
+            rotated += 1
+            flush(f"events-20261120T{rotated:012d}-1.jsonl")
+    flush("events.jsonl")
+    return total
+
+
+def _run(code: str, *args: str, env: dict) -> dict:
+    proc = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True,
+                          timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _home_env(home: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BRANCHPY_TELEMETRY")}
+    env["BRANCHPY_TELEMETRY_HOME"] = str(home)
+    env.pop("DO_NOT_TRACK", None)
+    return env
+
+
+def test_bench_export_vs_msgspec_decode_and_peak_rss(tmp_path, report):
+    sizes = [scaled(full=100_000, smoke=1_000), scaled(full=500_000, smoke=5_000)]
+    rows, rss_rows = [], []
+    peaks = []
+    for count in sizes:
+        home = tmp_path / f"home{count}"
+        env = _home_env(home)
+        spool = home / "state" / "spool"
+        nbytes = write_spool(spool, count)
+        out_dir = tmp_path / f"out{count}"
+        out_dir.mkdir()
+        decodes, exports = [], []
+        for run in range(RUNS if full_size() and count == sizes[-1] else 1):
+            decodes.append(_run(DECODE_CHILD, str(spool), env=env))
+            exports.append(_run(EXPORT_CHILD, str(out_dir / f"pkg{run}.json"), env=env))
+        assert all(d["events"] == count for d in decodes)
+        assert all(e["events"] == count and e["skipped"] == 0 for e in exports)
+        best_decode = min(d["seconds"] for d in decodes)
+        best_export = min(e["seconds"] for e in exports)
+        peak = max(max(e["maxrss_mb"], e["vmhwm_mb"]) for e in exports)
+        peaks.append(peak)
+        rows.append([f"{count:,}", f"{nbytes / 1e6:.0f} MB", f"{best_decode:.2f}", f"{best_export:.2f}",
+                     f"{best_export / best_decode:.2f}x", f"{count / best_export:,.0f}"])
+        rss_rows.append([f"{count:,}", f"{nbytes / 1e6:.0f} MB", exports[0]["files"], f"{peak:.0f}"])
+    report("export vs msgspec decode into Structs (target <= 2.5x, goal 1.5x)",
+           ["events", "spool", "decode s", "export s", "ratio", "export ev/s"], rows)
+    report("export peak RSS (target < 200 MB, flat as the spool grows)",
+           ["events", "spool", "package files", "peak RSS MB"], rss_rows)
+    if full_size():
+        assert peaks[-1] < 200, f"peak RSS {peaks[-1]:.0f} MB"
