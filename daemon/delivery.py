@@ -18,6 +18,7 @@ import msgspec
 import structlog
 
 from branchpy_telemetry.client.config import Config
+from branchpy_telemetry.client.errors import NotFoundError
 from branchpy_telemetry.client.timewindow import format_ts
 
 from .budget import DailyUploadBudget
@@ -91,7 +92,10 @@ def send_outbox(outbox: Outbox, config: Config, ledger_file: Path, *, dry_run: b
             report.entries.append(_dry_run_entry(entry, config, ledger_file, clock()))
             report.dry_run += 1
             continue
-        result = upload_package(Path(entry.path), config, **upload_options)
+        try:
+            result = upload_package(Path(entry.path), config, **upload_options)
+        except NotFoundError:
+            continue  # removed meanwhile (purge, a concurrent run): nothing to send
         report.entries.append(_settle(outbox, entry, result, ledger_file, clock(), report))
         if result.outcome in ("retry", "throttled") or (result.outcome == "rejected"
                                                         and not result.should_quarantine):

@@ -96,7 +96,7 @@ class RecordingServer:
                                    dict(request.headers), raw, body)
         with self._cond:
             self.requests.append(recorded)
-            step = self._script.popleft() if self._script else self._accept
+            step = self._script.popleft() if self._script else self.accept
             self._cond.notify_all()
         reply = step(recorded) if callable(step) else step
         if reply.hang_s:
@@ -106,7 +106,7 @@ class RecordingServer:
                             content_type="application/json")
         return response(environ, start_response)
 
-    def _accept(self, recorded: RecordedRequest) -> Reply:
+    def accept(self, recorded: RecordedRequest) -> Reply:
         package = recorded.json()
         package_id = package["package_id"]
         events = len(package["summary"]["events"])

@@ -185,3 +185,17 @@ def test_an_over_cap_package_in_the_outbox_is_quarantined_without_a_request(serv
     assert report.quarantined == 1 and server.requests == []
     [(_, reason)] = outbox.quarantined()
     assert reason["code"] == "package_too_large"
+
+
+def test_an_entry_removed_during_the_run_is_skipped_not_fatal(server, paths):
+    outbox = Outbox(paths, 10 * MB)
+    first, gone, last = (outbox.add(rs.make_package_bytes(1)) for _ in range(3))
+
+    def purge_while_sending(request):  # `purge` runs while the first package is on the wire
+        Path(gone.path).unlink()
+        return server.accept(request)
+
+    server.script(purge_while_sending)
+    report = send_outbox(outbox, config_for(server.base_url), paths.ledger_file, **FAST)
+    assert report.delivered == 2 and outbox.pending() == []
+    assert [r.json()["package_id"] for r in server.requests] == [first.package_id, last.package_id]
