@@ -78,12 +78,12 @@ def seed_keys(db_url: str) -> dict[str, str]:
 
 def start_backend(tmp_path: Path, env: dict[str, str], db_urls: list[str], *,
                   settings_env: dict[str, str] | None = None, workers: int = 4,
-                  timeout: float = 20.0) -> LiveBackend:
+                  timeout: float = 20.0, pass_db: bool = True) -> LiveBackend:
     """`serve --port 0` in a subprocess; returns once it is listening."""
     keys = seed_keys(db_urls[0])
     log_path = tmp_path / f"backend-{time.monotonic_ns()}.log"
     cmd = [console_script("branchpy-telemetry-backend"), "serve", "--port", "0", "--workers", str(workers)]
-    for url in db_urls:
+    for url in db_urls if pass_db else []:
         cmd += ["--db", url]
     proc_env = {**env, **(settings_env or {})}
     log_file = open(log_path, "wb")  # noqa: SIM115 - closed below, the child keeps its own fd
