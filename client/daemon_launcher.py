@@ -147,9 +147,19 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    # Our own child that exited is a zombie until reaped: reap it, then it is gone.
-    try:
+    try:  # our own child that exited stays a zombie until reaped: reap it
         done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
+        if done:
+            return False
     except ChildProcessError:
-        return True
+        pass
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """An exited process nobody reaped yet (init may take a while in containers)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
