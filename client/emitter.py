@@ -19,10 +19,10 @@ use one default instance per process.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
-import random
 import threading
 import time
 import uuid
@@ -47,8 +47,6 @@ _ERROR_KEYS = frozenset({"code", "type", "message"})
 _log = logging.getLogger("branchpy_telemetry.client.emitter")
 _encode = msgspec.json.Encoder().encode
 _V_PREFIX = b'{"v":%d,' % EVENT_VERSION
-_VARIANT_DIGITS = "89ab"
-_getrandbits = random.getrandbits  # reseeded in forked children by the random module
 
 
 class EmitterStats:
@@ -59,6 +57,10 @@ class EmitterStats:
         self.dropped = dict.fromkeys(DROP_REASONS, 0)
         self._logged: set[str] = set()
         self._lock = threading.Lock()
+        _all_stats.add(self)
+
+    def after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()  # another thread may have held it at fork time
 
     def count_emitted(self) -> None:
         with self._lock:
@@ -82,13 +84,28 @@ class EmitterStats:
 
 
 class _Stamper:
-    """`ts` (UTC, ms, `Z`) and a UUIDv7 `event_id` from one clock read, formatted per ms."""
+    """`ts` (UTC, ms, `Z`) and a UUIDv7 `event_id` (RFC 9562) from one clock read.
 
-    def __init__(self) -> None:
-        self._cache = (-1, "", "")  # (ms, ts, event-id prefix)
+    unix_ts_ms: the clock; rand_a (12 bits): a process-wide counter (RFC 9562 §6.2,
+    method 1); variant + rand_b (62 bits): random, drawn once per process, again in a
+    forked child and every time the counter wraps. Two ids with the same random tail
+    thus have different counter values, whatever the clock does (NTP steps back).
+    The ts and the id prefix are formatted once per millisecond: an event costs one
+    counter step and one f-string.
+    """
+
+    def __init__(self, clock=time.time_ns) -> None:
+        self._clock = clock
+        self._cache = (-1, "", "")  # (ms, ts, event-id prefix up to the version digit)
+        self._seq = itertools.count()
+        self.reseed()
+
+    def reseed(self) -> None:
+        r = int.from_bytes(os.urandom(8), "big")
+        self._node = f"-{0x8000 | (r >> 48) & 0x3FFF:04x}-{r & 0xFFFFFFFFFFFF:012x}"
 
     def stamp(self) -> tuple[str, str]:
-        ms = time.time_ns() // 1_000_000
+        ms = self._clock() // 1_000_000
         cached_ms, ts, prefix = self._cache
         if ms != cached_ms:
             sec, milli = divmod(ms, 1000)
@@ -96,20 +113,24 @@ class _Stamper:
             h = f"{ms & 0xFFFFFFFFFFFF:012x}"
             prefix = f"{h[:8]}-{h[8:]}-7"
             self._cache = (ms, ts, prefix)
-        # 74 random bits: 12 for rand_a, 62 for rand_b (RFC 9562 §5.7); the top two pick
-        # the variant digit (0b10xx -> 8, 9, a or b), the other 72 are 18 hex digits.
-        r = _getrandbits(74)
-        h = f"{r & 0xFFFFFFFFFFFFFFFFFF:018x}"
-        return ts, prefix + h[:3] + "-" + _VARIANT_DIGITS[r >> 72] + h[3:6] + "-" + h[6:]
+        seq = next(self._seq) & 0xFFF
+        if not seq:
+            self.reseed()
+        return ts, f"{prefix}{seq:03x}{self._node}"
 
 
+_STAMPER = _Stamper()  # process-wide: one counter and one random tail for every Emitter
 _appenders: weakref.WeakSet[SpoolAppender] = weakref.WeakSet()
+_all_stats: weakref.WeakSet[EmitterStats] = weakref.WeakSet()
 _session = {"id": None}
 
 
 def _after_fork_in_child() -> None:
     for appender in list(_appenders):
         appender.after_fork_in_child()
+    for stats in list(_all_stats):
+        stats.after_fork_in_child()
+    _STAMPER.reseed()
     _session["id"] = None  # a forked child is a new process, hence a new session
 
 
@@ -135,7 +156,6 @@ class Emitter:
         self.source = source
         self.stats = stats or EmitterStats()
         self._appender: SpoolAppender | None = None
-        self._stamper = _Stamper()
 
     def emit(self, category: str, name: str, *, duration_ms: float | None = None,
              status: str | None = None, session_id: str | None = None,
@@ -193,7 +213,7 @@ class Emitter:
             error = to_error_info(error)
         if attrs is not None and type(attrs) is not dict:
             raise UsageError(f"invalid attrs {attrs!r}: expected a dict")
-        ts, event_id = self._stamper.stamp()
+        ts, event_id = _STAMPER.stamp()
         return EventRecord(
             event_id=event_id, ts=ts, category=category, source=source, name=name,
             duration_ms=duration_ms, status=status, session_id=session_id,
@@ -286,41 +306,6 @@ def _exception_message(exc: BaseException) -> str | None:
         return str(exc)[:MAX_MESSAGE_CHARS] or None
     except Exception:
         return None  # a broken __str__ must not break track()
-
-
-class track:  # lower case: used like a function, `with track("analyze"):`
-    """Time a block and emit one event: status ok/error, duration (monotonic), the error.
-
-    A raised exception's code (`getattr(exc, "code", None)`), type and message are
-    recorded, then the exception propagates unchanged. `SystemExit(0)` counts as ok.
-    `attrs` may be filled inside the block through the returned object.
-    """
-
-    __slots__ = ("name", "category", "attrs", "fields", "emitter", "_start", "duration_ms", "status")
-
-    def __init__(self, name: str, category: str = "command", *, attrs: dict | None = None,
-                 emitter: Emitter | None = None, **fields: Any) -> None:
-        self.name, self.category, self.fields, self.emitter = name, category, fields, emitter
-        self.attrs = dict(attrs) if attrs else {}
-        self.duration_ms: float | None = None
-        self.status: str | None = None
-        self._start = 0.0
-
-    def __enter__(self) -> track:
-        self._start = time.perf_counter()
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        self.duration_ms = round((time.perf_counter() - self._start) * 1000.0, 3)
-        ok = exc is None or (isinstance(exc, SystemExit) and exc.code in (0, None))
-        self.status = "ok" if ok else "error"
-        try:
-            (self.emitter or default_emitter()).emit(
-                self.category, self.name, duration_ms=self.duration_ms, status=self.status,
-                error=None if ok else exc, attrs=self.attrs or None, **self.fields)
-        except Exception:  # noqa: S110 - emit() never raises; this guards default_emitter()
-            pass
-        return False  # never swallow the caller's exception
 
 
 _default_lock = threading.Lock()

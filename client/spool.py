@@ -355,8 +355,11 @@ def rotate_spool(spool_dir: Path, now: datetime | None = None) -> Path | None:
 
 
 def _bump_generation(gen_fd: int) -> None:
-    current = int.from_bytes(os.pread(gen_fd, 8, 0).ljust(8, b"\0"), "little")
-    os.pwrite(gen_fd, ((current + 1) % (1 << 64)).to_bytes(8, "little"), 0)
+    """Add one to the counter (little-endian u64; rotators are serialised by its flock)."""
+    os.lseek(gen_fd, 0, os.SEEK_SET)
+    current = int.from_bytes(os.read(gen_fd, 8).ljust(8, b"\0"), "little")
+    os.lseek(gen_fd, 0, os.SEEK_SET)
+    os.write(gen_fd, ((current + 1) % (1 << 64)).to_bytes(8, "little"))
 
 
 def _unused_rotated_name(spool_dir: Path, now: datetime | None) -> Path:

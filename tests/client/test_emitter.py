@@ -241,3 +241,28 @@ def test_emitter_stats_has_the_documented_shape():
     assert set(stats) == {"emitted", "dropped"}
     assert set(stats["dropped"]) == {"write_error", "invalid", "consent"}
     assert msgspec.json.encode(stats)
+
+
+def test_event_ids_stay_unique_when_the_clock_steps_back_or_the_counter_wraps():
+    from branchpy_telemetry.client.emitter import _Stamper
+
+    now = [1_764_291_723_456 * 1_000_000]
+    stamper = _Stamper(clock=lambda: now[0])
+    ids = [stamper.stamp()[1] for _ in range(5000)]  # one millisecond: the 12-bit counter wraps
+    now[0] -= 2_000 * 1_000_000  # NTP steps the clock back two seconds...
+    ids += [stamper.stamp()[1] for _ in range(100)]
+    now[0] += 2_000 * 1_000_000  # ...and time reaches the same millisecond again
+    ids += [stamper.stamp()[1] for _ in range(100)]
+    assert len(set(ids)) == len(ids)
+    assert all(uuid.UUID(i).version == 7 and uuid.UUID(i).variant == uuid.RFC_4122 for i in ids)
+
+
+def test_ts_is_the_same_millisecond_as_the_event_id():
+    from datetime import UTC, datetime
+
+    from branchpy_telemetry.client.emitter import _Stamper
+
+    for ms in (0, 999, 1_764_291_723_000, 1_764_291_723_999, 1_764_291_724_001):
+        ts, event_id = _Stamper(clock=lambda ms=ms: ms * 1_000_000 + 999_999).stamp()
+        assert uuid.UUID(event_id).int >> 80 == ms
+        assert ts == datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
