@@ -18,7 +18,13 @@ import msgspec
 import structlog
 
 from branchpy_telemetry.client.config import Config
-from branchpy_telemetry.client.errors import NotFoundError
+from branchpy_telemetry.client.errors import (
+    NotFoundError,
+    PrivacyViolationError,
+    TelemetryError,
+    UploadFailedError,
+    ValidationRejectedError,
+)
 from branchpy_telemetry.client.timewindow import format_ts
 
 from .budget import DailyUploadBudget
@@ -39,6 +45,7 @@ class EntryResult(msgspec.Struct, kw_only=True):
     receipt: str | None = None
     message: str | None = None  # the server's (or our) reason, for the user
     kept_at: str | None = None  # where the package still is (outbox or quarantine)
+    quarantined: bool = False
 
 
 class DeliveryReport(msgspec.Struct, kw_only=True):
@@ -130,6 +137,7 @@ def _settle(outbox: Outbox, entry: OutboxEntry, result: UploadOutcome, ledger_fi
         base.kept_at = str(outbox.quarantine(entry, result.server_message or "rejected",
                                              code=result.error_code, status_code=result.status_code,
                                              details=result.details))
+        base.quarantined = True
         report.quarantined += 1
         return base
     base.kept_at = entry.path
@@ -186,6 +194,32 @@ def deliver_file(path: Path, config: Config, outbox: Outbox, ledger_file: Path, 
         entry_result.kept_at = str(outbox.quarantine(entry, result.server_message or "rejected",
                                                      code=result.error_code, status_code=result.status_code,
                                                      details=result.details))
+        entry_result.quarantined = True
     else:
         entry_result.kept_at = entry.path
     return entry_result
+
+
+def failure_error(result: EntryResult) -> TelemetryError | None:
+    """The error a handler raises for an undelivered package (None when it went through).
+
+    The message carries the server's reason and where the package is kept:
+    a rejected package (quarantined) → exit 4 (`privacy_violation` /
+    `validation_failed`); anything else (backend down, throttled, bad key or
+    endpoint; package kept in the outbox) → `upload_failed`, exit 5.
+    """
+    if result.outcome in ("delivered", "duplicate", "dry_run"):
+        return None
+    reason = result.message or result.outcome
+    where = f"; the package is kept at {result.kept_at}" if result.kept_at else ""
+    details = {"outcome": result.outcome, "status_code": result.status_code, "kept_at": result.kept_at,
+               "package_id": result.package_id}
+    if result.quarantined:
+        cls = PrivacyViolationError if result.status_code == 422 and "privacy" in reason.lower() \
+            else ValidationRejectedError
+        return cls(f"the package was rejected: {reason}{where}", details=details,
+                   hint="it will not be retried; fix the cause and export a fresh package")
+    hint = ("check telemetry.api_key and telemetry.endpoint (`branchpy telemetry config show`)"
+            if result.outcome == "rejected"
+            else "it will be sent again on the next upload or auto-mode run (`branchpy telemetry sync`)")
+    return UploadFailedError(f"upload failed: {reason}{where}", details=details, hint=hint)

@@ -199,3 +199,31 @@ def test_an_entry_removed_during_the_run_is_skipped_not_fatal(server, paths):
     report = send_outbox(outbox, config_for(server.base_url), paths.ledger_file, **FAST)
     assert report.delivered == 2 and outbox.pending() == []
     assert [r.json()["package_id"] for r in server.requests] == [first.package_id, last.package_id]
+
+
+def test_failure_error_maps_outcomes_to_exit_codes_with_reason_and_kept_path(server, paths, tmp_path):
+    from branchpy_telemetry.daemon.delivery import failure_error
+
+    package = tmp_path / "rc-metrics.json"
+    package.write_bytes(rs.make_package_bytes(1))
+    outbox = Outbox(paths, 10 * MB)
+    ok = deliver_file(package, config_for(server.base_url), outbox, paths.ledger_file, **FAST)
+    assert failure_error(ok) is None
+
+    down = deliver_file(package, config_for(_dead_endpoint()), outbox, paths.ledger_file, **FAST)
+    error = failure_error(down)
+    assert error.code == "upload_failed" and error.exit_code == 5
+    assert down.kept_at in error.message and "cannot reach" in error.message
+
+    package.write_bytes(rs.make_package_bytes(1))
+    server.script(rs.error_reply(422, "privacy_violation", "package breaks privacy rules"))
+    rejected = deliver_file(package, config_for(server.base_url), outbox, paths.ledger_file, **FAST)
+    error = failure_error(rejected)
+    assert error.code == "privacy_violation" and error.exit_code == 4
+    assert "package breaks privacy rules" in error.message and rejected.kept_at in error.message
+
+    package.write_bytes(rs.make_package_bytes(1))
+    server.script(rs.error_reply(403, "forbidden", "key lacks the ingest scope"))
+    forbidden = deliver_file(package, config_for(server.base_url), outbox, paths.ledger_file, **FAST)
+    error = failure_error(forbidden)
+    assert error.exit_code == 5 and "api_key" in error.hint and "ingest scope" in error.message
