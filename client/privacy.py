@@ -43,6 +43,7 @@ RULE_NESTED = "nested_value"  # a non-scalar attr value, dropped
 RULES: tuple[str, ...] = (RULE_RAW_PATH, RULE_CONTENT_FIELD, RULE_MULTILINE, RULE_TOO_LONG, RULE_NESTED)
 
 MAX_STRING_LENGTH = 200
+LONG_SCAN = 1024  # how much of an over-long string is searched for a path (it is dropped anyway)
 REDACTED = "[redacted]"
 
 # --- fast path ---------------------------------------------------------------
@@ -108,16 +109,16 @@ _SEG = r"[^\s/\\]"
 _EXT = r"\.(?=[a-z0-9]{0,9}[a-z])[a-z0-9]{1,10}(?![\w+\-]|\.\w)"
 _MIME = r"(?:application|audio|font|image|message|model|multipart|text|video)/[\w.+\-]+(?![\w/\\.+\-])"
 _PATH_PARTS = (
-    r"[a-z][a-z0-9+.\-]*:[/\\]{2}",  # URL scheme://
+    r"(?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]*+:[/\\]{2}",  # URL scheme://
     r"(?<![a-z0-9])file:(?=\S)",  # file: URI
     r"(?<!\\)\\\\[^\s\\/]",  # UNC \\host
     r"(?<![a-z0-9])[a-z]:[/\\]",  # drive C:\ C:/
     rf"(?<![a-z0-9])[a-z]:[^\s/\\:]*{_EXT}",  # drive-relative C:x.rpy
-    r"~[\w.\-]*[/\\]",  # home ~/ ~user/
+    r"~[^\s/\\~]*+[/\\]",  # home ~/ ~user/
     rf"(?<![\w/\\])[/\\]++{_SEG}++[/\\]",  # rooted, two segments /a/
     rf"(?<![\w/\\])/++[a-z_.$~]{_SEG}*",  # rooted, one segment /usr
     r"(?<![\w.])\.{1,2}[/\\](?=\S)",  # ./x ../x
-    rf"(?<!\S)(?!{_MIME})(?:{_SEG}++[/\\])++{_SEG}*?{_EXT}",  # relative with extension
+    rf"(?<!\S)(?!{_MIME})(?:{_SEG}++[/\\])+{_SEG}*?{_EXT}",  # relative with extension
 )
 _PATH = re.compile("|".join(f"(?:{p})" for p in _PATH_PARTS), re.IGNORECASE)
 
@@ -147,9 +148,17 @@ def check_string(text: str) -> str | None:
         if _SUSPICIOUS.search(text) is None:
             return None
         return _check_slow(text)
-    if len(text) > 16 * 1024:  # dropped either way; do not scan megabytes
-        return RULE_MULTILINE if _NEWLINE.search(text) else RULE_TOO_LONG
-    return _check_slow.__wrapped__(text)
+    return _check_long(text)
+
+
+def _check_long(text: str) -> str:
+    """A long string is dropped whatever else it breaks; which rule gets named
+    is best effort (a path is looked for in the first LONG_SCAN characters) so
+    that megabytes of content cost a bounded scan."""
+    head = text[:LONG_SCAN]
+    if _SUSPICIOUS.search(head) is not None and any(_PATH.search(v) is not None for v in _variants(head)):
+        return RULE_RAW_PATH
+    return RULE_MULTILINE if _NEWLINE.search(text) is not None else RULE_TOO_LONG
 
 
 # --- content keys ------------------------------------------------------------
@@ -167,9 +176,15 @@ _QUALIFIERS = frozenset({"raw", "full", "value", "data", "str", "string", "previ
 _CAMEL = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
 
-@functools.lru_cache(maxsize=4096)
 def is_content_key(key: str) -> bool:
     """True for keys naming free text: `content`, `scriptText`, `Source-Code`, `raw_message`…"""
+    if len(key) <= MAX_STRING_LENGTH:
+        return _is_content_key(key)
+    return _is_content_key.__wrapped__(key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_content_key(key: str) -> bool:
     words = [w.lower() for w in _CAMEL.findall(unicodedata.normalize("NFKC", key))]
     if not words:
         return False
@@ -190,8 +205,8 @@ def is_content_key(key: str) -> bool:
 _QUOTED = re.compile(
     r"(?<!\w)'[^'\n]*'(?!\w)|\"[^\"\n]*\"|`[^`\n]*`|‘[^’\n]*’|“[^”\n]*”|«[^»\n]*»|「[^」\n]*」"
 )
-_URL = re.compile(r"\b[a-z][a-z0-9+.\-]*://\S*", re.IGNORECASE)
-_EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
+_URL = re.compile(r"(?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]*+://\S*", re.IGNORECASE)
+_EMAIL = re.compile(r"(?<![\w.+\-])[\w.+\-]++@[\w\-]+(?:\.[\w\-]+)+")
 _PATH_TAIL = re.compile(r"[^\s'\"`<>()\[\]{},;]*")
 _UUID = re.compile(r"\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\b", re.IGNORECASE)
 _HEX = re.compile(r"\b0x[0-9a-f]+\b|\b(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{8,}\b", re.IGNORECASE)
@@ -229,10 +244,19 @@ def normalize_error_message(message: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-@functools.lru_cache(maxsize=4096)
+MAX_MESSAGE_LENGTH = 1024  # only this much of a message is normalized and hashed
+
+
 def hash_error_message(message: str, error_type: str | None = None) -> str:
-    """`sha256:` + 64 hex over the error type and the normalized message."""
-    digest = hashlib.sha256(f"{error_type or ''}\n{normalize_error_message(message)}".encode())
+    """`sha256:` + 64 hex over the error type and the normalized message
+    (its first MAX_MESSAGE_LENGTH characters; the same failure groups anyway)."""
+    return _hash_error_message(message[:MAX_MESSAGE_LENGTH], (error_type or "")[:MAX_MESSAGE_LENGTH])
+
+
+@functools.lru_cache(maxsize=4096)
+def _hash_error_message(message: str, error_type: str) -> str:
+    text = f"{error_type}\n{normalize_error_message(message)}"
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass"))
     return "sha256:" + digest.hexdigest()
 
 

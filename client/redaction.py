@@ -8,7 +8,6 @@ points at the object that holds it, with `location="key"`.
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Literal
 
 import msgspec
@@ -121,10 +120,20 @@ _CANONICAL_TS = b"0000-00-00T00:00:00.000Z"
 _SCALAR_TYPES = frozenset({int, float, bool, type(None)})
 
 
-@functools.lru_cache(maxsize=2048)
+_KEYS_PASSED: dict[tuple, bool] = {}  # attr-key tuples known clean; bounded
+
+
 def _keys_pass(keys: tuple) -> bool:
     """True when every attr key is a clean string and none names content."""
-    return all(type(k) is str and check_string(k) is None and not is_content_key(k) for k in keys)
+    if keys in _KEYS_PASSED:
+        return True
+    if not all(type(k) is str and check_string(k) is None and not is_content_key(k) for k in keys):
+        return False
+    if len(keys) <= 64:  # clean keys are short, so the cache stays small
+        if len(_KEYS_PASSED) >= 4096:
+            _KEYS_PASSED.clear()
+        _KEYS_PASSED[keys] = True
+    return True
 
 
 def _is_clean_event(record: EventRecord, attrs: dict | None, error_code: str | None) -> bool:

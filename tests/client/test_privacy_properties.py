@@ -1,0 +1,126 @@
+"""Property tests of the privacy rules (hypothesis): a path inserted anywhere
+as a token is flagged however it is disguised, the fast path never disagrees
+with the full check, and whatever sanitize_event emits passes the server's
+find_violations."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import quote
+
+import msgspec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from branchpy_telemetry.client.event import ErrorInfo, EventRecord
+from branchpy_telemetry.client.privacy import _check_slow, check_string, contains_raw_path
+from branchpy_telemetry.client.redaction import RedactionReport, find_violations, sanitize_event
+
+# BRANCHPY_HYPOTHESIS_EXAMPLES=5000 for a deeper search than the everyday run.
+SETTINGS = settings(
+    max_examples=int(os.environ.get("BRANCHPY_HYPOTHESIS_EXAMPLES", "150")), deadline=None, database=None
+)
+
+# a path segment: letters (any script), digits, `_ - .`; never a separator or space
+SEGMENT = st.text(
+    st.characters(categories=("Lu", "Ll", "Lo", "Nd"), include_characters="_-", max_codepoint=0x30FF),
+    min_size=1,
+    max_size=12,
+)
+DRIVE = st.sampled_from("CDEZcdez")
+PATHS = st.one_of(
+    st.builds(lambda a, b: f"/{a}/{b}", SEGMENT, SEGMENT),
+    st.builds(lambda a: f"/{a}/", SEGMENT),
+    st.builds(lambda a, b: f"~/{a}/{b}", SEGMENT, SEGMENT),
+    st.builds(lambda u, a: f"~{u}/{a}", SEGMENT, SEGMENT),
+    st.builds(lambda d, a: f"{d}:\\{a}", DRIVE, SEGMENT),
+    st.builds(lambda d, a: f"{d}:/{a}", DRIVE, SEGMENT),
+    st.builds(lambda h, s: f"\\\\{h}\\{s}", SEGMENT, SEGMENT),
+    st.builds(lambda a: f"file:///{a}", SEGMENT),
+    st.builds(
+        lambda a, b, e: f"{a}/{b}.{e}", SEGMENT, SEGMENT, st.sampled_from(["rpy", "py", "txt", "png", "json"])
+    ),
+    st.builds(lambda a, b: f"{a}\\{b}.rpy", SEGMENT, SEGMENT),
+)
+BOUNDARY = st.sampled_from([" ", "\t", "(", ")", "'", '"', "=", ",", ";", "[", "]", "<", ">"])
+ANY_TEXT = st.text(max_size=40)
+SLASH_LOOKALIKES = ["\u2215", "\u2044", "\uff0f", "\u29f8", "\u2571"]
+BACKSLASH_LOOKALIKES = ["\uff3c", "\u29f5", "\u2216", "\ufe68"]
+
+
+@SETTINGS
+@given(prefix=ANY_TEXT, left=BOUNDARY, path=PATHS, right=BOUNDARY, suffix=ANY_TEXT)
+def test_any_inserted_path_token_is_flagged(
+    prefix: str, left: str, path: str, right: str, suffix: str
+) -> None:
+    text = f"{prefix}{left}{path}{right}{suffix}"
+    assert contains_raw_path(text)
+    assert check_string(text) == "raw_path"
+
+
+@SETTINGS
+@given(path=PATHS, rounds=st.integers(1, 3))
+def test_percent_encoded_path_is_flagged(path: str, rounds: int) -> None:
+    for _ in range(rounds):
+        path = quote(path, safe="")
+    assert contains_raw_path(f"value={path}")
+
+
+@SETTINGS
+@given(path=PATHS, slash=st.sampled_from(SLASH_LOOKALIKES), backslash=st.sampled_from(BACKSLASH_LOOKALIKES))
+def test_path_with_lookalike_separators_is_flagged(path: str, slash: str, backslash: str) -> None:
+    disguised = path.replace("/", slash).replace("\\", backslash)
+    assert contains_raw_path(f"at {disguised}")
+
+
+@SETTINGS
+@given(text=st.text(max_size=200))
+def test_fast_path_agrees_with_the_full_check(text: str) -> None:
+    assert check_string(text) == _check_slow.__wrapped__(text)
+
+
+@SETTINGS
+@given(text=st.text(min_size=201, max_size=400))
+def test_over_long_string_always_breaks_a_rule(text: str) -> None:
+    assert check_string(text) in ("raw_path", "multiline", "too_long")
+
+
+WORDS = st.sampled_from(["analyze", "ok", "error", "1.2.3", "a/b", "3/4", "text/plain", "BP-E1042", "ゲーム"])
+TEXTS = st.one_of(WORDS, PATHS, st.text(max_size=30), st.just("x" * 250), st.just("a\nb"))
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), TEXTS)
+ATTR_VALUES = st.one_of(SCALARS, st.lists(SCALARS, max_size=2), st.dictionaries(TEXTS, SCALARS, max_size=2))
+KEYS = st.one_of(st.sampled_from(["n", "mode", "content", "scriptText", "line", "flag_json", "a/b~c"]), TEXTS)
+
+
+@st.composite
+def records(draw) -> EventRecord:
+    error = None
+    if draw(st.booleans()):
+        error = ErrorInfo(
+            code=draw(st.one_of(st.none(), TEXTS)),
+            type=draw(st.one_of(st.none(), TEXTS)),
+            message=draw(st.one_of(st.none(), TEXTS)),
+        )
+    return EventRecord(
+        event_id=draw(st.one_of(st.just("0192f0e4-1a2b-7c3d-8e4f-0123456789ab"), TEXTS)),
+        ts=draw(st.one_of(st.just("2026-11-28T01:02:03.456Z"), TEXTS)),
+        category="command",
+        source="cli",
+        name=draw(TEXTS),
+        status=draw(st.one_of(st.none(), TEXTS)),
+        session_id=draw(st.one_of(st.none(), TEXTS)),
+        correlation_id=draw(st.one_of(st.none(), TEXTS)),
+        error=error,
+        attrs=draw(st.one_of(st.none(), st.dictionaries(KEYS, ATTR_VALUES, max_size=5))),
+    )
+
+
+@SETTINGS
+@given(record=records(), index=st.integers(0, 10_000))
+def test_whatever_sanitize_event_emits_passes_the_server_check(record: EventRecord, index: int) -> None:
+    report = RedactionReport()
+    event = sanitize_event(record, index, report)
+    base = f"/summary/events/{index}"
+    assert find_violations(msgspec.to_builtins(event), base) == []
+    assert all(f.pointer == base or f.pointer.startswith(base + "/") for f in report.findings)
+    assert report.total == sum(report.counts.values()) == len(report.findings)
