@@ -95,6 +95,9 @@ class SqlSink(Sink):
     # SQLite has no index led by status: a status-only filter adds `source IN (all sources)`
     # (exact: source is a closed enum) so the (source, status, ts_us) index serves it.
     status_via_source = False
+    # Index hint for a listing filtered by time only: MariaDB with stale statistics may choose a full
+    # scan + filesort for `ORDER BY ts_us DESC, event_id DESC LIMIT n`; the ts index is always right.
+    ts_index_hint = ""
 
     def __init__(self) -> None:
         self._trace: list | None = None
@@ -194,9 +197,12 @@ class SqlSink(Sink):
 
     def list_events(self, flt: EventFilter, page: int, per_page: int) -> EventPage:
         where, args = self._event_where(flt)
+        time_only = all(getattr(flt, c) is None
+                        for c in ("category", "source", "name", "status", "session_id"))
+        hint = self.ts_index_hint if time_only else ""
 
         def run(cur):
-            cur.execute(f"SELECT {', '.join(R.EVENT_COLUMNS)} FROM events{_and(where)} "
+            cur.execute(f"SELECT {', '.join(R.EVENT_COLUMNS)} FROM events{hint}{_and(where)} "
                         "ORDER BY ts_us DESC, event_id DESC LIMIT ? OFFSET ?",
                         (*args, per_page, (page - 1) * per_page))
             items = [row_to_stored_event(r) for r in cur.fetchall()]

@@ -11,6 +11,7 @@ mysql://root@127.0.0.1:3306/). Every test run gets its own database
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import uuid
@@ -121,9 +122,9 @@ def _database_url(db: str) -> str:
     return parts._replace(path=f"/{db}").geturl()
 
 
-@pytest.fixture
-def mysql_database():
-    """(url, drop) of a fresh database `bpt_<hex>` on the test server; dropped afterwards."""
+@contextlib.contextmanager
+def fresh_mysql_database():
+    """(url, drop) of a new database `bpt_<hex>` on the test server; dropped on exit."""
     name = f"bpt_{uuid.uuid4().hex[:12]}"
     conn = _server_connect()
     with conn.cursor() as cur:
@@ -133,9 +134,18 @@ def mysql_database():
         with conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
-    yield _database_url(name), drop
-    drop()
-    conn.close()
+    try:
+        yield _database_url(name), drop
+    finally:
+        drop()
+        conn.close()
+
+
+@pytest.fixture
+def mysql_database():
+    """(url, drop) of a fresh database for this test; `drop()` drops it early (failure tests)."""
+    with fresh_mysql_database() as db:
+        yield db
 
 
 @pytest.fixture
@@ -186,7 +196,7 @@ def composite_sink(tmp_path, mysql_database):
     sink.close()
 
 
-SINK_KINDS = ("memory", "sqlite")  # grows as the sinks land
+SINK_KINDS = ("memory", "sqlite", "mysql")  # grows as the sinks land
 
 
 @pytest.fixture(params=SINK_KINDS)
