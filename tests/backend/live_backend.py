@@ -81,6 +81,7 @@ def start_backend(tmp_path: Path, env: dict[str, str], db_urls: list[str], *,
                   timeout: float = 20.0, pass_db: bool = True) -> LiveBackend:
     """`serve --port 0` in a subprocess; returns once it is listening."""
     keys = seed_keys(db_urls[0])
+    tmp_path.mkdir(parents=True, exist_ok=True)
     log_path = tmp_path / f"backend-{time.monotonic_ns()}.log"
     cmd = [console_script("branchpy-telemetry-backend"), "serve", "--port", "0", "--workers", str(workers)]
     for url in db_urls if pass_db else []:
