@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 import structlog
 
+from branchpy_telemetry.client.config import Config
 from branchpy_telemetry.client.errors import StorageError
 from branchpy_telemetry.client.paths import TelemetryPaths, ensure_private_dir
 
@@ -74,6 +75,13 @@ class Outbox:
         self._lock = threading.RLock()
         self._last_ns = 0
         self._sweep_stale_temp_files()
+
+    @classmethod
+    def from_config(cls, paths: TelemetryPaths, config: Config, *, counters: CounterStore | None = None,
+                    other_bytes: int = 0) -> Outbox:
+        """Bounded by `telemetry.retention.max_total_mb` minus `other_bytes` (e.g. the spool's size)."""
+        limit = int(config.telemetry.retention.max_total_mb * 1024 * 1024) - int(other_bytes)
+        return cls(paths, max(1, limit), counters=counters)
 
     # -- reading -----------------------------------------------------------
     def pending(self) -> list[OutboxEntry]:

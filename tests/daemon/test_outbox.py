@@ -143,3 +143,11 @@ def test_counter_store_ignores_a_corrupt_file(tmp_path):
     (tmp_path / "counters.json").write_text("{torn")
     assert store.increment("uploaded.events", 5) == 5
     assert store.snapshot() == {"uploaded.events": 5}
+
+
+def test_from_config_bounds_by_retention_max_total_mb_minus_other_data(paths):
+    from branchpy_telemetry.client.config import load_config
+
+    config = load_config(None, env={}, overrides={"telemetry.retention.max_total_mb": 3})
+    assert Outbox.from_config(paths, config).max_total_bytes == 3 * MB
+    assert Outbox.from_config(paths, config, other_bytes=MB).max_total_bytes == 2 * MB
