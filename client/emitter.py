@@ -53,7 +53,7 @@ class EmitterStats:
     """Counts written and dropped events; logs the first drop of each kind."""
 
     def __init__(self) -> None:
-        self.emitted = 0
+        self.emitted = 0  # incremented by the spool writer under its lock
         self.dropped = dict.fromkeys(DROP_REASONS, 0)
         self._logged: set[str] = set()
         self._lock = threading.Lock()
@@ -61,10 +61,6 @@ class EmitterStats:
 
     def after_fork_in_child(self) -> None:
         self._lock = threading.Lock()  # another thread may have held it at fork time
-
-    def count_emitted(self) -> None:
-        with self._lock:
-            self.emitted += 1
 
     def count_drop(self, reason: str, detail: str) -> None:
         with self._lock:
@@ -162,6 +158,11 @@ class Emitter:
              correlation_id: str | None = None, error: Any = None, attrs: dict | None = None,
              source: str | None = None, **unknown: Any) -> bool:
         """Record one event. Never raises; False (and counted) when nothing was written."""
+        return self._emit(category, name, duration_ms, status, session_id, correlation_id, error,
+                          attrs, source, unknown)
+
+    def _emit(self, category, name, duration_ms, status, session_id, correlation_id, error,
+              attrs, source, unknown) -> bool:
         try:
             if consent_withdrawn():
                 self.stats.count_drop("consent", "DO_NOT_TRACK or BRANCHPY_TELEMETRY=off")
@@ -239,15 +240,13 @@ class Emitter:
             self.stats.count_drop("invalid", f"event line of {len(line)} bytes > {MAX_LINE_BYTES}")
             return False
         try:
-            appender = self._appender or self._make_appender()
-            appender.append(line)
+            (self._appender or self._make_appender()).append(line, self.stats)
         except (SpoolWriteError, OSError) as exc:
             self.stats.count_drop("write_error", str(exc))
             return False
         except Exception as exc:
             self.stats.count_drop("write_error", f"{type(exc).__name__}: {exc}")
             return False
-        self.stats.count_emitted()
         return True
 
     def _make_appender(self) -> SpoolAppender:
@@ -327,10 +326,18 @@ def default_emitter() -> Emitter:
         return _default["emitter"]
 
 
-def emit(category: str, name: str, **fields: Any) -> bool:
-    """Record one event in this user's spool. Never raises, never blocks on the network."""
+def emit(category: str, name: str, *, duration_ms: float | None = None, status: str | None = None,
+         session_id: str | None = None, correlation_id: str | None = None, error: Any = None,
+         attrs: dict | None = None, source: str | None = None, **unknown: Any) -> bool:
+    """Record one event in this user's spool. Never raises, never blocks on the network.
+
+    Fields: duration_ms, status, session_id, correlation_id, error (a dict with
+    code/type/message, an ErrorInfo or an exception), attrs (a dict), source (default
+    "cli"). Returns whether the line was written (see emitter_stats() for why not).
+    """
     try:
-        return default_emitter().emit(category, name, **fields)
+        return default_emitter()._emit(category, name, duration_ms, status, session_id,
+                                       correlation_id, error, attrs, source, unknown)
     except Exception:
         return False
 

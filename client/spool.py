@@ -68,6 +68,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from .errors import StorageError
 from .paths import ensure_private_dir
@@ -176,8 +177,12 @@ class SpoolAppender:
         self._dir_ready = False
         self._needs_newline = False
 
-    def append(self, line: bytes) -> None:
-        """Write one complete line (ending in b"\\n") with one write(). Raises SpoolWriteError."""
+    def append(self, line: bytes, tally: Any = None) -> None:
+        """Write one complete line (ending in b"\\n") with one write(). Raises SpoolWriteError.
+
+        `tally.emitted` (the emitter's counters), if given, is incremented under the
+        writer's lock once the line is written: threads cannot lose a count.
+        """
         with self._mutex:
             if self._needs_newline:
                 line = b"\n" + line
@@ -199,6 +204,8 @@ class SpoolAppender:
                     if written != len(line):
                         self._complete_or_undo(fd, line, written)
                     self._needs_newline = False
+                    if tally is not None:
+                        tally.emitted += 1
                     return
                 except OSError as exc:
                     raise SpoolWriteError(f"write failed: {exc.strerror or exc}") from exc
