@@ -16,13 +16,13 @@ import msgspec
 import structlog
 from flask import Blueprint, request
 
-from branchpy_telemetry.client.privacy import find_violations
 from branchpy_telemetry.client.schema import TelemetryPackage
 from branchpy_telemetry.client.timewindow import utcnow
 
 from ..body import read_body
 from ..context import current_context, respond
 from ..errors import BadJsonError, PrivacyViolationError, SchemaInvalidError, UnsupportedMediaTypeError
+from ..privacy_gate import find_package_violations
 
 bp = Blueprint("upload", __name__)
 log = structlog.get_logger("backend.upload")
@@ -89,7 +89,7 @@ def validate_package(raw: object) -> TelemetryPackage:
 
 
 def check_privacy(raw: object) -> None:
-    findings = find_violations(raw)
+    findings = find_package_violations(raw)
     if findings:
         details = [{"pointer": f.pointer, "rule": f.rule} for f in findings[:MAX_REPORTED_VIOLATIONS]]
         log.warning("upload.privacy_rejected", violations=len(findings))
