@@ -85,16 +85,18 @@ def _clean_structural(value: str | None, pointer: str, report: RedactionReport) 
 def _sanitize_attrs(attrs: dict[str, Any], base: str, report: RedactionReport) -> dict:
     kept: dict[str, Any] = {}
     attrs_ptr = base + "/attrs"
+    keys_pass = _keys_pass(tuple(attrs))
     for key, value in attrs.items():
-        if type(key) is not str:  # cannot come from JSON; be safe in-process
-            report.add(attrs_ptr, RULE_NESTED, "key")
-            continue
-        rule = check_string(key)
-        if rule is None and is_content_key(key):
-            rule = RULE_CONTENT_FIELD
-        if rule is not None:
-            report.add(attrs_ptr, rule, "key")
-            continue
+        if not keys_pass:
+            if type(key) is not str:  # cannot come from JSON; be safe in-process
+                report.add(attrs_ptr, RULE_NESTED, "key")
+                continue
+            rule = check_string(key)
+            if rule is None and is_content_key(key):
+                rule = RULE_CONTENT_FIELD
+            if rule is not None:
+                report.add(attrs_ptr, rule, "key")
+                continue
         if type(value) is str:
             rule = check_string(value)
             if rule is None:
@@ -136,27 +138,33 @@ def _keys_pass(keys: tuple) -> bool:
     return True
 
 
-def _is_clean_event(record: EventRecord, attrs: dict | None, error_code: str | None) -> bool:
-    texts = [record.event_id, record.name, record.status or "", record.session_id or "",
-             record.correlation_id or "", error_code or ""]
-    if attrs:
-        if not _keys_pass(tuple(attrs)):
-            return False
-        for value in attrs.values():
-            kind = type(value)
-            if kind is str:
-                texts.append(value)
-            elif kind not in _SCALAR_TYPES:
-                return False
+def _texts_pass(texts: list[str]) -> bool:
+    """One C-level pass over the joined strings (see the fast-path note above)."""
     joined = " ".join(texts)
-    if not joined.isascii():
+    return (
+        joined.isascii()
+        and joined.encode().translate(_FAST_TABLE).isalpha()
+        and (len(joined) <= MAX_STRING_LENGTH or max(map(len, texts)) <= MAX_STRING_LENGTH)
+    )
+
+
+def _ts_passes(ts: str) -> bool:
+    if ts.isascii() and ts.encode().translate(_DIGITS_TO_ZERO) == _CANONICAL_TS:
+        return True
+    return check_string(ts) is None
+
+
+def _attrs_pass(attrs: dict, texts: list[str]) -> bool:
+    """Keys clean and not content, values scalar; string values appended to `texts`."""
+    if not _keys_pass(tuple(attrs)):
         return False
-    if not joined.encode().translate(_FAST_TABLE).isalpha():
-        return False
-    if len(joined) > MAX_STRING_LENGTH and max(map(len, texts)) > MAX_STRING_LENGTH:
-        return False
-    ts = record.ts
-    return ts.isascii() and ts.encode().translate(_DIGITS_TO_ZERO) == _CANONICAL_TS
+    for value in attrs.values():
+        kind = type(value)
+        if kind is str:
+            texts.append(value)
+        elif kind not in _SCALAR_TYPES:
+            return False
+    return True
 
 
 def sanitize_event(record: EventRecord, index: int, report: RedactionReport) -> SanitizedEvent:
@@ -169,20 +177,66 @@ def sanitize_event(record: EventRecord, index: int, report: RedactionReport) -> 
     """
     err = record.error
     attrs = record.attrs
-    error_code = err.code if err is not None else None
-    error_hash = None
-    if err is not None and (err.message is not None or err.type is not None):
-        error_hash = hash_error_message(err.message or "", err.type)
+    error_code = error_hash = None
+    if err is not None:
+        error_code = err.code
+        if err.message is not None or err.type is not None:
+            error_hash = hash_error_message(err.message or "", err.type)
+    texts = [record.event_id, record.name, record.status or "", record.session_id or "",
+             record.correlation_id or "", error_code or ""]
 
-    if _is_clean_event(record, attrs, error_code):
+    # Common case, inlined: the whole event is clean in one C-level pass.
+    clean = True
+    if attrs:
+        if tuple(attrs) in _KEYS_PASSED or _keys_pass(tuple(attrs)):
+            for value in attrs.values():
+                kind = type(value)
+                if kind is str:
+                    texts.append(value)
+                elif kind not in _SCALAR_TYPES:
+                    clean = False
+                    break
+        else:
+            clean = False
+    if clean:
+        joined = " ".join(texts)
+        ts = record.ts
+        if (
+            joined.isascii()
+            and joined.encode().translate(_FAST_TABLE).isalpha()
+            and (len(joined) <= MAX_STRING_LENGTH or max(map(len, texts)) <= MAX_STRING_LENGTH)
+            and ((ts.isascii() and ts.encode().translate(_DIGITS_TO_ZERO) == _CANONICAL_TS)
+                 or check_string(ts) is None)
+        ):
+            return SanitizedEvent(
+                event_id=record.event_id, ts=ts, category=record.category, source=record.source,
+                name=record.name, duration_ms=record.duration_ms, status=record.status,
+                session_id=record.session_id, correlation_id=record.correlation_id,
+                error_code=error_code, error_hash=error_hash, attrs=attrs or {},
+            )
+    return _sanitize_slowly(record, index, report, error_code, error_hash)
+
+
+def _sanitize_slowly(record: EventRecord, index: int, report: RedactionReport,
+                     error_code: str | None, error_hash: str | None) -> SanitizedEvent:
+    attrs = record.attrs
+    structural = [record.event_id, record.name, record.status or "", record.session_id or "",
+                  record.correlation_id or "", error_code or ""]
+    base = f"/summary/events/{index}"
+    if attrs:
+        values: list[str] = []
+        clean_attrs = attrs if _attrs_pass(attrs, values) and _texts_pass(values) else None
+        if clean_attrs is None:
+            clean_attrs = _sanitize_attrs(attrs, base, report)
+    else:
+        clean_attrs = {}
+    if _texts_pass(structural) and _ts_passes(record.ts):
         return SanitizedEvent(
             event_id=record.event_id, ts=record.ts, category=record.category, source=record.source,
             name=record.name, duration_ms=record.duration_ms, status=record.status,
             session_id=record.session_id, correlation_id=record.correlation_id,
-            error_code=error_code, error_hash=error_hash, attrs=attrs or {},
+            error_code=error_code, error_hash=error_hash, attrs=clean_attrs,
         )
-
-    base = f"/summary/events/{index}"
     return SanitizedEvent(
         event_id=_clean_structural(record.event_id, base + "/event_id", report),
         ts=_clean_structural(record.ts, base + "/ts", report),
@@ -195,7 +249,7 @@ def sanitize_event(record: EventRecord, index: int, report: RedactionReport) -> 
         correlation_id=_clean_structural(record.correlation_id, base + "/correlation_id", report),
         error_code=_clean_structural(error_code, base + "/error_code", report),
         error_hash=error_hash,
-        attrs=_sanitize_attrs(attrs, base, report) if attrs else {},
+        attrs=clean_attrs,
     )
 
 
