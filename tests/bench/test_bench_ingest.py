@@ -9,6 +9,7 @@ transaction. Target ≤ 2× (goal 1.3×), for SQLite and for MySQL.
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 import uuid
@@ -38,7 +39,8 @@ def package_near(target_bytes: int):
     return package, body
 
 
-def upload_seconds(tmp_path, db_url: str, body: bytes) -> float:
+def upload_seconds(tmp_path, db_url: str, body: bytes) -> tuple[float, dict[str, float]]:
+    """Client-side seconds for one upload, and the server's own phase times (ms)."""
     server = start_backend(tmp_path, clean_env(tmp_path / "home"), [db_url])
     try:
         headers = {**server.headers("ingest"), "Content-Type": "application/json"}
@@ -49,18 +51,24 @@ def upload_seconds(tmp_path, db_url: str, body: bytes) -> float:
         assert response.status_code == 201, response.text
     finally:
         server.stop()
-    return elapsed
+    phases = [json.loads(line)["phases_ms"] for line in server.logs().splitlines()
+              if '"upload.stored"' in line]
+    return elapsed, phases[0]
 
 
 def compare(tmp_path, report, label: str, make_url) -> None:
     package, body = package_near(scaled(full=int(CAP * 0.98), smoke=200_000))
     rows = event_rows(package)
     rounds = scaled(full=3, smoke=1)
-    http, raw = [], []
+    http, raw, phases = [], [], []
     for i in range(rounds):
-        http.append(upload_seconds(tmp_path / f"http{i}", make_url(f"http{i}"), body))
+        seconds, laps = upload_seconds(tmp_path / f"http{i}", make_url(f"http{i}"), body)
+        http.append(seconds)
+        phases.append(laps)
         raw.append(raw_insert_rows(make_url(f"raw{i}"), rows))
     h, r = statistics.median(http), statistics.median(raw)
+    report(f"ingest: where the server's time goes, {label} (ms, median)", list(phases[0]),
+           [[statistics.median(p[name] for p in phases) for name in phases[0]]])
     report(f"ingest: one {len(body) / 1e6:.2f} MB package ({len(rows)} events), {label}, median of {rounds}",
            ["path", "seconds", "events/s", "ratio"],
            [["HTTP upload (serve)", h, len(rows) / h, h / r],
