@@ -155,48 +155,60 @@ def mysql_url(mysql_database) -> str:
 
 # ---- sinks ------------------------------------------------------------------
 
-@pytest.fixture
-def memory_sink():
-    from branchpy_telemetry.backend.sinks.memory import MemorySink
+SINK_KINDS = ("memory", "sqlite", "mysql", "composite")
 
-    sink = MemorySink()
-    yield sink
-    sink.close()
+
+@contextlib.contextmanager
+def open_test_sink(kind: str, directory):
+    """A fresh sink of `kind` under `directory` (MySQL: its own database, dropped on exit).
+    The composite is SQLite primary + MySQL secondary; `.drop_secondary()` drops the MySQL
+    database for real."""
+    from branchpy_telemetry.backend.sinks.composite import CompositeSink
+    from branchpy_telemetry.backend.sinks.memory import MemorySink
+    from branchpy_telemetry.backend.sinks.mysql import MySQLTelemetrySink
+    from branchpy_telemetry.backend.sinks.sqlite import LocalSQLiteSink
+
+    with contextlib.ExitStack() as stack:
+        if kind == "memory":
+            sink = MemorySink()
+        elif kind == "sqlite":
+            sink = LocalSQLiteSink(directory / "events.db")
+        elif kind == "mysql":
+            url, _ = stack.enter_context(fresh_mysql_database())
+            sink = MySQLTelemetrySink.from_url(url)
+        elif kind == "composite":
+            url, drop = stack.enter_context(fresh_mysql_database())
+            sink = CompositeSink([LocalSQLiteSink(directory / "primary.db"),
+                                  MySQLTelemetrySink.from_url(url)])
+            sink.drop_secondary = drop
+        else:
+            raise ValueError(kind)
+        stack.callback(sink.close)  # closed before its database is dropped
+        yield sink
+
+
+@pytest.fixture
+def memory_sink(tmp_path):
+    with open_test_sink("memory", tmp_path) as sink:
+        yield sink
 
 
 @pytest.fixture
 def sqlite_sink(tmp_path):
-    from branchpy_telemetry.backend.sinks.sqlite import LocalSQLiteSink
-
-    sink = LocalSQLiteSink(tmp_path / "events.db")
-    yield sink
-    sink.close()
+    with open_test_sink("sqlite", tmp_path) as sink:
+        yield sink
 
 
 @pytest.fixture
-def mysql_sink(mysql_url):
-    from branchpy_telemetry.backend.sinks.mysql import MySQLTelemetrySink
-
-    sink = MySQLTelemetrySink.from_url(mysql_url)
-    yield sink
-    sink.close()
+def mysql_sink(tmp_path):
+    with open_test_sink("mysql", tmp_path) as sink:
+        yield sink
 
 
 @pytest.fixture
-def composite_sink(tmp_path, mysql_database):
-    """SQLite primary + MySQL secondary; `.drop_secondary()` drops the MySQL database for real."""
-    from branchpy_telemetry.backend.sinks.composite import CompositeSink
-    from branchpy_telemetry.backend.sinks.mysql import MySQLTelemetrySink
-    from branchpy_telemetry.backend.sinks.sqlite import LocalSQLiteSink
-
-    url, drop = mysql_database
-    sink = CompositeSink([LocalSQLiteSink(tmp_path / "primary.db"), MySQLTelemetrySink.from_url(url)])
-    sink.drop_secondary = drop
-    yield sink
-    sink.close()
-
-
-SINK_KINDS = ("memory", "sqlite", "mysql")  # grows as the sinks land
+def composite_sink(tmp_path):
+    with open_test_sink("composite", tmp_path) as sink:
+        yield sink
 
 
 @pytest.fixture(params=SINK_KINDS)

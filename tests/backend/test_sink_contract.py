@@ -19,7 +19,7 @@ from branchpy_telemetry.backend.sinks.base import (
 )
 from branchpy_telemetry.client.timewindow import format_ts
 
-from .conftest import BASE_TS, make_event, make_package
+from .conftest import BASE_TS, SINK_KINDS, make_event, make_package, open_test_sink
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -46,15 +46,26 @@ def in_hours(ev, rng: TimeRange) -> bool:
     return (lo is None or ts >= lo) and (hi is None or ts < hi)
 
 
-@pytest.fixture
-def loaded(any_sink):
-    """A sink holding three packages (300 events over ~5 hours, two installs)."""
+def load(sink):
+    """Three packages (300 events over ~5 hours, two installs)."""
     packages = [make_package(100, seed=s, start=BASE_TS + timedelta(minutes=97 * s),
                              step=timedelta(seconds=61), governance_id=f"gov-{s % 2}") for s in range(3)]
     for i, p in enumerate(packages):
-        store(any_sink, p, received_at=NOW + timedelta(minutes=i))
-    events = [ev for p in packages for ev in p.summary.events]
-    return any_sink, events
+        store(sink, p, received_at=NOW + timedelta(minutes=i))
+    return sink, [ev for p in packages for ev in p.summary.events]
+
+
+@pytest.fixture(scope="module", params=SINK_KINDS)
+def loaded(request, tmp_path_factory):
+    """A loaded sink shared by the read-only tests of this module (one per kind)."""
+    with open_test_sink(request.param, tmp_path_factory.mktemp(request.param)) as sink:
+        yield load(sink)
+
+
+@pytest.fixture
+def loaded_private(any_sink):
+    """A loaded sink for a test that changes it."""
+    return load(any_sink)
 
 
 # ---- writes -------------------------------------------------------------------
@@ -285,8 +296,8 @@ def test_sessions_range_selects_sessions_by_first_event_hour(loaded):
     assert {row.session_id for row in got.items} == expected
 
 
-def test_purge_deletes_events_older_than_cutoff_in_batches(loaded):
-    sink, events = loaded
+def test_purge_deletes_events_older_than_cutoff_in_batches(loaded_private):
+    sink, events = loaded_private
     cutoff = BASE_TS + timedelta(hours=2)
     older = sum(parse(ev.ts) < cutoff for ev in events)
     assert sink.purge_older_than(cutoff, batch_size=7) == older
