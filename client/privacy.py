@@ -112,8 +112,8 @@ _PATH_PARTS = (
     r"(?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]*+:[/\\]{2}",  # URL scheme://
     r"(?<![a-z0-9])file:(?=\S)",  # file: URI
     r"(?<!\\)\\\\[^\s\\/]",  # UNC \\host
-    r"(?<![a-z0-9])[a-z]:[/\\]",  # drive C:\ C:/
-    rf"(?<![a-z0-9])[a-z]:[^\s/\\:]*{_EXT}",  # drive-relative C:x.rpy
+    r"(?<!\w)[^\W\d_]:[/\\]",  # drive C:\ C:/ (any letter: a Cyrillic С is no disguise)
+    rf"(?<!\w)[^\W\d_]:[^\s/\\:]*{_EXT}",  # drive-relative C:x.rpy
     r"~[^\s/\\~]*+[/\\]",  # home ~/ ~user/
     rf"(?<![\w/\\])[/\\]++{_SEG}++[/\\]",  # rooted, two segments /a/
     rf"(?<![\w/\\])/++[a-z_.$~]{_SEG}*",  # rooted, one segment /usr

@@ -4,6 +4,7 @@ server's find_violations (DESIGN §7)."""
 from __future__ import annotations
 
 import re
+import time
 
 import msgspec
 import pytest
@@ -19,6 +20,7 @@ from branchpy_telemetry.client.privacy import (
     RULE_TOO_LONG,
     Finding,
     RedactionReport,
+    check_string,
     find_violations,
     hash_error_message,
     is_content_key,
@@ -499,3 +501,40 @@ def test_find_violations_on_strictly_decoded_package() -> None:
     assert find_violations(msgspec.to_builtins(decoded)) == [
         Finding("/summary/events/0/attrs/where", RULE_RAW_PATH)
     ]
+
+
+# --- bounded cost on hostile input ------------------------------------------------------
+
+HOSTILE = {
+    "slashes": "a/" * 8000,
+    "dots": "a." * 8000,
+    "tildes": "~" * 16000,
+    "tilde-words": "~a" * 8000,
+    "backslashes": "\\" * 16000,
+    "percents": "%25" * 5000,
+    "colons": "a:" * 8000,
+    "email-ish": "a." * 8000 + "@",
+    "quotes": "'\"" * 8000,
+    "segments": ("x" * 50 + "/") * 300,
+    "unicode": "é/ü" * 5000,
+}
+
+
+@pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
+def test_hostile_strings_are_checked_and_normalized_in_linear_time(text: str) -> None:
+    """Quadratic backtracking took 4-8 s on these; linear patterns take milliseconds."""
+    started = time.perf_counter()
+    assert check_string(text) is not None
+    assert check_string(text[:4000]) is not None
+    normalize_error_message(text)
+    hash_error_message(text)
+    assert time.perf_counter() - started < 1.5
+
+
+def test_megabytes_of_content_cost_a_bounded_scan() -> None:
+    text = ("say hello to a/b " * 400_000) + "/home/bob/x"
+    started = time.perf_counter()
+    assert check_string(text) == RULE_TOO_LONG  # the path is past the scanned head; dropped either way
+    assert check_string(text.replace("say", "s\nay", 1)) == RULE_MULTILINE
+    assert HASH_RE.fullmatch(hash_error_message(text, "E"))
+    assert time.perf_counter() - started < 1.5

@@ -48,6 +48,8 @@ FLAGGED: list[tuple[str, str]] = [
     ("failed at E:\\work\\x.rpy line 3", P),
     ("C:script.rpy", P),  # drive-relative with an extension
     ("\\\\?\\C:\\very\\long", P),
+    ("\u0421:\\x", P),  # Cyrillic capital Es as the drive letter
+    ("\u0441:/x", P),  # Cyrillic small es
     # --- UNC
     ("\\\\fileserver\\share\\x", P),
     ("\\\\host\\share", P),
