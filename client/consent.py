@@ -59,3 +59,14 @@ def read_env(name: str) -> str | None:
         return os.environ.get(name)
     value = _ENV_DATA.get(name.encode(_ENCODING, "surrogateescape"))
     return None if value is None else value.decode(_ENCODING, "surrogateescape")
+
+
+def env_probe(name: str):
+    """A zero-argument function returning a cheap token that changes iff `name` changes.
+
+    The raw (undecoded) value on POSIX: for hot paths that only need to notice a change.
+    """
+    if _ENV_DATA is None:
+        return lambda: os.environ.get(name)
+    key = name.encode(_ENCODING, "surrogateescape")
+    return lambda: _ENV_DATA.get(key)

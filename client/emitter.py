@@ -31,7 +31,7 @@ from typing import Any
 
 import msgspec
 
-from .consent import consent_withdrawn, read_env
+from .consent import consent_withdrawn, env_probe, read_env
 from .errors import UsageError
 from .event import CATEGORIES, EVENT_VERSION, SOURCES, ErrorInfo, EventRecord
 from .paths import HOME_ENV, TelemetryPaths, resolve_paths
@@ -42,6 +42,7 @@ MAX_NAME_CHARS = 200
 MAX_MESSAGE_CHARS = 4096
 MAX_LINE_BYTES = 64 * 1024
 DROP_REASONS = ("write_error", "invalid", "consent")
+_INF = float("inf")
 _CATEGORY_SET, _SOURCE_SET = frozenset(CATEGORIES), frozenset(SOURCES)
 _ERROR_KEYS = frozenset({"code", "type", "message"})
 _log = logging.getLogger("branchpy_telemetry.client.emitter")
@@ -128,6 +129,8 @@ def _after_fork_in_child() -> None:
         stats.after_fork_in_child()
     _STAMPER.reseed()
     _session["id"] = None  # a forked child is a new process, hence a new session
+    global _default_lock
+    _default_lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
@@ -200,8 +203,8 @@ class Emitter:
         if type(name) is not str or not name or len(name) > MAX_NAME_CHARS or "\n" in name:
             raise UsageError(f"invalid event name {name!r}",
                              hint=f"a non-empty single-line string of at most {MAX_NAME_CHARS} characters")
-        if duration_ms is not None:
-            duration_ms = _check_duration(duration_ms)
+        if duration_ms is not None and (type(duration_ms) is not float or not 0 <= duration_ms < _INF):
+            duration_ms = _check_duration(duration_ms)  # ints, and the errors
         if status is not None and type(status) is not str:
             raise UsageError(f"invalid status {status!r}: expected a string such as ok or error")
         if session_id is None:
@@ -309,12 +312,13 @@ def _exception_message(exc: BaseException) -> str | None:
 
 _default_lock = threading.Lock()
 _default: dict[str, Any] = {"emitter": None, "home": None}
+_home_token = env_probe(HOME_ENV)
 _DEFAULT_STATS = EmitterStats()
 
 
 def default_emitter() -> Emitter:
     """The per-process Emitter; rebuilt (same counters) when BRANCHPY_TELEMETRY_HOME changes."""
-    home = read_env(HOME_ENV)
+    home = _home_token()
     emitter = _default["emitter"]
     if emitter is not None and home == _default["home"]:
         return emitter

@@ -81,7 +81,8 @@ except ImportError:  # Windows: degraded, lock-free mode (see module docstring)
 ACTIVE_NAME = "events.jsonl"
 GENERATION_NAME = "rotation.gen"
 ROTATED_RE = re.compile(r"^events-(\d{8}T\d{12})-(\d+)(?:-(\d+))?\.jsonl$")
-LOCK_TIMEOUT_S = 2.0
+LOCK_TIMEOUT_S = 2.0  # a writer gives up (and counts a drop) after this
+ROTATE_LOCK_TIMEOUT_S = 30.0
 RECHECK_INTERVAL_S = 1.0
 _monotonic = time.monotonic
 if fcntl is not None:
@@ -164,9 +165,11 @@ def _open_generation_file(path: Path) -> int:
 class SpoolAppender:
     """Appends complete lines to one spool's active file, following the protocol above."""
 
-    def __init__(self, spool_dir: Path, *, recheck_interval_s: float = RECHECK_INTERVAL_S):
+    def __init__(self, spool_dir: Path, *, recheck_interval_s: float = RECHECK_INTERVAL_S,
+                 lock_timeout_s: float = LOCK_TIMEOUT_S):
         self.spool_dir = Path(spool_dir)
         self.recheck_interval_s = recheck_interval_s
+        self.lock_timeout_s = lock_timeout_s
         self.path = self.spool_dir / ACTIVE_NAME
         self._mutex = threading.Lock()
         self._fd = -1
@@ -193,7 +196,7 @@ class SpoolAppender:
                 try:
                     _flock(fd, _LOCK_EX_NB)
                 except BlockingIOError:
-                    if not lock_exclusive(fd):
+                    if not lock_exclusive(fd, self.lock_timeout_s):
                         raise SpoolWriteError("timed out waiting for the spool lock") from None
                 try:
                     gen = self._gen
@@ -313,11 +316,13 @@ class SpoolAppender:
             self._fd = -1
 
 
-def rotate_spool(spool_dir: Path, now: datetime | None = None) -> Path | None:
+def rotate_spool(spool_dir: Path, now: datetime | None = None, *,
+                 lock_timeout_s: float = ROTATE_LOCK_TIMEOUT_S) -> Path | None:
     """Rename the active file to a new rotated name; None if it is missing or empty.
 
-    Waits (bounded) for the write in flight; after it returns no writer will write
-    into the returned file again. Raises StorageError if the spool cannot be rotated.
+    Waits (at most `lock_timeout_s`) for the write in flight; once it returns, no writer
+    writes into the returned file again. `now` (aware UTC datetime) names the file.
+    Raises StorageError if the spool cannot be rotated (nothing is renamed then).
     """
     spool_dir = Path(spool_dir)
     active = spool_dir / ACTIVE_NAME
@@ -328,16 +333,17 @@ def rotate_spool(spool_dir: Path, now: datetime | None = None) -> Path | None:
     except OSError as exc:
         raise StorageError(f"cannot open {spool_dir / GENERATION_NAME}: {exc.strerror}") from exc
     try:
-        if not lock_exclusive(gen_fd, timeout=30.0):
-            raise StorageError("another rotation of this spool did not finish in 30s")
+        if not lock_exclusive(gen_fd, lock_timeout_s):
+            raise StorageError(f"another rotation of {spool_dir} did not finish in {lock_timeout_s:g}s")
         for _ in range(100):
             try:
                 fd = os.open(active, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
             except FileNotFoundError:
                 return None
             try:
-                if not lock_exclusive(fd, timeout=30.0):
-                    raise StorageError(f"{active} stayed locked for 30s (a stopped writer?)")
+                if not lock_exclusive(fd, lock_timeout_s):
+                    raise StorageError(f"{active} stayed locked for {lock_timeout_s:g}s",
+                                       hint="a writer process may be stopped (SIGSTOP) mid-write")
                 st = os.fstat(fd)
                 try:
                     cur = os.stat(active)

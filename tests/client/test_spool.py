@@ -11,10 +11,12 @@ import threading
 from datetime import UTC, datetime
 
 from branchpy_telemetry.client.emitter import Emitter
+from branchpy_telemetry.client.errors import StorageError
 from branchpy_telemetry.client.event import event_decoder
 from branchpy_telemetry.client.spool import (
     ACTIVE_NAME,
     SpoolAppender,
+    SpoolWriteError,
     list_spool_files,
     rotate_spool,
     spool_size_bytes,
@@ -204,3 +206,60 @@ def test_spool_size_bytes_sums_rotated_and_active_files(paths):
     emitter.emit("command", "y")
     expected = rotated.stat().st_size + (paths.spool_dir / ACTIVE_NAME).stat().st_size
     assert spool_size_bytes(paths.spool_dir) == expected > 0
+
+
+def hold_lock(path):
+    """Lock `path` the way a writer stopped mid-write would (a separate open file description)."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def test_writer_gives_up_on_a_lock_held_too_long_and_raises_a_spool_write_error(paths):
+    appender = SpoolAppender(paths.spool_dir, lock_timeout_s=0.2)
+    appender.append(b'{"a":1}\n')
+    fd = hold_lock(paths.active_spool)
+    try:
+        try:
+            appender.append(b'{"a":2}\n')
+        except SpoolWriteError as exc:
+            assert "timed out waiting for the spool lock" in str(exc)
+        else:
+            raise AssertionError("append wrote through a held lock")
+    finally:
+        os.close(fd)
+    appender.append(b'{"a":3}\n')
+    assert paths.active_spool.read_bytes() == b'{"a":1}\n{"a":3}\n'
+    appender.close()
+
+
+def test_emit_counts_a_lock_timeout_as_write_error_instead_of_hanging(paths):
+    emitter = Emitter(paths)
+    emitter.emit("command", "x")
+    emitter._appender.lock_timeout_s = 0.1
+    fd = hold_lock(paths.active_spool)
+    try:
+        assert emitter.emit("command", "y") is False
+    finally:
+        os.close(fd)
+    assert emitter.stats.snapshot()["dropped"]["write_error"] == 1
+
+
+def test_rotation_waits_for_the_write_in_flight_and_renames_nothing_on_timeout(paths):
+    Emitter(paths).emit("command", "x")
+    inode = paths.active_spool.stat().st_ino
+    fd = hold_lock(paths.active_spool)
+    try:
+        try:
+            rotate_spool(paths.spool_dir, lock_timeout_s=0.2)
+        except StorageError as exc:
+            assert exc.code == "storage_error" and "stayed locked" in exc.message
+        else:
+            raise AssertionError("rotated a file a writer was writing")
+        assert paths.active_spool.stat().st_ino == inode
+        assert list_spool_files(paths.spool_dir) == [paths.active_spool]
+    finally:
+        os.close(fd)
+    assert rotate_spool(paths.spool_dir) is not None
