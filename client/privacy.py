@@ -24,6 +24,12 @@ Unicode cannot hide a path: text is NFKC-normalized, slash/backslash/colon/
 tilde/dot look-alikes are mapped, invisible format characters removed, and
 percent-encoding (repeated), HTML entities and `\\uXXXX`/`\\xXX` escapes are
 decoded and checked too.
+
+Content: a string with a newline (`\\n \\r \\v \\f`, U+001C-1E, U+0085,
+U+2028/2029, also percent-encoded) or over MAX_STRING_LENGTH characters, and
+attrs whose key names free text (`is_content_key`). For an over-long string
+the named rule is best effort (a path is looked for in its first LONG_SCAN
+characters): it is dropped whichever rule it breaks.
 """
 
 from __future__ import annotations
