@@ -57,6 +57,9 @@ class CompositeSink(Sink):
         self.max_backlog = max_backlog
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="sink-secondary")
+        # health probes get their own threads: a secondary whose writes hang must not hang /health
+        self._probes = ThreadPoolExecutor(max_workers=max(1, 2 * (len(self.children) - 1)),
+                                          thread_name_prefix="sink-probe")
 
     # ---- writes -----------------------------------------------------------------
     def store_package(self, package: TelemetryPackage, *, receipt: str, body_bytes: int,
@@ -130,9 +133,17 @@ class CompositeSink(Sink):
     def member_health(self) -> dict[str, SinkHealth]:
         """Each child's health by name (`primary:sqlite`, `secondary1:mysql`, …)."""
         out: dict[str, SinkHealth] = {}
-        for member in self._members:
+        deadline = time.monotonic() + self.secondary_timeout
+        probes = [self._probes.submit(m.sink.health) if m.index else None for m in self._members]
+        for member, probe in zip(self._members, probes, strict=True):
             try:
-                health = member.sink.health()
+                if probe is None:
+                    health = member.sink.health()
+                else:
+                    health = probe.result(timeout=max(0.0, deadline - time.monotonic()))
+            except FutureTimeout:
+                health = SinkHealth(ok=False, kind=member.sink.kind,
+                                    detail=f"health probe timed out after {self.secondary_timeout:g}s")
             except Exception as exc:
                 health = SinkHealth(ok=False, kind=member.sink.kind, detail=f"{type(exc).__name__}: {exc}")
             with self._lock:
@@ -155,6 +166,7 @@ class CompositeSink(Sink):
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._probes.shutdown(wait=False, cancel_futures=True)
         for child in self.children:
             try:
                 child.close()
