@@ -19,12 +19,10 @@ use one default instance per process.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import os
 import threading
-import time
 import uuid
 import weakref
 from typing import Any
@@ -36,6 +34,7 @@ from .errors import UsageError
 from .event import CATEGORIES, EVENT_VERSION, SOURCES, ErrorInfo, EventRecord
 from .paths import HOME_ENV, TelemetryPaths, resolve_paths
 from .spool import SpoolAppender, SpoolWriteError
+from .stamping import STAMPER
 
 SESSION_ENV = "BRANCHPY_SESSION_ID"
 MAX_NAME_CHARS = 200
@@ -80,43 +79,6 @@ class EmitterStats:
             return {"emitted": self.emitted, "dropped": dict(self.dropped)}
 
 
-class _Stamper:
-    """`ts` (UTC, ms, `Z`) and a UUIDv7 `event_id` (RFC 9562) from one clock read.
-
-    unix_ts_ms: the clock; rand_a (12 bits): a process-wide counter (RFC 9562 §6.2,
-    method 1); variant + rand_b (62 bits): random, drawn once per process, again in a
-    forked child and every time the counter wraps. Two ids with the same random tail
-    thus have different counter values, whatever the clock does (NTP steps back).
-    The ts and the id prefix are formatted once per millisecond: an event costs one
-    counter step and one f-string.
-    """
-
-    def __init__(self, clock=time.time_ns) -> None:
-        self._clock = clock
-        self._cache = (-1, "", "")  # (ms, ts, event-id prefix up to the version digit)
-        self._seq = itertools.count()
-        self.reseed()
-
-    def reseed(self) -> None:
-        r = int.from_bytes(os.urandom(8), "big")
-        self._node = f"-{0x8000 | (r >> 48) & 0x3FFF:04x}-{r & 0xFFFFFFFFFFFF:012x}"
-
-    def stamp(self) -> tuple[str, str]:
-        ms = self._clock() // 1_000_000
-        cached_ms, ts, prefix = self._cache
-        if ms != cached_ms:
-            sec, milli = divmod(ms, 1000)
-            ts = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(sec)) + f"{milli:03d}Z"
-            h = f"{ms & 0xFFFFFFFFFFFF:012x}"
-            prefix = f"{h[:8]}-{h[8:]}-7"
-            self._cache = (ms, ts, prefix)
-        seq = next(self._seq) & 0xFFF
-        if not seq:
-            self.reseed()
-        return ts, f"{prefix}{seq:03x}{self._node}"
-
-
-_STAMPER = _Stamper()  # process-wide: one counter and one random tail for every Emitter
 _appenders: weakref.WeakSet[SpoolAppender] = weakref.WeakSet()
 _all_stats: weakref.WeakSet[EmitterStats] = weakref.WeakSet()
 _session = {"id": None}
@@ -127,7 +89,6 @@ def _after_fork_in_child() -> None:
         appender.after_fork_in_child()
     for stats in list(_all_stats):
         stats.after_fork_in_child()
-    _STAMPER.reseed()
     _session["id"] = None  # a forked child is a new process, hence a new session
     global _default_lock
     _default_lock = threading.Lock()
@@ -217,7 +178,7 @@ class Emitter:
             error = to_error_info(error)
         if attrs is not None and type(attrs) is not dict:
             raise UsageError(f"invalid attrs {attrs!r}: expected a dict")
-        ts, event_id = _STAMPER.stamp()
+        ts, event_id = STAMPER.stamp()
         return EventRecord(
             event_id=event_id, ts=ts, category=category, source=source, name=name,
             duration_ms=duration_ms, status=status, session_id=session_id,

@@ -53,9 +53,20 @@ counter only grows, so every writer that takes the lock afterwards sees a new ge
 and reopens. Nothing is lost: a line is either in the file before the rename, or written
 to the new active file.
 
-On platforms without ``fcntl`` (Windows) locking is skipped and every write uses the
-slow ``stat`` check: a degraded mode, not a guarantee (Windows cannot rename an open file
-anyway, so rotation there fails with a StorageError while writers hold the file).
+Readers (the exporter) and other tools
+--------------------------------------
+- A line is complete only once it ends in ``\n``: a reader of the active file may see
+  part of a write in progress at its end. Stop at the last newline; the rest will be
+  complete on the next read. Blank lines can occur (see short writes) and mean nothing.
+- Never delete ``rotation.gen`` while writers may run (a purge removes event files only):
+  writers that still map the old one would notice rotations only at their next
+  once-a-second slow check.
+- The guarantees need a local file system (``flock`` and ``O_APPEND`` are not atomic
+  over NFS).
+
+On platforms without ``fcntl`` (Windows) locking is skipped: a degraded mode, not a
+guarantee (Windows cannot rename a file that is open without FILE_SHARE_DELETE, so
+rotation there fails with a StorageError while writers hold the file).
 """
 
 from __future__ import annotations
@@ -118,11 +129,6 @@ def lock_exclusive(fd: int, timeout: float = LOCK_TIMEOUT_S) -> bool:
                 return False
             time.sleep(pause)
             pause = min(pause * 2, 0.002)
-
-
-def unlock(fd: int) -> None:
-    if fcntl is not None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 class _Generation:

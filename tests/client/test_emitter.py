@@ -244,10 +244,10 @@ def test_emitter_stats_has_the_documented_shape():
 
 
 def test_event_ids_stay_unique_when_the_clock_steps_back_or_the_counter_wraps():
-    from branchpy_telemetry.client.emitter import _Stamper
+    from branchpy_telemetry.client.stamping import EventStamper
 
     now = [1_764_291_723_456 * 1_000_000]
-    stamper = _Stamper(clock=lambda: now[0])
+    stamper = EventStamper(clock=lambda: now[0])
     ids = [stamper.stamp()[1] for _ in range(5000)]  # one millisecond: the 12-bit counter wraps
     now[0] -= 2_000 * 1_000_000  # NTP steps the clock back two seconds...
     ids += [stamper.stamp()[1] for _ in range(100)]
@@ -260,9 +260,9 @@ def test_event_ids_stay_unique_when_the_clock_steps_back_or_the_counter_wraps():
 def test_ts_is_the_same_millisecond_as_the_event_id():
     from datetime import UTC, datetime
 
-    from branchpy_telemetry.client.emitter import _Stamper
+    from branchpy_telemetry.client.stamping import EventStamper
 
     for ms in (0, 999, 1_764_291_723_000, 1_764_291_723_999, 1_764_291_724_001):
-        ts, event_id = _Stamper(clock=lambda ms=ms: ms * 1_000_000 + 999_999).stamp()
+        ts, event_id = EventStamper(clock=lambda ms=ms: ms * 1_000_000 + 999_999).stamp()
         assert uuid.UUID(event_id).int >> 80 == ms
         assert ts == datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
