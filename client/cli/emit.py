@@ -7,7 +7,6 @@ works when no daemon runs and never waits on one.
 from __future__ import annotations
 
 import argparse
-import json
 
 from ..errors import EXIT_OK, UsageError
 
@@ -64,6 +63,8 @@ def run(options: argparse.Namespace) -> int:
 
 
 def parse_attr(text: str) -> tuple[str, object]:
+    import json
+
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise UsageError(f"--attr expects KEY=VALUE, got {text!r}", hint="e.g. --attr files_scanned=120")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
 from ..errors import EXIT_OK, EXIT_REJECTED
@@ -32,6 +31,8 @@ def run(options: argparse.Namespace) -> int:
 
 
 def print_review(path: str, result: dict) -> None:
+    import json
+
     violations = result.get("violations") or []
     print(f"package: {path}")
     print("valid:   " + ("yes" if result.get("valid", True) else f"NO ({len(violations)} violation(s))"))
