@@ -58,13 +58,16 @@ def test_bench_status_vs_importing_zmq_and_msgspec(running_daemon, subprocess_en
     )
 
 
-def test_status_path_does_not_import_heavy_modules(subprocess_env):
-    """Start-up stays lean: the status path never loads structlog, flask, apscheduler or requests."""
-    code = ("import sys; from branchpy_telemetry.client.cli import main; "
-            "sys.argv = ['branchpy', 'telemetry', 'status', '--no-start']\n"
-            "try:\n    main.main()\nfinally:\n"
-            "    print(','.join(m for m in ('structlog', 'flask', 'apscheduler', 'requests', 'werkzeug') "
-            "if m in sys.modules))")
+def test_status_path_does_not_import_heavy_modules(running_daemon, subprocess_env):
+    """Start-up stays lean: a full `status` round trip never loads structlog, flask, apscheduler,
+    requests or the emitter."""
+    code = ("import sys\n"
+            "from branchpy_telemetry.client.cli import main\n"
+            "code = main.main(['telemetry', 'status', '--json', '--no-start'])\n"
+            "heavy = ('structlog', 'flask', 'apscheduler', 'requests', 'werkzeug', "
+            "'branchpy_telemetry.client.emitter')\n"
+            "print('LOADED:' + ','.join(m for m in heavy if m in sys.modules), code)")
     result = subprocess.run([sys.executable, "-c", code], env=subprocess_env, capture_output=True, text=True,
                             timeout=60)
-    assert result.stdout.strip().splitlines()[-1:] in ([], [""]), result.stdout
+    last = result.stdout.strip().splitlines()[-1]
+    assert last == "LOADED: 0", (last, result.stderr)
