@@ -17,13 +17,42 @@ from branchpy_telemetry.client.errors import DaemonUnavailableError
 REPLY_TIMEOUT_MS = 10_000
 
 
-@pytest.fixture
-def raw_dealer(running_daemon):
-    """A bare DEALER on the control socket: sends whatever frames a test wants."""
+@pytest.fixture(scope="module")
+def shared_daemon(tmp_path_factory):
+    """One daemon for the many garbage-frame cases (each case checks it still serves)."""
+    from branchpy_telemetry.client.daemon_launcher import wait_until_listening
+    from branchpy_telemetry.client.paths import resolve_paths
+
+    home = tmp_path_factory.mktemp("shared-daemon")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BRANCHPY_TELEMETRY")}
+    env.pop("DO_NOT_TRACK", None)
+    env["BRANCHPY_TELEMETRY_HOME"] = str(home)
+    paths = resolve_paths(env)
+    paths.log_dir.mkdir(parents=True)
+    with open(paths.daemon_log, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "branchpy_telemetry.daemon.main",
+                                 "--idle-timeout", "0"],
+                                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    try:
+        wait_until_listening(paths, proc, timeout=20)
+        yield proc, paths
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+
+
+def dealer_for(endpoint: str):
     context = zmq.Context()
     sock = context.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(running_daemon.paths.control_endpoint)
+    sock.connect(endpoint)
+    return context, sock
+
+
+@pytest.fixture
+def raw_dealer(running_daemon):
+    """A bare DEALER on the control socket: sends whatever frames a test wants."""
+    context, sock = dealer_for(running_daemon.paths.control_endpoint)
     yield sock
     sock.close(linger=0)
     context.term()
@@ -71,17 +100,26 @@ GARBAGE = {
 
 
 @pytest.mark.parametrize("frames,code", GARBAGE.values(), ids=list(GARBAGE))
-def test_garbage_request_gets_error_reply_with_code_and_daemon_keeps_serving(
-        running_daemon, raw_dealer, frames, code):
-    raw_dealer.send_multipart(frames)
-    reply_frames = receive(raw_dealer)
+def test_garbage_request_gets_error_reply_with_code_and_daemon_keeps_serving(shared_daemon, frames, code):
+    from branchpy_telemetry.client.ipc import ControlClient
+
+    proc, paths = shared_daemon
+    context, sock = dealer_for(paths.control_endpoint)
+    try:
+        sock.send_multipart(frames)
+        reply_frames = receive(sock)
+    finally:
+        sock.close(linger=0)
+        context.term()
     reply = json.loads(reply_frames[-1])
     assert reply["v"] == 1
     assert reply["ok"] is False
     assert reply["error"]["code"] == code
     assert reply["error"]["message"]
     assert "Traceback" not in reply_frames[-1].decode(errors="replace")
-    assert running_daemon.call("status")["pid"] == running_daemon.proc.pid
+    with ControlClient(paths.control_endpoint, timeout=10, retries=1) as client:
+        assert client.call("status")["pid"] == proc.pid
+    assert proc.poll() is None
 
 
 def test_reply_keeps_the_envelope_shape_of_the_request(running_daemon, raw_dealer):
@@ -194,8 +232,8 @@ def test_manual_mode_daemon_exits_after_idle_timeout(start_daemon):
 def test_requests_keep_a_manual_daemon_alive_past_its_idle_timeout(start_daemon):
     import time
 
-    daemon = start_daemon("--idle-timeout", "1.5")
-    deadline = time.monotonic() + 3.0  # twice the idle timeout, kept busy
+    daemon = start_daemon("--idle-timeout", "1")
+    deadline = time.monotonic() + 2.0  # twice the idle timeout, kept busy
     while time.monotonic() < deadline:
         assert daemon.call("status")["mode"] == "manual"
         time.sleep(0.3)
