@@ -101,7 +101,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def duration_bucket(ms: float) -> int:
     if ms <= _BUCKET_FLOOR_MS:
         return 0
-    return 1 + int(math.log(ms / _BUCKET_FLOOR_MS) / _LOG_RATIO)
+    return 1 + int((math.log(ms) - math.log(_BUCKET_FLOOR_MS)) / _LOG_RATIO)
 
 
 def bucket_value(bucket: int) -> float:
@@ -168,16 +168,20 @@ class Deltas(msgspec.Struct):
 
 
 def compute_deltas(rows: list[EventRow]) -> Deltas:
+    """Order-independent: the error group's name/code come from its latest (ts, event_id)."""
     hours: dict = {}
     dims: dict = {}
     hist: dict = {}
     sessions: dict = {}
     errors: dict = {}
     n_err = 0
-    for row in sorted(rows, key=lambda r: (r[3], r[0])):
-        ts_us, cat, src, name, dur, status, sid, code, ehash = (
-            row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[11], row[12])
-        hour = hour_of(ts_us)
+    hour_us = HOUR * _US
+    log_floor, log_ratio = math.log(_BUCKET_FLOOR_MS), _LOG_RATIO
+    log = math.log
+    for row in rows:
+        event_id, ts_us, cat, src, name, dur, status, sid, code, ehash = (
+            row[0], row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[11], row[12])
+        hour = (ts_us - ts_us % hour_us) // _US
         is_err = 1 if status == "error" else 0
         n_err += is_err
         cell = hours.get(hour)
@@ -185,31 +189,39 @@ def compute_deltas(rows: list[EventRow]) -> Deltas:
             cell = hours[hour] = [0, 0, 0, 0, 0.0]
         cell[0] += 1
         cell[1] += is_err
-        cell[2] += 1 if status else 0
-        for key in (("category", hour, cat), ("source", hour, src)):
-            dims[key] = dims.get(key, 0) + 1
+        if status:
+            cell[2] += 1
+        key = ("category", hour, cat)
+        dims[key] = dims.get(key, 0) + 1
+        key = ("source", hour, src)
+        dims[key] = dims.get(key, 0) + 1
         if dur is not None:
             cell[3] += 1
             cell[4] += dur
-            hkey = (hour, duration_bucket(dur))
+            bucket = 0 if dur <= _BUCKET_FLOOR_MS else 1 + int((log(dur) - log_floor) / log_ratio)
+            hkey = (hour, bucket)
             hist[hkey] = hist.get(hkey, 0) + 1
         if sid:
             s = sessions.get(sid)
             if s is None:
                 sessions[sid] = [ts_us, ts_us, 1, is_err]
             else:
-                s[0] = min(s[0], ts_us)
-                s[1] = max(s[1], ts_us)
+                if ts_us < s[0]:
+                    s[0] = ts_us
+                if ts_us > s[1]:
+                    s[1] = ts_us
                 s[2] += 1
                 s[3] += is_err
         if ehash:
             e = errors.get(ehash)
             if e is None:
-                errors[ehash] = [code, name, 1, ts_us]
+                errors[ehash] = [code, name, 1, ts_us, event_id]
             else:
                 e[2] += 1
-                if ts_us >= e[3]:
-                    e[0], e[1], e[3] = code, name, ts_us
+                if (ts_us, event_id) >= (e[3], e[4]):
+                    e[0], e[1], e[3], e[4] = code, name, ts_us, event_id
+    for e in errors.values():
+        del e[4]
     return Deltas(hours, dims, hist, sessions, errors, len(rows), n_err)
 
 
