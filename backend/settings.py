@@ -34,7 +34,6 @@ class BackendSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     slo_p95_target_ms: float = 1000.0
     slo_window: str = "7d"
     auth_cache_seconds: float = 10.0  # a revoked key stops working within this time
-    sink_write_deadline_s: float = 5.0  # CompositeSink: how long a secondary may slow an upload
 
     @property
     def max_upload_bytes(self) -> int:
