@@ -251,3 +251,37 @@ def test_status_human_output_lists_pid_mode_socket_and_log(cli, running_daemon, 
     assert f"pid {running_daemon.proc.pid}" in result.stdout
     assert "manual" not in result.stdout or "mode" in result.stdout
     assert paths.control_endpoint in result.stdout and str(paths.daemon_log) in result.stdout
+
+
+def test_export_shows_progress_on_a_terminal_and_not_in_pipes(cli, running_daemon, subprocess_env, paths,
+                                                              tmp_path):
+    pytest.importorskip("branchpy_telemetry.daemon.exporter")
+    import pty
+
+    from branchpy_telemetry.client.emitter import Emitter
+
+    emitter = Emitter(paths)
+    for n in range(30_000):
+        emitter.emit("command", "analyze", duration_ms=float(n % 100))
+    emitter.close()
+    master, slave = pty.openpty()
+    try:
+        result = subprocess.run([BRANCHPY, "telemetry", "export", "-o", str(tmp_path / "tty.json")],
+                                env=subprocess_env, stdout=subprocess.PIPE, stderr=slave, timeout=120)
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the terminal's other side is closed and drained
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(master)
+    assert result.returncode == 0
+    terminal = b"".join(chunks).decode(errors="replace")
+    assert "exporting: " in terminal
+    piped = cli("export", "-o", str(tmp_path / "pipe.json"))
+    assert piped.returncode == 0 and piped.stderr == ""
