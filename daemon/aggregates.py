@@ -52,30 +52,42 @@ _ERROR_ENTRY = len(_enc.encode(ErrorSample(
 
 
 class PartAggregates:
-    """Aggregates of one package part. Call `cost()` (optional) then `add()`."""
+    """Aggregates of one package part. Call `cost()` (optional) then `add()`.
 
-    __slots__ = ("durations", "commands", "features", "categories", "sources", "statuses", "errors",
-                 "correlation_ids", "redactions", "first_ts", "last_ts", "ts_width", "_static")
+    Usage counts are kept per (category, name, source, status) combination —
+    one dict operation per event — and split into the five tables at the end.
+    """
+
+    __slots__ = ("durations", "combos", "commands", "features", "categories", "sources", "statuses",
+                 "errors", "correlation_ids", "redactions", "_first", "_last", "ts_width", "bound")
 
     def __init__(self) -> None:
         self.durations: dict[str, list[float]] = {}
-        self.commands: dict[str, int] = {}
-        self.features: dict[str, int] = {}
-        self.categories: dict[str, int] = {}
-        self.sources: dict[str, int] = {}
-        self.statuses: dict[str, int] = {}
+        self.combos: dict[tuple[str, str, str, str | None], int] = {}
+        # keys seen so far per usage table (their counts come from `combos`)
+        self.commands: set[str] = set()
+        self.features: set[str] = set()
+        self.categories: set[str] = set()
+        self.sources: set[str] = set()
+        self.statuses: set[str] = set()
         # (error_hash, error_code, name) -> [count, first_seen, last_seen, error_type]
         self.errors: dict[tuple[str, str | None, str], list] = {}
         self.correlation_ids: set[str] = set()
         self.redactions: dict[str, int] = {}
-        self.first_ts: str | None = None
-        self.last_ts: str | None = None
+        self._first = "\U0010ffff"
+        self._last = ""
         self.ts_width = 4  # JSON width reserved per timestamp (first/last event, first/last seen)
-        self._static = 0  # bound of everything but the timestamps
+        # upper bound of the bytes these aggregates add to the skeleton; timestamps
+        # are reserved at `ts_width` each: 2 for the summary + 2 per error sample.
+        self.bound = 2 * self.ts_width
 
     @property
-    def bound(self) -> int:
-        return self._static + (2 * len(self.errors) + 2) * self.ts_width
+    def first_ts(self) -> str | None:
+        return self._first if self._last else None
+
+    @property
+    def last_ts(self) -> str | None:
+        return self._last or None
 
     def cost(self, ev: SanitizedEvent, error_type: str | None, rules: dict[str, int] | None) -> int:
         """Exactly how much `bound` grows if `ev` is added (without adding it)."""
@@ -83,16 +95,8 @@ class PartAggregates:
         c = 0
         if ev.duration_ms is not None and name not in self.durations:
             c += _PERF_ENTRY + json_len(name)
-        if cat == "command" and name not in self.commands:
-            c += _COUNT_ENTRY + json_len(name)
-        elif cat == "feature" and name not in self.features:
-            c += _COUNT_ENTRY + json_len(name)
-        if cat not in self.categories:
-            c += _COUNT_ENTRY + json_len(cat)
-        if ev.source not in self.sources:
-            c += _COUNT_ENTRY + json_len(ev.source)
-        if ev.status is not None and ev.status not in self.statuses:
-            c += _COUNT_ENTRY + json_len(ev.status)
+        if (cat, name, ev.source, ev.status) not in self.combos:
+            c += self._combo_cost(cat, name, ev.source, ev.status)
         if ev.correlation_id is not None and ev.correlation_id not in self.correlation_ids:
             c += json_len(ev.correlation_id) + 1
         if rules:
@@ -109,55 +113,84 @@ class PartAggregates:
         c += (2 * samples + 2) * (width - self.ts_width)
         return c
 
+    def _combo_cost(self, cat: str, name: str, source: str, status: str | None) -> int:
+        c = 0
+        if cat == "command" and name not in self.commands:
+            c += _COUNT_ENTRY + json_len(name)
+        elif cat == "feature" and name not in self.features:
+            c += _COUNT_ENTRY + json_len(name)
+        if cat not in self.categories:
+            c += _COUNT_ENTRY + json_len(cat)
+        if source not in self.sources:
+            c += _COUNT_ENTRY + json_len(source)
+        if status is not None and status not in self.statuses:
+            c += _COUNT_ENTRY + json_len(status)
+        return c
+
     def add(self, ev: SanitizedEvent, error_type: str | None, rules: dict[str, int] | None) -> None:
-        name, cat, ts = ev.name, ev.category, ev.ts
+        ts = ev.ts
+        if ts > self._last:
+            self._last = ts
+        if ts < self._first:
+            self._first = ts
         if len(ts) + 2 > self.ts_width:
-            self.ts_width = max(self.ts_width, json_len(ts))
-        if self.first_ts is None or ts < self.first_ts:
-            self.first_ts = ts
-        if self.last_ts is None or ts > self.last_ts:
-            self.last_ts = ts
+            self._widen(ts)
+        name = ev.name
         d = ev.duration_ms
         if d is not None:
             lst = self.durations.get(name)
             if lst is None:
                 self.durations[name] = [d]
-                self._static += _PERF_ENTRY + json_len(name)
+                self.bound += _PERF_ENTRY + json_len(name)
             else:
                 lst.append(d)
-        if cat == "command":
-            self._count(self.commands, name)
-        elif cat == "feature":
-            self._count(self.features, name)
-        self._count(self.categories, cat)
-        self._count(self.sources, ev.source)
-        if ev.status is not None:
-            self._count(self.statuses, ev.status)
+        key = (ev.category, name, ev.source, ev.status)
+        combos = self.combos
+        n = combos.get(key)
+        if n is None:
+            self._new_combo(key)
+        else:
+            combos[key] = n + 1
         cid = ev.correlation_id
         if cid is not None and cid not in self.correlation_ids:
             self.correlation_ids.add(cid)
-            self._static += json_len(cid) + 1
+            self.bound += json_len(cid) + 1
         if rules:
-            for rule, n in rules.items():
-                self._count(self.redactions, rule, n)
+            for rule, k in rules.items():
+                old = self.redactions.get(rule)
+                if old is None:
+                    self.redactions[rule] = k
+                    self.bound += _COUNT_ENTRY + json_len(rule)
+                else:
+                    self.redactions[rule] = old + k
         if ev.error_hash is not None:
             self._add_error(ev, error_type)
 
-    def _count(self, table: dict[str, int], key: str, n: int = 1) -> None:
-        old = table.get(key)
-        if old is None:
-            table[key] = n
-            self._static += _COUNT_ENTRY + json_len(key)
-        else:
-            table[key] = old + n
+    def _widen(self, ts: str) -> None:
+        width = max(self.ts_width, json_len(ts))
+        self.bound += (2 * len(self.errors) + 2) * (width - self.ts_width)
+        self.ts_width = width
+
+    def _new_combo(self, key: tuple[str, str, str, str | None]) -> None:
+        cat, name, source, status = key
+        self.bound += self._combo_cost(cat, name, source, status)
+        self.combos[key] = 1
+        if cat == "command":
+            self.commands.add(name)
+        elif cat == "feature":
+            self.features.add(name)
+        self.categories.add(cat)
+        self.sources.add(source)
+        if status is not None:
+            self.statuses.add(status)
 
     def _add_error(self, ev: SanitizedEvent, error_type: str | None) -> None:
         key = (ev.error_hash, ev.error_code, ev.name)
         sample = self.errors.get(key)
         if sample is None:
             self.errors[key] = [1, ev.ts, ev.ts, error_type]
-            self._static += (_ERROR_ENTRY + json_len(ev.error_hash) + json_len(ev.error_code)
-                             + json_len(ev.name) + json_len(error_type))
+            self.bound += (_ERROR_ENTRY + json_len(ev.error_hash) + json_len(ev.error_code)
+                           + json_len(ev.name) + json_len(error_type) + 2 * self.ts_width)
             return
         sample[0] += 1
         if ev.ts < sample[1]:
@@ -167,7 +200,7 @@ class PartAggregates:
         if sample[3] is None and error_type is not None:
             # the same hash means the same type; keep the bound exact anyway
             sample[3] = error_type
-            self._static += json_len(error_type) - 4
+            self.bound += json_len(error_type) - 4
 
     # --- results -----------------------------------------------------------------
     def performance_metrics(self) -> dict[str, CommandPerformance]:
@@ -182,10 +215,23 @@ class PartAggregates:
         return out
 
     def usage_statistics(self) -> UsageStatistics:
+        commands: dict[str, int] = {}
+        features: dict[str, int] = {}
+        categories: dict[str, int] = {}
+        sources: dict[str, int] = {}
+        statuses: dict[str, int] = {}
+        for (cat, name, source, status), n in self.combos.items():
+            if cat == "command":
+                commands[name] = commands.get(name, 0) + n
+            elif cat == "feature":
+                features[name] = features.get(name, 0) + n
+            categories[cat] = categories.get(cat, 0) + n
+            sources[source] = sources.get(source, 0) + n
+            if status is not None:
+                statuses[status] = statuses.get(status, 0) + n
         return UsageStatistics(
-            commands=_sorted(self.commands), features=_sorted(self.features),
-            categories=_sorted(self.categories), sources=_sorted(self.sources),
-            statuses=_sorted(self.statuses))
+            commands=_sorted(commands), features=_sorted(features), categories=_sorted(categories),
+            sources=_sorted(sources), statuses=_sorted(statuses))
 
     def error_samples(self) -> list[ErrorSample]:
         samples = [

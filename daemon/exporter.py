@@ -44,7 +44,7 @@ from .package_writer import (
     write_atomic,
 )
 from .redaction_sidecar import RedactionSidecar
-from .spool_reader import ReadStats, open_sources, read_records, select_window
+from .spool_reader import ReadStats, open_sources, read_blocks, select_window
 
 log = structlog.get_logger(__name__)
 
@@ -79,7 +79,7 @@ def export_window(paths: TelemetryPaths, config: Config, output: Path, start: da
     stats = ReadStats()
     sources = open_sources(paths, config)
     try:
-        records = select_window(read_records(sources, stats), start, end, stats)
+        records = select_window(read_blocks(sources, stats), start, end, stats)
         result = build_packages(records, header=header, cap=config.max_upload_bytes, output=output,
                                 stats=stats, progress=progress)
     finally:
@@ -177,10 +177,12 @@ class _PartBuilder:
     def run(self, records: Iterable[EventRecord], progress: ProgressFn | None) -> None:
         scratch = RedactionReport()
         encode = msgspec.json.Encoder().encode
-        cap, skeleton = self.cap, self.skeleton
+        cap = self.cap
+        limit = cap - self.skeleton  # room for events + aggregates in one part
         done, next_progress = 0, PROGRESS_EVERY
+        events, agg, events_bytes = self.events, self.agg, 0
+        append, add = events.append, agg.add
         for rec in records:
-            events = self.events
             ev = sanitize_event(rec, len(events), scratch)
             rules = scratch.counts or None
             etype = None
@@ -189,25 +191,24 @@ class _PartBuilder:
                 etype = err.type if check_string(err.type) is None else None
             data = encode(ev)
             need = len(data) + 1
-            agg = self.agg
-            used = skeleton + self.events_bytes + agg.bound
-            # Fast path: the aggregates can grow by at most ~4x the event's own
-            # strings plus constants; only near the cap is the exact cost computed.
-            if used + need * 7 + 4096 + (len(rules) * 64 if rules else 0) > cap:
-                if used + need + agg.cost(ev, etype, rules) > cap:
+            # Fast path: the aggregates grow by at most ~4x the event's own strings
+            # plus constants; only near the cap is the exact cost computed.
+            if events_bytes + agg.bound + need * 7 + 4096 + (len(rules) * 64 if rules else 0) > limit:
+                if events_bytes + agg.bound + need + agg.cost(ev, etype, rules) > limit:
+                    self.events_bytes = events_bytes
                     self._close_part(last=False)
-                    agg = self.agg
-                    if skeleton + need + agg.cost(ev, etype, rules) > cap:
+                    if need + self.agg.cost(ev, etype, rules) > limit:
                         raise EventTooLargeError(
                             f"event {rec.event_id} alone ({len(data)} bytes sanitized) does not fit in a "
                             f"package of telemetry.max_upload_size_mb ({cap} bytes)",
                             hint="raise telemetry.max_upload_size_mb")
                     if rules:
                         _move_pointers(scratch, len(events), 0)
-                    events = self.events
-            events.append(data)
-            self.events_bytes += need
-            agg.add(ev, etype, rules)
+                    events, agg, events_bytes = self.events, self.agg, 0
+                    append, add = events.append, agg.add
+            append(data)
+            events_bytes += need
+            add(ev, etype, rules)
             if rules:
                 self._take_findings(scratch)
             done += 1
@@ -215,6 +216,7 @@ class _PartBuilder:
                 next_progress += PROGRESS_EVERY
                 if progress is not None:
                     progress(done, None)
+        self.events_bytes = events_bytes
         self._close_part(last=True)
         if progress is not None:
             progress(done, done)

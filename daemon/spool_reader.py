@@ -93,6 +93,12 @@ def open_sources(paths: TelemetryPaths, config: Config) -> list[tuple[Path, Bina
 
 def read_records(sources: Iterable[tuple[Path, BinaryIO]], stats: ReadStats) -> Iterator[EventRecord]:
     """Every decodable record of every source, in order; closes each file."""
+    for block in read_blocks(sources, stats):
+        yield from block
+
+
+def read_blocks(sources: Iterable[tuple[Path, BinaryIO]], stats: ReadStats) -> Iterator[list[EventRecord]]:
+    """The decodable records of every source, one list per chunk; closes each file."""
     for path, fh in sources:
         with fh:
             stats.files += 1
@@ -103,7 +109,7 @@ def read_records(sources: Iterable[tuple[Path, BinaryIO]], stats: ReadStats) -> 
                 log.info("export.lines_skipped", path=str(path), count=stats.skipped_lines - before)
 
 
-def _read_file(fh: BinaryIO, stats: ReadStats) -> Iterator[EventRecord]:
+def _read_file(fh: BinaryIO, stats: ReadStats) -> Iterator[list[EventRecord]]:
     tail = b""
     oversized = False  # inside a line longer than MAX_LINE_BYTES: drop until its newline
     read = fh.read
@@ -128,7 +134,7 @@ def _read_file(fh: BinaryIO, stats: ReadStats) -> Iterator[EventRecord]:
             block = tail + chunk[:cut + 1] if tail else chunk[:cut + 1]
         tail = chunk[cut + 1:]
         if block:
-            yield from decode_block(block, stats)
+            yield decode_block(block, stats)
     if oversized or tail.strip():
         stats.skipped_lines += 1  # a partial last line (being written, or torn)
 
@@ -157,30 +163,28 @@ def ceil_ms(value: datetime) -> datetime:
     return value if extra == 0 else value.replace(microsecond=value.microsecond - extra) + _MS
 
 
-def select_window(records: Iterable[EventRecord], start: datetime | None, end: datetime | None,
+def select_window(blocks: Iterable[list[EventRecord]], start: datetime | None, end: datetime | None,
                   stats: ReadStats) -> Iterator[EventRecord]:
-    """Records with `start <= ts < end`; timestamps normalized to the wire form.
+    """Records with `start <= ts < end`, from lists of records; timestamps in the wire form.
 
     A record whose `ts` is not a time is skipped and counted (it fails to validate).
     Wire-form timestamps are compared as strings (no parsing): on the millisecond
     grid `ts >= start` iff `ts >= ceil_ms(start)`, and `ts < end` iff `ts < ceil_ms(end)`.
     """
-    lo = format_ts(ceil_ms(start)) if start is not None else None
-    hi = format_ts(ceil_ms(end)) if end is not None else None
+    lo = format_ts(ceil_ms(start)) if start is not None else ""
+    hi = format_ts(ceil_ms(end)) if end is not None else "\uffff"
     canonical = CANONICAL_TS.fullmatch
-    for rec in records:
-        ts = rec.ts
-        if canonical(ts) is None:
-            fixed = normalize_ts(ts)
-            if fixed is None:
-                stats.skipped_lines += 1
-                continue
-            rec.ts = ts = fixed
-        if lo is not None and ts < lo:
-            continue
-        if hi is not None and ts >= hi:
-            continue
-        yield rec
+    for block in blocks:
+        for rec in block:
+            ts = rec.ts
+            if canonical(ts) is None:
+                fixed = normalize_ts(ts)
+                if fixed is None:
+                    stats.skipped_lines += 1
+                    continue
+                rec.ts = ts = fixed
+            if lo <= ts < hi:
+                yield rec
 
 
 def normalize_ts(text: str) -> str | None:

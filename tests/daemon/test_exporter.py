@@ -268,3 +268,29 @@ def test_a_rotation_after_the_sources_are_opened_loses_and_duplicates_nothing(pa
     assert rotate_spool(paths.spool_dir) is not None
     got = [r.event_id for r in read_records(sources, ReadStats())]
     assert got == [r.event_id for r in recs]
+
+
+def test_lines_cut_by_chunk_boundaries_are_reassembled(paths, tmp_path, monkeypatch):
+    from branchpy_telemetry.daemon import spool_reader
+
+    monkeypatch.setattr(spool_reader, "CHUNK_BYTES", 7)
+    recs = [record(i) for i in range(20)]
+    write_lines(paths.active_spool, recs, extra=b"{\"partial")
+    result = export_window(paths, config(), tmp_path / "o.json", None, None)
+    assert [e.event_id for e in read_package(tmp_path / "o.json").summary.events] == [
+        r.event_id for r in recs]
+    assert result.skipped_lines == 1
+
+
+def test_a_line_longer_than_the_limit_is_skipped_and_counted(paths, tmp_path, monkeypatch):
+    from branchpy_telemetry.daemon import spool_reader
+
+    monkeypatch.setattr(spool_reader, "CHUNK_BYTES", 64)
+    monkeypatch.setattr(spool_reader, "MAX_LINE_BYTES", 256)
+    before, after = record(0), record(1)
+    write_lines(paths.active_spool, [before], extra=b'{"v": 1, "junk": "' + b"j" * 2000 + b'"}\n')
+    write_lines(paths.active_spool, [after])
+    result = export_window(paths, config(), tmp_path / "o.json", None, None)
+    assert [e.event_id for e in read_package(tmp_path / "o.json").summary.events] == [
+        before.event_id, after.event_id]
+    assert result.skipped_lines == 1
