@@ -45,7 +45,9 @@ _INF = float("inf")
 _CATEGORY_SET, _SOURCE_SET = frozenset(CATEGORIES), frozenset(SOURCES)
 _ERROR_KEYS = frozenset({"code", "type", "message"})
 _log = logging.getLogger("branchpy_telemetry.client.emitter")
-_encode = msgspec.json.Encoder().encode
+# attrs values msgspec cannot encode natively (Path, Decimal, custom objects) are kept as
+# their str(): the event survives, and the exporter's privacy rules still apply to the text.
+_encode = msgspec.json.Encoder(enc_hook=str).encode
 _V_PREFIX = b'{"v":%d,' % EVENT_VERSION
 
 
@@ -197,7 +199,7 @@ class Emitter:
             body = _encode(record)
             # omit_defaults would drop `"v": 1`; the line always states its version (§5).
             line = (_V_PREFIX + body[1:] if record.v == EVENT_VERSION else body) + b"\n"
-        except Exception as exc:  # an attrs value msgspec cannot encode
+        except Exception as exc:  # e.g. an attrs value whose str() raises
             self.stats.count_drop("invalid", f"cannot encode event: {exc}")
             return False
         if len(line) > MAX_LINE_BYTES:

@@ -147,12 +147,28 @@ def test_build_event_rejects_bad_input_with_usage_error_and_emit_counts_it_inval
     assert not resolve_paths().active_spool.exists()
 
 
-def test_unencodable_attrs_are_dropped_as_invalid_without_raising(paths):
+def test_unencodable_attrs_or_oversized_lines_are_dropped_as_invalid_without_raising(paths):
+    class Unprintable:
+        def __str__(self):
+            raise RuntimeError("no text")
+
     emitter = Emitter(paths)
-    assert emitter.emit("feature", "x", attrs={"obj": object()}) is False
+    assert emitter.emit("feature", "x", attrs={"obj": Unprintable()}) is False
     assert emitter.emit("feature", "x", attrs={"big": "z" * 70_000}) is False
     assert emitter.stats.snapshot() == {"emitted": 0, "dropped": {"write_error": 0, "invalid": 2,
                                                                    "consent": 0}}
+    assert not paths.active_spool.exists()
+
+
+def test_attrs_values_of_other_types_are_kept_as_their_text(paths):
+    from decimal import Decimal
+    from pathlib import PurePosixPath
+
+    emitter = Emitter(paths)
+    assert emitter.emit("feature", "x", attrs={"ratio": Decimal("0.5"), "where": PurePosixPath("a/b.rpy"),
+                                               ("tuple", "key"): 1, "n": 3, "ok": True, "none": None})
+    assert lines(paths)[0]["attrs"] == {"ratio": "0.5", "where": "a/b.rpy", "('tuple', 'key')": 1, "n": 3,
+                                        "ok": True, "none": None}
 
 
 def test_build_event_then_write_event_appends_to_the_default_spool(telemetry_home):
