@@ -22,7 +22,8 @@ def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
         "endpoint": daemon.config.telemetry.endpoint,
         "socket": paths.control_endpoint,
         "progress_socket": paths.progress_endpoint,
-        "idle_timeout_s": daemon.idle_timeout if daemon.mode == "manual" else None,
+        # manual mode exits after this many idle seconds; None: never (auto mode, or 0)
+        "idle_timeout_s": daemon.idle_timeout if daemon.mode == "manual" and daemon.idle_timeout else None,
         "spool_dir": str(paths.spool_dir),
         "spool_files": spool_files,
         "spool_bytes": spool_bytes,
