@@ -111,22 +111,27 @@ def _variants(text: str) -> tuple[str, ...]:
 
 
 # --- path patterns (over folded text) ----------------------------------------
+# Every alternative starts at one of `: \\ ~ / .`, consumed by one leading
+# character class so the regex engine skips all other positions in C; each
+# branch then checks what precedes with fixed-width look-behinds. A match
+# starts at that character (normalization widens it to the whole token).
 _SEG = r"[^\s/\\]"
-_EXT = r"\.(?=[a-z0-9]{0,9}[a-z])[a-z0-9]{1,10}(?![\w+\-]|\.\w)"
-_MIME = r"(?:application|audio|font|image|message|model|multipart|text|video)/[\w.+\-]+(?![\w/\\.+\-])"
+_EXT = r"\.(?=[A-Za-z0-9]{0,9}[A-Za-z])[A-Za-z0-9]{1,10}(?![\w+\-]|\.\w)"
+_MIME_TOP = ("application", "audio", "font", "image", "message", "model", "multipart", "text", "video")
+_NOT_MIME_VND = "(?:(?!(?:vnd|prs)\\.)|" + "".join(f"(?<!{t}/)" for t in _MIME_TOP) + ")"
 _PATH_PARTS = (
-    r"(?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]*+:[/\\]{2}",  # URL scheme://
-    r"(?<![a-z0-9])file:(?=\S)",  # file: URI
-    r"(?<!\\)\\\\[^\s\\/]",  # UNC \\host
-    r"(?<!\w)[^\W\d_]:[/\\]",  # drive C:\ C:/ (any letter: a Cyrillic С is no disguise)
-    rf"(?<!\w)[^\W\d_]:[^\s/\\:]*{_EXT}",  # drive-relative C:x.rpy
-    r"~[^\s/\\~]*+[/\\]",  # home ~/ ~user/
-    rf"(?<![\w/\\])[/\\]++{_SEG}++[/\\]",  # rooted, two segments /a/
-    rf"(?<![\w/\\])/++[a-z_.$~]{_SEG}*",  # rooted, one segment /usr
-    r"(?<![\w.])\.{1,2}[/\\](?=\S)",  # ./x ../x
-    rf"(?<!\S)(?!{_MIME})(?:{_SEG}++[/\\])+{_SEG}*?{_EXT}",  # relative with extension
+    r"(?<=:)[/\\]{2}",  # URL scheme:// (any scheme, with or without a path)
+    r"(?<=(?<![A-Za-z0-9])[Ff][Ii][Ll][Ee]:)(?=\S)",  # file: URI, any case
+    r"(?<=(?<!\w)[^\W\d_]:)[/\\]",  # drive C:\ C:/ (any letter: a Cyrillic С is no disguise)
+    rf"(?<=(?<!\w)[^\W\d_]:)[^\s/\\:]*{_EXT}",  # drive-relative C:x.rpy
+    r"(?<=(?<!\\)\\)\\[^\s\\/]",  # UNC \\host
+    r"(?<=~)[^\s/\\~]*+[/\\]",  # home ~/ ~user/
+    rf"(?<=(?<![\w/\\])[/\\])[/\\]*+{_SEG}++[/\\]",  # rooted, two segments /a/
+    rf"(?<=(?<![\w/\\])/)/*+(?:[^\W\d]|[.$~]){_SEG}*",  # rooted, one segment /usr
+    r"(?<=(?<![\w.])\.)\.?[/\\](?=\S)",  # ./x ../x
+    rf"(?<=\S[/\\]){_NOT_MIME_VND}{_SEG}*?{_EXT}",  # relative: a separator, then a name with an extension
 )
-_PATH = re.compile("|".join(f"(?:{p})" for p in _PATH_PARTS), re.IGNORECASE)
+_PATH = re.compile(r"[:\\~/.](?:" + "|".join(f"(?:{p})" for p in _PATH_PARTS) + ")")
 
 
 def contains_raw_path(text: str) -> bool:
@@ -208,29 +213,47 @@ def _is_content_key(key: str) -> bool:
 
 
 # --- error messages ----------------------------------------------------------
+# Like _PATH, each pattern opens with a character class so the engine skips
+# the positions that cannot start a match in C.
 _QUOTED = re.compile(
-    r"(?<!\w)'[^'\n]*'(?!\w)|\"[^\"\n]*\"|`[^`\n]*`|‘[^’\n]*’|“[^”\n]*”|«[^»\n]*»|「[^」\n]*」"
+    r"['\"`‘“«「](?:(?<=(?<!\w)')[^'\n]*'(?!\w)|(?<=\")[^\"\n]*\"|(?<=`)[^`\n]*`|(?<=‘)[^’\n]*’"
+    r"|(?<=“)[^”\n]*”|(?<=«)[^»\n]*»|(?<=「)[^」\n]*」)"
 )
-_URL = re.compile(r"(?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]*+://\S*", re.IGNORECASE)
 _EMAIL = re.compile(r"(?<![\w.+\-])[\w.+\-]++@[\w\-]+(?:\.[\w\-]+)+")
 _PATH_TAIL = re.compile(r"[^\s'\"`<>()\[\]{},;]*")
-_UUID = re.compile(r"\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\b", re.IGNORECASE)
-_HEX = re.compile(r"\b0x[0-9a-f]+\b|\b(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{8,}\b", re.IGNORECASE)
+_UUID = re.compile(
+    r"[0-9a-fA-F](?<![0-9A-Za-z][0-9a-fA-F])[0-9a-fA-F]{7}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}"
+    r"-[0-9a-fA-F]{12}(?![0-9A-Za-z])"
+)
+_HEX = re.compile(r"[0-9a-fA-F](?<!\w[0-9a-fA-F])(?:(?<=0)[xX][0-9a-fA-F]+|[0-9a-fA-F]{7,})(?!\w)")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _REPEATED_PATH = re.compile(r"<path>(?:\s+<path>)+")
-_SPACES = re.compile(r"\s+")
+
+
+def _hex_or_word(m: re.Match) -> str:
+    """`0x…` always; a bare run of 8+ hex digits only when it mixes digits and letters."""
+    word = m.group()
+    if word[1:2] in ("x", "X") or not (word.isdigit() or word.isalpha()):
+        return "<hex>"
+    return word
+
+
+_TOKEN_BREAKS = frozenset(" \t\n\r\v\f'\"`<>()[]{},;=")
 
 
 def _replace_paths(text: str) -> str:
+    """Replace each path (or URL), widened to the token around it, with `<path>` (`<url>`)."""
     out: list[str] = []
     pos = 0
     for m in _PATH.finditer(text):
-        if m.start() < pos:
+        start = m.start()
+        if start < pos:
             continue
-        end = _PATH_TAIL.match(text, m.end()).end()
-        out.append(text[pos:m.start()])
-        out.append("<path>")
-        pos = end
+        while start > pos and text[start - 1] not in _TOKEN_BREAKS and not text[start - 1].isspace():
+            start -= 1
+        out.append(text[pos:start])
+        out.append("<url>" if text.startswith("://", m.start()) else "<path>")
+        pos = _PATH_TAIL.match(text, m.end()).end()
     out.append(text[pos:])
     return "".join(out)
 
@@ -240,14 +263,16 @@ def normalize_error_message(message: str) -> str:
     literals, emails, URLs) so the same failure groups everywhere."""
     text = _decode_layers(_fold_unicode(message))
     text = _QUOTED.sub("<str>", text)
-    text = _URL.sub("<url>", text)
-    text = _EMAIL.sub("<email>", text)
+    if "@" in text:
+        text = _EMAIL.sub("<email>", text)
     text = _replace_paths(text)
-    text = _REPEATED_PATH.sub("<path>", text)
-    text = _UUID.sub("<uuid>", text)
-    text = _HEX.sub("<hex>", text)
+    if "<path>" in text:
+        text = _REPEATED_PATH.sub("<path>", text)
+    if "-" in text:
+        text = _UUID.sub("<uuid>", text)
+    text = _HEX.sub(_hex_or_word, text)
     text = _NUMBER.sub("<n>", text)
-    return _SPACES.sub(" ", text).strip()
+    return " ".join(text.split())
 
 
 MAX_MESSAGE_LENGTH = 1024  # only this much of a message is normalized and hashed
