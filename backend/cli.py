@@ -122,9 +122,10 @@ def cmd_serve(args, settings: BackendSettings) -> int:
         serve(app, host=args.host, port=args.port, threads=args.workers,
               max_body_bytes=settings.max_upload_bytes, on_ready=announce)
     except KeyboardInterrupt:
-        log.info("serve.stopped")
+        pass  # SIGTERM / Ctrl-C: waitress usually swallows it and returns; either way we stop cleanly
     finally:
         sink.close()
+    log.info("serve.stopped")
     return EXIT_OK
 
 

@@ -115,3 +115,5 @@ def test_serve_without_db_uses_the_database_named_in_the_environment(tmp_path):
     finally:
         server.stop()
     assert (tmp_path / "cli.db").exists()
+    assert server.proc.returncode == 0  # SIGTERM is a clean stop
+    assert '"serve.stopped"' in server.logs()
