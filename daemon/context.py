@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from branchpy_telemetry.client.config import Config, load_config
 from branchpy_telemetry.client.paths import TelemetryPaths
@@ -33,6 +34,10 @@ class DaemonContext:
     publish_progress: ProgressSink | None = None
     shutdown_event: threading.Event = field(default_factory=threading.Event)
     config_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Delivery (issue 4): the auto-mode scheduler (daemon/auto_mode.py) and the lock that keeps
+    # auto runs, `sync`, `upload` and `purge` from overlapping.
+    scheduler: Any = None
+    delivery_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def mode(self) -> str:

@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 
 import structlog
 
@@ -24,6 +25,7 @@ from .lock import AlreadyRunningError, InstanceLock
 
 EXIT_OK, EXIT_START_FAILED, EXIT_USAGE, EXIT_ALREADY_RUNNING = 0, 1, 2, 3
 DEFAULT_IDLE_TIMEOUT = 600.0
+ABANDONED_RUN = threading.Event()  # set when shutdown left an auto run behind
 
 log = structlog.get_logger("branchpy_telemetry.daemon")
 
@@ -58,9 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         return fail_to_start(paths, exc)
     try:
-        return serve(paths, config, options.idle_timeout)
+        code = serve(paths, config, options.idle_timeout)
     finally:
         lock.release()
+    if ABANDONED_RUN.is_set():  # a delivery thread would keep the interpreter alive: leave now
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def serve(paths: TelemetryPaths, config, idle_timeout: float) -> int:
@@ -87,10 +94,12 @@ def serve(paths: TelemetryPaths, config, idle_timeout: float) -> int:
             return fail_to_start(paths, exc)
         log.info("daemon.started", pid=daemon.pid, mode=daemon.mode, version=daemon.version,
                  idle_timeout_s=idle_timeout)
+        start_delivery(daemon, server)
         reason = server.serve()
         log.info("daemon.stopping", reason=reason)
         return EXIT_OK
     finally:
+        stop_delivery(daemon)
         server.close()
         signal.set_wakeup_fd(-1)
         for sig, handler in previous.items():
@@ -98,6 +107,33 @@ def serve(paths: TelemetryPaths, config, idle_timeout: float) -> int:
         wake_r.close()
         wake_w.close()
         log.info("daemon.stopped", pid=daemon.pid)
+
+
+def start_delivery(daemon: DaemonContext, server) -> None:
+    """Auto mode (if configured), READY=1 for systemd, WATCHDOG=1 from the loop."""
+    from .auto_mode import apply_mode
+    from .sd_notify import WatchdogPinger, notify_ready
+
+    try:
+        apply_mode(daemon)
+    except TelemetryError as exc:  # a bad interval must not stop the control plane
+        log.error("auto.cannot_start", code=exc.code, error=exc.message)
+    pinger = WatchdogPinger()
+    if pinger.active:
+        server.on_tick = pinger.ping_if_due
+        server.tick_s = pinger.period
+    notify_ready(f"serving on {daemon.paths.control_endpoint} (mode {daemon.mode})")
+
+
+def stop_delivery(daemon: DaemonContext) -> None:
+    """STOPPING=1, then stop the scheduler; a run still going after a few seconds is abandoned
+    (exactly-once survives that: the ledger is written before a package leaves the outbox)."""
+    from .auto_mode import stop_auto_mode
+    from .sd_notify import notify_stopping
+
+    notify_stopping()
+    if not stop_auto_mode(daemon):
+        ABANDONED_RUN.set()
 
 
 def prepare_folders(paths: TelemetryPaths) -> None:

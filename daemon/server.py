@@ -132,6 +132,9 @@ class ControlServer:
         self._workers = workers
         self._threads: list[threading.Thread] = []
         self._last_activity = time.monotonic()
+        # Called on every loop turn, at least every `tick_s` seconds (the systemd watchdog ping).
+        self.on_tick: Callable[[], None] | None = None
+        self.tick_s: float | None = None
 
     # -- set-up and tear-down -------------------------------------------------
     def bind(self) -> None:
@@ -198,6 +201,11 @@ class ControlServer:
             if timeout == 0:
                 log.info("daemon.idle_exit", idle_timeout_s=self.daemon.idle_timeout)
                 return "idle"
+            if self.on_tick is not None:
+                self.on_tick()
+                if self.tick_s:
+                    tick_ms = max(1, int(self.tick_s * 1000))
+                    timeout = tick_ms if timeout is None else min(timeout, tick_ms)
             ready = dict(poller.poll(timeout))
             if self.wakeup_fd is not None and self.wakeup_fd in ready:
                 drain_fd(self.wakeup_fd)

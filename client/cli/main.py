@@ -12,9 +12,24 @@ import argparse
 import sys
 
 from ..errors import EXIT_FAILED, EXIT_USAGE, TelemetryError
-from . import config, daemon, emit, export, preview, schema, status
+from . import (
+    config,
+    daemon,
+    emit,
+    export,
+    history,
+    mode,
+    preview,
+    purge,
+    rotate,
+    schema,
+    status,
+    sync,
+    upload,
+)
 
-COMMAND_MODULES = (emit, export, preview, schema, status, config, daemon)
+COMMAND_MODULES = (emit, export, preview, upload, sync, schema, status, mode, config, rotate, history, purge,
+                   daemon)
 
 
 class CliParser(argparse.ArgumentParser):

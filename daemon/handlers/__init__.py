@@ -6,7 +6,22 @@ socket I/O; the server's error boundary turns what they raise into replies.
 
 from __future__ import annotations
 
-from . import config_get, config_set, emit, export, preview, schema, shutdown, status
+from . import (
+    config_get,
+    config_set,
+    emit,
+    export,
+    history,
+    mode,
+    preview,
+    purge,
+    rotate,
+    schema,
+    shutdown,
+    status,
+    sync,
+    upload,
+)
 
 REGISTRY = {
     "status": status.handle,
@@ -17,7 +32,13 @@ REGISTRY = {
     "export": export.handle,
     "preview": preview.handle,
     "shutdown": shutdown.handle,
+    "upload": upload.handle,
+    "sync": sync.handle,
+    "mode": mode.handle,
+    "rotate": rotate.handle,
+    "history": history.handle,
+    "purge": purge.handle,
 }
 
 # Commands that may take long: run on a worker thread so `status` keeps answering.
-BACKGROUND = frozenset({"export", "preview"})
+BACKGROUND = frozenset({"export", "preview", "upload", "sync", "rotate", "purge"})

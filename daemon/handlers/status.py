@@ -29,6 +29,38 @@ def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
         "spool_bytes": spool_bytes,
         "config_file": str(paths.config_file),
         "log_file": str(paths.daemon_log),
+        **delivery_status(ctx),
+    }
+
+
+def delivery_status(ctx: RequestContext) -> dict[str, Any]:
+    """Auto mode (next run, last run), outbox size, and the counters since install."""
+    from ..auto_mode import auto_status
+    from ..counters import CounterStore
+    from ..outbox import Outbox
+
+    outbox = Outbox(ctx.paths, 1, counters=CounterStore(ctx.paths.counters_file))
+    pending = outbox.pending()
+    counters = CounterStore(ctx.paths.counters_file).snapshot()
+    dropped: dict[str, int] = {}
+    for name, value in counters.items():
+        if name.startswith("dropped.") and name.count(".") >= 2:
+            reason, unit = name[len("dropped."):].rsplit(".", 1)
+            dropped[f"{reason}.{unit}"] = value
+    return {
+        "auto": auto_status(ctx.daemon),
+        "outbox": {"packages": len(pending), "bytes": sum(e.size for e in pending),
+                   "quarantined": len(outbox.quarantined()), "dir": str(ctx.paths.outbox_dir)},
+        "counters": {
+            "emitted": counters.get("emitted.events", 0),
+            "exported": counters.get("exported.events", 0),
+            "exported_packages": counters.get("exported.packages", 0),
+            "uploaded": counters.get("uploaded.events", 0),
+            "uploaded_packages": counters.get("uploaded.packages", 0),
+            "duplicates": counters.get("duplicates.packages", 0),
+            "quarantined": counters.get("quarantined.packages", 0),
+            "dropped": dropped,
+        },
     }
 
 

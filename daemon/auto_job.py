@@ -1,0 +1,196 @@
+"""The auto-mode run (issue 4 §3), also what `sync` runs now: rotate → export → send → retain.
+
+1. Rotate the active spool if `telemetry.rotation.*` says so.
+2. Export everything not yet delivered, tracked by checkpoints (not time
+   windows): the new complete lines of every source become sanitized packages
+   in the outbox. Order for exactly-once: packages are durable in the outbox
+   BEFORE the checkpoints advance; a crash in between re-exports those lines
+   in a new package, and the backend stores each `event_id` once.
+3. Send the outbox (oldest first, daily byte budget) — or, in dry-run, only
+   validate each waiting package and record it in the ledger as `dry_run`
+   (once per package), never sending. Withdrawn consent: nothing is sent and
+   the run fails with `consent_withdrawn` (packages stay in the outbox).
+4. Apply retention (only delivered data, or in manual mode data older than keep).
+
+Runs never overlap: the caller passes the daemon's delivery lock.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import structlog
+
+from ..client.config import Config
+from ..client.consent import consent_withdrawn
+from ..client.errors import ConsentWithdrawnError
+from ..client.paths import TelemetryPaths, ensure_private_dir
+from ..client.spool import spool_size_bytes
+from ..client.timewindow import utcnow
+from .budget import DailyUploadBudget
+from .checkpoints import CheckpointStore
+from .counters import CounterStore
+from .delivery import DeliveryReport, ledger_record_for, send_outbox
+from .exporter import build_packages
+from .identity import load_or_create_governance_id
+from .ledger import append_receipt, read_history
+from .outbox import Outbox
+from .package_writer import make_header
+from .retention import apply_retention
+from .rotation_policy import apply_rotation_policy
+from .source_reader import NewEventsReader
+from .spool_reader import ReadStats
+from .uploader import LocalRejection, UploadOutcome, prepare_upload
+
+log = structlog.get_logger("branchpy.auto")
+
+STAGING_DIR = "staging"
+ProgressFn = Callable[[int, "int | None", str], None]  # (done, total, stage)
+
+
+class AutoRunReport(msgspec.Struct, kw_only=True):
+    dry_run: bool
+    rotated: str | None = None
+    read_events: int = 0
+    skipped_lines: int = 0
+    exported_packages: int = 0
+    exported_events: int = 0
+    delivered: int = 0
+    duplicates: int = 0
+    events_delivered: int = 0
+    kept: int = 0
+    quarantined: int = 0
+    over_budget: int = 0
+    dry_run_recorded: int = 0
+    outbox_packages: int = 0
+    retention_deleted: int = 0
+    duration_s: float = 0.0
+    failure: str | None = None  # the first undelivered package's reason (the server's message)
+    failure_kept_at: str | None = None
+    failure_status: int | None = None
+
+
+def open_outbox(paths: TelemetryPaths, config: Config, counters: CounterStore) -> Outbox:
+    return Outbox.from_config(paths, config, counters=counters, other_bytes=spool_size_bytes(paths.spool_dir))
+
+
+def export_new_events(paths: TelemetryPaths, config: Config, outbox: Outbox, counters: CounterStore,
+                      *, progress: Callable[[int, int | None], None] | None = None
+                      ) -> tuple[int, int, int, int]:
+    """New lines of every source -> packages in the outbox; then checkpoints advance.
+
+    Returns (events read, lines skipped, packages added, events exported).
+    """
+    store = CheckpointStore.load(paths.checkpoints_file)
+    stats = ReadStats()
+    reader = NewEventsReader(paths, config, store, stats)
+    records = reader.records()
+    first = next(records, None)
+    packages = exported = 0
+    if first is not None:
+        staging = ensure_private_dir(paths.data_dir / STAGING_DIR)
+        header = make_header(load_or_create_governance_id(paths), None, None)
+        output = staging / f"auto-{time.time_ns()}.json"
+        built = build_packages(itertools.chain([first], records), header=header, cap=config.max_upload_bytes,
+                               output=output, stats=stats, progress=progress)
+        try:
+            for path, _sha, package_id, _n, _size in built.written:
+                outbox.add(Path(path), package_id=package_id)
+        finally:
+            for path, *_ in built.written:
+                Path(path).unlink(missing_ok=True)
+            Path(built.report_file).unlink(missing_ok=True)
+        packages, exported = len(built.written), built.events
+    else:
+        for _ in records:  # nothing new: still walk every source so offsets and sightings update
+            pass
+    reader.commit()
+    deltas = {"emitted.events": reader.events, "exported.packages": packages, "exported.events": exported}
+    if stats.skipped_lines:
+        deltas["dropped.undecodable.lines"] = stats.skipped_lines
+    counters.increment_many({k: v for k, v in deltas.items() if v})
+    return reader.events, stats.skipped_lines, packages, exported
+
+
+def record_dry_run(outbox: Outbox, config: Config, ledger_file: Path) -> int:
+    """Validate every waiting package and record it once as `dry_run`; nothing is sent."""
+    recorded = {r.package_id for r in read_history(ledger_file) if r.dry_run}
+    count = 0
+    for entry in outbox.pending():
+        if entry.package_id in recorded:
+            continue
+        try:
+            prepared = prepare_upload(Path(entry.path), config)
+        except LocalRejection as rej:
+            outbox.quarantine(entry, rej.message, code=rej.code)
+            continue
+        except FileNotFoundError:
+            continue
+        outcome = UploadOutcome(outcome="delivered", package_id=prepared.package_id, events=prepared.events,
+                                bytes=len(prepared.body), wire_bytes=len(prepared.gzipped),
+                                sha256=prepared.sha256, endpoint=config.telemetry.endpoint.rstrip("/"))
+        append_receipt(ledger_file, ledger_record_for(outcome, when=utcnow(), dry_run=True))
+        count += 1
+    return count
+
+
+def run_auto_job(paths: TelemetryPaths, config: Config, lock: threading.Lock, *,
+                 dry_run: bool | None = None, progress: ProgressFn | None = None,
+                 env: dict[str, str] | None = None, **upload_options: Any) -> AutoRunReport:
+    """One run (see the module docstring). Raises ConsentWithdrawnError after
+    exporting when consent is withdrawn; other errors propagate to the scheduler."""
+    dry_run = config.telemetry.auto.dry_run if dry_run is None else dry_run
+    started = time.monotonic()
+    report = AutoRunReport(dry_run=dry_run)
+    counters = CounterStore(paths.counters_file)
+
+    def stage(name: str) -> Callable[[int, int | None], None]:
+        return lambda done, total: progress(done, total, name) if progress else None
+
+    with lock:
+        rotated = apply_rotation_policy(paths.spool_dir, config)
+        report.rotated = str(rotated) if rotated else None
+        outbox = open_outbox(paths, config, counters)
+        (report.read_events, report.skipped_lines, report.exported_packages,
+         report.exported_events) = export_new_events(paths, config, outbox, counters,
+                                                     progress=stage("export"))
+        if dry_run:
+            report.dry_run_recorded = record_dry_run(outbox, config, paths.ledger_file)
+        elif consent_withdrawn(env):
+            raise ConsentWithdrawnError(
+                "telemetry consent is withdrawn (DO_NOT_TRACK or BRANCHPY_TELEMETRY=off): nothing was sent",
+                hint="packages stay in the outbox; unset DO_NOT_TRACK / BRANCHPY_TELEMETRY for the daemon")
+        else:
+            pending = len(outbox.pending())
+            if progress and pending:
+                progress(0, pending, "upload")
+            delivery = send_outbox(outbox, config, paths.ledger_file,
+                                   budget=DailyUploadBudget.from_config(paths.ledger_file, config),
+                                   env=env, **upload_options)
+            _merge(report, delivery)
+            if progress and pending:
+                progress(pending, pending, "upload")
+        store = CheckpointStore.load(paths.checkpoints_file)
+        retained = apply_retention(paths.spool_dir, config, store, outbox, counters)
+        report.retention_deleted = len(retained.deleted)
+        report.outbox_packages = len(outbox.pending())
+    report.duration_s = round(time.monotonic() - started, 3)
+    log.info("auto.run", **msgspec.to_builtins(report))
+    return report
+
+
+def _merge(report: AutoRunReport, delivery: DeliveryReport) -> None:
+    report.delivered, report.duplicates = delivery.delivered, delivery.duplicates
+    report.events_delivered, report.kept = delivery.events_delivered, delivery.kept
+    report.quarantined, report.over_budget = delivery.quarantined, delivery.over_budget
+    failed = next((e for e in delivery.entries
+                   if e.outcome not in ("delivered", "duplicate", "dry_run", "not_tried")), None)
+    if failed is not None:
+        report.failure = failed.message or failed.outcome
+        report.failure_kept_at, report.failure_status = failed.kept_at, failed.status_code

@@ -1,0 +1,82 @@
+"""Auto mode in the daemon: start, reschedule or stop the scheduled run to match the config.
+
+`apply_mode(daemon)` is called at start-up and after `mode` changes the
+config; the job itself is `auto_job.run_auto_job` under the daemon's
+delivery lock. `sync` runs the same job now through `run_now` (either mode).
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from ..client.timewindow import parse_duration
+from .context import DaemonContext
+
+log = structlog.get_logger("branchpy.auto_mode")
+
+STOP_TIMEOUT_S = 5.0
+
+
+def ensure_scheduler(daemon: DaemonContext):
+    from .scheduler import AutoModeScheduler  # lazy: APScheduler loads only when needed
+
+    if daemon.scheduler is None:
+        daemon.scheduler = AutoModeScheduler()
+    return daemon.scheduler
+
+
+def run_job(daemon: DaemonContext, progress=None):
+    """One auto-mode run with the daemon's current config (what the schedule and `sync` run)."""
+    from .auto_job import run_auto_job
+
+    return run_auto_job(daemon.paths, daemon.config, daemon.delivery_lock, progress=progress)
+
+
+def apply_mode(daemon: DaemonContext) -> None:
+    """Make the schedule match `telemetry.mode` / `telemetry.auto.interval`."""
+    config = daemon.config
+    if config.telemetry.mode != "auto":
+        if daemon.scheduler is not None and daemon.scheduler.running:
+            daemon.scheduler.stop()
+            log.info("auto.stopped")
+        return
+    interval = parse_duration(config.telemetry.auto.interval).total_seconds()
+    scheduler = ensure_scheduler(daemon)
+    if scheduler.running:
+        if scheduler.interval_s != interval:
+            scheduler.reschedule(interval)
+        return
+    scheduler.start(lambda: run_job(daemon), interval)
+
+
+def stop_auto_mode(daemon: DaemonContext, timeout: float = STOP_TIMEOUT_S) -> bool:
+    """Shut the scheduler down; True if no run is still going after `timeout` seconds."""
+    if daemon.scheduler is None:
+        return True
+    daemon.scheduler.shutdown(wait=False)
+    if daemon.delivery_lock.acquire(timeout=timeout):
+        daemon.delivery_lock.release()
+        return True
+    log.warning("auto.run_abandoned_at_shutdown", timeout_s=timeout)
+    return False
+
+
+def auto_status(daemon: DaemonContext) -> dict:
+    """Mode, schedule, last run and run counts for `status`."""
+    config = daemon.config
+    scheduler = daemon.scheduler
+    out: dict = {"interval": config.telemetry.auto.interval, "dry_run": config.telemetry.auto.dry_run,
+                 "scheduled": bool(scheduler is not None and scheduler.running),
+                 "next_run": None, "last_run": None, "runs": {}}
+    if scheduler is not None:
+        next_run = scheduler.next_run_time()
+        out["next_run"] = next_run.isoformat() if next_run else None
+        last = scheduler.last_result()
+        if last is not None:
+            out["last_run"] = last.to_status()
+            if last.ok and last.value is not None and hasattr(last.value, "__struct_fields__"):
+                import msgspec
+
+                out["last_run"]["report"] = msgspec.to_builtins(last.value)
+        out["runs"] = scheduler.counts()
+    return out

@@ -1,0 +1,80 @@
+"""`purge yes [reset_id]`: forget local data — spool, outbox (and quarantine), ledger.
+
+The active spool is rotated first (writers move to a fresh file, so an event
+emitted meanwhile is kept, not half-deleted), then every rotated file goes.
+Checkpoints of the spool go with it; those of the extension's files stay
+(its folder is not ours to delete, and its events must not be sent twice).
+Runs under the delivery lock, so never in the middle of an auto run.
+`reset_id` gives the install a new governance_id. Without `yes` nothing
+happens (the CLI asks on a TTY; scripts pass --yes).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from branchpy_telemetry.client.errors import TelemetryError, UsageError
+from branchpy_telemetry.client.spool import ACTIVE_NAME, list_spool_files, rotate_spool
+
+from ..checkpoints import CheckpointStore
+from ..context import RequestContext
+from .args import parse_args
+
+LOCK_TIMEOUT_S = 60.0
+
+
+class Args(msgspec.Struct, forbid_unknown_fields=True):
+    yes: bool = False
+    reset_id: bool = False
+
+
+def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    spec = parse_args(args, Args)
+    if not spec.yes:
+        raise UsageError("purge deletes the local spool, outbox and ledger: confirm with yes",
+                         hint="branchpy telemetry purge --yes")
+    paths = ctx.paths
+    if not ctx.daemon.delivery_lock.acquire(timeout=LOCK_TIMEOUT_S):
+        raise TelemetryError("a delivery run is still going", hint="try again in a minute")
+    try:
+        rotate_spool(paths.spool_dir)
+        spool = [p for p in list_spool_files(paths.spool_dir) if p.name != ACTIVE_NAME]
+        removed = {"spool_files": _remove(spool), "outbox_files": _remove(_files(paths.outbox_dir)),
+                   "quarantine_files": _remove(_files(paths.quarantine_dir)),
+                   "ledger": _remove([paths.ledger_file]) == 1}
+        shutil.rmtree(paths.data_dir / "staging", ignore_errors=True)
+        store = CheckpointStore.load(paths.checkpoints_file)
+        store.forget_where(lambda e: e.kind == "spool")
+        store.save()
+    finally:
+        ctx.daemon.delivery_lock.release()
+    result: dict[str, Any] = {"removed": removed, "governance_id_reset": False}
+    if spec.reset_id:
+        from ..identity import reset_governance_id
+
+        reset_governance_id(paths)
+        result["governance_id_reset"] = True
+    return result
+
+
+def _files(folder: Path) -> list[Path]:
+    try:
+        return [folder / name for name in os.listdir(folder)]
+    except FileNotFoundError:
+        return []
+
+
+def _remove(files: list[Path]) -> int:
+    count = 0
+    for path in files:
+        try:
+            path.unlink()
+            count += 1
+        except (FileNotFoundError, IsADirectoryError):
+            continue
+    return count

@@ -1,0 +1,44 @@
+"""`sync`: run the auto-mode job now (rotate, export what is new, send the outbox), in either mode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from branchpy_telemetry.client.errors import TelemetryError, UploadFailedError, ValidationRejectedError
+
+from ..context import RequestContext
+from .args import NoArgs, parse_args
+
+
+def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    parse_args(args, NoArgs)
+    from ..auto_mode import ensure_scheduler, run_job
+
+    def progress(done: int, total: int | None, stage: str) -> None:
+        ctx.progress(done, total, stage=stage)
+
+    result = ensure_scheduler(ctx.daemon).run_now(lambda: run_job(ctx.daemon, progress=progress))
+    if not result.ok:
+        if isinstance(result.exception, TelemetryError):
+            raise result.exception
+        raise TelemetryError(f"sync failed: {result.error}", hint="see the daemon log for the details")
+    report = msgspec.to_builtins(result.value)
+    raise_if_undelivered(report, ctx.paths.outbox_dir)
+    return report
+
+
+def raise_if_undelivered(report: dict[str, Any], outbox_dir) -> None:
+    """Kept packages → upload_failed (exit 5); only quarantined ones → validation_failed (exit 4)."""
+    where = f"; kept at {report['failure_kept_at']}" if report.get("failure_kept_at") else ""
+    if report.get("kept"):
+        raise UploadFailedError(
+            f"upload failed: {report.get('failure')}{where} "
+            f"({report['kept']} package(s) wait in {outbox_dir})",
+            details=report, hint="they are sent again on the next run (`branchpy telemetry sync`)")
+    if report.get("quarantined"):
+        raise ValidationRejectedError(
+            f"{report['quarantined']} package(s) were rejected and quarantined: "
+            f"{report.get('failure')}{where}",
+            details=report, hint="they will not be retried")
