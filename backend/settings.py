@@ -25,8 +25,8 @@ class BackendSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     db_urls: list[str] = []  # empty -> $BRANCHPY_TELEMETRY_BACKEND_DB or the SQLite default
     max_upload_size_mb: float = 5.0
     # token buckets per API key (rate = tokens per second; 0 disables)
-    upload_rate_per_s: float = 20.0
-    upload_burst: int = 100
+    upload_rate_per_s: float = 50.0  # per key; one ingest key is often shared by many installs
+    upload_burst: int = 200
     query_rate_per_s: float = 50.0
     query_burst: int = 300
     # SLO targets for GET /errors/slo
