@@ -113,6 +113,8 @@ class Emitter:
 
     def __init__(self, paths: TelemetryPaths | None = None, *, session_id: str | None = None,
                  source: str = "cli", stats: EmitterStats | None = None) -> None:
+        if source not in _SOURCE_SET:
+            raise UsageError(f"invalid source {source!r}", hint="one of: " + ", ".join(SOURCES))
         self._paths = paths  # None: resolve_paths() on the first write
         self._session_id = session_id
         self.source = source

@@ -147,6 +147,13 @@ def test_build_event_rejects_bad_input_with_usage_error_and_emit_counts_it_inval
     assert not resolve_paths().active_spool.exists()
 
 
+def test_emitter_with_a_bad_default_source_is_refused_and_daemon_source_is_recorded(paths):
+    with pytest.raises(UsageError, match="invalid source 'vscode'"):
+        Emitter(paths, source="vscode")
+    Emitter(paths, source="daemon").emit("system", "daemon.start")
+    assert lines(paths)[0]["source"] == "daemon"
+
+
 def test_unencodable_attrs_or_oversized_lines_are_dropped_as_invalid_without_raising(paths):
     class Unprintable:
         def __str__(self):
