@@ -110,7 +110,7 @@ def wait_until_stopped(paths: TelemetryPaths, pid: int | None, timeout: float) -
     """Wait for the daemon to go away (socket closed and pid gone)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not is_listening(paths) and (pid is None or not _pid_alive(pid)):
+        if not is_listening(paths) and (pid is None or not pid_alive(pid)):
             return True
         time.sleep(_POLL_STEP)
     return False
@@ -140,7 +140,8 @@ def _open_log(paths: TelemetryPaths):
         return subprocess.DEVNULL
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True while `pid` runs (an exited, not yet reaped process counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

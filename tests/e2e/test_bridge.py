@@ -51,9 +51,10 @@ def test_bridge_round_trip_with_malformed_lines_never_crashes(running_daemon, su
     assert by_id[4]["payload"]["code"] == "malformed_request"
     assert by_id[5]["ok"] is False and by_id[5]["payload"]["code"] == "malformed_request"
     assert by_id[6]["ok"] is True and by_id[6]["payload"]["value"] == "3h"
-    # not implemented by the daemon yet: its own unknown_command error comes through
-    assert by_id["seven"]["type"] == "telemetry.upload.result"
-    assert by_id["seven"]["payload"]["code"] == "unknown_command"
+    # the daemon's own error (missing upload arguments) comes through with its code
+    assert by_id["seven"]["type"] == "telemetry.upload.result" and by_id["seven"]["ok"] is False
+    assert by_id["seven"]["payload"]["code"] in ("unknown_command", "bad_arguments")
+    assert by_id["seven"]["payload"]["message"]
     assert by_id[8]["payload"]["code"] == "bad_arguments"
     assert len(out) == 9
 
