@@ -70,8 +70,7 @@ class MemorySink(_Sink):
         self._packages: dict[str, dict] = {}
         self._hours: dict[int, list] = {}  # hour -> [events, errors, with_status, dur_n, dur_sum]
         self._dims: dict[tuple, int] = {}  # (dim, hour, key) -> events
-        self._hist: dict[tuple, int] = {}  # (hour, bucket) -> n
-        self._hist_day: dict[tuple, int] = {}  # (day, bucket) -> n
+        self._hist: dict[tuple, int] = {}  # (level, block start, bucket) -> n
         self._sessions: dict[str, list] = {}
         self._session_hours: dict[int, list] = {}  # hour -> [sessions, duration_us, events]
         self._errors: dict[str, list] = {}
@@ -112,10 +111,8 @@ class MemorySink(_Sink):
                 cell[i] += v
         for key, n in d.dims.items():
             self._dims[key] = self._dims.get(key, 0) + n
-        for key, n in d.hist.items():
+        for key, n in R.level_hist(d.hist).items():
             self._hist[key] = self._hist.get(key, 0) + n
-        for key, n in R.day_hist(d.hist).items():
-            self._hist_day[key] = self._hist_day.get(key, 0) + n
         for sid, contrib in d.sessions.items():
             old = self._sessions.get(sid)
             merged = R.merge_session(old, contrib)
@@ -145,10 +142,8 @@ class MemorySink(_Sink):
                 del self._hours[hour]
             for key in [k for k in self._dims if k[1] + R.HOUR <= cut_hour_s]:
                 del self._dims[key]
-            for key in [k for k in self._hist if k[0] + R.HOUR <= cut_hour_s]:
+            for key in [k for k in self._hist if k[1] + k[0] <= cut_hour_s]:
                 del self._hist[key]
-            for key in [k for k in self._hist_day if k[0] + R.DAY <= cut_hour_s]:
-                del self._hist_day[key]
             for hour in [h for h in self._session_hours if h + R.HOUR <= cut_hour_s]:
                 del self._session_hours[hour]
             gone = [s for s, v in self._sessions.items() if v[1] < cut_us]
@@ -223,9 +218,9 @@ class MemorySink(_Sink):
                 if _in_hours(hour, lo, hi):
                     total += cell[2]
                     errors += cell[1]
-            days, edges = R.split_days(lo, hi)
-            hist = [(k[1], n) for k, n in self._hist_day.items() if days and _in_hours(k[0], *days)]
-            hist += [(k[1], n) for k, n in self._hist.items() if any(_in_hours(k[0], *e) for e in edges)]
+            blocks = R.cover(lo, hi)
+            hist = [(k[2], n) for k, n in self._hist.items()
+                    if any(k[0] == level and _in_hours(k[1], a, b) for level, a, b in blocks)]
         return LatencySummary(total=total, errors=errors, p95_ms=R.percentile_from_histogram(hist))
 
     def sessions(self, rng: TimeRange, limit: int) -> SessionsSummary:

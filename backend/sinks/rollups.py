@@ -7,10 +7,11 @@ same transaction as its events,
   duration count and sum) and a per-dimension one keyed (category|source,
   hour, key) -> events: narrow keys, so their size grows with time, not
   with the number of events;
-- a duration histogram keyed (hour, bucket) and (day, bucket) with fixed log
-  buckets (ratio 1.05: a percentile read from it is within ~2.5 % of the
-  exact one); a range reads whole days from the day table and only its
-  edge hours from the hour table;
+- a duration histogram with fixed log buckets (ratio 1.05: a percentile
+  read from it is within ~2.5 % of the exact one), kept per day, per 6 hours
+  and per hour; a range reads whole days in the middle and 6-hour and hour
+  blocks only at its edges (`cover`), so its cost depends on the range's
+  length, not on how many events it holds;
 - a sessions row per session (first/last ts, events, errors) and an hourly
   session rollup keyed by the hour of the session's first event;
 - an error group per error_hash (code, name, count, last seen);
@@ -39,6 +40,7 @@ from .base import InvalidPackageError, TimeRange
 
 HOUR = 3600
 DAY = 86400
+HIST_LEVELS = (DAY, 6 * HOUR, HOUR)  # histogram block sizes, largest first
 _US = 1_000_000
 _BUCKET_RATIO = 1.05
 _BUCKET_FLOOR_MS = 0.001  # durations at or below this share bucket 0
@@ -160,7 +162,7 @@ class Deltas(msgspec.Struct):
     (one dimension each) so their row count grows with time, not with events."""
     hours: dict  # hour -> [events, errors, with_status, dur_n, dur_sum]
     dims: dict  # (dim "category"|"source", hour, key) -> events
-    hist: dict  # (hour, bucket) -> count   (the day histogram is the sum per day)
+    hist: dict  # (hour, bucket) -> count   (level_hist() derives every block size)
     sessions: dict  # session_id -> [first_us, last_us, events, errors]
     errors: dict  # error_hash -> [error_code, name, count, last_us]
     events: int
@@ -225,28 +227,32 @@ def compute_deltas(rows: list[EventRow]) -> Deltas:
     return Deltas(hours, dims, hist, sessions, errors, len(rows), n_err)
 
 
-def day_hist(hist: dict) -> dict:
-    """(hour, bucket) counts -> (day, bucket) counts."""
+def level_hist(hist: dict) -> dict:
+    """(hour, bucket) counts -> (level, block start, bucket) counts for every HIST_LEVELS size."""
     out: dict = {}
     for (hour, bucket), n in hist.items():
-        key = (hour - hour % DAY, bucket)
-        out[key] = out.get(key, 0) + n
+        for level in HIST_LEVELS:
+            key = (level, hour - hour % level, bucket)
+            out[key] = out.get(key, 0) + n
     return out
 
 
-def split_days(lo: int | None, hi: int | None) -> tuple[tuple[int | None, int | None] | None, list]:
-    """Cover the hour range [lo, hi) with whole days plus edge hour ranges, so a
-    histogram query reads day rows for the middle and hour rows only at the edges."""
-    dlo = None if lo is None else -(-lo // DAY) * DAY
-    dhi = None if hi is None else hi - hi % DAY
-    if dlo is not None and dhi is not None and dlo >= dhi:
-        return None, [(lo, hi)]
-    edges = []
-    if lo is not None and lo < dlo:
-        edges.append((lo, dlo))
-    if hi is not None and dhi < hi:
-        edges.append((dhi, hi))
-    return (dlo, dhi), edges
+def cover(lo: int | None, hi: int | None, levels: tuple[int, ...] = HIST_LEVELS) -> list[tuple]:
+    """Cover the hour range [lo, hi) with the fewest histogram blocks: (level, first start,
+    end start) triples, largest blocks in the middle, smaller ones only at the edges."""
+    size, rest = levels[0], levels[1:]
+    if not rest:
+        return [(size, lo, hi)]
+    first = None if lo is None else -(-lo // size) * size
+    last = None if hi is None else hi - hi % size
+    if first is not None and last is not None and first >= last:
+        return cover(lo, hi, rest)
+    out = [(size, first, last)]
+    if lo is not None and lo < first:
+        out += cover(lo, first, rest)
+    if hi is not None and last < hi:
+        out += cover(last, hi, rest)
+    return out
 
 
 def merge_session(old: list | None, new: list) -> list:

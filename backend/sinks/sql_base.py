@@ -246,21 +246,19 @@ class SqlSink(Sink):
 
     def latency_summary(self, rng: TimeRange) -> LatencySummary:
         lo, hi = R.hour_range(rng)
-        days, edges = R.split_days(lo, hi)
+        terms, hist_args = [], []
+        for level, first, last in R.cover(lo, hi):
+            where, args = _hour_where("start", first, last)
+            terms.append("(" + " AND ".join(["level = ?", *where]) + ")")
+            hist_args += [level, *args]
 
         def run(cur):
             where, args = _hour_where("hour", lo, hi)
             cur.execute(f"SELECT SUM(with_status), SUM(errors) FROM rollup_hour{_and(where)}", tuple(args))
             total, errors = cur.fetchone()
-            hist: list[tuple[int, int]] = []
-            if days is not None:
-                where, args = _hour_where("day", *days)
-                cur.execute(f"SELECT bucket, SUM(n) FROM hist_day{_and(where)} GROUP BY bucket", tuple(args))
-                hist += cur.fetchall()
-            for edge in edges:
-                where, args = _hour_where("hour", *edge)
-                cur.execute(f"SELECT bucket, SUM(n) FROM hist_hour{_and(where)} GROUP BY bucket", tuple(args))
-                hist += cur.fetchall()
+            cur.execute(f"SELECT bucket, SUM(n) FROM hist WHERE {' OR '.join(terms)} GROUP BY bucket",
+                        tuple(hist_args))
+            hist = cur.fetchall()
             return LatencySummary(total=int(total or 0), errors=int(errors or 0),
                                   p95_ms=R.percentile_from_histogram(hist))
         return self._query("latency_summary", run)

@@ -93,10 +93,8 @@ def apply_deltas(cur, dialect: Dialect, d: R.Deltas) -> int:
             [(h, *v) for h, v in sorted(d.hours.items())])
     _upsert(cur, dialect.upsert_add("rollup_dim", ["dim", "hour", "dkey"], ["events"]),
             [(*k, n) for k, n in sorted(d.dims.items())])
-    _upsert(cur, dialect.upsert_add("hist_hour", ["hour", "bucket"], ["n"]),
-            [(*k, n) for k, n in sorted(d.hist.items())])
-    _upsert(cur, dialect.upsert_add("hist_day", ["day", "bucket"], ["n"]),
-            [(*k, n) for k, n in sorted(R.day_hist(d.hist).items())])
+    _upsert(cur, dialect.upsert_add("hist", ["level", "start", "bucket"], ["n"]),
+            [(*k, n) for k, n in sorted(R.level_hist(d.hist).items())])
     new_sessions = _merge_sessions(cur, dialect, d.sessions)
     _merge_errors(cur, dialect, d.errors)
     return new_sessions
@@ -179,8 +177,8 @@ def purge_aggregates(cur, cut_us: int) -> None:
     cur.execute("DELETE FROM rollup_hour WHERE hour <= ?", (cut_s - R.HOUR,))
     cur.execute("DELETE FROM rollup_dim WHERE dim = ? AND hour <= ?", ("category", cut_s - R.HOUR))
     cur.execute("DELETE FROM rollup_dim WHERE dim = ? AND hour <= ?", ("source", cut_s - R.HOUR))
-    cur.execute("DELETE FROM hist_hour WHERE hour <= ?", (cut_s - R.HOUR,))
-    cur.execute("DELETE FROM hist_day WHERE day <= ?", (cut_s - R.DAY,))
+    for level in R.HIST_LEVELS:
+        cur.execute("DELETE FROM hist WHERE level = ? AND start <= ?", (level, cut_s - level))
     cur.execute("DELETE FROM session_hour WHERE hour <= ?", (cut_s - R.HOUR,))
     cur.execute("SELECT COUNT(*) FROM sessions WHERE last_us < ?", (cut_us,))
     gone = cur.fetchone()[0]
