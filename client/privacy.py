@@ -14,8 +14,8 @@ tests/client/test_privacy_table.py):
   digit segment).
 - home paths `~/…`, `~user/…`; Windows drives `C:\\…`, `c:/…` and
   drive-relative `C:name.ext`; UNC `\\\\host…`; any `file:` URI (any case).
-- URLs `scheme://…` with or without a path: a host plus path identifies a
-  file or a site as well as a path does.
+- URLs: anything with `://`, with or without a path — a host plus path
+  identifies a file or a site as well as a path does.
 - `./x`, `../x`, and relative paths with a separator whose last segment has
   a file extension (`game/script.rpy`, `..\\x.rpy`). MIME types
   (`application/vnd.api+json`, `text/plain`) are exempt; `a/b` without an

@@ -254,11 +254,14 @@ def _sanitize_slowly(record: EventRecord, index: int, report: RedactionReport,
 
 
 def find_violations(obj: object, pointer: str = "") -> list[Finding]:
-    """Server-side validation of a decoded package: every string value and
+    """Server-side validation of a decoded package (decoded JSON, builtins, or
+    a Struct, which is converted first): every string value and
     every key at any depth must pass `check_string`; keys of any mapping named
     `attrs` must not be content keys. Findings never carry the offending text;
     the value under an offending key is not descended into (its pointer would
     have to spell the key)."""
+    if isinstance(obj, msgspec.Struct):  # a TelemetryPackage or SanitizedEvent itself
+        obj = msgspec.to_builtins(obj)
     findings: list[Finding] = []
     # (value, pointer, name of the key holding it)
     stack: list[tuple[object, str, str | None]] = [(obj, pointer, None)]

@@ -538,3 +538,13 @@ def test_megabytes_of_content_cost_a_bounded_scan() -> None:
     assert check_string(text.replace("say", "s\nay", 1)) == RULE_MULTILINE
     assert HASH_RE.fullmatch(hash_error_message(text, "E"))
     assert time.perf_counter() - started < 1.5
+
+
+def test_find_violations_accepts_structs_directly() -> None:
+    event, _, _ = sanitize(make_record(attrs={"n": 1}), index=0)
+    assert find_violations(event) == []
+    dirty = msgspec.structs.replace(event, name="/home/bob/x", attrs={"n": 1, "content": "t"})
+    assert find_violations(dirty, "/summary/events/0") == [
+        Finding("/summary/events/0/name", RULE_RAW_PATH),
+        Finding("/summary/events/0/attrs", RULE_CONTENT_FIELD, "key"),
+    ]
