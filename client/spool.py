@@ -42,16 +42,17 @@ Rotator (`rotate_spool`, run by the daemon or ``branchpy telemetry rotate``)
 2. Open the active file and ``flock(LOCK_EX)`` it: this waits for the write in flight.
    If the path now names another inode (someone rotated it meanwhile), start over.
    An empty or missing active file is not rotated (returns None).
-3. ``rename()`` it to a new, unused rotated name.
-4. Increment the generation counter (still holding the active file's lock), unlock.
+3. Increment the generation counter, then ``rename()`` the file to a new, unused rotated
+   name (bumping first means a failed rename costs writers one needless re-check, while a
+   failed bump after a rename could not be taken back), then unlock.
 
 Why no line can land in a rotated file after `rotate_spool` returns: a writer only
 writes while holding the lock of its file, after having seen (under that same lock)
 either the generation it verified the file with, or a fresh ``stat`` that names its
-file. The rename and the increment happen while the rotator holds that lock, and the
-counter only grows, so every writer that takes the lock afterwards sees a new generation
-and reopens. Nothing is lost: a line is either in the file before the rename, or written
-to the new active file.
+file. The increment and the rename happen while the rotator holds that lock, and the
+counter only grows, so every writer that takes the lock afterwards sees a new generation,
+stats the path, finds another inode (or none) and reopens. Nothing is lost: a line is
+either in the file before the rename, or written to the new active file.
 
 Readers (the exporter) and other tools
 --------------------------------------
@@ -361,10 +362,11 @@ def rotate_spool(spool_dir: Path, now: datetime | None = None, *,
                     return None
                 target = _unused_rotated_name(spool_dir, now)
                 try:
+                    # Bump first: if the rename then fails, writers only re-check for nothing.
+                    _bump_generation(gen_fd)
                     os.rename(active, target)
                 except OSError as exc:
-                    raise StorageError(f"cannot rotate {active}: {exc.strerror}") from exc
-                _bump_generation(gen_fd)
+                    raise StorageError(f"cannot rotate {active}: {exc.strerror or exc}") from exc
                 return target
             finally:
                 os.close(fd)  # closing releases the lock
