@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import pytest
 
+from branchpy_telemetry.client.event import EventRecord
 from branchpy_telemetry.client.privacy import (
     MAX_STRING_LENGTH,
     RULE_MULTILINE,
     RULE_RAW_PATH,
     RULE_TOO_LONG,
+    Finding,
+    RedactionReport,
     check_string,
     contains_raw_path,
+    find_violations,
+    sanitize_event,
 )
 
 P, M, L = RULE_RAW_PATH, RULE_MULTILINE, RULE_TOO_LONG
@@ -228,3 +233,22 @@ def test_raw_path_wins_over_multiline_and_length() -> None:
 
 def test_multiline_wins_over_length() -> None:
     assert check_string("a\n" + "b" * 300) == M
+
+
+PATH_CASES = [text for text, rule in FLAGGED if rule == P]
+
+
+@pytest.mark.parametrize("key", PATH_CASES, ids=[f"key{i:03d}" for i in range(len(PATH_CASES))])
+def test_path_used_as_a_key_is_flagged_at_the_containing_object(key: str) -> None:
+    doc = {"summary": {"events": [{"attrs": {key: 1, "n": 2}}]}, "usage_statistics": {"commands": {key: 3}}}
+    findings = find_violations(doc)
+    assert findings == [
+        Finding("/summary/events/0/attrs", P, "key"),
+        Finding("/usage_statistics/commands", P, "key"),
+    ]
+    report = RedactionReport()
+    record = EventRecord(event_id="e", ts="2026-11-28T01:02:03.456Z", category="command", source="cli",
+                         name="analyze", attrs={key: "v", "n": 2})
+    event = sanitize_event(record, 0, report)
+    assert event.attrs == {"n": 2}
+    assert report.findings == [Finding("/summary/events/0/attrs", P, "key")]
