@@ -147,7 +147,6 @@ def test_export_bad_arguments_are_usage_errors(daemon_ctx, args, message):
 
 
 def test_export_writes_a_package_and_reports_progress(daemon_ctx, tmp_path):
-    pytest.importorskip("branchpy_telemetry.daemon.exporter")
     call(daemon_ctx, "emit", {"category": "command", "name": "analyze", "duration_ms": 5})
     seen = []
     daemon_ctx.publish_progress = lambda rid, cmd, stage, done, total: seen.append((rid, cmd, done))

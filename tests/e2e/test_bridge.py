@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 BRIDGE = str(Path(sys.executable).parent / "branchpy-telemetry-bridge")
 
 
@@ -84,7 +82,6 @@ def test_bridge_empty_input_exits_0_with_no_output(subprocess_env):
 
 
 def test_bridge_export_resolves_relative_output_and_relays_progress(running_daemon, subprocess_env, tmp_path):
-    pytest.importorskip("branchpy_telemetry.daemon.exporter")
     for n in range(5):
         running_daemon.call("emit", {"category": "command", "name": f"cmd{n}", "duration_ms": n})
     workdir = tmp_path / "workspace"

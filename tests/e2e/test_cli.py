@@ -188,8 +188,6 @@ def test_emit_under_do_not_track_records_nothing_and_says_so(cli, subprocess_env
 
 
 def test_export_relative_output_lands_in_the_callers_folder_and_preview_reviews_it(cli, tmp_path):
-    pytest.importorskip("branchpy_telemetry.daemon.exporter")
-    pytest.importorskip("branchpy_telemetry.daemon.preview")
     for name in ("analyze", "analyze", "render"):
         assert cli("emit", "--category", "command", "--name", name, "--duration-ms", "3",
                    "--attr", "path=/home/alice/secret.rpy").returncode == 0
@@ -208,7 +206,6 @@ def test_export_relative_output_lands_in_the_callers_folder_and_preview_reviews_
 
 
 def test_export_human_output_names_the_file_and_the_review_command(cli, tmp_path):
-    pytest.importorskip("branchpy_telemetry.daemon.exporter")
     cli("emit", "--category", "feature", "--name", "graph.open")
     result = cli("export", "-o", str(tmp_path / "out.json"))
     assert result.returncode == 0, result.stderr
@@ -254,7 +251,6 @@ def test_status_human_output_lists_pid_mode_socket_and_log(cli, running_daemon, 
 
 def test_export_shows_progress_on_a_terminal_and_not_in_pipes(cli, running_daemon, subprocess_env, paths,
                                                               tmp_path):
-    pytest.importorskip("branchpy_telemetry.daemon.exporter")
     import pty
 
     from branchpy_telemetry.client.emitter import Emitter
