@@ -178,9 +178,9 @@ _CONTENT_WORDS = frozenset({
     "script", "scripts", "dialogue", "dialogues", "dialog", "dialogs", "message", "messages", "msg",
     "msgs", "sourcecode", "srccode", "html", "markdown", "transcript", "traceback", "stacktrace",
     "stdout", "stderr", "prompt", "comment", "comments", "note", "notes", "payload", "excerpt",
-    "quote", "utterance", "paragraph", "sentence", "code",
+    "quote", "utterance", "paragraph", "sentence", "userinput", "rawinput",
 })
-# `code` only counts as "source code": error_code, exit_code are metadata.
+# `code` alone is metadata (error_code, exit_code); only "source code" and kin are content.
 _CODE_PREFIXES = frozenset({"source", "src", "raw", "program", "user", "snippet", "script"})
 _QUALIFIERS = frozenset({"raw", "full", "value", "data", "str", "string", "preview", "sample", "excerpt",
                          "original", "input", "output", "dump", "blob"})
@@ -188,7 +188,12 @@ _CAMEL = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
 
 def is_content_key(key: str) -> bool:
-    """True for keys naming free text: `content`, `scriptText`, `Source-Code`, `raw_message`…"""
+    """True for keys naming free text, whatever the case or separators:
+    `content`, `Source-Code`, `scriptText`, `raw_message`, `line2`, `body_html`.
+    A key counts when its last word (trailing numbers ignored) is a content
+    word, when its last two words make one (`source code`, `user input`), or
+    when it ends in a qualifier after one (`text_value`, `message_raw`).
+    Metadata about content (`line_count`, `message_id`, `content_type`) passes."""
     if len(key) <= MAX_STRING_LENGTH:
         return _is_content_key(key)
     return _is_content_key.__wrapped__(key)
@@ -197,19 +202,17 @@ def is_content_key(key: str) -> bool:
 @functools.lru_cache(maxsize=4096)
 def _is_content_key(key: str) -> bool:
     words = [w.lower() for w in _CAMEL.findall(unicodedata.normalize("NFKC", key))]
+    while words and words[-1].isdigit():
+        words.pop()
     if not words:
         return False
-    joined = "".join(words)
-    if joined in _CONTENT_WORDS - {"code"}:
-        return True
-    if len(words) >= 2 and words[-2] + words[-1] in _CONTENT_WORDS - {"code"}:
-        return True
     head = words[-1]
-    if head == "code":
-        return len(words) >= 2 and words[-2] in _CODE_PREFIXES
-    if head in _CONTENT_WORDS:
+    if head in _CONTENT_WORDS or "".join(words) in _CONTENT_WORDS:
         return True
-    return head in _QUALIFIERS and any(w in _CONTENT_WORDS - {"code"} for w in words[:-1])
+    if len(words) >= 2:
+        if words[-2] + head in _CONTENT_WORDS or (head == "code" and words[-2] in _CODE_PREFIXES):
+            return True
+    return head in _QUALIFIERS and any(w in _CONTENT_WORDS for w in words[:-1])
 
 
 # --- error messages ----------------------------------------------------------

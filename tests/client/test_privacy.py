@@ -329,6 +329,13 @@ def test_report_keeps_at_most_max_findings_but_counts_everything() -> None:
         "user input text",
         "file.contents",
         "Message",
+        "line2",
+        "text_1",
+        "user_input",
+        "userInput",
+        "raw_input",
+        "HTMLBody",
+        "ｔｅｘｔ",
     ],
 )
 def test_is_content_key_recognises_free_text_keys(key: str) -> None:
@@ -356,6 +363,10 @@ def test_is_content_key_recognises_free_text_keys(key: str) -> None:
         "bodyless",
         "lineno",
         "",
+        "123",
+        "input_mode",
+        "output",
+        "codeSnippetCount",
     ],
 )
 def test_is_content_key_lets_metadata_keys_pass(key: str) -> None:
