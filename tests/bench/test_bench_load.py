@@ -71,7 +71,7 @@ def test_bench_sustained_load_8_clients_no_5xx_no_lost_or_doubled_event(tmp_path
         server.stop()
 
     assert not errors, errors
-    assert not [code for code in statuses if code >= 500], statuses
+    assert not [code for code in statuses if code >= 500], (statuses, server.logs()[-3000:])
     assert set(statuses) == {201}, statuses
     packages = statuses[201]
     assert stats["packages"] == packages
