@@ -348,3 +348,15 @@ def test_unicode_everywhere_round_trips(server):
     assert found["total"] == 3
     assert {item["name"] for item in found["items"]} == {name}
     assert found["items"][0]["attrs"]["emoji"] == "🎉"
+
+
+# ---- errors the WSGI server answers itself ------------------------------------
+
+def test_malformed_http_gets_the_json_envelope_from_the_server_itself(server):
+    host = urlsplit(server.url).netloc
+    answer = raw_request(server, f"POST /api/telemetry/upload HTTP/1.1\r\nHost: {host}\r\n"
+                                 "Content-Length: twelve\r\n\r\n".encode())
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400")
+    assert b"Content-Type: application/json" in head
+    assert msgspec.json.decode(body)["error"]["code"] == "bad_request"
