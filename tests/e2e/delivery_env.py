@@ -40,9 +40,10 @@ def start_live_backend(tmp_path: Path) -> tuple[LiveBackend, str]:
     db_url = f"sqlite:///{tmp_path / 'events.db'}"
     backend = start_backend(tmp_path, clean_env(tmp_path / "home"), [db_url])
     backend.db_url = db_url
-    made = subprocess.run([console_script("branchpy-telemetry-backend"), "keys", "create", "--scope", "ingest",
-                           "--db", db_url, "--json"], capture_output=True, text=True, timeout=30,
-                          env=clean_env(tmp_path / "home"))
+    command = [console_script("branchpy-telemetry-backend"), "keys", "create", "--scope", "ingest",
+               "--db", db_url, "--json"]
+    env = clean_env(tmp_path / "home")
+    made = subprocess.run(command, capture_output=True, text=True, timeout=30, env=env)
     assert made.returncode == 0, made.stderr
     return backend, json.loads(made.stdout.strip().splitlines()[-1])["key"]
 
