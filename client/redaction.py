@@ -154,19 +154,6 @@ def _ts_passes(ts: str) -> bool:
     return check_string(ts) is None
 
 
-def _attrs_pass(attrs: dict, texts: list[str]) -> bool:
-    """Keys clean and not content, values scalar; string values appended to `texts`."""
-    if not _keys_pass(tuple(attrs)):
-        return False
-    for value in attrs.values():
-        kind = type(value)
-        if kind is str:
-            texts.append(value)
-        elif kind not in _SCALAR_TYPES:
-            return False
-    return True
-
-
 def sanitize_event(record: EventRecord, index: int, report: RedactionReport) -> SanitizedEvent:
     """Map an EventRecord to the SanitizedEvent that may leave the machine.
 
@@ -219,37 +206,26 @@ def sanitize_event(record: EventRecord, index: int, report: RedactionReport) -> 
 
 def _sanitize_slowly(record: EventRecord, index: int, report: RedactionReport,
                      error_code: str | None, error_hash: str | None) -> SanitizedEvent:
-    attrs = record.attrs
+    """Field by field, in document order, recording a finding for each change."""
+    base = f"/summary/events/{index}"
     structural = [record.event_id, record.name, record.status or "", record.session_id or "",
                   record.correlation_id or "", error_code or ""]
-    base = f"/summary/events/{index}"
-    if attrs:
-        values: list[str] = []
-        clean_attrs = attrs if _attrs_pass(attrs, values) and _texts_pass(values) else None
-        if clean_attrs is None:
-            clean_attrs = _sanitize_attrs(attrs, base, report)
-    else:
-        clean_attrs = {}
     if _texts_pass(structural) and _ts_passes(record.ts):
-        return SanitizedEvent(
-            event_id=record.event_id, ts=record.ts, category=record.category, source=record.source,
-            name=record.name, duration_ms=record.duration_ms, status=record.status,
-            session_id=record.session_id, correlation_id=record.correlation_id,
-            error_code=error_code, error_hash=error_hash, attrs=clean_attrs,
+        fields = (record.event_id, record.ts, record.name, record.status, record.session_id,
+                  record.correlation_id, error_code)
+    else:
+        fields = tuple(
+            _clean_structural(value, f"{base}/{name}", report)
+            for name, value in (("event_id", record.event_id), ("ts", record.ts), ("name", record.name),
+                                ("status", record.status), ("session_id", record.session_id),
+                                ("correlation_id", record.correlation_id), ("error_code", error_code))
         )
+    event_id, ts, name, status, session_id, correlation_id, error_code = fields
     return SanitizedEvent(
-        event_id=_clean_structural(record.event_id, base + "/event_id", report),
-        ts=_clean_structural(record.ts, base + "/ts", report),
-        category=record.category,
-        source=record.source,
-        name=_clean_structural(record.name, base + "/name", report),
-        duration_ms=record.duration_ms,
-        status=_clean_structural(record.status, base + "/status", report),
-        session_id=_clean_structural(record.session_id, base + "/session_id", report),
-        correlation_id=_clean_structural(record.correlation_id, base + "/correlation_id", report),
-        error_code=_clean_structural(error_code, base + "/error_code", report),
-        error_hash=error_hash,
-        attrs=clean_attrs,
+        event_id=event_id, ts=ts, category=record.category, source=record.source, name=name,
+        duration_ms=record.duration_ms, status=status, session_id=session_id, correlation_id=correlation_id,
+        error_code=error_code, error_hash=error_hash,
+        attrs=_sanitize_attrs(record.attrs, base, report) if record.attrs else {},
     )
 
 
