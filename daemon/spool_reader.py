@@ -17,7 +17,6 @@ the renamed file (its descriptor is open) nor reads it twice (same inode).
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,8 +38,10 @@ CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 8 << 20  # a longer "line" is skipped (counted) without being buffered
 EXTENSION_GLOB = "*.jsonl"
 # The wire form of a timestamp (client.timewindow.format_ts): fixed width, so
-# such timestamps compare correctly as strings.
-CANONICAL_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+# such timestamps compare correctly as strings. Checked by mapping every ASCII
+# digit to 0 and comparing with the shape (cheaper than a regex, per event).
+_DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0000000000")
+_CANONICAL_SHAPE = b"0000-00-00T00:00:00.000Z"
 
 _decoder = msgspec.json.Decoder(EventRecord)
 
@@ -173,11 +174,11 @@ def select_window(blocks: Iterable[list[EventRecord]], start: datetime | None, e
     """
     lo = format_ts(ceil_ms(start)) if start is not None else ""
     hi = format_ts(ceil_ms(end)) if end is not None else "\uffff"
-    canonical = CANONICAL_TS.fullmatch
+    table, shape = _DIGITS_TO_ZERO, _CANONICAL_SHAPE
     for block in blocks:
         for rec in block:
             ts = rec.ts
-            if canonical(ts) is None:
+            if not (ts.isascii() and ts.encode().translate(table) == shape):
                 fixed = normalize_ts(ts)
                 if fixed is None:
                     stats.skipped_lines += 1

@@ -294,3 +294,30 @@ def test_a_line_longer_than_the_limit_is_skipped_and_counted(paths, tmp_path, mo
     assert [e.event_id for e in read_package(tmp_path / "o.json").summary.events] == [
         before.event_id, after.event_id]
     assert result.skipped_lines == 1
+
+
+def test_the_garbage_collector_is_resumed_after_an_export_even_a_failed_one(paths, tmp_path):
+    import gc
+
+    write_lines(paths.active_spool, [record(i) for i in range(3)])
+    assert gc.isenabled()
+    export_window(paths, config(), tmp_path / "o.json", None, None)
+    assert gc.isenabled()
+    with pytest.raises(StorageError):
+        export_window(paths, config(), tmp_path / "missing" / "o.json", None, None)
+    assert gc.isenabled()
+    header = make_header("00000000-0000-4000-8000-000000000000", None, None)
+
+    def failing():
+        yield record(0)
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        build_packages(failing(), header=header, cap=100_000, output=tmp_path / "f.json")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        export_window(paths, config(), tmp_path / "p.json", None, None)
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()
