@@ -14,6 +14,7 @@ import msgspec
 
 from branchpy_telemetry.client.schema import TelemetryPackage
 
+from . import histogram
 from . import rollups as R
 from .base import (
     ApiKeyRecord,
@@ -70,7 +71,7 @@ class MemorySink(_Sink):
         self._packages: dict[str, dict] = {}
         self._hours: dict[int, list] = {}  # hour -> [events, errors, with_status, dur_n, dur_sum]
         self._dims: dict[tuple, int] = {}  # (dim, hour, key) -> events
-        self._hist: dict[tuple, int] = {}  # (level, block start, bucket) -> n
+        self._hist: dict[tuple, bytes] = {}  # (level, block start) -> cumulative histogram
         self._sessions: dict[str, list] = {}
         self._session_hours: dict[int, list] = {}  # hour -> [sessions, duration_us, events]
         self._errors: dict[str, list] = {}
@@ -111,8 +112,8 @@ class MemorySink(_Sink):
                 cell[i] += v
         for key, n in d.dims.items():
             self._dims[key] = self._dims.get(key, 0) + n
-        for key, n in R.level_hist(d.hist).items():
-            self._hist[key] = self._hist.get(key, 0) + n
+        for key, counts in R.hist_blocks(d.hist).items():
+            self._hist[key] = histogram.add_counts(self._hist.get(key), counts)
         for sid, contrib in d.sessions.items():
             old = self._sessions.get(sid)
             merged = R.merge_session(old, contrib)
@@ -219,9 +220,9 @@ class MemorySink(_Sink):
                     total += cell[2]
                     errors += cell[1]
             blocks = R.cover(lo, hi)
-            hist = [(k[2], n) for k, n in self._hist.items()
+            hist = [blob for k, blob in self._hist.items()
                     if any(k[0] == level and _in_hours(k[1], a, b) for level, a, b in blocks)]
-        return LatencySummary(total=total, errors=errors, p95_ms=R.percentile_from_histogram(hist))
+        return LatencySummary(total=total, errors=errors, p95_ms=histogram.percentile(hist))
 
     def sessions(self, rng: TimeRange, limit: int) -> SessionsSummary:
         lo, hi = R.hour_range(rng)

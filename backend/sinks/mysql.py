@@ -54,6 +54,12 @@ class _MySQLDialect(S.Dialect):
         return (f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({S.qmarks(len(cols))}) "
                 f"ON DUPLICATE KEY UPDATE {sets}")
 
+    def upsert_replace(self, table, keys, cols):
+        names = [*keys, *cols]
+        sets = ", ".join(f"{c} = VALUES({c})" for c in cols)
+        return (f"INSERT INTO {table} ({', '.join(names)}) VALUES ({S.qmarks(len(names))}) "
+                f"ON DUPLICATE KEY UPDATE {sets}")
+
 
 class ConnectionPool:
     """At most `size` connections; checkout waits up to `timeout` seconds for one."""

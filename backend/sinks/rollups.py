@@ -7,11 +7,10 @@ same transaction as its events,
   duration count and sum) and a per-dimension one keyed (category|source,
   hour, key) -> events: narrow keys, so their size grows with time, not
   with the number of events;
-- a duration histogram with fixed log buckets (ratio 1.05: a percentile
-  read from it is within ~2.5 % of the exact one), kept per day, per 6 hours
-  and per hour; a range reads whole days in the middle and 6-hour and hour
-  blocks only at its edges (`cover`), so its cost depends on the range's
-  length, not on how many events it holds;
+- a duration histogram (histogram.py: p95 within ~2.5 %) per day, per 6
+  hours and per hour; a range reads whole days in the middle and 6-hour and
+  hour blocks only at its edges (`cover`), so its cost depends on the
+  range's length, not on how many events it holds;
 - a sessions row per session (first/last ts, events, errors) and an hourly
   session rollup keyed by the hour of the session's first event;
 - an error group per error_hash (code, name, count, last seen);
@@ -27,8 +26,6 @@ Every sink computes its deltas with these functions, so the answers agree.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import msgspec
@@ -36,15 +33,13 @@ import msgspec
 from branchpy_telemetry.client.schema import SanitizedEvent, TelemetryPackage
 from branchpy_telemetry.client.timewindow import format_ts
 
+from . import histogram
 from .base import InvalidPackageError, TimeRange
 
 HOUR = 3600
 DAY = 86400
 HIST_LEVELS = (DAY, 6 * HOUR, HOUR)  # histogram block sizes, largest first
 _US = 1_000_000
-_BUCKET_RATIO = 1.05
-_BUCKET_FLOOR_MS = 0.001  # durations at or below this share bucket 0
-_LOG_RATIO = math.log(_BUCKET_RATIO)
 _attrs_encoder = msgspec.json.Encoder()
 
 # Column order of an event row, shared by every sink (and the SQL schemas).
@@ -98,38 +93,6 @@ def hour_range(rng: TimeRange) -> tuple[int | None, int | None]:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-# ---- duration histogram -----------------------------------------------------
-
-def duration_bucket(ms: float) -> int:
-    if ms <= _BUCKET_FLOOR_MS:
-        return 0
-    return 1 + int((math.log(ms) - math.log(_BUCKET_FLOOR_MS)) / _LOG_RATIO)
-
-
-def bucket_value(bucket: int) -> float:
-    """The geometric middle of a bucket (0 for bucket 0)."""
-    if bucket <= 0:
-        return 0.0
-    return _BUCKET_FLOOR_MS * _BUCKET_RATIO ** (bucket - 1 + 0.5)
-
-
-def percentile_from_histogram(counts: Iterable[tuple[int, int]], q: float = 0.95) -> float | None:
-    """Nearest-rank percentile from (bucket, count) pairs; None when empty."""
-    merged: dict[int, int] = {}
-    for bucket, count in counts:
-        merged[bucket] = merged.get(bucket, 0) + int(count)
-    total = sum(merged.values())
-    if total <= 0:
-        return None
-    rank = max(1, math.ceil(q * total))
-    seen = 0
-    for bucket in sorted(merged):
-        seen += merged[bucket]
-        if seen >= rank:
-            return round(bucket_value(bucket), 3)
-    return round(bucket_value(max(merged)), 3)  # pragma: no cover - unreachable
-
-
 # ---- package -> rows and deltas ----------------------------------------------
 
 def event_rows(package: TelemetryPackage) -> list[EventRow]:
@@ -178,8 +141,7 @@ def compute_deltas(rows: list[EventRow]) -> Deltas:
     errors: dict = {}
     n_err = 0
     hour_us = HOUR * _US
-    log_floor, log_ratio = math.log(_BUCKET_FLOOR_MS), _LOG_RATIO
-    log = math.log
+    bucket_of = histogram.bucket_of
     for row in rows:
         event_id, ts_us, cat, src, name, dur, status, sid, code, ehash = (
             row[0], row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[11], row[12])
@@ -200,8 +162,7 @@ def compute_deltas(rows: list[EventRow]) -> Deltas:
         if dur is not None:
             cell[3] += 1
             cell[4] += dur
-            bucket = 0 if dur <= _BUCKET_FLOOR_MS else 1 + int((log(dur) - log_floor) / log_ratio)
-            hkey = (hour, bucket)
+            hkey = (hour, bucket_of(dur))
             hist[hkey] = hist.get(hkey, 0) + 1
         if sid:
             s = sessions.get(sid)
@@ -227,13 +188,13 @@ def compute_deltas(rows: list[EventRow]) -> Deltas:
     return Deltas(hours, dims, hist, sessions, errors, len(rows), n_err)
 
 
-def level_hist(hist: dict) -> dict:
-    """(hour, bucket) counts -> (level, block start, bucket) counts for every HIST_LEVELS size."""
+def hist_blocks(hist: dict) -> dict:
+    """(hour, bucket) counts -> {(level, block start): {bucket: count}} for every HIST_LEVELS size."""
     out: dict = {}
     for (hour, bucket), n in hist.items():
         for level in HIST_LEVELS:
-            key = (level, hour - hour % level, bucket)
-            out[key] = out.get(key, 0) + n
+            counts = out.setdefault((level, hour - hour % level), {})
+            counts[bucket] = counts.get(bucket, 0) + n
     return out
 
 

@@ -22,6 +22,7 @@ import structlog
 from branchpy_telemetry.client.event import SOURCES
 from branchpy_telemetry.client.schema import TelemetryPackage
 
+from . import histogram
 from . import rollups as R
 from . import sql_store as S
 from .base import (
@@ -256,11 +257,10 @@ class SqlSink(Sink):
             where, args = _hour_where("hour", lo, hi)
             cur.execute(f"SELECT SUM(with_status), SUM(errors) FROM rollup_hour{_and(where)}", tuple(args))
             total, errors = cur.fetchone()
-            cur.execute(f"SELECT bucket, SUM(n) FROM hist WHERE {' OR '.join(terms)} GROUP BY bucket",
-                        tuple(hist_args))
-            hist = cur.fetchall()
+            cur.execute(f"SELECT cum FROM hist WHERE {' OR '.join(terms)}", tuple(hist_args))
+            blobs = [bytes(row[0]) for row in cur.fetchall()]
             return LatencySummary(total=int(total or 0), errors=int(errors or 0),
-                                  p95_ms=R.percentile_from_histogram(hist))
+                                  p95_ms=histogram.percentile(blobs))
         return self._query("latency_summary", run)
 
     def sessions(self, rng: TimeRange, limit: int) -> SessionsSummary:

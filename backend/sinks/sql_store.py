@@ -16,6 +16,7 @@ from datetime import datetime
 
 from branchpy_telemetry.client.schema import TelemetryPackage
 
+from . import histogram
 from . import rollups as R
 from .base import StoreResult
 
@@ -47,6 +48,12 @@ class Dialect:
     lock_suffix = ""  # " FOR UPDATE" where readers must lock rows they will update
 
     def upsert_add(self, table: str, keys: Sequence[str], adds: Sequence[str]) -> str:
+        """INSERT one row, or add its `adds` columns to the existing row's."""
+        raise NotImplementedError
+
+    def upsert_replace(self, table: str, keys: Sequence[str], cols: Sequence[str]) -> str:
+        """INSERT one row, or overwrite `cols` of the existing row. Only for rows read
+        under lock first (a batched UPDATE: PyMySQL rewrites it into one statement)."""
         raise NotImplementedError
 
 
@@ -93,8 +100,7 @@ def apply_deltas(cur, dialect: Dialect, d: R.Deltas) -> int:
             [(h, *v) for h, v in sorted(d.hours.items())])
     _upsert(cur, dialect.upsert_add("rollup_dim", ["dim", "hour", "dkey"], ["events"]),
             [(*k, n) for k, n in sorted(d.dims.items())])
-    _upsert(cur, dialect.upsert_add("hist", ["level", "start", "bucket"], ["n"]),
-            [(*k, n) for k, n in sorted(R.level_hist(d.hist).items())])
+    _merge_hist(cur, dialect, R.hist_blocks(d.hist))
     new_sessions = _merge_sessions(cur, dialect, d.sessions)
     _merge_errors(cur, dialect, d.errors)
     return new_sessions
@@ -132,11 +138,29 @@ def _merge_sessions(cur, dialect: Dialect, contrib: dict[str, list]) -> int:
             cell[2] += dev
     _upsert(cur, "INSERT INTO sessions (session_id, first_us, last_us, events, errors) "
                  "VALUES (?, ?, ?, ?, ?)", inserts)
-    _upsert(cur, "UPDATE sessions SET first_us = ?, last_us = ?, events = ?, errors = ? "
-                 "WHERE session_id = ?", [(*u[1:], u[0]) for u in updates])
+    _upsert(cur, dialect.upsert_replace("sessions", ["session_id"],
+                                        ["first_us", "last_us", "events", "errors"]), updates)
     _upsert(cur, dialect.upsert_add("session_hour", ["hour"], ["sessions", "duration_us", "events"]),
             [(h, *v) for h, v in sorted(hourly.items())])
     return len(inserts)
+
+
+def _merge_hist(cur, dialect: Dialect, blocks: dict) -> None:
+    """Add each block's counts to its cumulative histogram (read under lock, then written)."""
+    old: dict[tuple, bytes] = {}
+    for level in R.HIST_LEVELS:
+        starts = sorted(start for lvl, start in blocks if lvl == level)
+        for chunk in chunks(starts, IN_CHUNK):
+            cur.execute(f"SELECT start, cum FROM hist WHERE level = ? AND start IN ({qmarks(len(chunk))})"
+                        f"{dialect.lock_suffix}", (level, *chunk))
+            for start, cum in cur.fetchall():
+                old[(level, start)] = bytes(cum)
+    inserts, updates = [], []
+    for key in sorted(blocks):
+        blob = histogram.add_counts(old.get(key), blocks[key])
+        (updates if key in old else inserts).append((*key, blob))
+    _upsert(cur, "INSERT INTO hist (level, start, cum) VALUES (?, ?, ?)", inserts)
+    _upsert(cur, dialect.upsert_replace("hist", ["level", "start"], ["cum"]), updates)
 
 
 def _merge_errors(cur, dialect: Dialect, contrib: dict[str, list]) -> None:
@@ -151,8 +175,8 @@ def _merge_errors(cur, dialect: Dialect, contrib: dict[str, list]) -> None:
         (updates if prev else inserts).append((h, *merged))
     _upsert(cur, "INSERT INTO error_groups (error_hash, error_code, name, count, last_us) "
                  "VALUES (?, ?, ?, ?, ?)", inserts)
-    _upsert(cur, "UPDATE error_groups SET error_code = ?, name = ?, count = ?, last_us = ? "
-                 "WHERE error_hash = ?", [(*u[1:], u[0]) for u in updates])
+    _upsert(cur, dialect.upsert_replace("error_groups", ["error_hash"], ["error_code", "name", "count",
+                                                                         "last_us"]), updates)
 
 
 # ---- retention ----------------------------------------------------------------

@@ -58,8 +58,8 @@ MIGRATIONS: list[list[str]] = [
             with_status INTEGER NOT NULL, dur_n INTEGER NOT NULL, dur_sum REAL NOT NULL)""",
         """CREATE TABLE rollup_dim (dim TEXT NOT NULL, hour INTEGER NOT NULL, dkey TEXT NOT NULL,
             events INTEGER NOT NULL, PRIMARY KEY (dim, hour, dkey)) WITHOUT ROWID""",
-        """CREATE TABLE hist (level INTEGER NOT NULL, start INTEGER NOT NULL, bucket INTEGER NOT NULL,
-            n INTEGER NOT NULL, PRIMARY KEY (level, start, bucket)) WITHOUT ROWID""",
+        """CREATE TABLE hist (level INTEGER NOT NULL, start INTEGER NOT NULL, cum BLOB NOT NULL,
+            PRIMARY KEY (level, start))""",
         """CREATE TABLE session_hour (hour INTEGER PRIMARY KEY, sessions INTEGER NOT NULL,
             duration_us INTEGER NOT NULL, events INTEGER NOT NULL)""",
         """CREATE TABLE sessions (session_id TEXT PRIMARY KEY, first_us INTEGER NOT NULL,
@@ -86,6 +86,12 @@ class _SQLiteDialect(S.Dialect):
         cols = [*keys, *adds]
         sets = ", ".join(f"{c} = {c} + excluded.{c}" for c in adds)
         return (f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({S.qmarks(len(cols))}) "
+                f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}")
+
+    def upsert_replace(self, table, keys, cols):
+        names = [*keys, *cols]
+        sets = ", ".join(f"{c} = excluded.{c}" for c in cols)
+        return (f"INSERT INTO {table} ({', '.join(names)}) VALUES ({S.qmarks(len(names))}) "
                 f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}")
 
 
