@@ -39,18 +39,17 @@ def health():
 
 
 def sink_health(sink: Sink) -> tuple[SinkHealth, dict[str, SinkHealth]]:
-    """(the primary's health, every member's health by name). A sink that raises is down."""
+    """(the primary's health, every member's health by name). A sink that raises is down.
+    A CompositeSink reports its members (primary first) through `member_health()`."""
+    members = getattr(sink, "member_health", None)
     try:
+        if callable(members):
+            report = dict(members())
+            return next(iter(report.values())), report
         primary = sink.health()
     except Exception as exc:  # a readiness probe must answer, whatever the sink does
         log.warning("health.sink_failed", error=str(exc))
         primary = SinkHealth(ok=False, kind=sink.kind, detail=type(exc).__name__)
-    members = getattr(sink, "member_health", None)
-    if callable(members):
-        try:
-            return primary, dict(members())
-        except Exception as exc:
-            log.warning("health.members_failed", error=str(exc))
     return primary, {sink.kind: primary}
 
 
