@@ -78,7 +78,7 @@ class Bridge:
     def run_request(self, message_id: Any, kind: str, cmd: str, args: dict[str, Any]) -> None:
         import uuid
 
-        from .ipc import ControlClient
+        from .transport import open_control_client
 
         request_id = str(uuid.uuid4())
         self._progress_ids[request_id] = message_id
@@ -89,7 +89,7 @@ class Bridge:
 
                 require_daemon(self.paths, start=self.start)
             timeout = self.timeout or (LONG_TIMEOUT if cmd in LONG_COMMANDS else QUICK_TIMEOUT)
-            client = ControlClient(self.paths.control_endpoint, timeout=timeout)
+            client = open_control_client(self.paths, timeout=timeout)
             reply = client.request(cmd, args, request_id=request_id)
             if reply.ok:
                 self.write({"id": message_id, "type": kind + ".result", "ok": True, "payload": reply.result})
@@ -114,21 +114,34 @@ class Bridge:
             self._progress_ids.pop(request_id, None)
 
     def forward_progress(self) -> None:
-        """Relay the daemon's progress messages for our requests until stopped."""
+        """Relay the daemon's progress messages for our requests until stopped.
+
+        The subscription follows the daemon's address: on tcp it is only known
+        (and may change) when a daemon publishes it, so it is re-read while idle.
+        """
         import msgspec
         import zmq
 
+        from .ipc import ProgressListener
         from .protocol import PROGRESS_TOPIC, progress_decoder
+        from .transport import find_address
 
-        sock = zmq.Context.instance().socket(zmq.SUB)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.SUBSCRIBE, PROGRESS_TOPIC)
-        sock.connect(self.paths.progress_endpoint)
+        listener, address = None, None
         try:
             while not self._stop.is_set():
-                if not sock.poll(100, zmq.POLLIN):
+                if listener is None or not self._progress_ids:
+                    current = find_address(self.paths)
+                    if current != address:
+                        if listener is not None:
+                            listener.close()
+                        listener, address = None, current
+                        if current is not None:
+                            listener = ProgressListener(current.progress, "", token=current.token)
+                if listener is None or not listener.socket.poll(100, zmq.POLLIN):
+                    if listener is None:
+                        self._stop.wait(0.1)
                     continue
-                data = sock.recv()
+                data = listener.socket.recv()
                 try:
                     progress = progress_decoder.decode(data[len(PROGRESS_TOPIC):])
                 except msgspec.DecodeError:
@@ -139,7 +152,8 @@ class Bridge:
                     self.write({"type": "telemetry.progress", "id": self._progress_ids[progress.id],
                                 "payload": payload})
         finally:
-            sock.close(linger=0)
+            if listener is not None:
+                listener.close()
 
     def run(self, lines) -> int:
         forwarder = threading.Thread(target=self.forward_progress, daemon=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .errors import DaemonUnavailableError
 from .paths import TelemetryPaths
+from .transport import describe, find_address, wants_tcp
 
 DAEMON_SCRIPT = "branchpy-telemetryd"
 START_TIMEOUT = 10.0
@@ -33,25 +34,34 @@ def daemon_command() -> list[str]:
 def is_listening(paths: TelemetryPaths) -> bool:
     """True when something accepts connections on the control socket (no zmq needed).
 
-    A crashed daemon leaves a socket file nobody listens on: that is False,
-    immediately, instead of a request that times out.
+    A crashed daemon leaves a socket (or address) file nobody listens on: that
+    is False, immediately, instead of a request that times out.
     """
-    path = paths.control_socket
-    if not path.exists():
-        return False
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    if wants_tcp():
+        address = find_address(paths)
+        if address is None:
+            return False
+        host, _, port = address.control.removeprefix("tcp://").rpartition(":")
+        if not port.isdigit():
+            return False
+        family, target = socket.AF_INET, (host, int(port))
+    else:
+        if not paths.control_socket.exists():
+            return False
+        family, target = socket.AF_UNIX, str(paths.control_socket)
+    probe = socket.socket(family, socket.SOCK_STREAM)
     try:
         probe.settimeout(1.0)
-        probe.connect(str(path))
+        probe.connect(target)
         return True
-    except OSError:
+    except (OSError, ValueError):
         return False
     finally:
         probe.close()
 
 
 def unavailable_hint(paths: TelemetryPaths) -> str:
-    return (f"tried {paths.control_endpoint}; start it with `branchpy telemetry daemon start` "
+    return (f"tried {describe(paths)}; start it with `branchpy telemetry daemon start` "
             f"(or run without --no-start); daemon log: {paths.daemon_log}")
 
 
@@ -60,7 +70,7 @@ def require_daemon(paths: TelemetryPaths, *, start: bool, start_timeout: float =
     if is_listening(paths):
         return False
     if not start:
-        raise DaemonUnavailableError(f"no daemon is running (socket {paths.control_endpoint})",
+        raise DaemonUnavailableError(f"no daemon is running (socket {describe(paths)})",
                                      hint=unavailable_hint(paths))
     start_daemon(paths, timeout=start_timeout)
     return True

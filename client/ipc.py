@@ -20,6 +20,7 @@ import zmq
 
 from . import errors
 from .protocol import PROGRESS_TOPIC, Progress, Reply, Request, encoder, progress_decoder, reply_decoder
+from .transport import PLAIN_USER
 
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_RETRIES = 3
@@ -52,9 +53,11 @@ class ControlClient:
     """One connection to the daemon's control socket. Not thread-safe: one per thread."""
 
     def __init__(self, endpoint: str, *, timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES,
-                 progress_endpoint: str | None = None, context: zmq.Context | None = None):
+                 progress_endpoint: str | None = None, token: str | None = None,
+                 context: zmq.Context | None = None):
         self.endpoint = endpoint
         self.progress_endpoint = progress_endpoint
+        self.token = token  # tcp transport only: PLAIN password (see transport.py)
         self.timeout = timeout
         self.retries = max(1, retries)
         self._context = context or zmq.Context.instance()
@@ -96,7 +99,8 @@ class ControlClient:
         listener = None
         try:
             if on_progress is not None and self.progress_endpoint:
-                listener = ProgressListener(self.progress_endpoint, request.id, self._context)
+                listener = ProgressListener(self.progress_endpoint, request.id, self._context,
+                                            token=self.token)
             for _ in range(tries):
                 reply = self._try_once(payload, request.id, timeout_ms, listener, on_progress)
                 if reply is not None:
@@ -119,6 +123,7 @@ class ControlClient:
         if self._socket is None:
             sock = self._context.socket(zmq.DEALER)
             sock.setsockopt(zmq.LINGER, 0)
+            _set_credentials(sock, self.token)
             sock.connect(self.endpoint)
             self._socket = sock
         return self._socket
@@ -150,10 +155,12 @@ class ControlClient:
 class ProgressListener:
     """Subscribes to the daemon's progress PUB socket; calls `on_progress` for one request id."""
 
-    def __init__(self, endpoint: str, request_id: str, context: zmq.Context | None = None):
+    def __init__(self, endpoint: str, request_id: str, context: zmq.Context | None = None, *,
+                 token: str | None = None):
         self.request_id = request_id
         self._socket = (context or zmq.Context.instance()).socket(zmq.SUB)
         self._socket.setsockopt(zmq.LINGER, 0)
+        _set_credentials(self._socket, token)
         self._socket.setsockopt(zmq.SUBSCRIBE, PROGRESS_TOPIC)
         self._socket.connect(endpoint)
 
@@ -174,6 +181,12 @@ class ProgressListener:
 
     def close(self) -> None:
         self._socket.close(linger=0)
+
+
+def _set_credentials(sock: zmq.Socket, token: str | None) -> None:
+    if token:  # the daemon's ZAP handler checks these (tcp transport)
+        sock.plain_username = PLAIN_USER.encode()
+        sock.plain_password = token.encode()
 
 
 def _decode_reply(frames: list[bytes]) -> Reply | None:

@@ -32,6 +32,8 @@ class DaemonContext:
     started_monotonic: float = field(default_factory=time.monotonic)
     pid: int = field(default_factory=os.getpid)
     publish_progress: ProgressSink | None = None
+    endpoint: str = ""  # where the control socket is bound (set by the server; ipc or tcp)
+    progress_endpoint: str = ""
     shutdown_event: threading.Event = field(default_factory=threading.Event)
     config_lock: threading.Lock = field(default_factory=threading.Lock)
     # Delivery (issue 4): the auto-mode scheduler (daemon/auto_mode.py) and the lock that keeps

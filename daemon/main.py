@@ -19,6 +19,7 @@ from branchpy_telemetry.client.config import load_config
 from branchpy_telemetry.client.errors import TelemetryError
 from branchpy_telemetry.client.logging_setup import setup_logging
 from branchpy_telemetry.client.paths import TelemetryPaths, ensure_private_dir, resolve_paths
+from branchpy_telemetry.client.transport import describe
 
 from .context import DaemonContext
 from .lock import AlreadyRunningError, InstanceLock
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     except AlreadyRunningError as exc:
         log.error("daemon.already_running", pid=exc.pid, lock=str(exc.lock_file))
         print(f"branchpy-telemetryd: already running (pid {exc.pid or 'unknown'}); "
-              f"socket {paths.control_endpoint}", file=sys.stderr)
+              f"socket {describe(paths)}", file=sys.stderr)
         return EXIT_ALREADY_RUNNING
     except OSError as exc:
         return fail_to_start(paths, exc)

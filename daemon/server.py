@@ -21,7 +21,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -29,7 +28,6 @@ import structlog
 import zmq
 
 from branchpy_telemetry.client.errors import MalformedRequestError, TelemetryError, UnknownCommandError
-from branchpy_telemetry.client.paths import ensure_private_dir
 from branchpy_telemetry.client.protocol import (
     PROGRESS_TOPIC,
     PROTOCOL_VERSION,
@@ -40,6 +38,7 @@ from branchpy_telemetry.client.protocol import (
 )
 
 from .context import DaemonContext, RequestContext
+from .listen import Listener
 
 log = structlog.get_logger(__name__)
 
@@ -121,6 +120,7 @@ class ControlServer:
         self.background = background
         self.wakeup_fd = wakeup_fd
         self._context = zmq.Context()
+        self._listener = Listener(self._context, daemon.paths)
         self._router: zmq.Socket | None = None
         self._pub: zmq.Socket | None = None
         self._results: zmq.Socket | None = None
@@ -138,23 +138,13 @@ class ControlServer:
 
     # -- set-up and tear-down -------------------------------------------------
     def bind(self) -> None:
-        paths = self.daemon.paths
-        ensure_private_dir(paths.run_dir)
-        for stale in (paths.control_socket, paths.progress_socket):
-            remove_quietly(stale)
         self._router = self._context.socket(zmq.ROUTER)
         self._router.setsockopt(zmq.LINGER, 0)
         self._router.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         self._pub = self._context.socket(zmq.PUB)
         self._pub.setsockopt(zmq.LINGER, 0)
-        old_umask = os.umask(0o177)
-        try:
-            self._router.bind(paths.control_endpoint)
-            paths.control_socket.chmod(0o600)
-            self._pub.bind(paths.progress_endpoint)
-            paths.progress_socket.chmod(0o600)
-        finally:
-            os.umask(old_umask)
+        address = self._listener.bind(self._router, self._pub)
+        self.daemon.endpoint, self.daemon.progress_endpoint = address.control, address.progress
         self._results = self._context.socket(zmq.PULL)
         self._results.setsockopt(zmq.LINGER, 0)
         self._results.bind(self._results_endpoint)
@@ -163,7 +153,7 @@ class ControlServer:
             thread = threading.Thread(target=self._work, name=f"worker-{n}", daemon=True)
             thread.start()
             self._threads.append(thread)
-        log.info("daemon.listening", socket=paths.control_endpoint, progress=paths.progress_endpoint)
+        log.info("daemon.listening", socket=address.control, progress=address.progress)
 
     def close(self, worker_grace: float = 1.0) -> None:
         """Close every socket (linger 0) and remove the socket files.
@@ -178,8 +168,7 @@ class ControlServer:
                 sock.close(linger=0)
         self._router = self._pub = self._results = None
         self.daemon.publish_progress = None
-        for path in (self.daemon.paths.control_socket, self.daemon.paths.progress_socket):
-            remove_quietly(path)
+        self._listener.close()
         deadline = time.monotonic() + worker_grace
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -314,13 +303,6 @@ class ControlServer:
                 self._worker_socket().send_multipart([b"progress", data])
         except zmq.ZMQError:
             pass  # progress is best effort; the reply is what counts
-
-
-def remove_quietly(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
 
 
 def drain_fd(fd: int) -> None:

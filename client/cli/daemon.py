@@ -67,6 +67,7 @@ def run_stop(options: argparse.Namespace) -> int:
 def run_status(options: argparse.Namespace) -> int:
     from ..daemon_launcher import is_listening
     from ..paths import resolve_paths
+    from ..transport import describe
     from .remote import call_daemon
     from .render import print_json
     from .status import print_status
@@ -74,10 +75,9 @@ def run_status(options: argparse.Namespace) -> int:
     paths = resolve_paths()
     if not is_listening(paths):
         if options.json:
-            print_json({"running": False, "socket": paths.control_endpoint,
-                        "log_file": str(paths.daemon_log)})
+            print_json({"running": False, "socket": describe(paths), "log_file": str(paths.daemon_log)})
         else:
-            print(f"daemon: not running (socket {paths.control_endpoint}; log {paths.daemon_log})")
+            print(f"daemon: not running (socket {describe(paths)}; log {paths.daemon_log})")
         return EXIT_DAEMON_UNAVAILABLE
     options.no_start = True
     result = call_daemon(options, "status")

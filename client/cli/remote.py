@@ -20,13 +20,15 @@ LONG_TIMEOUT = 600.0  # export/preview: the daemon answers when done
 def call_daemon(options: argparse.Namespace, cmd: str, args: dict[str, Any] | None = None, *,
                 long: bool = False, on_progress: Callable | None = None) -> Any:
     from ..daemon_launcher import require_daemon, unavailable_hint
-    from ..ipc import ControlClient
+    from ..transport import open_control_client
 
     paths = resolve_paths()
     require_daemon(paths, start=not options.no_start)
     timeout = options.timeout or (LONG_TIMEOUT if long else QUICK_TIMEOUT)
-    client = ControlClient(paths.control_endpoint, timeout=timeout,
-                           progress_endpoint=paths.progress_endpoint)
+    try:
+        client = open_control_client(paths, timeout=timeout)
+    except DaemonUnavailableError as exc:
+        raise DaemonUnavailableError(exc.message, hint=unavailable_hint(paths)) from None
     try:
         return client.call(cmd, args, on_progress=on_progress)
     except DaemonUnavailableError as exc:

@@ -20,8 +20,8 @@ def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
         "uptime_s": round(daemon.uptime_s, 3),
         "mode": daemon.mode,
         "endpoint": daemon.config.telemetry.endpoint,
-        "socket": paths.control_endpoint,
-        "progress_socket": paths.progress_endpoint,
+        "socket": daemon.endpoint or paths.control_endpoint,
+        "progress_socket": daemon.progress_endpoint or paths.progress_endpoint,
         # manual mode exits after this many idle seconds; None: never (auto mode, or 0)
         "idle_timeout_s": daemon.idle_timeout if daemon.mode == "manual" and daemon.idle_timeout else None,
         "spool_dir": str(paths.spool_dir),
