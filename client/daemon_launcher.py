@@ -87,6 +87,9 @@ def start_daemon(paths: TelemetryPaths, *, timeout: float = START_TIMEOUT,
             [*daemon_command(), *(extra_args or [])],
             stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
             start_new_session=True, close_fds=True,
+            # Windows: no console, own process group, so closing the terminal does not stop it
+            creationflags=(getattr(subprocess, "DETACHED_PROCESS", 0)
+                           | getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)) if os.name == "nt" else 0,
         )
     except OSError as exc:
         raise DaemonUnavailableError(f"cannot start the daemon: {exc.strerror}",
@@ -152,6 +155,8 @@ def _open_log(paths: TelemetryPaths):
 
 def pid_alive(pid: int) -> bool:
     """True while `pid` runs (an exited, not yet reaped process counts as gone)."""
+    if os.name == "nt":  # os.kill(pid, 0) would terminate it there; callers also check the socket
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -1,4 +1,4 @@
-"""The single-instance lock: `fcntl.flock` on `paths.daemon_lock`.
+"""The single-instance lock: `fcntl.flock` on `paths.daemon_lock` (msvcrt on Windows).
 
 The kernel drops the lock when the process dies, so a crash never leaves a
 stale lock behind; the pid written inside is informational only.
@@ -6,9 +6,14 @@ stale lock behind; the pid written inside is informational only.
 
 from __future__ import annotations
 
-import fcntl
 import os
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+    import msvcrt
 
 
 class AlreadyRunningError(Exception):
@@ -27,13 +32,14 @@ class InstanceLock:
         """Take the lock or raise AlreadyRunningError (never waits)."""
         fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            _lock(fd)
+        except OSError:
+            pid = _read_pid(fd)
             os.close(fd)
             raise AlreadyRunningError(self.lock_file, pid) from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
 
     def release(self) -> None:
@@ -42,6 +48,30 @@ class InstanceLock:
         try:
             os.ftruncate(self._fd, 0)
         finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            _unlock(self._fd)
             os.close(self._fd)
             self._fd = None
+
+
+def _lock(fd: int) -> None:
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    else:  # lock one byte far past the pid text, so readers can still read the pid
+        os.lseek(fd, 1 << 20, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+
+
+def _unlock(fd: int) -> None:
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    else:
+        os.lseek(fd, 1 << 20, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+
+def _read_pid(fd: int) -> str:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        return os.read(fd, 32).decode(errors="replace").strip()
+    except OSError:
+        return ""
