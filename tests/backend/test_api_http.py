@@ -360,3 +360,12 @@ def test_malformed_http_gets_the_json_envelope_from_the_server_itself(server):
     assert head.startswith(b"HTTP/1.1 400")
     assert b"Content-Type: application/json" in head
     assert msgspec.json.decode(body)["error"]["code"] == "bad_request"
+
+
+def test_an_event_time_the_sink_cannot_read_is_422_with_its_pointer_and_nothing_stored(server):
+    package = msgspec.to_builtins(make_package(5, seed=115))
+    package["summary"]["events"][2]["ts"] = "yesterday-ish"
+    before = stats(server)
+    error = assert_envelope(upload(server, msgspec.json.encode(package)), 422, "invalid_package")
+    assert error["details"] == {"pointer": "/summary/events/2/ts"}
+    assert stats(server) == before
