@@ -87,6 +87,8 @@ def _fold_unicode(text: str) -> str:
 
 def _decode_layers(text: str) -> str:
     """Undo percent-encoding (repeatedly), HTML entities and backslash escapes."""
+    if "%" not in text and "&" not in text and "\\" not in text:
+        return text
     for _ in range(6):
         before = text
         if "%" in text:
@@ -248,15 +250,17 @@ def _replace_paths(text: str) -> str:
     """Replace each path (or URL), widened to the token around it, with `<path>` (`<url>`)."""
     out: list[str] = []
     pos = 0
-    for m in _PATH.finditer(text):
+    m = _PATH.search(text)
+    while m is not None:
         start = m.start()
-        if start < pos:
-            continue
         while start > pos and text[start - 1] not in _TOKEN_BREAKS and not text[start - 1].isspace():
             start -= 1
         out.append(text[pos:start])
         out.append("<url>" if text.startswith("://", m.start()) else "<path>")
         pos = _PATH_TAIL.match(text, m.end()).end()
+        m = _PATH.search(text, pos)
+    if not out:
+        return text
     out.append(text[pos:])
     return "".join(out)
 
