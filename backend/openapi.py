@@ -63,7 +63,8 @@ def _routes() -> list[tuple[str, str, str, str | None, list[dict], object, dict[
         ("/upload", "post", "Upload one telemetry package", "ingest", [], UploadReceipt,
          {"413": "body over max_upload_bytes (after gzip decompression too)",
           "415": "Content-Type is not application/json, or an unsupported Content-Encoding",
-          "422": "schema_invalid (details.path) or privacy_violation (details: pointer + rule)"}),
+          "422": "schema_invalid (details.path), privacy_violation (details: [{pointer, rule}]) "
+                 "or invalid_package (details.pointer)"}),
         ("/stats", "get", "Totals for the dashboard cards", "read", [], base.Stats, {}),
         ("/events", "get", "Stored events, newest first", "read", [
             _param("category", cats, "filter"), _param("source", srcs, "filter"),
