@@ -97,3 +97,38 @@ def test_lazy_pirate_resend_of_a_running_job_gets_the_one_reply(server_with_bloc
     finally:
         releaser.cancel()
     assert calls == [1]
+
+
+def test_manual_daemon_does_not_idle_out_while_a_job_runs(paths):
+    release = threading.Event()
+    started = threading.Event()
+
+    def block(ctx, args):
+        started.set()
+        release.wait(20)
+        return {"released": True}
+
+    daemon = DaemonContext(paths=paths, config=load_config(None), version="t", idle_timeout=0.3)
+    server = ControlServer(daemon, {"block": block, "status": status.handle}, frozenset({"block"}))
+    server.bind()
+    outcome = []
+    loop = threading.Thread(target=lambda: outcome.append(server.serve()), daemon=True)
+    loop.start()
+    context = zmq.Context()
+    job = context.socket(zmq.DEALER)
+    job.setsockopt(zmq.LINGER, 0)
+    try:
+        job.connect(paths.control_endpoint)
+        job.send_multipart([b"", b'{"v":1,"id":"long","cmd":"block"}'])
+        assert started.wait(10)
+        loop.join(1.0)  # more than three idle timeouts with the job still running
+        assert loop.is_alive()
+        release.set()
+        assert job.poll(10_000) and b'"released":true' in job.recv_multipart()[1]
+        loop.join(10)  # now idle: it exits by itself
+        assert outcome == ["idle"]
+    finally:
+        release.set()
+        job.close(linger=0)
+        context.term()
+        server.close()
