@@ -12,7 +12,8 @@ tests/client/test_privacy_table.py):
   (`/usr`, `/.ssh`) — a path root alone names a location. `/4`, ` / `, `3/4`,
   `and/or`, `N/A`, `2026/11/28` do not (no boundary before the `/`, or a
   digit segment).
-- home paths `~/…`, `~user/…`; Windows drives `C:\\…`, `c:/…` and
+- home paths `~/…`, `~user/…`, and paths rooted at a variable (`$HOME/…`,
+  `${HOME}/…`, `%APPDATA%\\…`); Windows drives `C:\\…`, `c:/…` and
   drive-relative `C:name.ext`; UNC `\\\\host…`; any `file:` URI (any case).
 - URLs: anything with `://`, with or without a path — a host plus path
   identifies a file or a site as well as a path does.
@@ -113,7 +114,7 @@ def _variants(text: str) -> tuple[str, ...]:
 
 
 # --- path patterns (over folded text) ----------------------------------------
-# Every alternative starts at one of `: \\ ~ / .`, consumed by one leading
+# Every alternative starts at one of `: \\ ~ / . $ %`, consumed by one leading
 # character class so the regex engine skips all other positions in C; each
 # branch then checks what precedes with fixed-width look-behinds. A match
 # starts at that character (normalization widens it to the whole token).
@@ -128,12 +129,14 @@ _PATH_PARTS = (
     rf"(?<=(?<!\w)[^\W\d_]:)[^\s/\\:]*{_EXT}",  # drive-relative C:x.rpy
     r"(?<=(?<!\\)\\)\\[^\s\\/]",  # UNC \\host
     r"(?<=~)[^\s/\\~]*+[/\\]",  # home ~/ ~user/
+    r"(?<=\$)\{?[A-Za-z_]\w*+\}?[/\\]",  # rooted at a variable: $HOME/, ${HOME}/
+    r"(?<=%)[A-Za-z_][\w()]*+%[/\\]",  # rooted at a variable: %USERPROFILE%\\
     rf"(?<=(?<![\w/\\])[/\\])[/\\]*+{_SEG}++[/\\]",  # rooted, two segments /a/
     rf"(?<=(?<![\w/\\])/)/*+(?:[^\W\d]|[.$~]){_SEG}*",  # rooted, one segment /usr
     r"(?<=(?<![\w.])\.)\.?[/\\](?=\S)",  # ./x ../x
     rf"(?<=\S[/\\]){_NOT_MIME_VND}{_SEG}*?{_EXT}",  # relative: a separator, then a name with an extension
 )
-_PATH = re.compile(r"[:\\~/.](?:" + "|".join(f"(?:{p})" for p in _PATH_PARTS) + ")")
+_PATH = re.compile(r"[:\\~/.$%](?:" + "|".join(f"(?:{p})" for p in _PATH_PARTS) + ")")
 
 
 def contains_raw_path(text: str) -> bool:

@@ -44,6 +44,10 @@ FLAGGED: list[tuple[str, str]] = [
     ("~alice.smith/x", P),
     ("~\\AppData", P),
     ("saved to ~/Desktop", P),
+    ("$HOME/projects", P),
+    ("${HOME}/vn", P),
+    ("%USERPROFILE%\\Documents", P),
+    ("%APPDATA%/BranchPy", P),
     # --- Windows drives
     ("C:\\Users\\bob\\game", P),
     ("C:/Users/bob", P),
@@ -201,6 +205,10 @@ PASSING: list[str] = [
     "fr-FR",
     "x86_64",
     "Linux-6.1.0-amd64",
+    "$5 per month",
+    "cost: $HOME",
+    "50% done",
+    "%s failed",
 ]
 
 
