@@ -1,4 +1,4 @@
-"""`branchpy-telemetry-backend serve | keys create/list/revoke | purge | migrate` (DESIGN §10).
+"""`branchpy-telemetry-backend up | serve | keys create/list/revoke | purge | migrate` (DESIGN §10).
 
 Results go to stdout (the new key alone on the last line of `keys create`),
 logs to stderr. Exit codes: 0 ok, 1 failed, 2 usage.
@@ -19,6 +19,7 @@ from branchpy_telemetry.client.logging_setup import setup_logging
 from branchpy_telemetry.client.timewindow import format_ts, parse_duration, utcnow
 
 from .auth import SCOPES, generate_key
+from .local_stack import cmd_up
 from .settings import BackendSettings, load_backend_settings
 from .sinks.base import Sink, SinkError
 
@@ -44,6 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8787, help="0 picks a free port (printed)")
     serve.add_argument("--workers", type=int, default=4, help="worker threads")
     serve.set_defaults(handler=cmd_serve)
+
+    up = with_db(sub.add_parser("up", help="run the local stack: backend + daemon + local keys, "
+                                            "then print the dashboard URL"))
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, default=8787, help="0 picks a free port (printed)")
+    up.add_argument("--workers", type=int, default=4, help="worker threads")
+    up.add_argument("--no-daemon", action="store_true", help="do not start the daemon")
+    up.set_defaults(handler=cmd_up)
 
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
     create = with_db(keys.add_parser("create", help="create a key and print it once"))

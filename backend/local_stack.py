@@ -1,0 +1,134 @@
+"""`branchpy-telemetry-backend up`: the whole local stack in one command.
+
+Starts the backend on the embedded SQLite default (or `--db`), makes sure
+this user has a local ingest key (handed to the daemon through its
+`config.set` command, so `upload` works) and a read key (for the
+dashboard), starts the daemon if none runs, prints the dashboard URL and
+the next commands to try, then serves in the foreground until Ctrl-C.
+
+The two keys are kept, readable only by this user, in
+`<config dir>/local-backend.json`, so running `up` again reuses them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import structlog
+
+from branchpy_telemetry.client.errors import TelemetryError
+from branchpy_telemetry.client.paths import TelemetryPaths, resolve_paths
+from branchpy_telemetry.client.timewindow import utcnow
+
+from .auth import generate_key, hash_key
+from .settings import BackendSettings
+from .sinks.base import Sink
+
+log = structlog.get_logger("backend.up")
+KEYS_FILE_NAME = "local-backend.json"
+
+
+def cmd_up(args, settings: BackendSettings) -> int:
+    from .app import create_app, open_configured_sink
+    from .wsgi_server import serve
+
+    paths = resolve_paths()
+    sink = open_configured_sink(settings)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        sink.migrate()
+        keys = ensure_local_keys(sink, paths)
+        app = create_app(settings, sink)
+
+        def announce(host: str, port: int) -> None:
+            base = f"http://{host}:{port}"
+            daemon_note = connect_daemon(paths, f"{base}/api/telemetry", keys["ingest"],
+                                         start=not args.no_daemon)
+            print(render_welcome(base, keys["read"], daemon_note, paths), flush=True)
+            log.info("up.listening", url=base, sink=sink.kind)
+
+        serve(app, host=args.host, port=args.port, threads=args.workers,
+              max_body_bytes=settings.max_upload_bytes, on_ready=announce)
+    except KeyboardInterrupt:
+        log.info("up.stopped")
+    finally:
+        sink.close()
+    return 0
+
+
+def ensure_local_keys(sink: Sink, paths: TelemetryPaths) -> dict[str, str]:
+    """Reuse this user's stored local keys if the database still knows them;
+    otherwise create fresh ones (an ingest key and a read key)."""
+    keys_file = paths.config_dir / KEYS_FILE_NAME
+    stored = _read_keys(keys_file)
+    keys: dict[str, str] = {}
+    for scope in ("ingest", "read"):
+        key = stored.get(scope)
+        record = sink.find_api_key(hash_key(key)) if key else None
+        if record is None or record.revoked_at or record.scope != scope:
+            key, record = generate_key(scope, "local stack (branchpy-telemetry-backend up)", utcnow())
+            sink.add_api_key(record)
+            log.info("up.key_created", key_id=record.key_id, scope=scope)
+        keys[scope] = key
+    if keys != stored:
+        _write_private(keys_file, json.dumps(keys, indent=2) + "\n")
+    return keys
+
+
+def connect_daemon(paths: TelemetryPaths, endpoint: str, ingest_key: str, *, start: bool) -> str:
+    """Point the daemon at this backend (persisted in the user's config)."""
+    from branchpy_telemetry.client.daemon_launcher import require_daemon
+    from branchpy_telemetry.client.ipc import ControlClient
+
+    try:
+        require_daemon(paths, start=start)
+        with ControlClient(paths.control_endpoint, timeout=5.0) as client:
+            client.call("config.set", {"key": "telemetry.endpoint", "value": endpoint})
+            client.call("config.set", {"key": "telemetry.api_key", "value": ingest_key})
+            status = client.call("status")
+    except TelemetryError as exc:
+        return f"daemon: not connected ({exc.message}); {exc.hint or ''}".rstrip("; ")
+    return f"daemon: running (pid {status.get('pid')}), uploads go to {endpoint}"
+
+
+def render_welcome(base: str, read_key: str, daemon_note: str, paths: TelemetryPaths) -> str:
+    return "\n".join([
+        "",
+        "BranchPy telemetry — local stack is up",
+        f"  backend:   {base}/api/telemetry   (health: {base}/api/telemetry/health)",
+        f"  dashboard: {base}/dashboard#key={read_key}",
+        f"  {daemon_note}",
+        f"  config:    {paths.config_file}",
+        "",
+        "Try, in another terminal:",
+        "  .venv/bin/branchpy telemetry emit --category command --name analyze --duration-ms 412",
+        "  .venv/bin/branchpy telemetry export --output rc-metrics.json",
+        "  .venv/bin/branchpy telemetry preview rc-metrics.json",
+        "  .venv/bin/branchpy telemetry upload --file rc-metrics.json",
+        "",
+        "Ctrl-C stops the backend (the daemon exits by itself when idle in manual mode).",
+    ])
+
+
+def _read_keys(keys_file: Path) -> dict[str, str]:
+    try:
+        data = json.loads(keys_file.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
