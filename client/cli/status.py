@@ -38,4 +38,35 @@ def print_status(options: argparse.Namespace, result: dict) -> None:
                   f"in {result['spool_dir']}"),
         ("config", result["config_file"]),
         ("log", result["log_file"]),
+        *delivery_pairs(result),
     ])
+
+
+def delivery_pairs(result: dict) -> list[tuple[str, object]]:
+    """Auto mode, outbox and counters since install (issue 4), when the daemon reports them."""
+    from .render import format_bytes
+
+    pairs: list[tuple[str, object]] = []
+    auto = result.get("auto")
+    if auto:
+        if auto.get("scheduled"):
+            pairs.append(("auto", f"every {auto['interval']}" + (" (dry run)" if auto.get("dry_run") else "")
+                          + f", next run {auto.get('next_run')}"))
+        last = auto.get("last_run")
+        if last:
+            outcome = "ok" if last.get("ok") else f"failed: {last.get('error')}"
+            report = last.get("report") or {}
+            if last.get("ok") and report.get("failure"):
+                outcome = f"ran, {report.get('kept', 0)} package(s) not delivered: {report['failure'][:120]}"
+            pairs.append(("last run", f"{last.get('started_at')} ({last.get('trigger')}) {outcome}"))
+    outbox = result.get("outbox")
+    if outbox:
+        pairs.append(("outbox", f"{outbox['packages']} package(s), {format_bytes(outbox['bytes'])}"
+                                f", {outbox['quarantined']} quarantined"))
+    counters = result.get("counters")
+    if counters:
+        dropped = ", ".join(f"{k} {v}" for k, v in sorted((counters.get("dropped") or {}).items())) or "none"
+        pairs.append(("since install", f"emitted {counters['emitted']}, exported {counters['exported']}, "
+                                       f"uploaded {counters['uploaded']}, duplicate packages "
+                                       f"{counters['duplicates']}; dropped: {dropped}"))
+    return pairs
