@@ -169,6 +169,7 @@ class MemorySink(_Sink):
                      last_upload=R.us_to_text(t["last_upload_us"]) if t["last_upload_us"] else None)
 
     def list_events(self, flt: EventFilter, page: int, per_page: int) -> EventPage:
+        R.check_page(page, per_page)
         start = R.datetime_to_us(flt.start) if flt.start else None
         end = R.datetime_to_us(flt.end) if flt.end else None
         checks = [(i, v) for i, v in ((4, flt.category), (5, flt.source), (6, flt.name), (8, flt.status),
@@ -207,7 +208,8 @@ class MemorySink(_Sink):
 
     def recent_errors(self, limit: int) -> list[RecentError]:
         with self._lock:
-            groups = sorted(self._errors.items(), key=lambda kv: (kv[1][3], kv[0]), reverse=True)[:limit]
+            groups = sorted(self._errors.items(), key=lambda kv: (kv[1][3], kv[0]), reverse=True)
+        groups = groups[:max(0, limit)]
         return [RecentError(error_hash=h, error_code=v[0], name=v[1], count=v[2],
                             last_seen=R.us_to_text(v[3])) for h, v in groups]
 
@@ -236,7 +238,7 @@ class MemorySink(_Sink):
             chosen = [(sid, v) for sid, v in self._sessions.items()
                       if (lo_us is None or v[0] >= lo_us) and (hi_us is None or v[0] < hi_us)]
         chosen.sort(key=lambda kv: (kv[1][0], kv[0]), reverse=True)
-        items = [session_row(sid, *v) for sid, v in chosen[:limit]]
+        items = [session_row(sid, *v) for sid, v in chosen[:max(0, limit)]]
         return sessions_summary(count, dur, events, items)
 
     # ---- API keys -------------------------------------------------------------

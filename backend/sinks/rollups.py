@@ -80,6 +80,12 @@ def hour_of(us: int) -> int:
     return seconds - seconds % HOUR
 
 
+def check_page(page: int, per_page: int) -> None:
+    """Pages start at 1; the API caps per_page (500) before it gets here."""
+    if page < 1 or per_page < 1:
+        raise ValueError(f"page ({page}) and per_page ({per_page}) must be >= 1")
+
+
 def hour_range(rng: TimeRange) -> tuple[int | None, int | None]:
     """[first hour, end hour) in epoch seconds covering every hour the range overlaps."""
     lo = hour_of(datetime_to_us(rng.start)) if rng.start else None

@@ -197,6 +197,7 @@ class SqlSink(Sink):
         return where, args
 
     def list_events(self, flt: EventFilter, page: int, per_page: int) -> EventPage:
+        R.check_page(page, per_page)
         where, args = self._event_where(flt)
         time_only = all(getattr(flt, c) is None
                         for c in ("category", "source", "name", "status", "session_id"))
@@ -240,7 +241,7 @@ class SqlSink(Sink):
     def recent_errors(self, limit: int) -> list[RecentError]:
         def run(cur):
             cur.execute("SELECT error_hash, error_code, name, count, last_us FROM error_groups "
-                        "ORDER BY last_us DESC, error_hash DESC LIMIT ?", (limit,))
+                        "ORDER BY last_us DESC, error_hash DESC LIMIT ?", (max(0, limit),))
             return [RecentError(error_hash=h, error_code=c, name=n, count=k, last_seen=R.us_to_text(t))
                     for h, c, n, k, t in cur.fetchall()]
         return self._query("recent_errors", run)
@@ -274,7 +275,8 @@ class SqlSink(Sink):
             where, args = _hour_where("first_us", lo * 1_000_000 if lo is not None else None,
                                       hi * 1_000_000 if hi is not None else None)
             cur.execute("SELECT session_id, first_us, last_us, events, errors FROM sessions"
-                        f"{_and(where)} ORDER BY first_us DESC, session_id DESC LIMIT ?", (*args, limit))
+                        f"{_and(where)} ORDER BY first_us DESC, session_id DESC LIMIT ?",
+                        (*args, max(0, limit)))
             items = [session_row(*row) for row in cur.fetchall()]
             return sessions_summary(count, dur, events, items)
         return self._query("sessions", run)

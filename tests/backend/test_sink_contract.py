@@ -167,6 +167,19 @@ def test_list_events_filters_on_each_field(loaded, field):
     assert {item.event_id for item in result.items} == {ev.event_id for ev in expected}
 
 
+@pytest.mark.parametrize(("page", "per_page"), [(0, 10), (1, 0), (-1, 5)])
+def test_list_events_rejects_pages_below_one(loaded, page, per_page):
+    sink, _ = loaded
+    with pytest.raises(ValueError, match="must be >= 1"):
+        sink.list_events(EventFilter(), page, per_page)
+
+
+def test_a_page_past_the_end_is_empty_with_the_total(loaded):
+    sink, events = loaded
+    result = sink.list_events(EventFilter(), 99, 50)
+    assert (result.items, result.total) == ([], len(events))
+
+
 def test_list_events_time_range_includes_start_and_excludes_end(loaded):
     sink, events = loaded
     start, end = parse(events[10].ts), parse(events[40].ts)
@@ -176,15 +189,22 @@ def test_list_events_time_range_includes_start_and_excludes_end(loaded):
 
 
 def test_list_events_round_trips_every_field_including_unicode(any_sink):
-    ev = make_event(0, name="analyse-ü-日本", status="error", error_code="BP-E1",
+    ev = make_event(0, name="analyse-ü-日本-🚀", status="error", error_code="BP-E1",
                     error_hash="sha256:" + "a" * 64,
                     attrs={"flag": True, "n": 3, "ratio": 0.5, "label": "naïve ✓", "none": None})
     store(any_sink, make_package(events=[ev], governance_id="gov-ü"))
-    (item,) = any_sink.list_events(EventFilter(name="analyse-ü-日本"), 1, 10).items
+    (item,) = any_sink.list_events(EventFilter(name="analyse-ü-日本-🚀"), 1, 10).items
     for field in ("event_id", "ts", "category", "source", "name", "duration_ms", "status", "session_id",
                   "correlation_id", "error_code", "error_hash", "attrs"):
         assert getattr(item, field) == getattr(ev, field), field
     assert item.governance_id == "gov-ü"
+
+
+def test_text_matching_is_exact_case_and_trailing_spaces_count(any_sink):
+    names = ["lint", "Lint", "lint ", "lınt"]
+    store(any_sink, make_package(events=[make_event(i, name=n) for i, n in enumerate(names)]))
+    for n in names:
+        assert [i.name for i in any_sink.list_events(EventFilter(name=n), 1, 10).items] == [n]
 
 
 @pytest.mark.parametrize("evil", ["x' OR '1'='1", "'; DROP TABLE events; --", "\" OR 1=1 --", "%", "_",
