@@ -61,15 +61,15 @@ class DaemonProcess:
         self.paths = paths
 
     def call(self, cmd: str, args: dict | None = None, *, timeout: float = 10.0):
-        from branchpy_telemetry.client.ipc import ControlClient
+        from branchpy_telemetry.client.transport import open_control_client
 
-        with ControlClient(self.paths.control_endpoint, timeout=timeout, retries=1) as client:
+        with open_control_client(self.paths, timeout=timeout, retries=1) as client:
             return client.call(cmd, args)
 
     def request(self, cmd: str, args: dict | None = None, *, timeout: float = 10.0):
-        from branchpy_telemetry.client.ipc import ControlClient
+        from branchpy_telemetry.client.transport import open_control_client
 
-        with ControlClient(self.paths.control_endpoint, timeout=timeout, retries=1) as client:
+        with open_control_client(self.paths, timeout=timeout, retries=1) as client:
             return client.request(cmd, args)
 
     def terminate(self, timeout: float = 10.0) -> int:
