@@ -26,11 +26,11 @@ Every sink computes its deltas with these functions, so the answers agree.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 
-from branchpy_telemetry.client.schema import SanitizedEvent, TelemetryPackage
+from branchpy_telemetry.client.schema import TelemetryPackage
 from branchpy_telemetry.client.timewindow import format_ts
 
 from . import histogram
@@ -53,18 +53,13 @@ EventRow = tuple
 
 def ts_to_us(ts: str) -> int:
     """An ISO-8601 event timestamp -> epoch microseconds (naive = UTC)."""
-    value = datetime.fromisoformat(ts)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    delta = value - _EPOCH
-    return (delta.days * 86400 + delta.seconds) * _US + delta.microseconds
+    return datetime_to_us(datetime.fromisoformat(ts))
 
 
 def datetime_to_us(value: datetime) -> int:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    delta = value - _EPOCH
-    return (delta.days * 86400 + delta.seconds) * _US + delta.microseconds
+    return (value - _EPOCH) // _ONE_US
 
 
 def us_to_text(us: int) -> str:
@@ -97,6 +92,7 @@ def hour_range(rng: TimeRange) -> tuple[int | None, int | None]:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
 
 
 # ---- package -> rows and deltas ----------------------------------------------
@@ -107,23 +103,23 @@ def event_rows(package: TelemetryPackage) -> list[EventRow]:
     rows: list[EventRow] = []
     seen: set[str] = set()
     pid, gid = package.package_id, package.governance_id
-    for i, ev in enumerate(package.summary.events):
+    parse, encode, epoch, one_us = datetime.fromisoformat, _attrs_encoder.encode, _EPOCH, _ONE_US
+    for i, ev in enumerate(package.summary.events):  # hot loop: inlined on purpose
         if ev.event_id in seen:
             continue
         seen.add(ev.event_id)
-        rows.append(_event_row(ev, pid, gid, i))
+        try:
+            value = parse(ev.ts)
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=UTC)
+            ts_us = (value - epoch) // one_us
+        except ValueError:
+            raise InvalidPackageError(f"event {i} has an invalid ts (not ISO-8601)",
+                                      pointer=f"/summary/events/{i}/ts") from None
+        rows.append((ev.event_id, pid, ev.ts, ts_us, ev.category, ev.source, ev.name, ev.duration_ms,
+                     ev.status, ev.session_id, ev.correlation_id, ev.error_code, ev.error_hash,
+                     encode(ev.attrs).decode() if ev.attrs else "{}", gid))
     return rows
-
-
-def _event_row(ev: SanitizedEvent, pid: str, gid: str, index: int) -> EventRow:
-    try:
-        ts_us = ts_to_us(ev.ts)
-    except ValueError:
-        raise InvalidPackageError(f"event {index} has an invalid ts (not ISO-8601)",
-                                  pointer=f"/summary/events/{index}/ts") from None
-    attrs = _attrs_encoder.encode(ev.attrs).decode() if ev.attrs else "{}"
-    return (ev.event_id, pid, ev.ts, ts_us, ev.category, ev.source, ev.name, ev.duration_ms,
-            ev.status, ev.session_id, ev.correlation_id, ev.error_code, ev.error_hash, attrs, gid)
 
 
 class Deltas(msgspec.Struct):
@@ -131,7 +127,7 @@ class Deltas(msgspec.Struct):
     (one dimension each) so their row count grows with time, not with events."""
     hours: dict  # hour -> [events, errors, with_status, dur_n, dur_sum]
     dims: dict  # (dim "category"|"source", hour, key) -> events
-    hist: dict  # (hour, bucket) -> count   (level_hist() derives every block size)
+    hist: dict  # hour -> {bucket: count}   (hist_blocks() derives every block size)
     sessions: dict  # session_id -> [first_us, last_us, events, errors]
     errors: dict  # error_hash -> [error_code, name, count, last_us]
     events: int
@@ -141,7 +137,8 @@ class Deltas(msgspec.Struct):
 def compute_deltas(rows: list[EventRow]) -> Deltas:
     """Order-independent: the error group's name/code come from its latest (ts, event_id)."""
     hours: dict = {}
-    dims: dict = {}
+    by_cat: dict = {}
+    by_src: dict = {}
     hist: dict = {}
     sessions: dict = {}
     errors: dict = {}
@@ -161,15 +158,18 @@ def compute_deltas(rows: list[EventRow]) -> Deltas:
         cell[1] += is_err
         if status:
             cell[2] += 1
-        key = ("category", hour, cat)
-        dims[key] = dims.get(key, 0) + 1
-        key = ("source", hour, src)
-        dims[key] = dims.get(key, 0) + 1
+        key = (hour, cat)
+        by_cat[key] = by_cat.get(key, 0) + 1
+        key = (hour, src)
+        by_src[key] = by_src.get(key, 0) + 1
         if dur is not None:
             cell[3] += 1
             cell[4] += dur
-            hkey = (hour, bucket_of(dur))
-            hist[hkey] = hist.get(hkey, 0) + 1
+            counts = hist.get(hour)
+            if counts is None:
+                counts = hist[hour] = {}
+            bucket = bucket_of(dur)
+            counts[bucket] = counts.get(bucket, 0) + 1
         if sid:
             s = sessions.get(sid)
             if s is None:
@@ -191,16 +191,22 @@ def compute_deltas(rows: list[EventRow]) -> Deltas:
                     e[0], e[1], e[3], e[4] = code, name, ts_us, event_id
     for e in errors.values():
         del e[4]
+    dims = {("category", *k): n for k, n in by_cat.items()}
+    dims.update({("source", *k): n for k, n in by_src.items()})
     return Deltas(hours, dims, hist, sessions, errors, len(rows), n_err)
 
 
 def hist_blocks(hist: dict) -> dict:
-    """(hour, bucket) counts -> {(level, block start): {bucket: count}} for every HIST_LEVELS size."""
+    """{hour: {bucket: count}} -> {(level, block start): {bucket: count}} for every HIST_LEVELS size."""
     out: dict = {}
-    for (hour, bucket), n in hist.items():
+    for hour, counts in hist.items():
         for level in HIST_LEVELS:
-            counts = out.setdefault((level, hour - hour % level), {})
-            counts[bucket] = counts.get(bucket, 0) + n
+            if level == HOUR:
+                out[(HOUR, hour)] = counts
+                continue
+            block = out.setdefault((level, hour - hour % level), {})
+            for bucket, n in counts.items():
+                block[bucket] = block.get(bucket, 0) + n
     return out
 
 
