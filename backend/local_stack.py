@@ -81,11 +81,11 @@ def ensure_local_keys(sink: Sink, paths: TelemetryPaths) -> dict[str, str]:
 def connect_daemon(paths: TelemetryPaths, endpoint: str, ingest_key: str, *, start: bool) -> str:
     """Point the daemon at this backend (persisted in the user's config)."""
     from branchpy_telemetry.client.daemon_launcher import require_daemon
-    from branchpy_telemetry.client.ipc import ControlClient
+    from branchpy_telemetry.client.transport import open_control_client
 
     try:
         require_daemon(paths, start=start)
-        with ControlClient(paths.control_endpoint, timeout=5.0) as client:
+        with open_control_client(paths, timeout=5.0) as client:
             client.call("config.set", {"key": "telemetry.endpoint", "value": endpoint})
             client.call("config.set", {"key": "telemetry.api_key", "value": ingest_key})
             status = client.call("status")
