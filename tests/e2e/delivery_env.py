@@ -22,9 +22,12 @@ from ..conftest import console_script
 EMITTER = textwrap.dedent("""
     import sys
     from branchpy_telemetry.client import build_event, write_event
-    worker, n, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    import time
+    worker, n, out, pause = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
     ids = []
     for i in range(n):
+        if pause and i % 50 == 0:
+            time.sleep(pause)
         rec = build_event("command", "analyze", duration_ms=float(i % 97) + 0.5, status="ok",
                           attrs={"worker": worker, "i": i})
         if not write_event(rec):
@@ -73,11 +76,14 @@ def run_cli(env: dict[str, str], *args: str, timeout: float = 120.0) -> subproce
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
-def start_emitters(env: dict[str, str], workdir: Path, workers: int, per_worker: int) -> list:
+def start_emitters(env: dict[str, str], workdir: Path, workers: int, per_worker: int,
+                   pause_every_50: float = 0.0) -> list:
+    """`workers` emitting processes; each sleeps `pause_every_50` s every 50 events (spreads them in time)."""
     procs = []
     for w in range(workers):
         out = workdir / f"emitted-{w}-{uuid.uuid4().hex[:8]}.txt"
-        proc = subprocess.Popen([sys.executable, "-c", EMITTER, str(w), str(per_worker), str(out)], env=env)
+        proc = subprocess.Popen([sys.executable, "-c", EMITTER, str(w), str(per_worker), str(out),
+                                 str(pause_every_50)], env=env)
         procs.append((proc, out))
     return procs
 

@@ -85,7 +85,9 @@ def test_20000_events_under_rotation_every_200ms_reach_the_backend_exactly_once(
     for thread in threads:
         thread.start()
     try:
-        emitted = wait_emitters(start_emitters(subprocess_env, tmp_path, WORKERS, PER_WORKER), timeout=300)
+        # each process pauses 20 ms every 50 events: ~2 s of emitting, overlapping many rotations
+        procs = start_emitters(subprocess_env, tmp_path, WORKERS, PER_WORKER, pause_every_50=0.02)
+        emitted = wait_emitters(procs, timeout=300)
         threads[2].join(180)
     finally:
         stop.set()
