@@ -6,6 +6,8 @@ from typing import Any
 
 import msgspec
 
+from branchpy_telemetry.client.errors import UsageError
+
 from ..context import RequestContext
 from ..ledger import read_history
 from .args import parse_args
@@ -17,6 +19,7 @@ class Args(msgspec.Struct, forbid_unknown_fields=True):
 
 def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
     spec = parse_args(args, Args)
-    limit = spec.limit if spec.limit is None or spec.limit > 0 else None
-    records = read_history(ctx.paths.ledger_file, limit)
+    if spec.limit is not None and spec.limit <= 0:
+        raise UsageError(f"limit must be greater than 0, got {spec.limit}")
+    records = read_history(ctx.paths.ledger_file, spec.limit)
     return {"ledger_file": str(ctx.paths.ledger_file), "records": msgspec.to_builtins(records)}

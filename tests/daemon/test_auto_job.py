@@ -112,3 +112,26 @@ def test_auto_mode_follows_the_config_start_reschedule_stop(paths, server):
         assert not daemon.scheduler.running and auto_status(daemon)["scheduled"] is False
     finally:
         assert stop_auto_mode(daemon, timeout=5)
+
+
+def test_a_package_that_fails_validation_is_quarantined_and_never_sent(paths, server):
+    from branchpy_telemetry.daemon.outbox import Outbox
+
+    outbox = Outbox(paths, 1024 * 1024)
+    outbox.add(b'{"package_id": "broken", "summary": {"events": "not a list"}}')
+    good = append(paths.active_spool, 2)
+    report = run_auto_job(paths, config(paths, server), threading.Lock(), env={}, **FAST)
+    assert report.quarantined == 1 and "not a valid telemetry package" in report.failure
+    assert sent_event_ids(server) == good and len(server.requests) == 1
+    assert [p.name for p, _ in outbox.quarantined()][0].endswith("broken.json")
+
+
+def test_history_rejects_a_limit_below_1(paths):
+    from branchpy_telemetry.client.errors import UsageError
+    from branchpy_telemetry.daemon.context import RequestContext
+    from branchpy_telemetry.daemon.handlers import history
+
+    daemon = DaemonContext(paths=paths, config=load_config(None, env={}), version="t", idle_timeout=0)
+    with pytest.raises(UsageError, match="greater than 0"):
+        history.handle(RequestContext(daemon, "r1", "history"), {"limit": 0})
+    assert history.handle(RequestContext(daemon, "r2", "history"), {"limit": 3})["records"] == []
