@@ -70,3 +70,25 @@ def test_a_failing_run_is_reported_and_counted_and_the_daemon_keeps_serving(path
     report = daemon.call("sync", timeout=30)
     assert (report["exported_events"], report["dry_run_recorded"], report["outbox_packages"]) == (2, 1, 1)
     assert daemon.proc.poll() is None
+
+
+def test_sigterm_during_a_hanging_scheduled_upload_stops_within_seconds_and_keeps_the_package(
+        paths, start_daemon):
+    from . import recording_server as rs
+
+    server = rs.RecordingServer().start()
+    try:
+        server.script(rs.Reply(201, {}, hang_s=120))  # the backend never answers
+        paths.config_file.parent.mkdir(parents=True, exist_ok=True)
+        paths.config_file.write_text(f'[telemetry]\nmode = "auto"\nendpoint = "{server.base_url}"\n'
+                                     '[telemetry.auto]\ninterval = "10s"\n')
+        append(paths.active_spool, 3)
+        daemon = start_daemon("--idle-timeout", "0")
+        server.wait_for_requests(1, timeout=30)  # the first scheduled run is stuck in its upload
+        started = time.monotonic()
+        assert daemon.terminate(timeout=20) == 0
+        assert time.monotonic() - started < 12  # bounded: the stuck run is abandoned, not awaited
+        assert len(list(paths.outbox_dir.glob("*.json"))) == 1  # kept for the next run
+        assert "auto.run_abandoned_at_shutdown" in daemon.log_text()
+    finally:
+        server.stop()
