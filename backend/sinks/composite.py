@@ -47,12 +47,14 @@ class CompositeSink(Sink):
     kind = "composite"
 
     def __init__(self, children: list[Sink], *, secondary_timeout: float = 2.0, max_backlog: int = 16,
-                 max_workers: int = 4):
+                 max_workers: int = 4, failures: dict[int, str] | None = None):
         if not children:
             raise ValueError("CompositeSink needs at least one child")
         self.children = list(children)
         self.primary = self.children[0]
         self._members = [_Member(i, s) for i, s in enumerate(self.children)]
+        for index, failure in (failures or {}).items():
+            self._members[index].failure = failure
         self.secondary_timeout = secondary_timeout
         self.max_backlog = max_backlog
         self._lock = threading.Lock()

@@ -18,7 +18,9 @@ Statements are parameterized only (`?` in shared SQL becomes `%s`).
 
 Schema: versioned, `migrate()` creates the database if needed and applies
 the ordered migrations (mysql_schema.py documents the 15 indexes). Opening
-a sink migrates unless `migrate=False`.
+a sink migrates unless `migrate=False`; with `migrate="lazy"` it connects
+and migrates on first use instead (a secondary whose server is down when the
+backend starts must not stop it from starting).
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ class MySQLTelemetrySink(SqlSink):
 
     def __init__(self, *, host: str, port: int, user: str, password: str, database: str,
                  pool_size: int = 8, pool_timeout: float = 10.0, connect_timeout: float = 5.0,
-                 migrate: bool = True, url: str | None = None):
+                 migrate: bool | str = True, url: str | None = None):
         super().__init__()
         if not database:
             raise SinkError("MySQL URL names no database: use mysql://user:pass@host:port/dbname")
@@ -137,8 +139,22 @@ class MySQLTelemetrySink(SqlSink):
                             connect_timeout=connect_timeout, autocommit=True)
         self.pool = ConnectionPool(self._connect, pool_size, pool_timeout)
         self._collation: str | None = None
-        if migrate:
+        self._pending_migrate = migrate == "lazy"
+        if migrate is True:
             self.migrate()
+
+    def _ensure_schema(self) -> None:
+        if self._pending_migrate:
+            self.migrate()
+            self._pending_migrate = False
+
+    def _write(self, what, fn):
+        self._ensure_schema()
+        return super()._write(what, fn)
+
+    def _query(self, what, fn):
+        self._ensure_schema()
+        return super()._query(what, fn)
 
     @classmethod
     def from_url(cls, url: str, **overrides) -> MySQLTelemetrySink:
@@ -216,6 +232,7 @@ class MySQLTelemetrySink(SqlSink):
 
     def health(self) -> SinkHealth:
         try:
+            self._ensure_schema()
             with self.translate_errors("health"), self._read() as cur:
                 cur.execute("SELECT MAX(version) FROM schema_version")
                 version = cur.fetchone()[0]

@@ -49,7 +49,7 @@ MIGRATIONS: list[list[str]] = [
             KEY ix_packages_received (received_us),
             KEY ix_packages_governance (governance_id, received_us)) {_T}""",
         f"""CREATE TABLE events (event_id {_ID} NOT NULL PRIMARY KEY, package_id {_ID} NOT NULL,
-            ts VARCHAR(64) NOT NULL, ts_us BIGINT NOT NULL, category VARCHAR(32) NOT NULL,
+            ts {_ID} NOT NULL, ts_us BIGINT NOT NULL, category VARCHAR(32) NOT NULL,
             source VARCHAR(32) NOT NULL, name {_ID} NOT NULL, duration_ms DOUBLE NULL, status {_ID} NULL,
             session_id {_ID} NULL, correlation_id {_ID} NULL, error_code {_ID} NULL, error_hash {_ID} NULL,
             attrs MEDIUMTEXT NOT NULL, governance_id {_ID} NOT NULL,

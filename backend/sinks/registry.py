@@ -13,7 +13,11 @@ import os
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+import structlog
+
 from .base import Sink, SinkError
+
+log = structlog.get_logger("backend.sinks")
 
 DEFAULT_DB_URL = "sqlite:///.branchpy/telemetry/events.db"
 ENV_DB_URL = "BRANCHPY_TELEMETRY_BACKEND_DB"
@@ -71,9 +75,22 @@ def open_sinks(urls: list[str] | None) -> Sink:
     An empty list means the default URL."""
     urls = list(urls or [default_db_url()])
     sinks: list[Sink] = []
+    failures: dict[int, str] = {}
     try:
-        for url in urls:
-            sinks.append(open_sink(url))
+        for i, url in enumerate(urls):
+            try:
+                sinks.append(open_sink(url))
+            except SinkUrlError:
+                raise
+            except SinkError as exc:
+                if i == 0 or urlsplit(url).scheme.lower() not in ("mysql", "mysql+pymysql"):
+                    raise
+                # a secondary server down at start: serve anyway, connect and migrate on first use
+                from .mysql import MySQLTelemetrySink
+
+                log.warning("sink.secondary_unavailable_at_start", url=redact_url(url), error=str(exc))
+                sinks.append(MySQLTelemetrySink.from_url(url, migrate="lazy"))
+                failures[i] = f"unavailable at start: {exc}"
     except BaseException:
         for sink in sinks:
             sink.close()
@@ -82,7 +99,7 @@ def open_sinks(urls: list[str] | None) -> Sink:
         return sinks[0]
     from .composite import CompositeSink
 
-    return CompositeSink(sinks)
+    return CompositeSink(sinks, failures=failures)
 
 
 def redact_url(url: str) -> str:

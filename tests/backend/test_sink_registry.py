@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+from datetime import UTC, datetime
+
 import pytest
 
+from branchpy_telemetry.backend.sinks.base import SinkError
 from branchpy_telemetry.backend.sinks.composite import CompositeSink
 from branchpy_telemetry.backend.sinks.memory import MemorySink
 from branchpy_telemetry.backend.sinks.mysql import MySQLTelemetrySink
@@ -17,6 +21,8 @@ from branchpy_telemetry.backend.sinks.registry import (
     redact_url,
 )
 from branchpy_telemetry.backend.sinks.sqlite import LocalSQLiteSink
+
+from .conftest import make_package
 
 
 def test_each_scheme_opens_its_sink(tmp_path, mysql_url):
@@ -67,3 +73,28 @@ def test_a_bad_url_among_several_fails_the_whole_open(tmp_path):
 def test_passwords_are_redacted_for_logs():
     assert redact_url("mysql://bp:s3cret@db:3306/t") == "mysql://bp:***@db:3306/t"
     assert redact_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_mysql_secondary_down_at_start_does_not_stop_the_composite(tmp_path):
+    down = f"mysql://root@127.0.0.1:{_closed_port()}/bp?connect_timeout=1"
+    sink = open_sinks([f"sqlite:///{tmp_path}/p.db", down])
+    try:
+        result = sink.store_package(make_package(5), receipt="sha256:r", body_bytes=1,
+                                    received_at=datetime(2026, 11, 28, tzinfo=UTC))
+        assert result.accepted_events == 5
+        secondary = sink.member_health()["secondary1:mysql"]
+        assert secondary.ok is False and "Can't connect" in secondary.detail
+        assert sink.health().ok is True
+    finally:
+        sink.close()
+
+
+def test_a_primary_down_at_start_is_an_error():
+    with pytest.raises(SinkError, match="Can't connect"):
+        open_sinks([f"mysql://root@127.0.0.1:{_closed_port()}/bp?connect_timeout=1", "memory://"])
