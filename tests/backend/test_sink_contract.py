@@ -133,6 +133,35 @@ def test_concurrent_stores_from_threads_lose_and_double_nothing(any_sink):
     assert any_sink.sessions(TimeRange(), 100).count == 16
 
 
+def test_racing_uploads_of_the_same_new_events_store_each_event_once(any_sink):
+    """Two packages carrying the same new events, released together, again and again."""
+    results: list = []
+    errors: list[BaseException] = []
+    for round_ in range(6):
+        twins = [make_package(40, seed=100 + round_, sessions=3) for _ in range(2)]
+        barrier = threading.Barrier(2)
+
+        def upload(package, barrier=barrier):
+            try:
+                barrier.wait(10)
+                results.append(store(any_sink, package))
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=upload, args=(p,)) for p in twins]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert not errors
+    assert sum(r.accepted_events for r in results) == 6 * 40
+    assert sum(r.duplicate_events for r in results) == 6 * 40
+    stats = any_sink.stats()
+    assert (stats.events, stats.packages, stats.sessions) == (240, 12, 18)
+    assert sum(b.count for b in any_sink.timeline("hour", TimeRange())) == 240
+    assert any_sink.sessions(TimeRange(), 100).avg_events == pytest.approx(240 / 18, abs=0.001)
+
+
 # ---- reads --------------------------------------------------------------------
 
 def test_stats_report_every_dashboard_total(loaded):
