@@ -4,6 +4,8 @@ server's find_violations (DESIGN §7)."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 
 import msgspec
@@ -559,3 +561,45 @@ def test_find_violations_accepts_structs_directly() -> None:
         Finding("/summary/events/0/name", RULE_RAW_PATH),
         Finding("/summary/events/0/attrs", RULE_CONTENT_FIELD, "key"),
     ]
+
+
+# --- the public contract ------------------------------------------------------------------
+
+
+def test_privacy_module_exposes_the_contract_names_and_values() -> None:
+    from branchpy_telemetry.client import privacy
+
+    assert (privacy.RULE_RAW_PATH, privacy.RULE_CONTENT_FIELD, privacy.RULE_MULTILINE) == (
+        "raw_path",
+        "content_field",
+        "multiline",
+    )
+    assert (privacy.RULE_TOO_LONG, privacy.RULE_NESTED) == ("too_long", "nested_value")
+    assert (privacy.MAX_STRING_LENGTH, privacy.REDACTED) == (200, "[redacted]")
+    for name in (
+        "contains_raw_path",
+        "check_string",
+        "is_content_key",
+        "Finding",
+        "RedactionReport",
+        "sanitize_event",
+        "normalize_error_message",
+        "hash_error_message",
+        "find_violations",
+    ):
+        assert callable(getattr(privacy, name)), name
+    with pytest.raises(AttributeError):
+        privacy.no_such_name  # noqa: B018
+
+
+@pytest.mark.parametrize("first", ["privacy", "redaction"])
+def test_either_module_can_be_imported_first(first: str) -> None:
+    code = (
+        f"import branchpy_telemetry.client.{first}\n"
+        "from branchpy_telemetry.client.privacy import sanitize_event, find_violations, RedactionReport\n"
+        "from branchpy_telemetry.client.redaction import Finding\n"
+        "print('ok')"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
