@@ -102,3 +102,16 @@ def test_url_paths_are_relative_to_the_working_directory_or_absolute(tmp_path, m
     assert (tmp_path / "abs" / "e.db").is_file()
     with pytest.raises(SinkError, match="bad SQLite URL"):
         LocalSQLiteSink.from_url("sqlite://")
+
+
+def test_a_full_database_is_a_sink_error_and_nothing_is_written(sqlite_sink):
+    """SQLITE_FULL for real: the page limit stands in for a full disk."""
+    conn = sqlite_sink._conn()
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages + 20}")
+    with pytest.raises(SinkError, match="full"):
+        store(sqlite_sink, make_package(3000))
+    stats = sqlite_sink.stats()
+    assert (stats.events, stats.packages) == (0, 0)
+    conn.execute("PRAGMA max_page_count = 1073741823")
+    assert store(sqlite_sink, make_package(3000)).accepted_events == 3000
