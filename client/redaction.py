@@ -131,8 +131,8 @@ def _keys_pass(keys: tuple) -> bool:
         return True
     if not all(type(k) is str and check_string(k) is None and not is_content_key(k) for k in keys):
         return False
-    if len(keys) <= 64:  # clean keys are short, so the cache stays small
-        if len(_KEYS_PASSED) >= 4096:
+    if len(keys) <= 16:  # clean keys are <= 200 chars: at most ~3 MB cached
+        if len(_KEYS_PASSED) >= 1024:
             _KEYS_PASSED.clear()
         _KEYS_PASSED[keys] = True
     return True
