@@ -89,7 +89,7 @@ def export_window(paths: TelemetryPaths, config: Config, output: Path, start: da
         for _, fh in sources:
             fh.close()
     record_export(paths.data_dir, [
-        ExportRecord(path=f, sha256=sha, package_id=pid, events=n, bytes=size,
+        ExportRecord(path=str(Path(f).resolve()), sha256=sha, package_id=pid, events=n, bytes=size,
                      created=header.export_timestamp)
         for f, sha, pid, n, size in result.written
     ])
