@@ -143,6 +143,8 @@ FLAGGED: list[tuple[str, str]] = [
     ("é" * 201, L),
     ("a" * 100_000, L),
     ("\n".join(["x" * 80] * 10), M),
+    ("first%0Asecond", M),  # an encoded newline is still one
+    ("first&#10;second", M),
 ]
 PASSING: list[str] = [
     "1.2.3",
