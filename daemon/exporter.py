@@ -18,7 +18,6 @@ aggregates. The redaction report goes next to it (`NAME.redactions.json`).
 from __future__ import annotations
 
 import gc
-import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -42,7 +41,10 @@ from .package_writer import (
     PackageHeader,
     encode_part,
     make_header,
+    part_path,
     record_export,
+    remove_stale_exports,
+    report_path,
     skeleton_size,
     write_atomic,
 )
@@ -52,7 +54,6 @@ from .spool_reader import ReadStats, open_sources, read_blocks, select_window
 log = structlog.get_logger(__name__)
 
 PROGRESS_EVERY = 10_000
-_PART_SUFFIX = re.compile(r"\.part\d{3,}$")
 
 
 class EventTooLargeError(TelemetryError):
@@ -88,12 +89,14 @@ def export_window(paths: TelemetryPaths, config: Config, output: Path, start: da
     finally:
         for _, fh in sources:
             fh.close()
+    removed = remove_stale_exports(paths.data_dir, output, [Path(w[0]) for w in result.written])
     record_export(paths.data_dir, [
         ExportRecord(path=str(Path(f).resolve()), sha256=sha, package_id=pid, events=n, bytes=size,
                      created=header.export_timestamp)
         for f, sha, pid, n, size in result.written
     ])
     log.info("export.done", files=len(result.written), events=result.events, bytes=result.bytes,
+             stale_removed=len(removed),
              skipped_lines=stats.skipped_lines, redactions=sum(result.redactions.values()))
     return ExportResult(
         files=[w[0] for w in result.written], package_ids=[w[2] for w in result.written],
@@ -108,24 +111,6 @@ def check_output(output: Path) -> None:
         raise UsageError(f"output {output} is a folder", hint="give a file name, e.g. rc-metrics.json")
     if not output.parent.is_dir():
         raise StorageError(f"folder {output.parent} does not exist", hint="create it or choose another path")
-
-
-def output_base(output: Path) -> Path:
-    """`/x/rc-metrics.json` -> `/x/rc-metrics` (parts and the report are named from it)."""
-    name = output.name
-    if name.lower().endswith(".json"):
-        name = name[:-5]
-    return output.with_name(_PART_SUFFIX.sub("", name) or name)
-
-
-def part_path(output: Path, part: int) -> Path:
-    base = output_base(output)
-    return base.with_name(f"{base.name}.part{part:03d}.json")
-
-
-def report_path(output: Path) -> Path:
-    base = output_base(output)
-    return base.with_name(f"{base.name}.redactions.json")
 
 
 class BuildResult(msgspec.Struct):

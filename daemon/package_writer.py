@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import re
 import uuid
 from dataclasses import dataclass
 from importlib import metadata
@@ -30,6 +31,7 @@ from ..client.timewindow import format_ts, utcnow
 from .aggregates import WIDE_INT, PartAggregates
 
 EXPORTS_RECORD = "exports.jsonl"
+_PART_SUFFIX = re.compile(r"\.part\d{3,}$")
 _enc = msgspec.json.Encoder()
 
 
@@ -104,6 +106,52 @@ def _encode(header: PackageHeader, *, package_id: str, events: bytes, count: int
         governance_id=header.governance_id,
         correlation_ids=[] if empty else agg.sorted_correlation_ids())
     return _enc.encode(package)
+
+
+def output_base(output: Path) -> Path:
+    """`/x/rc-metrics.json` -> `/x/rc-metrics` (parts and the report are named from it)."""
+    name = output.name
+    if name.lower().endswith(".json"):
+        name = name[:-5]
+    return output.with_name(_PART_SUFFIX.sub("", name) or name)
+
+
+def part_path(output: Path, part: int) -> Path:
+    base = output_base(output)
+    return base.with_name(f"{base.name}.part{part:03d}.json")
+
+
+def report_path(output: Path) -> Path:
+    base = output_base(output)
+    return base.with_name(f"{base.name}.redactions.json")
+
+
+def stale_candidates(output: Path) -> list[Path]:
+    """Files an earlier export to the same output may have left: NAME and NAME.partNNN.json."""
+    base = output_base(output)
+    pattern = re.compile(re.escape(base.name) + r"\.part\d{3,}\.json$")
+    try:
+        parts = [p for p in base.parent.iterdir() if pattern.match(p.name)]
+    except OSError:
+        parts = []
+    return [output, *sorted(parts)]
+
+
+def remove_stale_exports(data_dir: Path, output: Path, written: list[Path]) -> list[Path]:
+    """Remove what an earlier export to the same output left and this one did not
+    rewrite (a single file now split, or fewer parts than before), so one output
+    name never mixes two exports. Only files our exports record lists are touched."""
+    keep = {p.resolve() for p in written}
+    removed = []
+    for path in stale_candidates(output):
+        if path.resolve() in keep or not path.is_file() or find_export_record(data_dir, path) is None:
+            continue
+        try:
+            path.unlink()
+            removed.append(path)
+        except OSError:
+            continue
+    return removed
 
 
 def write_atomic(path: Path, data: bytes) -> str:

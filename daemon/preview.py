@@ -19,15 +19,8 @@ import msgspec
 from ..client.errors import NotFoundError, StorageError
 from ..client.privacy import check_string, find_violations, is_content_key
 from ..client.schema import decode_package
+from .package_writer import report_path
 from .redaction_sidecar import read_sidecar
-
-_PART_SUFFIX = re.compile(r"\.part\d{3,}$")
-
-
-def sidecar_for(path: Path) -> Path:
-    """`x.json` and `x.part002.json` -> `x.redactions.json`."""
-    name = path.name[:-5] if path.name.lower().endswith(".json") else path.name
-    return path.with_name(f"{_PART_SUFFIX.sub('', name) or name}.redactions.json")
 
 
 def preview_file(path: Path) -> dict:
@@ -82,7 +75,7 @@ def preview_file(path: Path) -> dict:
         "errors": doc.get("errors"),
         "correlation_ids": doc.get("correlation_ids"),
         "events": events,
-        "redaction_report": read_sidecar(sidecar_for(path)),
+        "redaction_report": read_sidecar(report_path(path)),
     }
 
 

@@ -321,3 +321,20 @@ def test_the_garbage_collector_is_resumed_after_an_export_even_a_failed_one(path
         assert not gc.isenabled()  # left as the caller had it
     finally:
         gc.enable()
+
+
+def test_a_new_export_to_the_same_name_removes_what_the_last_one_left_and_nothing_else(paths, tmp_path):
+    write_lines(paths.active_spool, [record(i, attrs={"pad": "p" * 100}) for i in range(300)])
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = out_dir / "pkg.json"
+    small = config(**{"telemetry.max_upload_size_mb": 0.03})
+    split = export_window(paths, small, out, None, None)
+    assert len(split.files) >= 3
+    mine = out_dir / "pkg.part777.json"  # the user's own file: not in our exports record
+    mine.write_text("{}")
+    single = export_window(paths, config(), out, None, None)
+    assert single.files == [str(out)]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["pkg.json", "pkg.part777.json", "pkg.redactions.json"]
+    again = export_window(paths, small, out, None, None)
+    assert not out.exists() and all(Path(f).exists() for f in again.files) and mine.exists()
