@@ -335,6 +335,7 @@ def test_a_new_export_to_the_same_name_removes_what_the_last_one_left_and_nothin
     mine.write_text("{}")
     single = export_window(paths, config(), out, None, None)
     assert single.files == [str(out)]
-    assert sorted(p.name for p in out_dir.iterdir()) == ["pkg.json", "pkg.part777.json", "pkg.redactions.json"]
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        "pkg.json", "pkg.part777.json", "pkg.redactions.json"]
     again = export_window(paths, small, out, None, None)
     assert not out.exists() and all(Path(f).exists() for f in again.files) and mine.exists()
