@@ -25,6 +25,7 @@ from .base import (
     RecentError,
     SessionRow,
     SessionsSummary,
+    SinkError,
     SinkHealth,
     Stats,
     StoredEvent,
@@ -245,6 +246,8 @@ class MemorySink(_Sink):
 
     def add_api_key(self, record: ApiKeyRecord) -> None:
         with self._lock:
+            if record.key_id in self._keys or self.find_api_key(record.key_hash):
+                raise SinkError(f"memory sink: api key {record.key_id!r} (or its hash) already exists")
             self._keys[record.key_id] = record
 
     def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:

@@ -148,9 +148,9 @@ class MySQLTelemetrySink(SqlSink):
             self.migrate()
             self._pending_migrate = False
 
-    def _write(self, what, fn):
+    def _write(self, what, fn, *, retry=True):
         self._ensure_schema()
-        return super()._write(what, fn)
+        return super()._write(what, fn, retry=retry)
 
     def _query(self, what, fn):
         self._ensure_schema()

@@ -116,11 +116,12 @@ class SqlSink(Sink):
     driver_errors: tuple[type[BaseException], ...] = ()
 
     @contextlib.contextmanager
-    def translate_errors(self, what: str) -> Iterator[None]:
+    def translate_errors(self, what: str, *, retry: bool = False) -> Iterator[None]:
+        """Driver exception -> SinkError (or _Retry, inside a retried write transaction)."""
         try:
             yield
         except self.driver_errors as exc:
-            if self._is_retryable(exc):
+            if retry and self._is_retryable(exc):
                 raise _Retry() from exc
             log.warning("sink.error", kind=self.kind, op=what, error=type(exc).__name__,
                         detail=str(exc)[:300])
@@ -135,10 +136,10 @@ class SqlSink(Sink):
         finally:
             self._trace = None
 
-    def _write(self, what: str, fn):
+    def _write(self, what: str, fn, *, retry: bool = True):
         for attempt in range(_MAX_ATTEMPTS):
             try:
-                with self.translate_errors(what), self._txn() as cur:
+                with self.translate_errors(what, retry=retry), self._txn() as cur:
                     return fn(cur)
             except _Retry as exc:
                 log.info("sink.retry", kind=self.kind, op=what, attempt=attempt + 1, cause=str(exc.__cause__))
@@ -287,7 +288,7 @@ class SqlSink(Sink):
             cur.execute(f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
                         (record.key_id, record.key_hash, record.scope, record.label, record.created_at,
                          record.revoked_at))
-        self._write("add_api_key", run)
+        self._write("add_api_key", run, retry=False)  # a taken key_id or hash is an error, not a race
 
     def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
         def run(cur):

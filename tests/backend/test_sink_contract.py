@@ -9,12 +9,14 @@ import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 
 from branchpy_telemetry.backend.sinks.base import (
     ApiKeyRecord,
     EventFilter,
     InvalidPackageError,
+    SinkError,
     TimeRange,
 )
 from branchpy_telemetry.client.timewindow import format_ts
@@ -380,3 +382,14 @@ def test_api_keys_are_added_found_listed_and_revoked(any_sink):
     assert any_sink.revoke_api_key("bpk_abc", NOW) is False
     assert any_sink.revoke_api_key("nope", NOW) is False
     assert any_sink.find_api_key("f" * 64).revoked_at == format_ts(NOW)
+
+
+def test_an_api_key_id_or_hash_cannot_be_added_twice(any_sink):
+    rec = ApiKeyRecord(key_id="bpk_1", key_hash="a" * 64, scope="admin",
+                       created_at="2026-11-28T00:00:00.000Z")
+    any_sink.add_api_key(rec)
+    replace = msgspec.structs.replace
+    for dup in (rec, replace(rec, key_hash="b" * 64), replace(rec, key_id="x")):
+        with pytest.raises(SinkError):
+            any_sink.add_api_key(dup)
+    assert any_sink.list_api_keys() == [rec]
