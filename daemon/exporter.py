@@ -87,8 +87,7 @@ def export_window(paths: TelemetryPaths, config: Config, output: Path, start: da
         result = build_packages(records, header=header, cap=config.max_upload_bytes, output=output,
                                 stats=stats, progress=progress)
     finally:
-        for _, fh in sources:
-            fh.close()
+        sources.close()
     removed = remove_stale_exports(paths.data_dir, output, [Path(w[0]) for w in result.written])
     record_export(paths.data_dir, [
         ExportRecord(path=str(Path(f).resolve()), sha256=sha, package_id=pid, events=n, bytes=size,

@@ -59,48 +59,73 @@ def extension_dir(paths: TelemetryPaths, config: Config) -> Path:
     return Path(configured).expanduser() if configured else paths.extension_dir
 
 
-def list_sources(paths: TelemetryPaths, config: Config) -> list[Path]:
-    """Spool files (rotated oldest first, then active), then the extension's `*.jsonl`."""
-    files = list_spool_files(paths.spool_dir)
+def list_sources(paths: TelemetryPaths, config: Config) -> tuple[list[Path], list[Path]]:
+    """(spool files: rotated oldest first, then active; the extension's `*.jsonl` by name)."""
     ext_dir = extension_dir(paths, config)
     try:
         ext_files = [p for p in ext_dir.glob(EXTENSION_GLOB) if p.is_file()]
     except OSError:
         ext_files = []
-    return files + sorted(ext_files, key=lambda p: p.name)
+    return list_spool_files(paths.spool_dir), sorted(ext_files, key=lambda p: p.name)
 
 
-def open_sources(paths: TelemetryPaths, config: Config) -> list[tuple[Path, BinaryIO]]:
-    """Open every source now (see the module docstring on rotation)."""
-    opened: list[tuple[Path, BinaryIO]] = []
-    seen: set[tuple[int, int]] = set()
-    for _ in range(2):
-        for path in list_sources(paths, config):
-            try:
-                fh = open(path, "rb")  # noqa: SIM115 - closed by read_records
-            except (FileNotFoundError, IsADirectoryError):
-                continue  # rotated away or removed by retention meanwhile
-            except OSError as exc:
-                log.warning("export.source_unreadable", path=str(path), error=exc.strerror)
-                continue
-            st = os.fstat(fh.fileno())
-            if (st.st_dev, st.st_ino) in seen:
+@dataclass
+class Sources:
+    """The files of one export, in reading order. Spool files are opened up front
+    (rotation, see the module docstring); extension files, which can be many and
+    follow no rotation protocol of ours, are opened one at a time while reading.
+    A file reached twice (same inode) is read once."""
+
+    items: list[tuple[Path, BinaryIO | None]] = field(default_factory=list)
+    seen: set[tuple[int, int]] = field(default_factory=set)
+
+    def open(self, path: Path) -> BinaryIO | None:
+        try:
+            fh = open(path, "rb")  # noqa: SIM115 - closed by read_blocks or close()
+        except (FileNotFoundError, IsADirectoryError):
+            return None  # rotated away or removed by retention meanwhile
+        except OSError as exc:
+            log.warning("export.source_unreadable", path=str(path), error=exc.strerror)
+            return None
+        st = os.fstat(fh.fileno())
+        if (st.st_dev, st.st_ino) in self.seen:
+            fh.close()
+            return None
+        self.seen.add((st.st_dev, st.st_ino))
+        return fh
+
+    def close(self) -> None:
+        for _, fh in self.items:
+            if fh is not None:
                 fh.close()
-                continue
-            seen.add((st.st_dev, st.st_ino))
-            opened.append((path, fh))
-    return opened
 
 
-def read_records(sources: Iterable[tuple[Path, BinaryIO]], stats: ReadStats) -> Iterator[EventRecord]:
+def open_sources(paths: TelemetryPaths, config: Config) -> Sources:
+    sources = Sources()
+    for _ in range(2):
+        spool_files, _ = list_sources(paths, config)
+        for path in spool_files:
+            fh = sources.open(path)
+            if fh is not None:
+                sources.items.append((path, fh))
+    _, ext_files = list_sources(paths, config)
+    sources.items += [(path, None) for path in ext_files]
+    return sources
+
+
+def read_records(sources: Sources, stats: ReadStats) -> Iterator[EventRecord]:
     """Every decodable record of every source, in order; closes each file."""
     for block in read_blocks(sources, stats):
         yield from block
 
 
-def read_blocks(sources: Iterable[tuple[Path, BinaryIO]], stats: ReadStats) -> Iterator[list[EventRecord]]:
+def read_blocks(sources: Sources, stats: ReadStats) -> Iterator[list[EventRecord]]:
     """The decodable records of every source, one list per chunk; closes each file."""
-    for path, fh in sources:
+    for path, fh in sources.items:
+        if fh is None:
+            fh = sources.open(path)
+            if fh is None:
+                continue
         with fh:
             stats.files += 1
             before = stats.skipped_lines

@@ -339,3 +339,23 @@ def test_a_new_export_to_the_same_name_removes_what_the_last_one_left_and_nothin
         "pkg.json", "pkg.part777.json", "pkg.redactions.json"]
     again = export_window(paths, small, out, None, None)
     assert not out.exists() and all(Path(f).exists() for f in again.files) and mine.exists()
+
+
+def test_extension_files_are_opened_one_at_a_time_and_a_file_reached_twice_is_read_once(paths, tmp_path):
+    from branchpy_telemetry.daemon.spool_reader import ReadStats, open_sources, read_records
+
+    spool = [record(i) for i in range(3)]
+    write_lines(paths.active_spool, spool)
+    ext = [record(100 + i, source="extension") for i in range(300)]
+    for i, rec in enumerate(ext):
+        write_lines(paths.extension_dir / f"day-{i:04d}.jsonl", [rec])
+    fds_before = len(os.listdir("/proc/self/fd"))
+    sources = open_sources(paths, config())
+    assert len(os.listdir("/proc/self/fd")) - fds_before < 10
+    got = [r.event_id for r in read_records(sources, ReadStats())]
+    assert got == [r.event_id for r in spool + ext]
+    # the extension folder configured as the spool folder: nothing is read twice
+    cfg = config(**{"telemetry.sources.extension_dir": str(paths.spool_dir)})
+    export_window(paths, cfg, tmp_path / "o.json", None, None)
+    assert [e.event_id for e in read_package(tmp_path / "o.json").summary.events] == [
+        r.event_id for r in spool]
