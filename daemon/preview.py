@@ -164,21 +164,25 @@ def render_preview_text(preview: dict, *, max_events: int = 50) -> str:
                [[n, m.get("count"), m.get("total_ms"), m.get("mean_ms"), m.get("p50_ms"), m.get("p95_ms"),
                  m.get("max_ms")] for n, m in perf.items() if isinstance(m, dict)]))
     usage = preview.get("usage_statistics") or {}
+    add("")
     add("Usage:")
     rows = [[group, key, n] for group in ("commands", "features", "categories", "sources", "statuses")
             for key, n in (usage.get(group) or {}).items()]
     add(_table(["group", "key", "count"], rows))
+    add("")
     add("Errors (messages hashed; raw text never leaves the machine):")
     add(_table(["hash", "code", "type", "name", "count", "last seen"],
                [[_short(e.get("error_hash")), e.get("error_code"), e.get("error_type"), e.get("name"),
                  e.get("count"), e.get("last_seen")] for e in preview.get("errors") or []
                 if isinstance(e, dict)]))
     events = preview.get("events") or []
+    add("")
     add(f"Events ({len(events)}{f', first {max_events} shown' if len(events) > max_events else ''}):")
     add(_table(["ts", "category", "source", "name", "ms", "status", "error", "attrs"],
                [[e.get("ts"), e.get("category"), e.get("source"), e.get("name"), e.get("duration_ms"),
                  e.get("status"), e.get("error_code") or _short(e.get("error_hash")),
                  _attrs(e.get("attrs"))] for e in events[:max_events] if isinstance(e, dict)]))
+    add("")
     add("Redactions (removed before export; values are never recorded):")
     counts = s.get("redactions") or {}
     add("  " + (", ".join(f"{rule}: {n}" for rule, n in counts.items()) or "none"))
@@ -187,7 +191,8 @@ def render_preview_text(preview: dict, *, max_events: int = 50) -> str:
         findings = report.get("findings") or []
         shown = findings[:max_events]
         for f in shown:
-            add(f"  {f.get('file', '')}{f.get('pointer')}  {f.get('rule')} ({f.get('location', 'value')})")
+            where = f"{f['file']}#{f.get('pointer')}" if f.get("file") else f.get("pointer")
+            add(f"  {where}  {f.get('rule')} ({f.get('location', 'value')})")
         hidden = len(findings) - len(shown) + (report.get("findings_omitted") or 0)
         if hidden:
             add(f"  … {hidden} more findings (see the redaction report file)")
