@@ -1,4 +1,4 @@
-"""`config.set`: validate one key, persist it to the config file, reload."""
+"""`config.set`: validate one key, persist it to the config file, reload (and reschedule)."""
 
 from __future__ import annotations
 
@@ -22,4 +22,8 @@ def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
     with ctx.daemon.config_lock:
         set_value_in_file(ctx.paths.config_file, spec.key, spec.value)
     config = ctx.daemon.reload_config()
+    if spec.key.startswith(("telemetry.mode", "telemetry.auto.")):
+        from ..auto_mode import apply_mode
+
+        apply_mode(ctx.daemon)  # `config set telemetry.mode auto` starts the schedule live, like `mode`
     return {"key": spec.key, "value": flatten(config)[spec.key], "config_file": str(ctx.paths.config_file)}

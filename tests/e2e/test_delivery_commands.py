@@ -162,3 +162,13 @@ def test_upload_of_a_missing_file_fails_with_not_found(setup, subprocess_env, tm
     result = run_cli(subprocess_env, "upload", "--file", str(tmp_path / "nope.json"))
     assert result.returncode == 1 and "no such package file" in result.stderr
     assert not Path(tmp_path / "nope.json").exists()
+
+
+def test_config_set_mode_auto_starts_the_schedule_live_and_manual_stops_it(running_daemon):
+    running_daemon.call("config.set", {"key": "telemetry.auto.interval", "value": "1h"})
+    assert running_daemon.call("status")["auto"]["scheduled"] is False
+    running_daemon.call("config.set", {"key": "telemetry.mode", "value": "auto"})
+    status = running_daemon.call("status")
+    assert status["auto"]["scheduled"] is True and status["auto"]["next_run"]
+    running_daemon.call("config.set", {"key": "telemetry.mode", "value": "manual"})
+    assert running_daemon.call("status")["auto"]["scheduled"] is False
