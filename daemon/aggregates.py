@@ -133,8 +133,8 @@ class PartAggregates:
             self._last = ts
         if ts < self._first:
             self._first = ts
-        if len(ts) + 2 > self.ts_width:
-            self._widen(ts)
+        if len(ts) + 2 > self.ts_width or not (ts.isascii() and ts.isprintable()) or '"' in ts or "\\" in ts:
+            self._widen(ts)  # json_len(ts) may exceed len(ts) + 2 (escapes, UTF-8)
         name = ev.name
         d = ev.duration_ms
         if d is not None:

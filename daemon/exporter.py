@@ -209,8 +209,13 @@ class _PartBuilder:
             data = encode(ev)
             need = len(data) + 1
             # Fast path: the aggregates grow by at most ~4x the event's own strings
-            # plus constants; only near the cap is the exact cost computed.
-            if events_bytes + agg.bound + need * 7 + 4096 + (len(rules) * 64 if rules else 0) > limit:
+            # plus constants, unless a wider timestamp re-reserves every reserved
+            # one; only then, or near the cap, is the exact cost computed. (A
+            # timestamp that needs JSON escapes is not a time: the reader drops
+            # those; if one came from elsewhere, `_close_part` still refuses to
+            # write an oversized file.)
+            if (events_bytes + agg.bound + need * 7 + 4096 + (len(rules) * 64 if rules else 0) > limit
+                    or len(ev.ts) + 2 > agg.ts_width):
                 if events_bytes + agg.bound + need + agg.cost(ev, etype, rules) > limit:
                     self.events_bytes = events_bytes
                     self._close_part(last=False)

@@ -68,7 +68,8 @@ def _random_event(r: random.Random, i: int) -> tuple[SanitizedEvent, str | None,
     name = r.choice(["analyze", "lint", "é-ü", 'quo"te', "x" * r.randint(1, 80)])
     err = r.random() < 0.3
     ev = SanitizedEvent(
-        event_id=f"id{i}", ts=r.choice(["2026-11-28T01:00:00.000Z", "2026-11-28T01:00:00Z", "t" * 30]),
+        event_id=f"id{i}", ts=r.choice(["2026-11-28T01:00:00.000Z", "2026-11-28T01:00:00Z", "t" * 30,
+                                          'q"uote', "é" * 8, "tab\there"]),
         category=r.choice(["command", "feature", "error"]), source=r.choice(["cli", "extension"]),
         name=name, duration_ms=r.choice([None, r.uniform(0, 1e6), 1e-300, -2.2250738585072014e-308]),
         status=r.choice([None, "ok", "error", "weird\u00e9"]),
