@@ -18,6 +18,7 @@ aggregates. The redaction report goes next to it (`NAME.redactions.json`).
 from __future__ import annotations
 
 import gc
+import hashlib
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -39,6 +40,7 @@ from .identity import load_or_create_governance_id
 from .package_writer import (
     ExportRecord,
     PackageHeader,
+    commit_temp,
     encode_part,
     make_header,
     part_path,
@@ -46,7 +48,7 @@ from .package_writer import (
     remove_stale_exports,
     report_path,
     skeleton_size,
-    write_atomic,
+    write_temp,
 )
 from .redaction_sidecar import RedactionSidecar
 from .spool_reader import ReadStats, open_sources, read_blocks, select_window
@@ -124,13 +126,15 @@ def build_packages(events: Iterable[EventRecord], *, header: PackageHeader, cap:
                    stats: ReadStats | None = None, progress: ProgressFn | None = None) -> BuildResult:
     """Sanitize, aggregate and write `events` as one package at `output`, or as parts.
 
-    On failure every file written by this call is removed again.
+    Parts are written to temporary files and get their names together at the
+    end, so a failed export leaves nothing behind and does not disturb the files
+    of an earlier export to the same name.
     """
     builder = _PartBuilder(header, cap, output, stats or ReadStats())
     try:
         with gc_paused():
             builder.run(events, progress)
-        builder.sidecar.finish()
+        builder.commit()
     except BaseException:
         builder.discard()
         raise
@@ -177,6 +181,8 @@ class _PartBuilder:
                              hint="raise it: `branchpy telemetry config set telemetry.max_upload_size_mb 5`")
         self.sidecar = RedactionSidecar(report_path(output))
         self.written: list[tuple[str, str, str, int, int]] = []
+        self.temps: list[tuple[Path, Path]] = []  # (temporary file, final name) of parts written
+        self.committed: list[Path] = []
         self.redactions: dict[str, int] = {}
         self.total_events = 0
         self.total_bytes = 0
@@ -261,7 +267,8 @@ class _PartBuilder:
                            last_part=last, skipped=skipped_total - self.skipped_before, agg=self.agg)
         if len(data) > self.cap:  # cannot happen: the accounting above is an upper bound
             raise TelemetryError(f"internal error: part {self.part} is {len(data)} bytes, over {self.cap}")
-        sha = write_atomic(path, data)
+        self.temps.append((write_temp(path, data), path))
+        sha = hashlib.sha256(data).hexdigest()
         self.written.append((str(path), sha, package_id, len(self.events), len(data)))
         self.sidecar.add_file(path.name, package_id, self.agg.redactions, self.findings,
                               self.findings_omitted)
@@ -274,9 +281,20 @@ class _PartBuilder:
         self.part += 1
         self._new_part()
 
+    def commit(self) -> None:
+        """Every part, then the redaction report, under its final name."""
+        while self.temps:
+            tmp, path = self.temps[0]
+            commit_temp(tmp, path)
+            self.temps.pop(0)
+            self.committed.append(path)
+        self.sidecar.finish()
+
     def discard(self) -> None:
-        for path, *_ in self.written:
-            Path(path).unlink(missing_ok=True)
+        for tmp, _ in self.temps:
+            tmp.unlink(missing_ok=True)
+        for path in self.committed:
+            path.unlink(missing_ok=True)
         self.sidecar.discard()
 
 

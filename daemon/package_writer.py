@@ -13,7 +13,6 @@ can refuse a file changed since export.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import re
@@ -154,8 +153,8 @@ def remove_stale_exports(data_dir: Path, output: Path, written: list[Path]) -> l
     return removed
 
 
-def write_atomic(path: Path, data: bytes) -> str:
-    """Write `data` to `path` via a temporary file + os.replace, mode 0600; returns sha256 hex."""
+def write_temp(path: Path, data: bytes) -> Path:
+    """Write `data` (fsynced, mode 0600) to a hidden temporary file beside `path`."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -164,13 +163,22 @@ def write_atomic(path: Path, data: bytes) -> str:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        finally:
+        except BaseException:
             tmp.unlink(missing_ok=True)
+            raise
     except OSError as exc:
         raise StorageError(f"cannot write {path}: {exc.strerror}",
                            hint="check the folder exists, is writable and the disk is not full") from None
-    return hashlib.sha256(data).hexdigest()
+    return tmp
+
+
+def commit_temp(tmp: Path, path: Path) -> None:
+    """Give a file written by `write_temp` its final name (atomic replace)."""
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StorageError(f"cannot write {path}: {exc.strerror}") from None
 
 
 class ExportRecord(msgspec.Struct, kw_only=True):

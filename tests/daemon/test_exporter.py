@@ -359,3 +359,23 @@ def test_extension_files_are_opened_one_at_a_time_and_a_file_reached_twice_is_re
     export_window(paths, cfg, tmp_path / "o.json", None, None)
     assert [e.event_id for e in read_package(tmp_path / "o.json").summary.events] == [
         r.event_id for r in spool]
+
+
+def test_a_failed_export_leaves_the_previous_export_to_the_same_name_untouched(tmp_path):
+    header = make_header("00000000-0000-4000-8000-000000000000", None, None)
+    out = tmp_path / "o.json"
+    first = build_packages([record(i, attrs={"pad": "z" * 100}) for i in range(400)], header=header,
+                           cap=20_000, output=out)
+    before = {Path(p).name: Path(p).read_bytes() for p, *_ in first.written}
+    assert len(before) > 2
+
+    def events():
+        for i in range(400):
+            yield record(i, attrs={"pad": "q" * 100})
+        raise OSError("disk went away")
+
+    with pytest.raises(OSError):
+        build_packages(events(), header=header, cap=20_000, output=out)
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("o.part")}
+    assert after == before
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
