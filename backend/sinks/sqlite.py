@@ -125,7 +125,10 @@ class LocalSQLiteSink(SqlSink):
         prefix = "sqlite:///"
         if not url.startswith(prefix) or len(url) == len(prefix):
             raise SinkError(f"bad SQLite URL {url!r}: use sqlite:///relative/path.db or sqlite:////abs/path.db")
-        return cls(Path(url[len(prefix):]))
+        path = url[len(prefix):]
+        if path == ":memory:":  # one private database per connection (= per thread): not a store
+            raise SinkError("sqlite:///:memory: is not supported (one database per thread); use memory://")
+        return cls(Path(path))
 
     # ---- connections ----------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:

@@ -102,6 +102,8 @@ def test_url_paths_are_relative_to_the_working_directory_or_absolute(tmp_path, m
     assert (tmp_path / "abs" / "e.db").is_file()
     with pytest.raises(SinkError, match="bad SQLite URL"):
         LocalSQLiteSink.from_url("sqlite://")
+    with pytest.raises(SinkError, match="use memory://"):
+        LocalSQLiteSink.from_url("sqlite:///:memory:")
 
 
 def test_a_full_database_is_a_sink_error_and_nothing_is_written(sqlite_sink):
