@@ -159,14 +159,18 @@ class MySQLTelemetrySink(SqlSink):
     @classmethod
     def from_url(cls, url: str, **overrides) -> MySQLTelemetrySink:
         """`mysql://user:pass@host:port/db[?pool_size=8&pool_timeout=10]`."""
-        parts = urlsplit(url)
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        kwargs = dict(host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
-                      user=unquote(parts.username or "root"), password=unquote(parts.password or ""),
-                      database=unquote(parts.path.lstrip("/")), url=url)
-        for key, conv in (("pool_size", int), ("pool_timeout", float), ("connect_timeout", float)):
-            if key in query:
-                kwargs[key] = conv(query[key])
+        try:
+            parts = urlsplit(url)
+            query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+            kwargs = dict(host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
+                          user=unquote(parts.username or "root"), password=unquote(parts.password or ""),
+                          database=unquote(parts.path.lstrip("/")), url=url)
+            for key, conv in (("pool_size", int), ("pool_timeout", float), ("connect_timeout", float)):
+                if key in query:
+                    kwargs[key] = conv(query[key])
+        except ValueError as exc:
+            raise SinkError(f"bad MySQL URL {redact_url(url)!r}: {exc}; "
+                            "use mysql://user:pass@host:port/db") from None
         kwargs.update(overrides)
         return cls(**kwargs)
 

@@ -70,6 +70,14 @@ def test_a_bad_url_among_several_fails_the_whole_open(tmp_path):
         open_sinks([f"sqlite:///{tmp_path}/p.db", "nope://x"])
 
 
+@pytest.mark.parametrize("url", ["mysql://u:pw@h:notaport/db", "mysql://u@h:3306/db?pool_size=many",
+                                 "mysql://u@h:3306/"])
+def test_a_malformed_mysql_url_is_a_clear_sink_error(url):
+    with pytest.raises(SinkError, match="MySQL URL|names no database") as info:
+        open_sink(url)
+    assert "pw" not in str(info.value)
+
+
 def test_passwords_are_redacted_for_logs():
     assert redact_url("mysql://bp:s3cret@db:3306/t") == "mysql://bp:***@db:3306/t"
     assert redact_url("sqlite:///x.db") == "sqlite:///x.db"
