@@ -15,6 +15,7 @@ from .args import parse_args
 
 class Args(msgspec.Struct, forbid_unknown_fields=True):
     file: str
+    max_events: int = 50  # events listed in the human-readable `text`; 0 = all (the data has all)
 
 
 def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
@@ -25,6 +26,11 @@ def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
                          hint="the CLI and the bridge resolve it against the caller's folder")
     if not path.is_file():
         raise NotFoundError(f"no package file at {path}", hint="run `branchpy telemetry export` first")
-    from branchpy_telemetry.daemon.preview import preview_file  # lazy: keeps start-up fast
+    if spec.max_events < 0:
+        raise UsageError("max_events must be 0 (all) or more")
+    from branchpy_telemetry.daemon.preview import preview_file, render_preview_text  # lazy: fast start-up
 
-    return preview_file(path)
+    result = preview_file(path)
+    shown = spec.max_events or len(result.get("events") or [])
+    result["text"] = render_preview_text(result, max_events=shown)
+    return result

@@ -200,7 +200,8 @@ def test_export_relative_output_lands_in_the_callers_folder_and_preview_reviews_
     assert result["files"] == [str(workdir / "rc-metrics.json")]
     human = cli("preview", "rc-metrics.json", cwd=workdir)
     assert human.returncode == 0, human.stderr
-    assert "valid:   yes" in human.stdout and "/home/alice" not in human.stdout
+    assert "VALID: this package passes" in human.stdout and "/home/alice" not in human.stdout
+    assert "raw_path" in human.stdout  # the redaction report: the rule, never the value
     preview = json.loads(cli("preview", "--json", str(workdir / "rc-metrics.json")).stdout)
     assert preview["valid"] is True and len(preview["events"]) == 3
 
