@@ -113,16 +113,36 @@ def test_quarantine_moves_the_package_with_its_reason(paths):
     assert counters["quarantined.packages"] == 1 and counters["quarantined.events"] == 3
 
 
-def test_unwritable_outbox_is_a_storage_error_not_a_crash(paths):
-    if os.geteuid() == 0:
-        pytest.skip("root ignores directory permissions")
-    paths.outbox_dir.mkdir(parents=True)
-    paths.outbox_dir.chmod(0o500)
-    try:
-        with pytest.raises(StorageError, match="cannot write to the outbox"):
-            Outbox(paths, 10 * MB).add(rs.make_package_bytes(1))
-    finally:
-        paths.outbox_dir.chmod(0o700)
+_FULL_DISK_CHILD = """
+import resource, signal, sys
+from branchpy_telemetry.client.errors import StorageError
+from branchpy_telemetry.client.paths import resolve_paths
+from branchpy_telemetry.daemon.outbox import Outbox
+data = sys.stdin.buffer.read()
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a real write failure (EFBIG), like a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+try:
+    Outbox(resolve_paths(), 10 * 1024 * 1024).add(data)
+except StorageError as exc:
+    print(exc.code, exc.message)
+    sys.exit(0)
+sys.exit("no StorageError")
+"""
+
+
+def test_a_write_failure_in_the_outbox_is_a_storage_error_and_leaves_no_half_file(paths, subprocess_env):
+    """Works as root too (permission bits would not): the file-size limit fails the write itself."""
+    import subprocess
+    import sys
+
+    package = rs.make_package_bytes(3, pad_events_to=64 * 1024)
+    Outbox(paths, 10 * MB)  # the folder exists
+    result = subprocess.run([sys.executable, "-c", _FULL_DISK_CHILD], input=package, env=subprocess_env,
+                            capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.decode().startswith("storage_error")
+    assert Outbox(paths, 10 * MB).pending() == []
+    assert [p for p in paths.outbox_dir.iterdir() if p.stat().st_size > 0] == []
 
 
 def test_outbox_on_a_file_instead_of_a_folder_is_a_storage_error(paths):
