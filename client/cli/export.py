@@ -22,8 +22,7 @@ def register(sub, parents: list[argparse.ArgumentParser]) -> None:
 
 def run(options: argparse.Namespace) -> int:
     from ..timewindow import parse_window_start, utcnow
-    from .progress import TerminalProgress
-    from .remote import call_daemon
+    from .remote import call_daemon_long
 
     now = utcnow()
     for value in (options.from_, options.to):
@@ -34,12 +33,7 @@ def run(options: argparse.Namespace) -> int:
         args["from"] = options.from_
     if options.to:
         args["to"] = options.to
-    display = TerminalProgress.maybe("exporting", not options.json)
-    try:
-        result = call_daemon(options, "export", args, long=True, on_progress=display)
-    finally:
-        if display is not None:
-            display.finish()
+    result = call_daemon_long(options, "export", args, "exporting")
     print_result(options, result)
     return EXIT_OK
 

@@ -35,3 +35,15 @@ def call_daemon(options: argparse.Namespace, cmd: str, args: dict[str, Any] | No
         raise DaemonUnavailableError(exc.message, hint=unavailable_hint(paths)) from None
     finally:
         client.close()
+
+
+def call_daemon_long(options: argparse.Namespace, cmd: str, args: dict[str, Any], label: str) -> Any:
+    """A long command: wait as long as it takes, with progress on a TTY (not with --json)."""
+    from .progress import TerminalProgress
+
+    display = TerminalProgress.maybe(label, not options.json)
+    try:
+        return call_daemon(options, cmd, args, long=True, on_progress=display)
+    finally:
+        if display is not None:
+            display.finish()

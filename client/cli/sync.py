@@ -17,15 +17,9 @@ def register(sub, parents: list[argparse.ArgumentParser]) -> None:
 
 
 def run(options: argparse.Namespace) -> int:
-    from .progress import TerminalProgress
-    from .remote import call_daemon
+    from .remote import call_daemon_long
 
-    display = TerminalProgress.maybe("syncing", not options.json)
-    try:
-        result = call_daemon(options, "sync", {}, long=True, on_progress=display)
-    finally:
-        if display is not None:
-            display.finish()
+    result = call_daemon_long(options, "sync", {}, "syncing")
     print_report(options, result)
     return EXIT_OK
 

@@ -32,8 +32,7 @@ def run(options: argparse.Namespace) -> int:
     from ..consent import consent_withdrawn
     from ..errors import ConsentWithdrawnError
     from ..timewindow import parse_window_start, utcnow
-    from .progress import TerminalProgress
-    from .remote import call_daemon
+    from .remote import call_daemon_long
 
     if options.auto and not options.from_:
         options.parser.error("--auto needs --from WINDOW (e.g. --from 24h)")
@@ -50,12 +49,7 @@ def run(options: argparse.Namespace) -> int:
         args.update({"auto": True, "from": options.from_})
     else:
         args["file"] = os.path.abspath(options.file)
-    display = TerminalProgress.maybe("uploading", not options.json)
-    try:
-        result = call_daemon(options, "upload", args, long=True, on_progress=display)
-    finally:
-        if display is not None:
-            display.finish()
+    result = call_daemon_long(options, "upload", args, "uploading")
     print_result(options, result)
     return EXIT_OK
 
