@@ -1,7 +1,7 @@
 """Benchmarks: each compares our code against the raw baseline in the same
 run and prints a table of ratios. Nothing here asserts on time.
 
-    BRANCHPY_BENCH=full .venv/bin/python -m pytest tests/bench -s -q
+    BRANCHPY_BENCH=full .venv/bin/python -m pytest tests/bench -q
 
 Without BRANCHPY_BENCH=full they run at smoke size inside the normal test
 run, so they cannot rot; the numbers are only meaningful at full size.
@@ -40,18 +40,21 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
+_TABLES: list[str] = []
+
+
 @pytest.fixture
-def report(request):
-    """Call report(title, header, rows): printed at the end of the run (-s shows it live too)."""
-    tables: list[str] = []
+def report():
+    """Call report(title, header, rows): the table is printed in the run's terminal summary."""
 
     def add(title: str, header: list[str], rows: list[list[object]]) -> None:
-        text = format_table(("[smoke size] " if not full_size() else "") + title, header, rows)
-        tables.append(text)
-        print(text)
+        _TABLES.append(format_table(("[smoke size] " if not full_size() else "") + title, header, rows))
 
-    yield add
-    terminalreporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if terminalreporter is not None:
-        for text in tables:
+    return add
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _TABLES:
+        terminalreporter.section("benchmarks")
+        for text in _TABLES:
             terminalreporter.write_line(text)
