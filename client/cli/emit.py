@@ -22,7 +22,8 @@ def register(sub, parents: list[argparse.ArgumentParser]) -> None:
     parser.add_argument("--category", required=True, choices=CATEGORIES)
     parser.add_argument("--name", required=True, help="command or feature name, e.g. analyze")
     parser.add_argument("--duration-ms", type=float, metavar="MS")
-    parser.add_argument("--status", help="ok, error, cancelled, …")
+    parser.add_argument("--status", help="ok, error, cancelled, … (default: error when an --error-* "
+                                          "option is given, else ok for commands)")
     parser.add_argument("--error-code", metavar="CODE", help="stable error code, e.g. BP-E1042")
     parser.add_argument("--error-type", metavar="TYPE", help="exception type, e.g. ValueError")
     parser.add_argument("--error-message", metavar="TEXT",
@@ -42,8 +43,9 @@ def run(options: argparse.Namespace) -> int:
     attrs = dict(parse_attr(item) for item in options.attr)
     error = {k: v for k, v in (("code", options.error_code), ("type", options.error_type),
                                ("message", options.error_message)) if v is not None}
+    status = options.status or default_status(options.category, bool(error))
     fields = {
-        "duration_ms": options.duration_ms, "status": options.status,
+        "duration_ms": options.duration_ms, "status": status,
         "session_id": options.session_id, "correlation_id": options.correlation_id,
         "error": error or None, "attrs": attrs or None,
     }
@@ -60,6 +62,14 @@ def run(options: argparse.Namespace) -> int:
         print("not recorded: telemetry is off (DO_NOT_TRACK / BRANCHPY_TELEMETRY=off) "
               "or the spool could not be written")
     return EXIT_OK
+
+
+def default_status(category: str, has_error: bool) -> str | None:
+    """What a script means when it gives no --status: an error if it described one,
+    else a finished command succeeded (SLOs count commands by status)."""
+    if has_error:
+        return "error"
+    return "ok" if category == "command" else None
 
 
 def parse_attr(text: str) -> tuple[str, object]:

@@ -180,6 +180,18 @@ def test_emit_writes_the_spool_without_any_daemon(cli, paths):
     assert not paths.control_socket.exists()  # no daemon was needed or started
 
 
+@pytest.mark.parametrize(("args", "status"), [
+    (["--category", "command"], "ok"),
+    (["--category", "command", "--error-code", "BP-E9"], "error"),
+    (["--category", "command", "--error-message", "boom"], "error"),
+    (["--category", "command", "--status", "cancelled"], "cancelled"),
+    (["--category", "feature"], None),
+])
+def test_emit_status_defaults_follow_what_the_script_described(cli, paths, args, status):
+    assert cli("emit", *args, "--name", "analyze").returncode == 0
+    assert json.loads(paths.active_spool.read_text()).get("status") == status
+
+
 def test_emit_under_do_not_track_records_nothing_and_says_so(cli, subprocess_env, paths):
     result = cli("emit", "--category", "command", "--name", "x", env={**subprocess_env, "DO_NOT_TRACK": "1"})
     assert result.returncode == 0
