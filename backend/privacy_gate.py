@@ -4,17 +4,61 @@ The rules are the client's (`check_string`, `is_content_key`; never
 re-implemented here) and the authority on *where* a package breaks them is
 `find_violations`. That walk builds a JSON pointer for every value it
 visits, which costs about a second on a 5 MB package. Nearly every upload
-is clean, so this gate first collects each distinct string (values and
-keys) and each distinct key of an `attrs` mapping, checks those once with
-the same rule functions, and only when one fails runs `find_violations` for
-the pointers. Being at least as strict as that walk (every string it checks
-is checked here; the `attrs` key rule is applied to the same keys) is
-checked by tests/backend/test_api_privacy_gate.py.
+is clean, so the gate first answers "clean?" cheaply and only when that
+answer is not a sure yes runs `find_violations` for the pointers.
+
+Two ways to answer "clean?":
+
+- `find_package_violations(raw)`: on decoded JSON (builtins). Collects each
+  distinct string (values and keys) and each distinct key of an `attrs`
+  mapping, checks those once with the same rule functions.
+- `find_upload_violations(body, package)`: on the exact body bytes of an
+  upload that already decoded into a `TelemetryPackage` (schema valid),
+  without building the builtins tree. Every string the walk would check is
+  a JSON string token of the body, so:
+    1. strings: when the body holds only SAFE_BYTES, no letter right before
+       a `:` and no run of more than MAX_STRING_LENGTH bytes after a `"`,
+       every string token is plain ASCII from that alphabet and short, and
+       such strings pass `check_string` (pinned by a property test in
+       tests/backend/test_api_privacy_gate.py: if the rules ever flag such a
+       string, that test fails). Otherwise each distinct string token is
+       checked with `check_string` (bodies without backslashes: tokens are
+       the odd pieces of `body.split('"')`; escapes send the body to the
+       builtins path).
+    2. `attrs` keys: the keys of every event's `attrs` are checked with
+       `is_content_key`. That covers every mapping held by an `"attrs"` key
+       only when the body has exactly one `"attrs"` token per event with a
+       non-empty `attrs`; any other count (an "attrs" elsewhere, a repeated
+       key) sends the body to the builtins path.
+  Either way the answer equals `find_violations` of the decoded body
+  (tests/backend/test_api_privacy_gate.py checks both functions).
 """
 
 from __future__ import annotations
 
-from branchpy_telemetry.client.privacy import check_string, find_violations, is_content_key
+import string
+
+import msgspec
+
+from branchpy_telemetry.client.privacy import (
+    MAX_STRING_LENGTH,
+    check_string,
+    find_violations,
+    is_content_key,
+)
+from branchpy_telemetry.client.schema import TelemetryPackage
+
+# Bytes a clean body may consist of: JSON structure and whitespace, and inside strings only
+# ASCII letters, digits, space and `-_.+:,{}[]` (a `:` never right after a letter).
+SAFE_BYTES = (string.ascii_letters + string.digits + ' -_.+:,{}[]"\t\n\r').encode()
+# One translation classifies every byte in C: letter -> "a", '"' and ':' stay, other safe -> "x",
+# anything else -> "!". A second maps all but '"' to "x": a run of MAX_STRING_LENGTH + 1 "x"
+# is a token too long (or structure that long, which only costs the exact path).
+_CLASSES = bytes((b if b in b'":' else ord("a") if chr(b).isalpha() else ord("x")) if b in SAFE_BYTES
+                 else ord("!") for b in range(256))
+_QUOTE_OR_X = bytes(b if b == ord('"') else ord("x") for b in range(256))
+_LONG_RUN = b"x" * (MAX_STRING_LENGTH + 1)
+_ATTRS_TOKEN = b'"attrs"'
 
 
 def find_package_violations(raw: object) -> list:
@@ -22,6 +66,41 @@ def find_package_violations(raw: object) -> list:
     if _looks_clean(raw):
         return []
     return find_violations(raw)
+
+
+def find_upload_violations(body: bytes, package: TelemetryPackage) -> list:
+    """`find_violations` of the decoded `body`, which decoded into `package` (schema valid)."""
+    if _strings_clean(body) and _attrs_keys_clean(body, package):
+        return []
+    return find_package_violations(msgspec.json.decode(body))
+
+
+def body_is_plain(body: bytes) -> bool:
+    """True when every string token of the JSON `body` passes `check_string` for sure:
+    safe bytes only, no letter before a `:`, no token longer than MAX_STRING_LENGTH."""
+    classes = body.translate(_CLASSES)
+    return b"!" not in classes and b"a:" not in classes and _LONG_RUN not in classes.translate(_QUOTE_OR_X)
+
+
+def _strings_clean(body: bytes) -> bool:
+    if body_is_plain(body):
+        return True
+    if b"\\" in body:  # escapes: a token is not its value; let the builtins path decide
+        return False
+    tokens = set(body.decode("utf-8").split('"')[1::2])
+    return all(check_string(text) is None for text in tokens)
+
+
+def _attrs_keys_clean(body: bytes, package: TelemetryPackage) -> bool:
+    keys: set = set()
+    holders = 0
+    for event in package.summary.events:
+        if event.attrs:
+            holders += 1
+            keys.update(event.attrs)
+    if body.count(_ATTRS_TOKEN) != holders:
+        return False
+    return not any(is_content_key(key) for key in keys)
 
 
 def _looks_clean(raw: object) -> bool:

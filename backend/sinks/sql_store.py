@@ -46,6 +46,9 @@ class Dialect:
     """What differs between SQLite and MySQL on the write path."""
 
     lock_suffix = ""  # " FOR UPDATE" where readers must lock rows they will update
+    # An event INSERT that skips an event_id already stored (and only that conflict), its
+    # rowcount counting only inserted rows; None: look the ids up before inserting.
+    event_insert_new: str | None = None
 
     def upsert_add(self, table: str, keys: Sequence[str], adds: Sequence[str]) -> str:
         """INSERT one row, or add its `adds` columns to the existing row's."""
@@ -65,17 +68,11 @@ def store_package_rows(cur, dialect: Dialect, package: TelemetryPackage, rows: l
     cur.execute("SELECT package_id FROM packages WHERE package_id = ?", (pid,))
     if cur.fetchone():
         return StoreResult(package_id=pid, accepted_events=0, duplicate_events=0, duplicate=True)
-    existing: set[str] = set()
-    for chunk in chunks([r[0] for r in rows], IN_CHUNK):
-        cur.execute(f"SELECT event_id FROM events WHERE event_id IN ({qmarks(len(chunk))})", tuple(chunk))
-        existing.update(r[0] for r in cur.fetchall())
-    new = [r for r in rows if r[0] not in existing]
+    new = insert_new_events(cur, dialect, pid, rows)
     received_us = R.datetime_to_us(received_at)
     cur.execute(PACKAGE_INSERT, (pid, receipt, received_us, package.governance_id, body_bytes,
                                  len(package.summary.events), len(new), package.branchpy_version,
                                  package.platform.os))
-    for chunk in chunks(new, INSERT_CHUNK):
-        cur.executemany(EVENT_INSERT, chunk)
     deltas = R.compute_deltas(new)
     new_sessions = apply_deltas(cur, dialect, deltas)
     new_install = insert_install(cur, package.governance_id, received_us)
@@ -83,6 +80,36 @@ def store_package_rows(cur, dialect: Dialect, package: TelemetryPackage, rows: l
                                 received_us, received_us))
     return StoreResult(package_id=pid, accepted_events=len(new),
                        duplicate_events=len(package.summary.events) - len(new), duplicate=False)
+
+
+def insert_new_events(cur, dialect: Dialect, package_id: str, rows: list[R.EventRow]) -> list[R.EventRow]:
+    """Insert the rows whose event_id is not stored yet; returns those rows (in order).
+
+    With `dialect.event_insert_new` the insert itself skips stored ids and counts what it
+    inserted: when that is every row (nearly always) no lookup runs at all; otherwise the rows
+    that are ours are the ones now stored under this package_id (a new package: no stored
+    event can carry its id). Without it, the stored ids are looked up first."""
+    if dialect.event_insert_new is not None:
+        inserted = 0
+        for chunk in chunks(rows, INSERT_CHUNK):
+            cur.executemany(dialect.event_insert_new, chunk)
+            inserted += cur.rowcount
+        if inserted == len(rows):
+            return rows
+        ours: set[str] = set()
+        for chunk in chunks([r[0] for r in rows], IN_CHUNK):
+            cur.execute(f"SELECT event_id FROM events WHERE event_id IN ({qmarks(len(chunk))}) "
+                        "AND package_id = ?", (*chunk, package_id))
+            ours.update(r[0] for r in cur.fetchall())
+        return [r for r in rows if r[0] in ours]
+    existing: set[str] = set()
+    for chunk in chunks([r[0] for r in rows], IN_CHUNK):
+        cur.execute(f"SELECT event_id FROM events WHERE event_id IN ({qmarks(len(chunk))})", tuple(chunk))
+        existing.update(r[0] for r in cur.fetchall())
+    new = [r for r in rows if r[0] not in existing]
+    for chunk in chunks(new, INSERT_CHUNK):
+        cur.executemany(EVENT_INSERT, chunk)
+    return new
 
 
 def insert_install(cur, governance_id: str, received_us: int) -> int:

@@ -82,6 +82,9 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class _SQLiteDialect(S.Dialect):
+    # ON CONFLICT names the key: a NOT NULL or CHECK failure still raises (OR IGNORE would skip it).
+    event_insert_new = S.EVENT_INSERT + " ON CONFLICT (event_id) DO NOTHING"
+
     def upsert_add(self, table, keys, adds):
         cols = [*keys, *adds]
         sets = ", ".join(f"{c} = {c} + excluded.{c}" for c in adds)
