@@ -154,6 +154,44 @@ def _ts_passes(ts: str) -> bool:
     return check_string(ts) is None
 
 
+def is_clean_record(record: EventRecord) -> bool:
+    """True when `sanitize_event(record, ...)` would return the record's own
+    fields unchanged with an empty report (the fast path below) and the record
+    has no error, `v` 1, a timestamp in the wire form (`2026-11-28T01:02:03.456Z`),
+    and attrs that are absent or not empty: then
+    msgspec's encoding of the record itself is byte for byte the encoding of
+    its SanitizedEvent, so the exporter encodes the record as it is.
+    (`v` and `error` are left out of a clean event's JSON by omit_defaults;
+    an empty attrs object would be written by an EventRecord, not by a
+    SanitizedEvent.)"""
+    v = record.v
+    if record.error is not None or v != 1 or type(v) is not int:
+        return False
+    texts = [record.event_id, record.name, record.status or "", record.session_id or "",
+             record.correlation_id or ""]
+    attrs = record.attrs
+    if attrs is not None:
+        if not attrs:
+            return False
+        keys = tuple(attrs)
+        if keys not in _KEYS_PASSED and not _keys_pass(keys):
+            return False
+        for value in attrs.values():
+            kind = type(value)
+            if kind is str:
+                texts.append(value)
+            elif kind not in _SCALAR_TYPES:
+                return False
+    joined = " ".join(texts)
+    ts = record.ts
+    return (
+        joined.isascii()
+        and joined.encode().translate(_FAST_TABLE).isalpha()
+        and (len(joined) <= MAX_STRING_LENGTH or max(map(len, texts)) <= MAX_STRING_LENGTH)
+        and ts.isascii() and ts.encode().translate(_DIGITS_TO_ZERO) == _CANONICAL_TS
+    )
+
+
 def sanitize_event(record: EventRecord, index: int, report: RedactionReport) -> SanitizedEvent:
     """Map an EventRecord to the SanitizedEvent that may leave the machine.
 

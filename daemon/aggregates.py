@@ -19,6 +19,7 @@ Percentiles are nearest-rank: p-th = sorted[ceil(p/100 * n) - 1].
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import msgspec
 
@@ -26,6 +27,7 @@ from ..client.schema import CommandPerformance, ErrorSample, SanitizedEvent, Usa
 
 WIDE_FLOAT = -2.2250738585072014e-308  # the widest JSON number msgspec writes (24 bytes)
 WIDE_INT = -(2**63)  # 20 bytes
+WIRE_TS_WIDTH = 26  # JSON width of a wire-form timestamp: `"2026-11-28T01:02:03.456Z"`
 
 _enc = msgspec.json.Encoder()
 
@@ -165,6 +167,37 @@ class PartAggregates:
                     self.redactions[rule] = old + k
         if ev.error_hash is not None:
             self._add_error(ev, error_type)
+
+    def add_clean(self, ev: Any) -> None:
+        """`add(ev, None, None)` for an event with no error hash and a timestamp
+        in the wire form (`client.redaction.is_clean_record` guarantees both):
+        the exporter passes such EventRecords here as they are."""
+        ts = ev.ts
+        if ts > self._last:
+            self._last = ts
+        if ts < self._first:
+            self._first = ts
+        if self.ts_width < WIRE_TS_WIDTH:
+            self._widen(ts)
+        name = ev.name
+        d = ev.duration_ms
+        if d is not None:
+            lst = self.durations.get(name)
+            if lst is None:
+                self.durations[name] = [d]
+                self.bound += _PERF_ENTRY + json_len(name)
+            else:
+                lst.append(d)
+        key = (ev.category, name, ev.source, ev.status)
+        n = self.combos.get(key)
+        if n is None:
+            self._new_combo(key)
+        else:
+            self.combos[key] = n + 1
+        cid = ev.correlation_id
+        if cid is not None and cid not in self.correlation_ids:
+            self.correlation_ids.add(cid)
+            self.bound += json_len(cid) + 1
 
     def _widen(self, ts: str) -> None:
         width = max(self.ts_width, json_len(ts))

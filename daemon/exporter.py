@@ -34,6 +34,7 @@ from ..client.errors import StorageError, TelemetryError, UsageError
 from ..client.event import EventRecord
 from ..client.paths import TelemetryPaths
 from ..client.privacy import RedactionReport, check_string, sanitize_event
+from ..client.redaction import is_clean_record
 from ..client.timewindow import format_ts
 from .aggregates import PartAggregates
 from .identity import load_or_create_governance_id
@@ -51,7 +52,7 @@ from .package_writer import (
     write_temp,
 )
 from .redaction_sidecar import RedactionSidecar
-from .spool_reader import ReadStats, open_sources, read_blocks, select_window
+from .spool_reader import ReadStats, RecordBlocks, open_sources, read_blocks, select_blocks
 
 log = structlog.get_logger(__name__)
 
@@ -85,7 +86,7 @@ def export_window(paths: TelemetryPaths, config: Config, output: Path, start: da
     stats = ReadStats()
     sources = open_sources(paths, config)
     try:
-        records = select_window(read_blocks(sources, stats), start, end, stats)
+        records = RecordBlocks(select_blocks(read_blocks(sources, stats), start, end, stats))
         result = build_packages(records, header=header, cap=config.max_upload_bytes, output=output,
                                 stats=stats, progress=progress)
     finally:
@@ -133,7 +134,7 @@ def build_packages(events: Iterable[EventRecord], *, header: PackageHeader, cap:
     builder = _PartBuilder(header, cap, output, stats or ReadStats())
     try:
         with gc_paused():
-            builder.run(events, progress)
+            builder.run(_blocks(events), progress)
         builder.commit()
     except BaseException:
         builder.discard()
@@ -197,53 +198,64 @@ class _PartBuilder:
         self.findings: list[tuple[str, str, str]] = []
         self.findings_omitted = 0
 
-    def run(self, records: Iterable[EventRecord], progress: ProgressFn | None) -> None:
+    def run(self, blocks: Iterable[list[EventRecord]], progress: ProgressFn | None) -> None:
         scratch = RedactionReport()
         encode = msgspec.json.Encoder().encode
         cap = self.cap
         limit = cap - self.skeleton  # room for events + aggregates in one part
         done, next_progress = 0, PROGRESS_EVERY
         events, agg, events_bytes = self.events, self.agg, 0
-        append, add = events.append, agg.add
-        for rec in records:
-            ev = sanitize_event(rec, len(events), scratch)
-            rules = scratch.counts or None
-            etype = None
-            err = rec.error
-            if err is not None and err.type is not None and ev.error_hash is not None:
-                etype = err.type if check_string(err.type) is None else None
-            data = encode(ev)
-            need = len(data) + 1
-            # Fast path: the aggregates grow by at most ~4x the event's own strings
-            # plus constants, unless a wider timestamp re-reserves every reserved
-            # one; only then, or near the cap, is the exact cost computed. (A
-            # timestamp that needs JSON escapes is not a time: the reader drops
-            # those; if one came from elsewhere, `_close_part` still refuses to
-            # write an oversized file.)
-            if (events_bytes + agg.bound + need * 7 + 4096 + (len(rules) * 64 if rules else 0) > limit
-                    or len(ev.ts) + 2 > agg.ts_width):
-                if events_bytes + agg.bound + need + agg.cost(ev, etype, rules) > limit:
-                    self.events_bytes = events_bytes
-                    self._close_part(last=False)
-                    if need + self.agg.cost(ev, etype, rules) > limit:
-                        raise EventTooLargeError(
-                            f"event {rec.event_id} alone ({len(data)} bytes sanitized) does not fit in a "
-                            f"package of telemetry.max_upload_size_mb ({cap} bytes)",
-                            hint="raise telemetry.max_upload_size_mb")
-                    if rules:
-                        _move_pointers(scratch, len(events), 0)
-                    events, agg, events_bytes = self.events, self.agg, 0
-                    append, add = events.append, agg.add
-            append(data)
-            events_bytes += need
-            add(ev, etype, rules)
-            if rules:
-                self._take_findings(scratch)
-            done += 1
-            if done == next_progress:
-                next_progress += PROGRESS_EVERY
-                if progress is not None:
-                    progress(done, None)
+        append, add, add_clean = events.append, agg.add, agg.add_clean
+        is_clean = is_clean_record
+        for block in blocks:
+            for rec in block:
+                clean = is_clean(rec)
+                if clean:  # its own encoding is the sanitized event's (see is_clean_record)
+                    ev, rules, etype = rec, None, None
+                else:
+                    ev = sanitize_event(rec, len(events), scratch)
+                    rules = scratch.counts or None
+                    etype = None
+                    err = rec.error
+                    if err is not None and err.type is not None and ev.error_hash is not None:
+                        etype = err.type if check_string(err.type) is None else None
+                data = encode(ev)
+                need = len(data) + 1
+                # Fast path: the aggregates grow by at most ~4x the event's own strings
+                # plus constants, unless a wider timestamp re-reserves every reserved
+                # one; only then, or near the cap, is the exact cost computed. (A
+                # timestamp that needs JSON escapes is not a time: the reader drops
+                # those; if one came from elsewhere, `_close_part` still refuses to
+                # write an oversized file.)
+                if (events_bytes + agg.bound + need * 7 + 4096 + (len(rules) * 64 if rules else 0) > limit
+                        or len(ev.ts) + 2 > agg.ts_width):
+                    if clean:  # the exact cost takes a SanitizedEvent (the same fields, no findings)
+                        ev, clean = sanitize_event(rec, len(events), scratch), False
+                    if events_bytes + agg.bound + need + agg.cost(ev, etype, rules) > limit:
+                        self.events_bytes = events_bytes
+                        self._close_part(last=False)
+                        if need + self.agg.cost(ev, etype, rules) > limit:
+                            raise EventTooLargeError(
+                                f"event {rec.event_id} alone ({len(data)} bytes sanitized) does not fit in a "
+                                f"package of telemetry.max_upload_size_mb ({cap} bytes)",
+                                hint="raise telemetry.max_upload_size_mb")
+                        if rules:
+                            _move_pointers(scratch, len(events), 0)
+                        events, agg, events_bytes = self.events, self.agg, 0
+                        append, add, add_clean = events.append, agg.add, agg.add_clean
+                append(data)
+                events_bytes += need
+                if clean:
+                    add_clean(ev)
+                else:
+                    add(ev, etype, rules)
+                if rules:
+                    self._take_findings(scratch)
+                done += 1
+                if done == next_progress:
+                    next_progress += PROGRESS_EVERY
+                    if progress is not None:
+                        progress(done, None)
         self.events_bytes = events_bytes
         self._close_part(last=True)
         if progress is not None:
@@ -306,3 +318,11 @@ def _move_pointers(report: RedactionReport, old_index: int, new_index: int) -> N
         if f.pointer == old or f.pointer.startswith(old + "/") else f
         for f in report.findings
     ]
+
+
+def _blocks(events: Iterable[EventRecord]) -> Iterable[list[EventRecord]]:
+    """The records as lists: RecordBlocks' own, else one list of everything
+    streamed through a one-record window (an iterable may be a generator)."""
+    if isinstance(events, RecordBlocks):
+        return events.blocks
+    return ([rec] for rec in events)

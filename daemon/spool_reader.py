@@ -20,6 +20,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 from pathlib import Path
 from typing import BinaryIO
 
@@ -189,28 +190,75 @@ def ceil_ms(value: datetime) -> datetime:
     return value if extra == 0 else value.replace(microsecond=value.microsecond - extra) + _MS
 
 
+class RecordBlocks:
+    """Records in lists as they were read (one per chunk); iterating yields the
+    records one by one, `blocks` the lists (the exporter works a list at a time)."""
+
+    def __init__(self, blocks: Iterable[list[EventRecord]]) -> None:
+        self.blocks = blocks
+
+    def __iter__(self) -> Iterator[EventRecord]:
+        for block in self.blocks:
+            yield from block
+
+
 def select_window(blocks: Iterable[list[EventRecord]], start: datetime | None, end: datetime | None,
                   stats: ReadStats) -> Iterator[EventRecord]:
     """Records with `start <= ts < end`, from lists of records; timestamps in the wire form.
 
     A record whose `ts` is not a time is skipped and counted (it fails to validate).
+    """
+    for block in select_blocks(blocks, start, end, stats):
+        yield from block
+
+
+_get_ts = attrgetter("ts")
+
+
+def select_blocks(blocks: Iterable[list[EventRecord]], start: datetime | None, end: datetime | None,
+                  stats: ReadStats) -> Iterator[list[EventRecord]]:
+    """`select_window`, a list at a time (empty lists are not yielded).
+
     Wire-form timestamps are compared as strings (no parsing): on the millisecond
     grid `ts >= start` iff `ts >= ceil_ms(start)`, and `ts < end` iff `ts < ceil_ms(end)`.
+    A block whose timestamps are all in the wire form (one C-level check over
+    them joined) and all inside the window (min and max) passes whole.
     """
     lo = format_ts(ceil_ms(start)) if start is not None else ""
     hi = format_ts(ceil_ms(end)) if end is not None else "\uffff"
     table, shape = _DIGITS_TO_ZERO, _CANONICAL_SHAPE
     for block in blocks:
-        for rec in block:
-            ts = rec.ts
-            if not (ts.isascii() and ts.encode().translate(table) == shape):
-                fixed = normalize_ts(ts)
-                if fixed is None:
-                    stats.skipped_lines += 1
-                    continue
-                rec.ts = ts = fixed
-            if lo <= ts < hi:
-                yield rec
+        n = len(block)
+        if not n:
+            continue
+        tss = list(map(_get_ts, block))
+        joined = "".join(tss)
+        if not (len(joined) == 24 * n and min(map(len, tss)) == 24 and joined.isascii()
+                and joined.encode().translate(table) == shape * n):
+            block = _normalized(block, stats)
+            tss = list(map(_get_ts, block))
+            if not block:
+                continue
+        if not (lo <= min(tss) and max(tss) < hi):
+            block = [rec for rec, ts in zip(block, tss, strict=True) if lo <= ts < hi]
+        if block:
+            yield block
+
+
+def _normalized(block: list[EventRecord], stats: ReadStats) -> list[EventRecord]:
+    """The records whose `ts` is a time, each in the wire form; the others counted as skipped."""
+    table, shape = _DIGITS_TO_ZERO, _CANONICAL_SHAPE
+    out = []
+    for rec in block:
+        ts = rec.ts
+        if not (ts.isascii() and ts.encode().translate(table) == shape):
+            fixed = normalize_ts(ts)
+            if fixed is None:
+                stats.skipped_lines += 1
+                continue
+            rec.ts = fixed
+        out.append(rec)
+    return out
 
 
 def normalize_ts(text: str) -> str | None:

@@ -9,12 +9,17 @@ import os
 from urllib.parse import quote
 
 import msgspec
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from branchpy_telemetry.client.event import ErrorInfo, EventRecord
 from branchpy_telemetry.client.privacy import _check_slow, check_string, contains_raw_path
-from branchpy_telemetry.client.redaction import RedactionReport, find_violations, sanitize_event
+from branchpy_telemetry.client.redaction import (
+    RedactionReport,
+    find_violations,
+    is_clean_record,
+    sanitize_event,
+)
 
 # BRANCHPY_HYPOTHESIS_EXAMPLES=5000 for a deeper search than the everyday run.
 SETTINGS = settings(
@@ -124,3 +129,66 @@ def test_whatever_sanitize_event_emits_passes_the_server_check(record: EventReco
     assert find_violations(msgspec.to_builtins(event), base) == []
     assert all(f.pointer == base or f.pointer.startswith(base + "/") for f in report.findings)
     assert report.total == sum(report.counts.values()) == len(report.findings)
+
+
+# Mostly clean records with now and then one thing that is not: the shortcut
+# the exporter takes for a clean record must give exactly sanitize_event's bytes.
+SAFE_TEXT = st.text(st.sampled_from("abcXYZ019-_.+ ,'=()@#"), max_size=12)
+RISKY_TEXT = st.one_of(
+    SAFE_TEXT, SAFE_TEXT, SAFE_TEXT, PATHS, st.text(max_size=12),
+    st.sampled_from(["C:x.rpy", "file:x", "a:b", "12:30", "x" * 201, "a\nb", 'q"uote', "é", "%2F", "&amp;",
+                     "~u"]),
+)
+RISKY_VALUES = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), RISKY_TEXT,
+                         st.lists(st.integers(), max_size=1),
+                         st.dictionaries(SAFE_TEXT, st.integers(), max_size=1))
+
+
+@st.composite
+def near_clean_records(draw) -> EventRecord:
+    maybe = lambda strategy: draw(st.one_of(st.none(), strategy))  # noqa: E731
+    error = None
+    if draw(st.integers(0, 9)) == 0:
+        error = ErrorInfo(code=maybe(SAFE_TEXT), type=maybe(SAFE_TEXT), message=maybe(RISKY_TEXT))
+    return EventRecord(
+        v=draw(st.sampled_from([1, 1, 1, 2])),
+        event_id=draw(st.one_of(st.just("0192f0e4-1a2b-7c3d-8e4f-0123456789ab"), RISKY_TEXT)),
+        ts=draw(st.sampled_from(["2026-11-28T01:02:03.456Z"] * 4 + ["2026-11-28T01:02:03Z", "C:x", "12:30"])),
+        category=draw(st.sampled_from(["command", "feature", "error"])),
+        source=draw(st.sampled_from(["cli", "extension"])),
+        name=draw(RISKY_TEXT),
+        duration_ms=maybe(st.floats()),
+        status=maybe(RISKY_TEXT),
+        session_id=maybe(RISKY_TEXT),
+        correlation_id=maybe(RISKY_TEXT),
+        error=error,
+        attrs=maybe(st.dictionaries(st.one_of(KEYS, SAFE_TEXT), RISKY_VALUES, max_size=4)),
+    )
+
+
+@settings(max_examples=int(os.environ.get("BRANCHPY_HYPOTHESIS_EXAMPLES", "400")), deadline=None,
+          database=None)
+@given(record=near_clean_records())
+@example(record=EventRecord(event_id="e", ts="2026-11-28T01:02:03.456Z", category="command", source="cli",
+                            name="n", attrs={}))
+@example(record=EventRecord(v=2, event_id="e", ts="2026-11-28T01:02:03.456Z", category="command",
+                            source="cli", name="n"))
+def test_a_record_proven_clean_encodes_exactly_as_its_sanitized_event(record: EventRecord) -> None:
+    report = RedactionReport()
+    sanitized = msgspec.json.encode(sanitize_event(record, 0, report))
+    if is_clean_record(record):
+        assert msgspec.json.encode(record) == sanitized
+        assert report.total == 0
+
+
+def test_realistic_records_are_proven_clean_and_risky_ones_are_not() -> None:
+    base = dict(event_id="0192f0e4-1a2b-7c3d-8e4f-0123456789ab", ts="2026-11-28T01:02:03.456Z",
+                category="command", source="cli", name="graph.flow", duration_ms=12.5, status="ok",
+                session_id="b3aa7efe4458a885ab9099a435a240ae", correlation_id="c-1",
+                attrs={"flag_json": True, "files_scanned": 3, "mode": "fast", "engine": "renpy-8.2"})
+    assert is_clean_record(EventRecord(**base))
+    assert is_clean_record(EventRecord(**{**base, "attrs": None, "status": None}))
+    for change in ({"attrs": {}}, {"v": 2}, {"error": ErrorInfo(code="E1")}, {"name": "C:x.rpy"},
+                   {"attrs": {"file": "game/x.rpy"}}, {"attrs": {"content": "hi"}}, {"attrs": {"n": [1]}},
+                   {"status": "x" * 201}, {"ts": "2026-11-28 01:02"}, {"session_id": "a\nb"}):
+        assert not is_clean_record(EventRecord(**{**base, **change})), change

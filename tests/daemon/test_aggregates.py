@@ -99,3 +99,26 @@ def test_cost_predicts_the_bound_exactly_and_the_bound_covers_the_encoded_packag
         data = encode_part(header, package_id="00000000-0000-4000-8000-000000000001", events=events,
                            part=trial + 1, last_part=bool(trial % 2), skipped=trial * 1000, agg=agg)
         assert len(data) <= skeleton + sum(len(e) + 1 for e in events) + agg.bound
+
+
+def _state(agg: PartAggregates) -> tuple:
+    return (agg.performance_metrics(), agg.usage_statistics(), agg.error_samples(),
+            agg.sorted_correlation_ids(), agg.first_ts, agg.last_ts, agg.ts_width, agg.bound)
+
+
+def test_add_clean_of_a_record_equals_add_of_its_sanitized_event():
+    from branchpy_telemetry.client.event import EventRecord
+
+    r = random.Random(11)
+    for _ in range(20):
+        by_add, by_clean = PartAggregates(), PartAggregates()
+        for i in range(r.randint(1, 40)):
+            ev, _, _ = _random_event(r, i)
+            ts = f"2026-11-28T01:{r.randint(0, 59):02d}:00.000Z"  # add_clean takes wire-form times
+            ev = msgspec.structs.replace(ev, error_hash=None, error_code=None, ts=ts)
+            rec = EventRecord(event_id=ev.event_id, ts=ev.ts, category=ev.category, source=ev.source,
+                              name=ev.name, duration_ms=ev.duration_ms, status=ev.status,
+                              correlation_id=ev.correlation_id)
+            by_add.add(ev, None, None)
+            by_clean.add_clean(rec)
+        assert _state(by_clean) == _state(by_add)
