@@ -36,7 +36,7 @@ from ..client.paths import TelemetryPaths
 from ..client.privacy import RedactionReport, check_string, sanitize_event
 from ..client.redaction import is_clean_record
 from ..client.timewindow import format_ts
-from .aggregates import PartAggregates
+from .aggregates import WIRE_TS_WIDTH, PartAggregates
 from .identity import load_or_create_governance_id
 from .package_writer import (
     ExportRecord,
@@ -211,6 +211,18 @@ class _PartBuilder:
             for rec in block:
                 clean = is_clean(rec)
                 if clean:  # its own encoding is the sanitized event's (see is_clean_record)
+                    data = encode(rec)
+                    need = len(data) + 1
+                    if events_bytes + need * 7 + 4096 + agg.bound <= limit and agg.ts_width >= WIRE_TS_WIDTH:
+                        append(data)  # the common case, as below without rules or findings
+                        events_bytes += need
+                        add_clean(rec)
+                        done += 1
+                        if done == next_progress:
+                            next_progress += PROGRESS_EVERY
+                            if progress is not None:
+                                progress(done, None)
+                        continue
                     ev, rules, etype = rec, None, None
                 else:
                     ev = sanitize_event(rec, len(events), scratch)
@@ -219,8 +231,8 @@ class _PartBuilder:
                     err = rec.error
                     if err is not None and err.type is not None and ev.error_hash is not None:
                         etype = err.type if check_string(err.type) is None else None
-                data = encode(ev)
-                need = len(data) + 1
+                    data = encode(ev)
+                    need = len(data) + 1
                 # Fast path: the aggregates grow by at most ~4x the event's own strings
                 # plus constants, unless a wider timestamp re-reserves every reserved
                 # one; only then, or near the cap, is the exact cost computed. (A
