@@ -21,8 +21,8 @@ from itertools import accumulate
 RATIO = 1.05
 FLOOR_MS = 0.001
 SIZE = 480
-_LOG_RATIO = math.log(RATIO)
-_LOG_FLOOR = math.log(FLOOR_MS)
+LOG_RATIO = math.log(RATIO)
+LOG_FLOOR = math.log(FLOOR_MS)
 _TYPE = "I"
 assert array(_TYPE).itemsize == 4, "uint32 arrays expected"
 _SWAP = sys.byteorder == "big"
@@ -31,7 +31,7 @@ _SWAP = sys.byteorder == "big"
 def bucket_of(ms: float) -> int:
     if ms <= FLOOR_MS:
         return 0
-    return min(SIZE - 1, 1 + int((math.log(ms) - _LOG_FLOOR) / _LOG_RATIO))
+    return min(SIZE - 1, 1 + int((math.log(ms) - LOG_FLOOR) / LOG_RATIO))  # inlined in rollups.compute_deltas
 
 
 def bucket_value(bucket: int) -> float:

@@ -26,6 +26,7 @@ Every sink computes its deltas with these functions, so the answers agree.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -135,40 +136,56 @@ class Deltas(msgspec.Struct):
 
 
 def compute_deltas(rows: list[EventRow]) -> Deltas:
-    """Order-independent: the error group's name/code come from its latest (ts, event_id)."""
+    """Order-independent: the error group's name/code come from its latest (ts, event_id).
+
+    The hot loop of ingest (once per event). Events arrive mostly in time order, so the
+    current hour's cells (hourly row, per-category and per-source counts, histogram) are
+    kept at hand and looked up again only when an event falls outside that hour."""
     hours: dict = {}
-    by_cat: dict = {}
-    by_src: dict = {}
+    by_cat: dict = {}  # hour -> {category: events}
+    by_src: dict = {}  # hour -> {source: events}
     hist: dict = {}
     sessions: dict = {}
     errors: dict = {}
     n_err = 0
     hour_us = HOUR * _US
-    bucket_of = histogram.bucket_of
-    for row in rows:
-        event_id, ts_us, cat, src, name, dur, status, sid, code, ehash = (
-            row[0], row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[11], row[12])
-        hour = (ts_us - ts_us % hour_us) // _US
+    floor_ms, last_bucket, log, log_floor, log_ratio = (histogram.FLOOR_MS, histogram.SIZE - 1, math.log,
+                                                        histogram.LOG_FLOOR, histogram.LOG_RATIO)
+    lo, hi = 1, 0  # [lo, hi): the current hour in microseconds (empty at first)
+    hour = 0
+    cell: list = []
+    cats: dict = {}
+    srcs: dict = {}
+    counts: dict | None = None
+    for event_id, _, _, ts_us, cat, src, name, dur, status, sid, _, code, ehash, _, _ in rows:
+        if not lo <= ts_us < hi:
+            lo = ts_us - ts_us % hour_us
+            hi = lo + hour_us
+            hour = lo // _US
+            cell = hours.get(hour)
+            if cell is None:
+                cell = hours[hour] = [0, 0, 0, 0, 0.0]
+                cats = by_cat[hour] = {}
+                srcs = by_src[hour] = {}
+            else:
+                cats, srcs = by_cat[hour], by_src[hour]
+            counts = hist.get(hour)
         is_err = 1 if status == "error" else 0
-        n_err += is_err
-        cell = hours.get(hour)
-        if cell is None:
-            cell = hours[hour] = [0, 0, 0, 0, 0.0]
         cell[0] += 1
-        cell[1] += is_err
+        if is_err:
+            n_err += 1
+            cell[1] += 1
         if status:
             cell[2] += 1
-        key = (hour, cat)
-        by_cat[key] = by_cat.get(key, 0) + 1
-        key = (hour, src)
-        by_src[key] = by_src.get(key, 0) + 1
+        cats[cat] = cats.get(cat, 0) + 1
+        srcs[src] = srcs.get(src, 0) + 1
         if dur is not None:
             cell[3] += 1
             cell[4] += dur
-            counts = hist.get(hour)
             if counts is None:
                 counts = hist[hour] = {}
-            bucket = bucket_of(dur)
+            # histogram.bucket_of, inlined
+            bucket = 0 if dur <= floor_ms else min(last_bucket, 1 + int((log(dur) - log_floor) / log_ratio))
             counts[bucket] = counts.get(bucket, 0) + 1
         if sid:
             s = sessions.get(sid)
@@ -177,7 +194,7 @@ def compute_deltas(rows: list[EventRow]) -> Deltas:
             else:
                 if ts_us < s[0]:
                     s[0] = ts_us
-                if ts_us > s[1]:
+                elif ts_us > s[1]:
                     s[1] = ts_us
                 s[2] += 1
                 s[3] += is_err
@@ -187,12 +204,12 @@ def compute_deltas(rows: list[EventRow]) -> Deltas:
                 errors[ehash] = [code, name, 1, ts_us, event_id]
             else:
                 e[2] += 1
-                if (ts_us, event_id) >= (e[3], e[4]):
+                if ts_us > e[3] or (ts_us == e[3] and event_id >= e[4]):
                     e[0], e[1], e[3], e[4] = code, name, ts_us, event_id
     for e in errors.values():
         del e[4]
-    dims = {("category", *k): n for k, n in by_cat.items()}
-    dims.update({("source", *k): n for k, n in by_src.items()})
+    dims = {("category", h, k): n for h, keyed in by_cat.items() for k, n in keyed.items()}
+    dims.update({("source", h, k): n for h, keyed in by_src.items() for k, n in keyed.items()})
     return Deltas(hours, dims, hist, sessions, errors, len(rows), n_err)
 
 
