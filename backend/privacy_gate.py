@@ -92,15 +92,10 @@ def _strings_clean(body: bytes) -> bool:
 
 
 def _attrs_keys_clean(body: bytes, package: TelemetryPackage) -> bool:
-    keys: set = set()
-    holders = 0
-    for event in package.summary.events:
-        if event.attrs:
-            holders += 1
-            keys.update(event.attrs)
-    if body.count(_ATTRS_TOKEN) != holders:
+    attrs = [event.attrs for event in package.summary.events]
+    if body.count(_ATTRS_TOKEN) != len(attrs) - attrs.count({}):  # one "attrs" per non-empty mapping
         return False
-    return not any(is_content_key(key) for key in keys)
+    return not any(is_content_key(key) for key in set().union(*attrs))
 
 
 def _looks_clean(raw: object) -> bool:
