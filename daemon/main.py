@@ -22,6 +22,8 @@ from branchpy_telemetry.client.paths import TelemetryPaths, ensure_private_dir, 
 from branchpy_telemetry.client.transport import describe
 
 from .context import DaemonContext
+from .housekeeping import DEFAULT_INTERVAL_S as DEFAULT_HOUSEKEEPING_S
+from .housekeeping import Housekeeper
 from .lock import AlreadyRunningError, InstanceLock
 
 EXIT_OK, EXIT_START_FAILED, EXIT_USAGE, EXIT_ALREADY_RUNNING = 0, 1, 2, 3
@@ -37,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT, metavar="SECONDS",
                         help="in manual mode, exit after this long without requests (0: never; "
                              "default %(default)g). Auto mode never idles out.")
+    parser.add_argument("--housekeeping-interval", type=float, default=DEFAULT_HOUSEKEEPING_S,
+                        metavar="SECONDS",
+                        help="rotate and apply retention this often, in every mode (default %(default)g)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -61,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         return fail_to_start(paths, exc)
     try:
-        code = serve(paths, config, options.idle_timeout)
+        code = serve(paths, config, options.idle_timeout, options.housekeeping_interval)
     finally:
         lock.release()
     if ABANDONED_RUN.is_set():  # a delivery thread would keep the interpreter alive: leave now
@@ -71,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-def serve(paths: TelemetryPaths, config, idle_timeout: float) -> int:
+def serve(paths: TelemetryPaths, config, idle_timeout: float,
+          housekeeping_interval: float = DEFAULT_HOUSEKEEPING_S) -> int:
     import zmq
 
     from .handlers import BACKGROUND, REGISTRY
@@ -95,7 +101,7 @@ def serve(paths: TelemetryPaths, config, idle_timeout: float) -> int:
             return fail_to_start(paths, exc)
         log.info("daemon.started", pid=daemon.pid, mode=daemon.mode, version=daemon.version,
                  idle_timeout_s=idle_timeout)
-        start_delivery(daemon, server)
+        start_delivery(daemon, server, housekeeping_interval)
         reason = server.serve()
         log.info("daemon.stopping", reason=reason)
         return EXIT_OK
@@ -110,8 +116,9 @@ def serve(paths: TelemetryPaths, config, idle_timeout: float) -> int:
         log.info("daemon.stopped", pid=daemon.pid)
 
 
-def start_delivery(daemon: DaemonContext, server) -> None:
-    """Auto mode (if configured), READY=1 for systemd, WATCHDOG=1 from the loop."""
+def start_delivery(daemon: DaemonContext, server,
+                   housekeeping_interval: float = DEFAULT_HOUSEKEEPING_S) -> None:
+    """Auto mode (if configured), housekeeping, READY=1 for systemd, WATCHDOG=1 from the loop."""
     from .auto_mode import apply_mode
     from .sd_notify import WatchdogPinger, notify_ready
 
@@ -119,6 +126,9 @@ def start_delivery(daemon: DaemonContext, server) -> None:
         apply_mode(daemon)
     except TelemetryError as exc:  # a bad interval must not stop the control plane
         log.error("auto.cannot_start", code=exc.code, error=exc.message)
+    if housekeeping_interval > 0:
+        daemon.housekeeper = Housekeeper(daemon, housekeeping_interval)
+        daemon.housekeeper.start()
     pinger = WatchdogPinger()
     if pinger.active:
         server.on_tick = pinger.ping_if_due
@@ -133,6 +143,8 @@ def stop_delivery(daemon: DaemonContext) -> None:
     from .sd_notify import notify_stopping
 
     notify_stopping()
+    if daemon.housekeeper is not None:
+        daemon.housekeeper.stop()
     if not stop_auto_mode(daemon):
         ABANDONED_RUN.set()
 
