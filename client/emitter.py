@@ -33,7 +33,7 @@ from .consent import consent_withdrawn, env_probe, read_env
 from .errors import UsageError
 from .event import CATEGORIES, EVENT_VERSION, SOURCES, ErrorInfo, EventRecord
 from .paths import HOME_ENV, TelemetryPaths, resolve_paths
-from .spool import SpoolAppender, SpoolWriteError
+from .spool_appender import SpoolAppender, SpoolWriteError
 from .stamping import STAMPER
 
 SESSION_ENV = "BRANCHPY_SESSION_ID"

@@ -15,12 +15,11 @@ from branchpy_telemetry.client.errors import StorageError
 from branchpy_telemetry.client.event import event_decoder
 from branchpy_telemetry.client.spool import (
     ACTIVE_NAME,
-    SpoolAppender,
-    SpoolWriteError,
     list_spool_files,
     rotate_spool,
     spool_size_bytes,
 )
+from branchpy_telemetry.client.spool_appender import SpoolAppender, SpoolWriteError
 
 WRITER = textwrap.dedent("""
     import json, sys
