@@ -8,8 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from branchpy_telemetry.client.paths import TelemetryPaths, resolve_paths
+
+# Property tests run on loaded 2-core CI machines: slow data generation is not a failure.
+settings.register_profile("branchpy", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("branchpy")
 
 BIN_DIR = Path(sys.executable).parent
 
