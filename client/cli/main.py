@@ -68,6 +68,9 @@ def build_parser() -> CliParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # No setup_logging() here, deliberately: the thin CLI reports through its output and exit
+    # codes (never log lines), and importing structlog would cost every `status` ~40 ms of its
+    # ≤ 2x start-up budget. The daemon, the bridge and the backend each call it once in main().
     parser = build_parser()
     options = parser.parse_args(argv)
     for name, default in (("json", False), ("timeout", None), ("no_start", False)):
