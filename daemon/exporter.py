@@ -54,6 +54,11 @@ from .package_writer import (
 from .redaction_sidecar import RedactionSidecar
 from .spool_reader import ReadStats, RecordBlocks, open_sources, read_blocks, select_blocks
 
+try:  # the optional compiled hot loop (setup.py); the pure-Python loop below gives the same results
+    from ._export_fast import take_clean as _take_clean
+except ImportError:  # pragma: no cover - only without a C compiler at install time
+    _take_clean = None
+
 log = structlog.get_logger(__name__)
 
 PROGRESS_EVERY = 10_000
@@ -207,8 +212,25 @@ class _PartBuilder:
         events, agg, events_bytes = self.events, self.agg, 0
         append, add, add_clean = events.append, agg.add, agg.add_clean
         is_clean = is_clean_record
+        take_clean = _take_clean
         for block in blocks:
-            for rec in block:
+            i, n = 0, len(block)
+            fast = take_clean is not None and type(block) is list
+            while i < n:
+                if fast:  # the common case, compiled: as the first branch below
+                    j, events_bytes = take_clean(block, i, encode, events, agg, events_bytes, limit,
+                                                 next_progress - done)
+                    if j != i:
+                        done += j - i
+                        i = j
+                        if done == next_progress:
+                            next_progress += PROGRESS_EVERY
+                            if progress is not None:
+                                progress(done, None)
+                        if i == n:
+                            break
+                rec = block[i]
+                i += 1
                 clean = is_clean(rec)
                 if clean:  # its own encoding is the sanitized event's (see is_clean_record)
                     data = encode(rec)

@@ -1,0 +1,92 @@
+"""The compiled accelerator of the exporter (daemon/_export_fast.pyx): it is
+the one running in this venv, its clean-record proof never accepts what the
+Python proof (`is_clean_record`) declines, and the packages it builds are
+byte for byte those of the pure-Python loop (hypothesis)."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import tempfile
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from branchpy_telemetry.client.event import EventRecord
+from branchpy_telemetry.client.redaction import is_clean_record
+from branchpy_telemetry.daemon import _export_fast, exporter
+from branchpy_telemetry.daemon.exporter import EventTooLargeError, build_packages
+from branchpy_telemetry.daemon.package_writer import make_header
+
+from ..client.test_privacy_properties import near_clean_records, records
+
+EXAMPLES = settings(max_examples=300, deadline=None, database=None)
+REALISTIC = dict(event_id="0192f0e4-1a2b-7c3d-8e4f-0123456789ab", ts="2026-11-28T01:02:03.456Z",
+                 category="command", source="cli", name="graph.flow", duration_ms=12.5, status="ok",
+                 session_id="b3aa7efe4458a885ab9099a435a240ae", correlation_id="c-1",
+                 attrs={"flag_json": True, "files_scanned": 3, "mode": "fast", "engine": "renpy-8.2"})
+
+
+def test_the_compiled_extension_is_the_exporters_hot_loop_in_this_venv():
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    assert _export_fast.__file__.endswith(suffixes), _export_fast.__file__
+    assert exporter._take_clean is _export_fast.take_clean
+
+
+def test_the_compiled_proof_accepts_realistic_records_once_their_keys_are_known():
+    rec = EventRecord(**REALISTIC)
+    assert is_clean_record(rec)  # passes the attr keys (the Python proof caches them)
+    assert _export_fast.is_clean_fast(rec)
+    assert _export_fast.is_clean_fast(EventRecord(**{**REALISTIC, "attrs": None, "status": None}))
+
+
+def test_the_compiled_proof_declines_what_the_python_proof_declines_on_known_cases():
+    from branchpy_telemetry.client.event import ErrorInfo
+
+    for change in ({"attrs": {}}, {"v": 2}, {"v": True}, {"error": ErrorInfo(code="E1")},
+                   {"name": "C:x.rpy"}, {"attrs": {"file": "game/x.rpy"}}, {"attrs": {"content": "hi"}},
+                   {"attrs": {"n": [1]}}, {"status": "x" * 201}, {"ts": "2026-11-28 01:02"},
+                   {"session_id": "a\nb"}, {"name": "ゲーム"}, {"ts": "2026-11-28T01:02:03.45６Z"}):
+        rec = EventRecord(**{**REALISTIC, **change})
+        assert not is_clean_record(rec), change
+        assert not _export_fast.is_clean_fast(rec), change
+
+
+@EXAMPLES
+@given(record=st.one_of(near_clean_records(), records()), warm=st.booleans())
+def test_the_compiled_proof_never_accepts_a_record_the_python_proof_declines(record, warm):
+    if warm:  # with the Python proof's key cache filled for this record's keys
+        is_clean_record(record)
+    if _export_fast.is_clean_fast(record):
+        assert is_clean_record(record)
+
+
+HEADER = make_header("00000000-0000-4000-8000-000000000000", "2026-11-28T00:00:00.000Z", None)
+
+
+def _export(recs: list[EventRecord], cap: int, out: Path) -> tuple[list[bytes], bytes] | str:
+    header = HEADER  # one export timestamp for both loops
+    try:
+        result = build_packages(recs, header=header, cap=cap, output=out / "o.json")
+    except EventTooLargeError as e:
+        return str(e)
+    files = [Path(w[0]).read_bytes() for w in result.written]
+    report = Path(result.report_file).read_bytes()
+    for n, w in enumerate(result.written):  # package ids are random: name them by position
+        files = [f.replace(w[2].encode(), b"PID%d" % n) for f in files]
+        report = report.replace(w[2].encode(), b"PID%d" % n)
+    return files, report
+
+
+@EXAMPLES
+@given(recs=st.lists(st.one_of(near_clean_records(), near_clean_records(), records()), max_size=40),
+       cap=st.sampled_from([3_000, 6_000, 20_000, 1_000_000]))
+def test_compiled_and_pure_python_loops_write_identical_packages(recs, cap):
+    with tempfile.TemporaryDirectory() as fast_dir, tempfile.TemporaryDirectory() as slow_dir:
+        fast = _export(recs, cap, Path(fast_dir))
+        saved, exporter._take_clean = exporter._take_clean, None
+        try:
+            slow = _export(recs, cap, Path(slow_dir))
+        finally:
+            exporter._take_clean = saved
+    assert fast == slow
