@@ -14,6 +14,9 @@ check -> encode -> append -> aggregate (`PartAggregates.add_clean`, inlined),
 stopping at the first record it does not handle.
 """
 
+from cpython.object cimport PyObject
+
+from branchpy_telemetry.client.event import EventRecord
 from branchpy_telemetry.client.privacy import MAX_STRING_LENGTH
 from branchpy_telemetry.client.redaction import _KEYS_PASSED
 from branchpy_telemetry.daemon.aggregates import _PERF_ENTRY, WIRE_TS_WIDTH, json_len
@@ -22,6 +25,46 @@ cdef Py_ssize_t _MAX_LEN = MAX_STRING_LENGTH
 cdef Py_ssize_t _PERF = _PERF_ENTRY
 cdef Py_ssize_t _WIRE = WIRE_TS_WIDTH
 cdef dict _keys_passed = _KEYS_PASSED
+
+
+# EventRecord's fields are msgspec slots (member descriptors): read them by
+# offset, as the descriptor itself does. Any other layout: no accelerator.
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDef:
+        int type
+        Py_ssize_t offset
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
+
+
+cdef Py_ssize_t _offset(str name) except -1:
+    descr = EventRecord.__dict__.get(name)
+    if type(descr).__name__ != "member_descriptor":
+        raise ImportError(f"EventRecord.{name} is not a slot")
+    cdef PyMemberDef* m = (<PyMemberDescrObject*><PyObject*>descr).d_member
+    if m.type != 16 and m.type != 6:  # Py_T_OBJECT_EX / T_OBJECT
+        raise ImportError(f"EventRecord.{name} is not an object slot")
+    return m.offset
+
+
+cdef Py_ssize_t O_V = _offset("v"), O_ID = _offset("event_id"), O_TS = _offset("ts")
+cdef Py_ssize_t O_CAT = _offset("category"), O_SRC = _offset("source"), O_NAME = _offset("name")
+cdef Py_ssize_t O_DUR = _offset("duration_ms"), O_STATUS = _offset("status")
+cdef Py_ssize_t O_SESSION = _offset("session_id"), O_CID = _offset("correlation_id")
+cdef Py_ssize_t O_ERROR = _offset("error"), O_ATTRS = _offset("attrs")
+cdef object _RECORD = EventRecord
+
+
+cdef inline PyObject* _slot(object rec, Py_ssize_t off):
+    """The field's object (borrowed), NULL when unset."""
+    return (<PyObject**>((<char*><PyObject*>rec) + off))[0]
+
+
+cdef inline object _get(object rec, Py_ssize_t off):
+    cdef PyObject* p = _slot(rec, off)
+    if p is NULL:
+        raise AttributeError("unset EventRecord field")
+    return <object>p
 
 
 cdef inline bint _text_ok(object s):
@@ -77,24 +120,48 @@ cdef inline bint _ts_ok(object s):
     return True
 
 
+cdef set _known_keys = set()  # keys of tuples the Python proof passed (_KEYS_PASSED)
+
+
+cdef bint _keys_known(dict attrs):
+    """Every key is one the Python proof passed (in a passed tuple, every key passes)."""
+    cdef object k, t
+    for k in attrs:
+        if k not in _known_keys or type(k) is not str:
+            t = tuple(attrs)
+            if t not in _keys_passed:
+                return False
+            if len(_known_keys) > 4096:
+                _known_keys.clear()
+            _known_keys.update(t)
+            return True
+    return True
+
+
 cpdef bint is_clean_fast(object rec):
     """A conservative subset of `is_clean_record` (see the module note)."""
     cdef object v, attrs, value, kind
-    if rec.error is not None:
+    cdef PyObject* p
+    if type(rec) is not _RECORD:
         return False
-    v = rec.v
+    for off in (O_V, O_ID, O_TS, O_CAT, O_SRC, O_NAME, O_DUR, O_STATUS, O_SESSION, O_CID, O_ERROR, O_ATTRS):
+        if _slot(rec, off) is NULL:
+            return False
+    if _slot(rec, O_ERROR) != <PyObject*>None:
+        return False
+    v = _get(rec, O_V)
     if type(v) is not int or v != 1:
         return False
-    if not _ts_ok(rec.ts):
+    if not _ts_ok(_get(rec, O_TS)):
         return False
-    if not (_text_ok(rec.event_id) and _text_ok(rec.name) and _opt_text_ok(rec.status)
-            and _opt_text_ok(rec.session_id) and _opt_text_ok(rec.correlation_id)):
+    if not (_text_ok(_get(rec, O_ID)) and _text_ok(_get(rec, O_NAME)) and _opt_text_ok(_get(rec, O_STATUS))
+            and _opt_text_ok(_get(rec, O_SESSION)) and _opt_text_ok(_get(rec, O_CID))):
         return False
-    attrs = rec.attrs
+    attrs = _get(rec, O_ATTRS)
     if attrs is not None:
         if type(attrs) is not dict or not attrs:
             return False
-        if tuple(<dict>attrs) not in _keys_passed:
+        if not _keys_known(<dict>attrs):
             return False
         for value in (<dict>attrs).values():
             kind = type(value)
@@ -141,13 +208,13 @@ def take_clean(list block, Py_ssize_t i, object encode, list events, object agg,
             events.append(data)
             events_bytes += need
             # PartAggregates.add_clean, inlined (ts_width >= WIRE_TS_WIDTH already)
-            ts = rec.ts
+            ts = _get(rec, O_TS)
             if ts > last:
                 last = ts
             if ts < first:
                 first = ts
-            name = rec.name
-            d = rec.duration_ms
+            name = _get(rec, O_NAME)
+            d = _get(rec, O_DUR)
             if d is not None:
                 lst = durations.get(name)
                 if lst is None:
@@ -155,7 +222,7 @@ def take_clean(list block, Py_ssize_t i, object encode, list events, object agg,
                     bound += _PERF + json_len(name)
                 else:
                     (<list>lst).append(d)
-            key = (rec.category, name, rec.source, rec.status)
+            key = (_get(rec, O_CAT), name, _get(rec, O_SRC), _get(rec, O_STATUS))
             cnt = combos.get(key)
             if cnt is None:
                 agg.bound = bound
@@ -163,7 +230,7 @@ def take_clean(list block, Py_ssize_t i, object encode, list events, object agg,
                 bound = agg.bound
             else:
                 combos[key] = cnt + 1
-            cid = rec.correlation_id
+            cid = _get(rec, O_CID)
             if cid is not None and cid not in cids:
                 cids.add(cid)
                 bound += json_len(cid) + 1
