@@ -131,32 +131,9 @@ class PartAggregates:
 
     def add(self, ev: SanitizedEvent, error_type: str | None, rules: dict[str, int] | None) -> None:
         ts = ev.ts
-        if ts > self._last:
-            self._last = ts
-        if ts < self._first:
-            self._first = ts
         if len(ts) + 2 > self.ts_width or not (ts.isascii() and ts.isprintable()) or '"' in ts or "\\" in ts:
             self._widen(ts)  # json_len(ts) may exceed len(ts) + 2 (escapes, UTF-8)
-        name = ev.name
-        d = ev.duration_ms
-        if d is not None:
-            lst = self.durations.get(name)
-            if lst is None:
-                self.durations[name] = [d]
-                self.bound += _PERF_ENTRY + json_len(name)
-            else:
-                lst.append(d)
-        key = (ev.category, name, ev.source, ev.status)
-        combos = self.combos
-        n = combos.get(key)
-        if n is None:
-            self._new_combo(key)
-        else:
-            combos[key] = n + 1
-        cid = ev.correlation_id
-        if cid is not None and cid not in self.correlation_ids:
-            self.correlation_ids.add(cid)
-            self.bound += json_len(cid) + 1
+        self.add_clean(ev)  # window, durations, usage combos, correlation ids (its own widen is then a no-op)
         if rules:
             for rule, k in rules.items():
                 old = self.redactions.get(rule)
@@ -169,7 +146,8 @@ class PartAggregates:
             self._add_error(ev, error_type)
 
     def add_clean(self, ev: Any) -> None:
-        """`add(ev, None, None)` for an event with no error hash and a timestamp
+        """The counting every event gets (`add` calls it too); on its own it is
+        `add(ev, None, None)` for an event with no error hash and a timestamp
         in the wire form (`client.redaction.is_clean_record` guarantees both):
         the exporter passes such EventRecords here as they are."""
         ts = ev.ts
