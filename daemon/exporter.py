@@ -17,12 +17,9 @@ aggregates. The redaction report goes next to it (`NAME.redactions.json`).
 
 from __future__ import annotations
 
-import gc
 import hashlib
-import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
@@ -32,6 +29,7 @@ import structlog
 from ..client.config import Config
 from ..client.errors import StorageError, TelemetryError, UsageError
 from ..client.event import EventRecord
+from ..client.gc_pause import gc_paused
 from ..client.paths import TelemetryPaths
 from ..client.privacy import RedactionReport, check_string, sanitize_event
 from ..client.redaction import is_clean_record
@@ -149,33 +147,6 @@ def build_packages(events: Iterable[EventRecord], *, header: PackageHeader, cap:
                        report_file=str(builder.sidecar.path))
 
 
-_gc_lock = threading.Lock()
-_gc_state = {"pauses": 0, "was_enabled": False}
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while events stream through.
-
-    An export allocates millions of short-lived, acyclic objects (decoded
-    records, attrs dicts, sanitized events); reference counting frees every
-    one of them, but each allocation burst triggers generational scans that
-    cost ~30% of the export's CPU. Nothing in the loop builds cycles, so
-    pausing automatic collection loses nothing; it resumes afterwards
-    (nested or concurrent exports: when the last one ends).
-    """
-    with _gc_lock:
-        if _gc_state["pauses"] == 0:
-            _gc_state["was_enabled"] = gc.isenabled()
-            gc.disable()
-        _gc_state["pauses"] += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_state["pauses"] -= 1
-            if _gc_state["pauses"] == 0 and _gc_state["was_enabled"]:
-                gc.enable()
 
 
 class _PartBuilder:

@@ -15,18 +15,15 @@ breaks several rules) is exactly what that path gives.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import re
-import threading
 import time
-from collections.abc import Iterator
 
 import msgspec
 import structlog
 from flask import Blueprint, request
 
+from branchpy_telemetry.client.gc_pause import gc_paused
 from branchpy_telemetry.client.schema import TelemetryPackage, package_decoder
 from branchpy_telemetry.client.timewindow import utcnow
 
@@ -71,35 +68,6 @@ def upload():
                            duplicate_events=result.duplicate_events, receipt=receipt,
                            duplicate=result.duplicate)
     return respond(answer, 200 if result.duplicate else 201)
-
-
-_gc_lock = threading.Lock()
-_gc_pausers = 0
-_gc_was_enabled = False
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while an upload turns a package into rows.
-
-    A 5 MB package is ~100k short-lived, acyclic container objects (Structs, row tuples,
-    rollup cells): they are freed by reference counting, but while alive they trigger
-    collections and get promoted, so each big upload paid for full collections of the
-    whole heap. Counted across threads: the collector is back on when the last
-    concurrent upload leaves (and then runs as usual on whatever cycles were made)."""
-    global _gc_pausers, _gc_was_enabled
-    with _gc_lock:
-        if _gc_pausers == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pausers += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pausers -= 1
-            if _gc_pausers == 0 and _gc_was_enabled:
-                gc.enable()
 
 
 class PhaseClock:
