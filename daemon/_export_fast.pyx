@@ -30,6 +30,9 @@ cdef dict _keys_passed = _KEYS_PASSED
 # EventRecord's fields are msgspec slots (member descriptors): read them by
 # offset, as the descriptor itself does. Any other layout: no accelerator.
 cdef extern from "Python.h":
+    bint PyUnicode_IS_COMPACT_ASCII(object o)
+    void* PyUnicode_DATA(object o)
+    Py_ssize_t PyUnicode_GET_LENGTH(object o)
     ctypedef struct PyMemberDef:
         int type
         Py_ssize_t offset
@@ -53,6 +56,10 @@ cdef Py_ssize_t O_DUR = _offset("duration_ms"), O_STATUS = _offset("status")
 cdef Py_ssize_t O_SESSION = _offset("session_id"), O_CID = _offset("correlation_id")
 cdef Py_ssize_t O_ERROR = _offset("error"), O_ATTRS = _offset("attrs")
 cdef object _RECORD = EventRecord
+cdef enum:
+    _N_FIELDS = 12
+cdef Py_ssize_t _OFFSETS[_N_FIELDS]
+_OFFSETS[:] = [O_V, O_ID, O_TS, O_CAT, O_SRC, O_NAME, O_DUR, O_STATUS, O_SESSION, O_CID, O_ERROR, O_ATTRS]
 
 
 cdef inline PyObject* _slot(object rec, Py_ssize_t off):
@@ -60,25 +67,31 @@ cdef inline PyObject* _slot(object rec, Py_ssize_t off):
     return (<PyObject**>((<char*><PyObject*>rec) + off))[0]
 
 
-cdef inline object _get(object rec, Py_ssize_t off):
-    cdef PyObject* p = _slot(rec, off)
-    if p is NULL:
-        raise AttributeError("unset EventRecord field")
-    return <object>p
+cdef inline object _set_field(object rec, Py_ssize_t off):
+    """The field's object, for a record `is_clean_fast` accepted (every field set)."""
+    return <object>_slot(rec, off)
+
+
+# 1 for printable ASCII except `/ \\ ~ % & :`, else 0 (indexed by an ASCII code)
+cdef unsigned char _SAFE[128]
+for _c in range(128):
+    _SAFE[_c] = 0x20 <= _c < 0x7F and chr(_c) not in "/\\~%&:"
 
 
 cdef inline bint _text_ok(object s):
-    """An exact str of printable ASCII without `/ \\ ~ % & :`, not too long."""
-    cdef str t
-    cdef Py_UCS4 c
-    if type(s) is not str:
+    """An exact str of printable ASCII without `/ \\ ~ % & :`, not too long.
+    Read in place: a compact ASCII str stores one byte per character (any
+    other representation is declined, so the Python proof decides)."""
+    cdef const unsigned char* p
+    cdef Py_ssize_t i, n
+    if type(s) is not str or not PyUnicode_IS_COMPACT_ASCII(s):
         return False
-    t = <str>s
-    if len(t) > _MAX_LEN:
+    n = PyUnicode_GET_LENGTH(s)
+    if n > _MAX_LEN:
         return False
-    for c in t:
-        if c < 0x20 or c >= 0x7F or c == u'/' or c == u'\\' or c == u'~' or c == u'%' \
-                or c == u'&' or c == u':':
+    p = <const unsigned char*>PyUnicode_DATA(s)
+    for i in range(n):
+        if not _SAFE[p[i]]:
             return False
     return True
 
@@ -87,36 +100,26 @@ cdef inline bint _opt_text_ok(object s):
     return s is None or _text_ok(s)
 
 
+# `0000-00-00T00:00:00.000Z`: the fixed characters; 0 where any ASCII digit goes
+cdef const char* _TS_SHAPE = b"0000-00-00T00:00:00.000Z"
+
+
 cdef inline bint _ts_ok(object s):
     """`0000-00-00T00:00:00.000Z` with any ASCII digit for each 0."""
-    cdef str t
-    cdef Py_UCS4 c
+    cdef const unsigned char* p
     cdef Py_ssize_t i
-    if type(s) is not str:
+    cdef unsigned char c, want
+    if type(s) is not str or not PyUnicode_IS_COMPACT_ASCII(s) or PyUnicode_GET_LENGTH(s) != 24:
         return False
-    t = <str>s
-    if len(t) != 24:
-        return False
-    i = 0
-    for c in t:
-        if i == 4 or i == 7:
-            if c != u'-':
+    p = <const unsigned char*>PyUnicode_DATA(s)
+    for i in range(24):
+        c = p[i]
+        want = <unsigned char>_TS_SHAPE[i]
+        if want == b'0':
+            if c < b'0' or c > b'9':
                 return False
-        elif i == 10:
-            if c != u'T':
-                return False
-        elif i == 13 or i == 16:
-            if c != u':':
-                return False
-        elif i == 19:
-            if c != u'.':
-                return False
-        elif i == 23:
-            if c != u'Z':
-                return False
-        elif c < u'0' or c > u'9':
+        elif c != want:
             return False
-        i += 1
     return True
 
 
@@ -141,23 +144,23 @@ cdef bint _keys_known(dict attrs):
 cpdef bint is_clean_fast(object rec):
     """A conservative subset of `is_clean_record` (see the module note)."""
     cdef object v, attrs, value, kind
-    cdef PyObject* p
     if type(rec) is not _RECORD:
         return False
-    for off in (O_V, O_ID, O_TS, O_CAT, O_SRC, O_NAME, O_DUR, O_STATUS, O_SESSION, O_CID, O_ERROR, O_ATTRS):
-        if _slot(rec, off) is NULL:
+    cdef int k
+    for k in range(_N_FIELDS):
+        if _slot(rec, _OFFSETS[k]) is NULL:
             return False
     if _slot(rec, O_ERROR) != <PyObject*>None:
         return False
-    v = _get(rec, O_V)
+    v = _set_field(rec, O_V)
     if type(v) is not int or v != 1:
         return False
-    if not _ts_ok(_get(rec, O_TS)):
+    if not _ts_ok(_set_field(rec, O_TS)):
         return False
-    if not (_text_ok(_get(rec, O_ID)) and _text_ok(_get(rec, O_NAME)) and _opt_text_ok(_get(rec, O_STATUS))
-            and _opt_text_ok(_get(rec, O_SESSION)) and _opt_text_ok(_get(rec, O_CID))):
+    if not (_text_ok(_set_field(rec, O_ID)) and _text_ok(_set_field(rec, O_NAME)) and _opt_text_ok(_set_field(rec, O_STATUS))
+            and _opt_text_ok(_set_field(rec, O_SESSION)) and _opt_text_ok(_set_field(rec, O_CID))):
         return False
-    attrs = _get(rec, O_ATTRS)
+    attrs = _set_field(rec, O_ATTRS)
     if attrs is not None:
         if type(attrs) is not dict or not attrs:
             return False
@@ -208,13 +211,13 @@ def take_clean(list block, Py_ssize_t i, object encode, list events, object agg,
             events.append(data)
             events_bytes += need
             # PartAggregates.add_clean, inlined (ts_width >= WIRE_TS_WIDTH already)
-            ts = _get(rec, O_TS)
+            ts = _set_field(rec, O_TS)
             if ts > last:
                 last = ts
             if ts < first:
                 first = ts
-            name = _get(rec, O_NAME)
-            d = _get(rec, O_DUR)
+            name = _set_field(rec, O_NAME)
+            d = _set_field(rec, O_DUR)
             if d is not None:
                 lst = durations.get(name)
                 if lst is None:
@@ -222,7 +225,7 @@ def take_clean(list block, Py_ssize_t i, object encode, list events, object agg,
                     bound += _PERF + json_len(name)
                 else:
                     (<list>lst).append(d)
-            key = (_get(rec, O_CAT), name, _get(rec, O_SRC), _get(rec, O_STATUS))
+            key = (_set_field(rec, O_CAT), name, _set_field(rec, O_SRC), _set_field(rec, O_STATUS))
             cnt = combos.get(key)
             if cnt is None:
                 agg.bound = bound
@@ -230,7 +233,7 @@ def take_clean(list block, Py_ssize_t i, object encode, list events, object agg,
                 bound = agg.bound
             else:
                 combos[key] = cnt + 1
-            cid = _get(rec, O_CID)
+            cid = _set_field(rec, O_CID)
             if cid is not None and cid not in cids:
                 cids.add(cid)
                 bound += json_len(cid) + 1

@@ -17,7 +17,6 @@ aggregates. The redaction report goes next to it (`NAME.redactions.json`).
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -280,21 +279,21 @@ class _PartBuilder:
         path = part_path(self.output, self.part) if split else self.output
         skipped_total = self.stats.skipped_lines
         package_id = str(uuid.uuid4())
-        data = encode_part(self.header, package_id=package_id, events=self.events, part=self.part,
-                           last_part=last, skipped=skipped_total - self.skipped_before, agg=self.agg)
-        if len(data) > self.cap:  # cannot happen: the accounting above is an upper bound
-            raise TelemetryError(f"internal error: part {self.part} is {len(data)} bytes, over {self.cap}")
-        self.temps.append((write_temp(path, data), path))
-        sha = hashlib.sha256(data).hexdigest()
-        self.written.append((str(path), sha, package_id, len(self.events), len(data)))
+        encoded = encode_part(self.header, package_id=package_id, events=self.events, part=self.part,
+                              last_part=last, skipped=skipped_total - self.skipped_before, agg=self.agg)
+        size = encoded.size
+        if size > self.cap:  # cannot happen: the accounting above is an upper bound
+            raise TelemetryError(f"internal error: part {self.part} is {size} bytes, over {self.cap}")
+        self.temps.append((write_temp(path, encoded.pieces), path))
+        self.written.append((str(path), encoded.sha256(), package_id, len(self.events), size))
         self.sidecar.add_file(path.name, package_id, self.agg.redactions, self.findings,
                               self.findings_omitted)
         for rule, n in self.agg.redactions.items():
             self.redactions[rule] = self.redactions.get(rule, 0) + n
         self.total_events += len(self.events)
-        self.total_bytes += len(data)
+        self.total_bytes += size
         self.skipped_before = skipped_total
-        log.info("export.part_written", part=self.part, events=len(self.events), bytes=len(data))
+        log.info("export.part_written", part=self.part, events=len(self.events), bytes=size)
         self.part += 1
         self._new_part()
 

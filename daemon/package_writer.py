@@ -1,8 +1,10 @@
 """Assemble one package part's bytes and write files atomically (DESIGN §6).
 
 The events of a part arrive already encoded (each sanitized event is encoded
-exactly once); they are spliced into the package as `msgspec.Raw`, so the
-package is assembled without re-encoding them. `skeleton_size` is the exact
+exactly once). A part is encoded around a marker where its events go and
+kept as three pieces (before, the events joined once, after): they are
+hashed and written piece by piece, so 5 MB of events are copied once, not
+once per concatenation. `skeleton_size` is the exact
 size of a package with no events and empty aggregates, every number at its
 widest: with `PartAggregates.bound` it gives an upper bound on a part's size.
 
@@ -13,6 +15,7 @@ can refuse a file changed since export.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import re
@@ -80,11 +83,40 @@ def skeleton_size(header: PackageHeader) -> int:
                        empty=True))
 
 
+# Where a part's events go. It cannot occur anywhere else in a package: JSON
+# strings escape control characters, so no encoded value holds a NUL byte.
+_EVENTS_MARK = b"\x00events\x00"
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedPart:
+    """A package part's bytes as pieces (before the events, the events, after)."""
+
+    pieces: tuple[bytes, ...]
+
+    @property
+    def size(self) -> int:
+        return sum(map(len, self.pieces))
+
+    def sha256(self) -> str:
+        digest = hashlib.sha256()
+        for piece in self.pieces:
+            digest.update(piece)
+        return digest.hexdigest()
+
+    def to_bytes(self) -> bytes:
+        return b"".join(self.pieces)
+
+
 def encode_part(header: PackageHeader, *, package_id: str, events: list[bytes], part: int,
-                last_part: bool, skipped: int, agg: PartAggregates) -> bytes:
-    body = b"[" + b",".join(events) + b"]"
-    return _encode(header, package_id=package_id, events=body, count=len(events), part=part,
-                   last_part=last_part, skipped=skipped, agg=agg, empty=False)
+                last_part: bool, skipped: int, agg: PartAggregates) -> EncodedPart:
+    """The part holding `events` (each an encoded SanitizedEvent) and `agg`."""
+    around = _encode(header, package_id=package_id, events=_EVENTS_MARK, count=len(events), part=part,
+                     last_part=last_part, skipped=skipped, agg=agg, empty=False)
+    before, mark, after = around.partition(_EVENTS_MARK)
+    if not mark:  # cannot happen: the marker is encoded as it is (msgspec.Raw)
+        raise ValueError("encoded part lacks its events marker")
+    return EncodedPart((before + b"[", b",".join(events), b"]" + after))
 
 
 def _encode(header: PackageHeader, *, package_id: str, events: bytes, count: int, part: int,
@@ -153,14 +185,15 @@ def remove_stale_exports(data_dir: Path, output: Path, written: list[Path]) -> l
     return removed
 
 
-def write_temp(path: Path, data: bytes) -> Path:
-    """Write `data` (fsynced, mode 0600) to a hidden temporary file beside `path`."""
+def write_temp(path: Path, pieces: tuple[bytes, ...]) -> Path:
+    """Write `pieces` one after another (fsynced, mode 0600) to a hidden temporary file beside `path`."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+                for piece in pieces:
+                    fh.write(piece)
                 fh.flush()
                 os.fsync(fh.fileno())
         except BaseException:
