@@ -11,13 +11,18 @@ Python proof has already passed (its cache `_KEYS_PASSED`).
 
 `take_clean(...)` runs the exporter's common case over a decoded block:
 check -> encode -> append -> aggregate (`PartAggregates.add_clean`, inlined),
-stopping at the first record it does not handle.
+stopping at the first record it does not handle. It also takes a record that
+is clean but for its error (`_classify`): that one goes through the same
+steps as `sanitize_event`'s clean path (message hashed by
+`client.privacy.hash_error_message`, error type kept only when it passes the
+same conservative test) and `PartAggregates.add`.
 """
 
 from cpython.object cimport PyObject
 
-from branchpy_telemetry.client.event import EventRecord
-from branchpy_telemetry.client.privacy import MAX_STRING_LENGTH
+from branchpy_telemetry.client.event import ErrorInfo, EventRecord
+from branchpy_telemetry.client.privacy import MAX_STRING_LENGTH, hash_error_message
+from branchpy_telemetry.client.schema import SanitizedEvent
 from branchpy_telemetry.client.redaction import _KEYS_PASSED
 from branchpy_telemetry.daemon.aggregates import _PERF_ENTRY, WIRE_TS_WIDTH, json_len
 
@@ -56,6 +61,9 @@ cdef Py_ssize_t O_DUR = _offset("duration_ms"), O_STATUS = _offset("status")
 cdef Py_ssize_t O_SESSION = _offset("session_id"), O_CID = _offset("correlation_id")
 cdef Py_ssize_t O_ERROR = _offset("error"), O_ATTRS = _offset("attrs")
 cdef object _RECORD = EventRecord
+cdef object _ERROR_INFO = ErrorInfo
+cdef object _SANITIZED = SanitizedEvent
+cdef object _hash_error_message = hash_error_message
 cdef enum:
     _N_FIELDS = 12
 cdef Py_ssize_t _OFFSETS[_N_FIELDS]
@@ -141,51 +149,83 @@ cdef bint _keys_known(dict attrs):
     return True
 
 
-cpdef bint is_clean_fast(object rec):
-    """A conservative subset of `is_clean_record` (see the module note)."""
-    cdef object v, attrs, value, kind
-    if type(rec) is not _RECORD:
-        return False
+# What `_classify` finds (see there)
+cdef enum:
+    DECLINE = 0
+    CLEAN = 1
+    CLEAN_WITH_ERROR = 2
+
+
+cdef int _classify(object rec):
+    """CLEAN: `is_clean_fast`. CLEAN_WITH_ERROR: the same except that the record
+    has an error, whose code is None or passes `_text_ok`: `sanitize_event`
+    then takes its clean path (no finding) and only hashes the message.
+    DECLINE: anything else (the Python code decides)."""
+    cdef object v, attrs, value, kind, err
     cdef int k
+    if type(rec) is not _RECORD:
+        return DECLINE
     for k in range(_N_FIELDS):
         if _slot(rec, _OFFSETS[k]) is NULL:
-            return False
-    if _slot(rec, O_ERROR) != <PyObject*>None:
-        return False
+            return DECLINE
     v = _set_field(rec, O_V)
     if type(v) is not int or v != 1:
-        return False
+        return DECLINE
     if not _ts_ok(_set_field(rec, O_TS)):
-        return False
-    if not (_text_ok(_set_field(rec, O_ID)) and _text_ok(_set_field(rec, O_NAME)) and _opt_text_ok(_set_field(rec, O_STATUS))
-            and _opt_text_ok(_set_field(rec, O_SESSION)) and _opt_text_ok(_set_field(rec, O_CID))):
-        return False
+        return DECLINE
+    if not (_text_ok(_set_field(rec, O_ID)) and _text_ok(_set_field(rec, O_NAME))
+            and _opt_text_ok(_set_field(rec, O_STATUS)) and _opt_text_ok(_set_field(rec, O_SESSION))
+            and _opt_text_ok(_set_field(rec, O_CID))):
+        return DECLINE
     attrs = _set_field(rec, O_ATTRS)
     if attrs is not None:
         if type(attrs) is not dict or not attrs:
-            return False
+            return DECLINE
         if not _keys_known(<dict>attrs):
-            return False
+            return DECLINE
         for value in (<dict>attrs).values():
             kind = type(value)
             if kind is str:
                 if not _text_ok(value):
-                    return False
+                    return DECLINE
             elif not (kind is int or kind is float or kind is bool or value is None):
-                return False
-    return True
+                return DECLINE
+    err = _set_field(rec, O_ERROR)
+    if err is None:
+        return CLEAN
+    if type(err) is not _ERROR_INFO or not _opt_text_ok(err.code):
+        return DECLINE
+    return CLEAN_WITH_ERROR
+
+
+cpdef bint is_clean_fast(object rec):
+    """A conservative subset of `is_clean_record` (see the module note)."""
+    return _classify(rec) == CLEAN
+
+
+cdef object _sanitized_with_error(object rec, object error_hash):
+    """`sanitize_event(rec, ...)` for a CLEAN_WITH_ERROR record (its clean path)."""
+    attrs = _set_field(rec, O_ATTRS)
+    return _SANITIZED(
+        event_id=_set_field(rec, O_ID), ts=_set_field(rec, O_TS), category=_set_field(rec, O_CAT),
+        source=_set_field(rec, O_SRC), name=_set_field(rec, O_NAME), duration_ms=_set_field(rec, O_DUR),
+        status=_set_field(rec, O_STATUS), session_id=_set_field(rec, O_SESSION),
+        correlation_id=_set_field(rec, O_CID), error_code=_set_field(rec, O_ERROR).code,
+        error_hash=error_hash, attrs=attrs if attrs else {})
 
 
 def take_clean(list block, Py_ssize_t i, object encode, list events, object agg,
                Py_ssize_t events_bytes, Py_ssize_t limit, Py_ssize_t max_n):
-    """Handle `block[i:]` the way the exporter's common case does, while the
-    records are clean (`is_clean_fast`) and fit the part, at most `max_n` of
-    them. Returns `(next index, events_bytes)`; the caller handles the record
-    at the next index (if any) itself."""
+    """Handle `block[i:]` the way the exporter does, while the records are
+    clean (`is_clean_fast`) or clean but for an error (`_classify`), and fit the
+    part (by the exporter's quick test), at most `max_n` of them. Returns
+    `(next index, events_bytes)`; the caller handles the record at the next
+    index (if any) itself."""
     cdef Py_ssize_t n = len(block)
     cdef Py_ssize_t stop = i + max_n
     cdef Py_ssize_t need, bound
-    cdef object rec, data, ts, name, d, lst, key, cnt, cid
+    cdef int kind
+    cdef object rec, data, ts, name, d, lst, key, cnt, cid, err, error_hash, error_type, ev
     cdef str first, last
     cdef dict durations, combos
     cdef set cids
@@ -202,9 +242,23 @@ def take_clean(list block, Py_ssize_t i, object encode, list events, object agg,
     try:
         while i < stop:
             rec = block[i]
-            if not is_clean_fast(rec):
+            kind = _classify(rec)
+            ev = error_hash = error_type = None
+            if kind == CLEAN:
+                data = encode(rec)  # its encoding is its SanitizedEvent's (is_clean_record)
+            elif kind == CLEAN_WITH_ERROR:
+                # as the exporter's general case: hash the message, keep the type if it passes
+                err = _set_field(rec, O_ERROR)
+                if err.message is not None or err.type is not None:
+                    error_hash = _hash_error_message(err.message or "", err.type)
+                    if err.type is not None:
+                        if not _text_ok(err.type):
+                            break  # the type needs the full rules: the Python code decides
+                        error_type = err.type
+                ev = _sanitized_with_error(rec, error_hash)
+                data = encode(ev)
+            else:
                 break
-            data = encode(rec)
             need = len(<bytes>data) + 1
             if events_bytes + need * 7 + 4096 + bound > limit:
                 break
@@ -237,6 +291,10 @@ def take_clean(list block, Py_ssize_t i, object encode, list events, object agg,
             if cid is not None and cid not in cids:
                 cids.add(cid)
                 bound += json_len(cid) + 1
+            if ev is not None and error_hash is not None:  # PartAggregates.add's error part
+                agg.bound = bound
+                agg._add_error(ev, error_type)
+                bound = agg.bound
             i += 1
     finally:
         agg._first = first
