@@ -31,7 +31,7 @@ import msgspec
 
 from .consent import consent_withdrawn, env_probe, read_env
 from .errors import UsageError
-from .event import CATEGORIES, EVENT_VERSION, SOURCES, ErrorInfo, EventRecord
+from .event import CATEGORIES, EVENT_VERSION, MAX_DURATION_MS, SOURCES, ErrorInfo, EventRecord
 from .paths import HOME_ENV, TelemetryPaths, resolve_paths
 from .spool_appender import SpoolAppender, SpoolWriteError
 from .stamping import STAMPER
@@ -41,7 +41,6 @@ MAX_NAME_CHARS = 200
 MAX_MESSAGE_CHARS = 4096
 MAX_LINE_BYTES = 64 * 1024
 DROP_REASONS = ("write_error", "invalid", "consent")
-_INF = float("inf")
 _CATEGORY_SET, _SOURCE_SET = frozenset(CATEGORIES), frozenset(SOURCES)
 _ERROR_KEYS = frozenset({"code", "type", "message"})
 _log = logging.getLogger("branchpy_telemetry.client.emitter")
@@ -168,7 +167,8 @@ class Emitter:
         if type(name) is not str or not name or len(name) > MAX_NAME_CHARS or "\n" in name:
             raise UsageError(f"invalid event name {name!r}",
                              hint=f"a non-empty single-line string of at most {MAX_NAME_CHARS} characters")
-        if duration_ms is not None and (type(duration_ms) is not float or not 0 <= duration_ms < _INF):
+        if duration_ms is not None and (type(duration_ms) is not float
+                                        or not 0 <= duration_ms <= MAX_DURATION_MS):
             duration_ms = _check_duration(duration_ms)  # ints, and the errors
         if status is not None and type(status) is not str:
             raise UsageError(f"invalid status {status!r}: expected a string such as ok or error")
@@ -236,8 +236,8 @@ def _reject_unknown(unknown: dict) -> None:
 
 
 def _check_duration(value: Any) -> float:
-    if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
-        raise UsageError(f"invalid duration_ms {value!r}: expected a finite number >= 0")
+    if type(value) not in (int, float) or not math.isfinite(value) or not 0 <= value <= MAX_DURATION_MS:
+        raise UsageError(f"invalid duration_ms {value!r}: expected a number from 0 to {MAX_DURATION_MS:.0e}")
     return float(value)
 
 

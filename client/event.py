@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -13,6 +13,11 @@ Category = Literal["command", "feature", "error", "performance", "session", "sys
 Source = Literal["cli", "extension", "daemon"]
 CATEGORIES: tuple[str, ...] = ("command", "feature", "error", "performance", "session", "system")
 SOURCES: tuple[str, ...] = ("cli", "extension", "daemon")
+# A duration is a measurement: not negative, and at most ~31.7 years. Larger
+# numbers are not durations, and summing them per command could overflow a
+# float; a line carrying one fails to validate (skipped and counted).
+MAX_DURATION_MS = 1e12
+DurationMs = Annotated[float, msgspec.Meta(ge=0, le=MAX_DURATION_MS)]
 
 
 class ErrorInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -28,7 +33,7 @@ class EventRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     category: Category
     source: Source
     name: str
-    duration_ms: float | None = None
+    duration_ms: DurationMs | None = None
     status: str | None = None
     session_id: str | None = None
     correlation_id: str | None = None

@@ -214,18 +214,19 @@ cdef object _sanitized_with_error(object rec, object error_hash):
         error_hash=error_hash, attrs=attrs if attrs else {})
 
 
-def take_clean(list block, Py_ssize_t i, object encode, list events, object agg,
+def take_clean(list block, Py_ssize_t i, object encode_into, bytearray body, object agg,
                Py_ssize_t events_bytes, Py_ssize_t limit, Py_ssize_t max_n):
     """Handle `block[i:]` the way the exporter does, while the records are
     clean (`is_clean_fast`) or clean but for an error (`_classify`), and fit the
-    part (by the exporter's quick test), at most `max_n` of them. Returns
-    `(next index, events_bytes)`; the caller handles the record at the next
-    index (if any) itself."""
+    part (by the exporter's quick test), at most `max_n` of them: each is
+    encoded (`msgspec.json.Encoder.encode_into`) onto the part's `body`, after
+    a comma unless it is the first. Returns `(next index, events_bytes)`; the
+    caller handles the record at the next index (if any) itself."""
     cdef Py_ssize_t n = len(block)
     cdef Py_ssize_t stop = i + max_n
-    cdef Py_ssize_t need, bound
+    cdef Py_ssize_t need, bound, start
     cdef int kind
-    cdef object rec, data, ts, name, d, lst, key, cnt, cid, err, error_hash, error_type, ev
+    cdef object rec, ts, name, d, lst, key, cnt, cid, err, error_hash, error_type, ev
     cdef str first, last
     cdef dict durations, combos
     cdef set cids
@@ -245,7 +246,7 @@ def take_clean(list block, Py_ssize_t i, object encode, list events, object agg,
             kind = _classify(rec)
             ev = error_hash = error_type = None
             if kind == CLEAN:
-                data = encode(rec)  # its encoding is its SanitizedEvent's (is_clean_record)
+                ev = rec  # its encoding is its SanitizedEvent's (is_clean_record)
             elif kind == CLEAN_WITH_ERROR:
                 # as the exporter's general case: hash the message, keep the type if it passes
                 err = _set_field(rec, O_ERROR)
@@ -256,13 +257,16 @@ def take_clean(list block, Py_ssize_t i, object encode, list events, object agg,
                             break  # the type needs the full rules: the Python code decides
                         error_type = err.type
                 ev = _sanitized_with_error(rec, error_hash)
-                data = encode(ev)
             else:
                 break
-            need = len(<bytes>data) + 1
+            start = len(body)
+            if start:
+                body.append(44)  # ","
+            encode_into(ev, body, -1)
+            need = len(body) - start + (0 if start else 1)  # the event's bytes + 1, as the exporter counts
             if events_bytes + need * 7 + 4096 + bound > limit:
+                del body[start:]
                 break
-            events.append(data)
             events_bytes += need
             # PartAggregates.add_clean, inlined (ts_width >= WIRE_TS_WIDTH already)
             ts = _set_field(rec, O_TS)
@@ -291,7 +295,7 @@ def take_clean(list block, Py_ssize_t i, object encode, list events, object agg,
             if cid is not None and cid not in cids:
                 cids.add(cid)
                 bound += json_len(cid) + 1
-            if ev is not None and error_hash is not None:  # PartAggregates.add's error part
+            if kind == CLEAN_WITH_ERROR and error_hash is not None:  # PartAggregates.add's error part
                 agg.bound = bound
                 agg._add_error(ev, error_type)
                 bound = agg.bound

@@ -5,7 +5,7 @@
 takes any iterable of EventRecords (auto mode feeds it from checkpoints).
 
 For each record, in one pass: sanitize (`client.privacy.sanitize_event`),
-encode once (msgspec), aggregate, and append the bytes to the current part.
+encode once (msgspec) into the current part's buffer, and aggregate.
 A part is closed — written as a complete package — when the next event would
 take it over the cap; sizes are accounted exactly (`PartAggregates.bound` +
 `package_writer.skeleton_size`), so no file is ever over
@@ -167,20 +167,22 @@ class _PartBuilder:
         self._new_part()
 
     def _new_part(self) -> None:
-        self.events: list[bytes] = []
-        self.events_bytes = 0
+        self.body = bytearray()  # the part's encoded events, comma-separated
+        self.count = 0
+        self.events_bytes = 0  # what the events take in the part: each one's bytes + 1
         self.agg = PartAggregates()
         self.findings: list[tuple[str, str, str]] = []
         self.findings_omitted = 0
 
     def run(self, blocks: Iterable[list[EventRecord]], progress: ProgressFn | None) -> None:
         scratch = RedactionReport()
-        encode = msgspec.json.Encoder().encode
+        encoder = msgspec.json.Encoder()
+        encode, encode_into = encoder.encode, encoder.encode_into
         cap = self.cap
         limit = cap - self.skeleton  # room for events + aggregates in one part
         done, next_progress = 0, PROGRESS_EVERY
-        events, agg, events_bytes = self.events, self.agg, 0
-        append, add, add_clean = events.append, agg.add, agg.add_clean
+        body, agg, events_bytes = self.body, self.agg, 0
+        add, add_clean = agg.add, agg.add_clean
         is_clean = is_clean_record
         take_clean = _take_clean
         for block in blocks:
@@ -188,9 +190,10 @@ class _PartBuilder:
             fast = take_clean is not None and type(block) is list
             while i < n:
                 if fast:  # the common case, compiled: as the first branch below
-                    j, events_bytes = take_clean(block, i, encode, events, agg, events_bytes, limit,
+                    j, events_bytes = take_clean(block, i, encode_into, body, agg, events_bytes, limit,
                                                  next_progress - done)
                     if j != i:
+                        self.count += j - i
                         done += j - i
                         i = j
                         if done == next_progress:
@@ -206,7 +209,10 @@ class _PartBuilder:
                     data = encode(rec)
                     need = len(data) + 1
                     if events_bytes + need * 7 + 4096 + agg.bound <= limit and agg.ts_width >= WIRE_TS_WIDTH:
-                        append(data)  # the common case, as below without rules or findings
+                        if body:  # the common case, as below without rules or findings
+                            body.append(44)  # ","
+                        body += data
+                        self.count += 1
                         events_bytes += need
                         add_clean(rec)
                         done += 1
@@ -217,7 +223,7 @@ class _PartBuilder:
                         continue
                     ev, rules, etype = rec, None, None
                 else:
-                    ev = sanitize_event(rec, len(events), scratch)
+                    ev = sanitize_event(rec, self.count, scratch)
                     rules = scratch.counts or None
                     etype = None
                     err = rec.error
@@ -234,8 +240,9 @@ class _PartBuilder:
                 if (events_bytes + agg.bound + need * 7 + 4096 + (len(rules) * 64 if rules else 0) > limit
                         or len(ev.ts) + 2 > agg.ts_width):
                     if clean:  # the exact cost takes a SanitizedEvent (the same fields, no findings)
-                        ev, clean = sanitize_event(rec, len(events), scratch), False
+                        ev, clean = sanitize_event(rec, self.count, scratch), False
                     if events_bytes + agg.bound + need + agg.cost(ev, etype, rules) > limit:
+                        index = self.count  # where the event's findings point; it moves to a new part
                         self.events_bytes = events_bytes
                         self._close_part(last=False)
                         if need + self.agg.cost(ev, etype, rules) > limit:
@@ -244,10 +251,13 @@ class _PartBuilder:
                                 f"package of telemetry.max_upload_size_mb ({cap} bytes)",
                                 hint="raise telemetry.max_upload_size_mb")
                         if rules:
-                            _move_pointers(scratch, len(events), 0)
-                        events, agg, events_bytes = self.events, self.agg, 0
-                        append, add, add_clean = events.append, agg.add, agg.add_clean
-                append(data)
+                            _move_pointers(scratch, index, 0)
+                        body, agg, events_bytes = self.body, self.agg, 0
+                        add, add_clean = agg.add, agg.add_clean
+                if body:
+                    body.append(44)  # ","
+                body += data
+                self.count += 1
                 events_bytes += need
                 if clean:
                     add_clean(ev)
@@ -279,21 +289,22 @@ class _PartBuilder:
         path = part_path(self.output, self.part) if split else self.output
         skipped_total = self.stats.skipped_lines
         package_id = str(uuid.uuid4())
-        encoded = encode_part(self.header, package_id=package_id, events=self.events, part=self.part,
-                              last_part=last, skipped=skipped_total - self.skipped_before, agg=self.agg)
+        encoded = encode_part(self.header, package_id=package_id, body=self.body, count=self.count,
+                              part=self.part, last_part=last, skipped=skipped_total - self.skipped_before,
+                              agg=self.agg)
         size = encoded.size
         if size > self.cap:  # cannot happen: the accounting above is an upper bound
             raise TelemetryError(f"internal error: part {self.part} is {size} bytes, over {self.cap}")
         self.temps.append((write_temp(path, encoded.pieces), path))
-        self.written.append((str(path), encoded.sha256(), package_id, len(self.events), size))
+        self.written.append((str(path), encoded.sha256(), package_id, self.count, size))
         self.sidecar.add_file(path.name, package_id, self.agg.redactions, self.findings,
                               self.findings_omitted)
         for rule, n in self.agg.redactions.items():
             self.redactions[rule] = self.redactions.get(rule, 0) + n
-        self.total_events += len(self.events)
+        self.total_events += self.count
         self.total_bytes += size
         self.skipped_before = skipped_total
-        log.info("export.part_written", part=self.part, events=len(self.events), bytes=size)
+        log.info("export.part_written", part=self.part, events=self.count, bytes=size)
         self.part += 1
         self._new_part()
 

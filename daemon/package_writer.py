@@ -1,10 +1,10 @@
 """Assemble one package part's bytes and write files atomically (DESIGN §6).
 
 The events of a part arrive already encoded (each sanitized event is encoded
-exactly once). A part is encoded around a marker where its events go and
-kept as three pieces (before, the events joined once, after): they are
-hashed and written piece by piece, so 5 MB of events are copied once, not
-once per concatenation. `skeleton_size` is the exact
+exactly once, straight into the part's buffer). A part is encoded around a
+marker where its events go and kept as three pieces (before, that buffer,
+after): they are hashed and written piece by piece, so the events are not
+copied again to assemble the package. `skeleton_size` is the exact
 size of a package with no events and empty aggregates, every number at its
 widest: with `PartAggregates.bound` it gives an upper bound on a part's size.
 
@@ -92,7 +92,7 @@ _EVENTS_MARK = b"\x00events\x00"
 class EncodedPart:
     """A package part's bytes as pieces (before the events, the events, after)."""
 
-    pieces: tuple[bytes, ...]
+    pieces: tuple[bytes | bytearray, ...]
 
     @property
     def size(self) -> int:
@@ -108,15 +108,16 @@ class EncodedPart:
         return b"".join(self.pieces)
 
 
-def encode_part(header: PackageHeader, *, package_id: str, events: list[bytes], part: int,
+def encode_part(header: PackageHeader, *, package_id: str, body: bytes | bytearray, count: int, part: int,
                 last_part: bool, skipped: int, agg: PartAggregates) -> EncodedPart:
-    """The part holding `events` (each an encoded SanitizedEvent) and `agg`."""
-    around = _encode(header, package_id=package_id, events=_EVENTS_MARK, count=len(events), part=part,
+    """The part holding `count` events (`body`: their encoded SanitizedEvents,
+    comma-separated) and `agg`. `body` becomes one of the pieces, not copied."""
+    around = _encode(header, package_id=package_id, events=_EVENTS_MARK, count=count, part=part,
                      last_part=last_part, skipped=skipped, agg=agg, empty=False)
     before, mark, after = around.partition(_EVENTS_MARK)
     if not mark:  # cannot happen: the marker is encoded as it is (msgspec.Raw)
         raise ValueError("encoded part lacks its events marker")
-    return EncodedPart((before + b"[", b",".join(events), b"]" + after))
+    return EncodedPart((before + b"[", body, b"]" + after))
 
 
 def _encode(header: PackageHeader, *, package_id: str, events: bytes, count: int, part: int,
@@ -185,7 +186,7 @@ def remove_stale_exports(data_dir: Path, output: Path, written: list[Path]) -> l
     return removed
 
 
-def write_temp(path: Path, pieces: tuple[bytes, ...]) -> Path:
+def write_temp(path: Path, pieces: tuple[bytes | bytearray, ...]) -> Path:
     """Write `pieces` one after another (fsynced, mode 0600) to a hidden temporary file beside `path`."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:

@@ -126,6 +126,7 @@ def test_track_never_raises_its_own_failure_when_the_spool_is_unwritable(paths):
     ({"duration_ms": "12"}, "invalid duration_ms '12'"),
     ({"duration_ms": -1}, "invalid duration_ms -1"),
     ({"duration_ms": float("nan")}, "invalid duration_ms nan"),
+    ({"duration_ms": 2e12}, "invalid duration_ms 2000000000000.0"),
     ({"duration_ms": True}, "invalid duration_ms True"),
     ({"status": 3}, "invalid status 3"),
     ({"session_id": 5}, "invalid session_id 5"),

@@ -12,7 +12,7 @@ import msgspec
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from branchpy_telemetry.client.event import ErrorInfo, EventRecord
+from branchpy_telemetry.client.event import MAX_DURATION_MS, ErrorInfo, EventRecord
 from branchpy_telemetry.client.privacy import _check_slow, check_string, contains_raw_path
 from branchpy_telemetry.client.redaction import (
     RedactionReport,
@@ -157,7 +157,7 @@ def near_clean_records(draw) -> EventRecord:
         category=draw(st.sampled_from(["command", "feature", "error"])),
         source=draw(st.sampled_from(["cli", "extension"])),
         name=draw(RISKY_TEXT),
-        duration_ms=maybe(st.floats()),
+        duration_ms=maybe(st.floats(min_value=0, max_value=MAX_DURATION_MS)),  # what decodes
         status=maybe(RISKY_TEXT),
         session_id=maybe(RISKY_TEXT),
         correlation_id=maybe(RISKY_TEXT),

@@ -120,6 +120,19 @@ def test_undecodable_and_partial_lines_are_skipped_and_counted(paths, tmp_path):
     assert result.skipped_lines == 3 == pkg.summary.skipped_lines
 
 
+def test_durations_that_are_not_measurements_are_skipped_and_counted(paths, tmp_path):
+    """Negative, or so large that a per-command total would overflow a float:
+    such a line (from the extension or a hand-written spool) fails to validate."""
+    good = [record(i) for i in range(3)]
+    huge = [record(10 + i, name="cmd0", duration_ms=8.98846567431158e307) for i in range(2)]
+    write_lines(paths.active_spool, [good[0], *huge, record(20, duration_ms=-5.0), *good[1:]])
+    result = export_window(paths, config(), tmp_path / "o.json", None, None)
+    pkg = read_package(tmp_path / "o.json")
+    assert [e.event_id for e in pkg.summary.events] == [r.event_id for r in good]
+    assert result.skipped_lines == 3 == pkg.summary.skipped_lines
+    assert pkg.performance_metrics["cmd0"].total_ms == 0.0
+
+
 def test_window_keeps_events_with_from_le_ts_lt_to(paths, tmp_path):
     recs = [record(i, ts=T0 + timedelta(minutes=i)) for i in range(10)]
     write_lines(paths.active_spool, recs)
