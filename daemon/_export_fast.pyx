@@ -21,9 +21,9 @@ same conservative test) and `PartAggregates.add`.
 from cpython.object cimport PyObject
 
 from branchpy_telemetry.client.event import ErrorInfo, EventRecord
-from branchpy_telemetry.client.privacy import MAX_STRING_LENGTH, hash_error_message
+from branchpy_telemetry.client.privacy import MAX_STRING_LENGTH, check_string, hash_error_message
+from branchpy_telemetry.client.redaction import _KEYS_PASSED, escape_pointer_token
 from branchpy_telemetry.client.schema import SanitizedEvent
-from branchpy_telemetry.client.redaction import _KEYS_PASSED
 from branchpy_telemetry.daemon.aggregates import _PERF_ENTRY, WIRE_TS_WIDTH, json_len
 
 cdef Py_ssize_t _MAX_LEN = MAX_STRING_LENGTH
@@ -64,6 +64,8 @@ cdef object _RECORD = EventRecord
 cdef object _ERROR_INFO = ErrorInfo
 cdef object _SANITIZED = SanitizedEvent
 cdef object _hash_error_message = hash_error_message
+cdef object _check_string = check_string
+cdef object _escape_pointer_token = escape_pointer_token
 cdef enum:
     _N_FIELDS = 12
 cdef Py_ssize_t _OFFSETS[_N_FIELDS]
@@ -149,20 +151,23 @@ cdef bint _keys_known(dict attrs):
     return True
 
 
-# What `_classify` finds (see there)
+# What `_classify` finds: DECLINE, or CLEAN plus any of the two flags
 cdef enum:
-    DECLINE = 0
-    CLEAN = 1
-    CLEAN_WITH_ERROR = 2
+    DECLINE = -1
+    CLEAN = 0
+    HAS_ERROR = 1  # an error whose code is None or passes `_text_ok`
+    ATTRS_TO_CHECK = 2  # attr string values that `_text_ok` cannot pass: the rules decide
 
 
 cdef int _classify(object rec):
-    """CLEAN: `is_clean_fast`. CLEAN_WITH_ERROR: the same except that the record
-    has an error, whose code is None or passes `_text_ok`: `sanitize_event`
-    then takes its clean path (no finding) and only hashes the message.
+    """CLEAN: `is_clean_fast`. With HAS_ERROR: the record has an error whose
+    code is None or passes `_text_ok` (`sanitize_event` hashes its message,
+    no finding). With ATTRS_TO_CHECK: some attr values are strings `_text_ok`
+    does not pass; `client.privacy.check_string` decides each (keys are known
+    clean and every other value is a scalar, so no other finding can arise).
     DECLINE: anything else (the Python code decides)."""
     cdef object v, attrs, value, kind, err
-    cdef int k
+    cdef int k, found = CLEAN
     if type(rec) is not _RECORD:
         return DECLINE
     for k in range(_N_FIELDS):
@@ -187,15 +192,15 @@ cdef int _classify(object rec):
             kind = type(value)
             if kind is str:
                 if not _text_ok(value):
-                    return DECLINE
+                    found |= ATTRS_TO_CHECK
             elif not (kind is int or kind is float or kind is bool or value is None):
                 return DECLINE
     err = _set_field(rec, O_ERROR)
     if err is None:
-        return CLEAN
+        return found
     if type(err) is not _ERROR_INFO or not _opt_text_ok(err.code):
         return DECLINE
-    return CLEAN_WITH_ERROR
+    return found | HAS_ERROR
 
 
 cpdef bint is_clean_fast(object rec):
@@ -203,30 +208,51 @@ cpdef bint is_clean_fast(object rec):
     return _classify(rec) == CLEAN
 
 
-cdef object _sanitized_with_error(object rec, object error_hash):
-    """`sanitize_event(rec, ...)` for a CLEAN_WITH_ERROR record (its clean path)."""
-    attrs = _set_field(rec, O_ATTRS)
+cdef object _checked_attrs(dict attrs, str attrs_pointer, list found, dict rules):
+    """`redaction._sanitize_attrs` for an ATTRS_TO_CHECK record: the values
+    `_text_ok` does not pass go to `check_string`; each one a rule removes is
+    left out, counted in `rules` and noted in `found` (pointer, rule, location)."""
+    cdef dict kept = {}
+    cdef object key, value, rule
+    for key, value in attrs.items():
+        if type(value) is str and not _text_ok(value):
+            rule = _check_string(value)
+            if rule is not None:
+                rules[rule] = rules.get(rule, 0) + 1
+                found.append((f"{attrs_pointer}/{_escape_pointer_token(key)}", rule, "value"))
+                continue
+        kept[key] = value
+    return kept
+
+
+cdef object _sanitized(object rec, object error_code, object error_hash, object attrs):
+    """The SanitizedEvent of a record `_classify` did not decline."""
     return _SANITIZED(
         event_id=_set_field(rec, O_ID), ts=_set_field(rec, O_TS), category=_set_field(rec, O_CAT),
         source=_set_field(rec, O_SRC), name=_set_field(rec, O_NAME), duration_ms=_set_field(rec, O_DUR),
         status=_set_field(rec, O_STATUS), session_id=_set_field(rec, O_SESSION),
-        correlation_id=_set_field(rec, O_CID), error_code=_set_field(rec, O_ERROR).code,
-        error_hash=error_hash, attrs=attrs if attrs else {})
+        correlation_id=_set_field(rec, O_CID), error_code=error_code, error_hash=error_hash,
+        attrs=attrs if attrs else {})
 
 
 def take_clean(list block, Py_ssize_t i, object encode_into, bytearray body, object agg,
-               Py_ssize_t events_bytes, Py_ssize_t limit, Py_ssize_t max_n):
-    """Handle `block[i:]` the way the exporter does, while the records are
-    clean (`is_clean_fast`) or clean but for an error (`_classify`), and fit the
-    part (by the exporter's quick test), at most `max_n` of them: each is
-    encoded (`msgspec.json.Encoder.encode_into`) onto the part's `body`, after
-    a comma unless it is the first. Returns `(next index, events_bytes)`; the
+               Py_ssize_t events_bytes, Py_ssize_t limit, Py_ssize_t max_n, Py_ssize_t count,
+               object add_findings):
+    """Handle `block[i:]` the way the exporter does, while `_classify` does not
+    decline the records and they fit the part (by the exporter's quick test),
+    at most `max_n` of them: each is encoded
+    (`msgspec.json.Encoder.encode_into`) onto the part's `body`, after a comma
+    unless it is the first, and aggregated; findings go to `add_findings`.
+    `count` is how many events the part holds already (findings point at
+    `/summary/events/<index>`). Returns `(next index, events_bytes)`; the
     caller handles the record at the next index (if any) itself."""
     cdef Py_ssize_t n = len(block)
     cdef Py_ssize_t stop = i + max_n
+    cdef Py_ssize_t first_i = i
     cdef Py_ssize_t need, bound, start
     cdef int kind
-    cdef object rec, ts, name, d, lst, key, cnt, cid, err, error_hash, error_type, ev
+    cdef object rec, ts, name, d, lst, key, cnt, cid, err, error_code, error_hash, error_type, ev
+    cdef object rules, found
     cdef str first, last
     cdef dict durations, combos
     cdef set cids
@@ -244,30 +270,46 @@ def take_clean(list block, Py_ssize_t i, object encode_into, bytearray body, obj
         while i < stop:
             rec = block[i]
             kind = _classify(rec)
-            ev = error_hash = error_type = None
+            if kind == DECLINE:
+                break
+            error_hash = error_type = rules = found = None
             if kind == CLEAN:
                 ev = rec  # its encoding is its SanitizedEvent's (is_clean_record)
-            elif kind == CLEAN_WITH_ERROR:
-                # as the exporter's general case: hash the message, keep the type if it passes
-                err = _set_field(rec, O_ERROR)
-                if err.message is not None or err.type is not None:
-                    error_hash = _hash_error_message(err.message or "", err.type)
-                    if err.type is not None:
-                        if not _text_ok(err.type):
-                            break  # the type needs the full rules: the Python code decides
-                        error_type = err.type
-                ev = _sanitized_with_error(rec, error_hash)
-            else:
-                break
+            else:  # as `sanitize_event` and the exporter's general case
+                error_code = None
+                if kind & HAS_ERROR:
+                    err = _set_field(rec, O_ERROR)
+                    error_code = err.code
+                    if err.message is not None or err.type is not None:
+                        error_hash = _hash_error_message(err.message or "", err.type)
+                        if err.type is not None:
+                            if not _text_ok(err.type):
+                                break  # the type needs the full rules: the Python code decides
+                            error_type = err.type
+                attrs = _set_field(rec, O_ATTRS)
+                if kind & ATTRS_TO_CHECK:
+                    rules, found = {}, []
+                    attrs = _checked_attrs(attrs, f"/summary/events/{count + i - first_i}/attrs", found, rules)
+                    if not rules:
+                        rules = found = None
+                ev = _sanitized(rec, error_code, error_hash, attrs)
             start = len(body)
             if start:
                 body.append(44)  # ","
             encode_into(ev, body, -1)
             need = len(body) - start + (0 if start else 1)  # the event's bytes + 1, as the exporter counts
-            if events_bytes + need * 7 + 4096 + bound > limit:
+            if events_bytes + need * 7 + 4096 + bound + (len(rules) * 64 if rules else 0) > limit:
                 del body[start:]
                 break
             events_bytes += need
+            if kind != CLEAN:  # PartAggregates.add, as the exporter calls it
+                agg._first, agg._last, agg.bound = first, last, bound
+                agg.add(ev, error_type, rules)
+                first, last, bound = agg._first, agg._last, agg.bound
+                if found is not None:
+                    add_findings(found)
+                i += 1
+                continue
             # PartAggregates.add_clean, inlined (ts_width >= WIRE_TS_WIDTH already)
             ts = _set_field(rec, O_TS)
             if ts > last:
@@ -295,10 +337,6 @@ def take_clean(list block, Py_ssize_t i, object encode_into, bytearray body, obj
             if cid is not None and cid not in cids:
                 cids.add(cid)
                 bound += json_len(cid) + 1
-            if kind == CLEAN_WITH_ERROR and error_hash is not None:  # PartAggregates.add's error part
-                agg.bound = bound
-                agg._add_error(ev, error_type)
-                bound = agg.bound
             i += 1
     finally:
         agg._first = first

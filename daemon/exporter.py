@@ -191,7 +191,7 @@ class _PartBuilder:
             while i < n:
                 if fast:  # the common case, compiled: as the first branch below
                     j, events_bytes = take_clean(block, i, encode_into, body, agg, events_bytes, limit,
-                                                 next_progress - done)
+                                                 next_progress - done, self.count, self._add_findings)
                     if j != i:
                         self.count += j - i
                         done += j - i
@@ -276,13 +276,17 @@ class _PartBuilder:
             progress(done, done)
 
     def _take_findings(self, scratch: RedactionReport) -> None:
-        room = self.sidecar.max_findings_per_file - len(self.findings)
-        kept = scratch.findings[:max(room, 0)]
-        self.findings.extend((f.pointer, f.rule, f.location) for f in kept)
-        self.findings_omitted += len(scratch.findings) - len(kept) + scratch.omitted
+        self._add_findings([(f.pointer, f.rule, f.location) for f in scratch.findings], scratch.omitted)
         scratch.counts = {}
         scratch.findings = []
         scratch.omitted = 0
+
+    def _add_findings(self, found: list[tuple[str, str, str]], omitted: int = 0) -> None:
+        """One event's findings (pointer, rule, location), as many as the report keeps per file."""
+        room = self.sidecar.max_findings_per_file - len(self.findings)
+        kept = found[:max(room, 0)]
+        self.findings.extend(kept)
+        self.findings_omitted += len(found) - len(kept) + omitted
 
     def _close_part(self, *, last: bool) -> None:
         split = not (last and self.part == 1)

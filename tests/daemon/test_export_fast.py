@@ -90,3 +90,55 @@ def test_compiled_and_pure_python_loops_write_identical_packages(recs, cap):
         finally:
             exporter._take_clean = saved
     assert fast == slow
+
+
+def _realistic_mix(n: int) -> list[EventRecord]:
+    """Clean events, events with an error, with a path in an attr, and both."""
+    from branchpy_telemetry.client.event import ErrorInfo
+
+    recs = []
+    for i in range(n):
+        attrs = {**REALISTIC["attrs"], "files_scanned": i}
+        if i % 7 == 3:
+            attrs["file"] = ["/home/alice/vn/game/script.rpy", "C:\\Users\\bob\\x.rpy", "game/ch2.rpy",
+                             "a:b"][i % 4]  # the last one breaks no rule: kept
+        error = None
+        if i % 5 == 1:
+            error = ErrorInfo(code=f"BP-E{1000 + i % 3}", type=["ValueError", None, "C:/x"][i % 3],
+                              message=f"cannot parse /home/alice/s{i % 4}.rpy line {i}")
+        ts = f"2026-11-28T01:{i // 60 % 60:02d}:{i % 60:02d}.{i % 1000:03d}Z"
+        recs.append(EventRecord(**{**REALISTIC, "event_id": f"{i:032x}", "ts": ts, "attrs": attrs,
+                                   "name": ["graph.flow", "lint", "build"][i % 3], "error": error,
+                                   "status": "error" if error else "ok"}))
+    return recs
+
+
+def test_events_with_errors_or_paths_in_attrs_are_taken_by_the_compiled_loop_with_identical_results(
+        monkeypatch):
+    recs = _realistic_mix(400)
+    calls = {"n": 0}
+    original = exporter.sanitize_event
+
+    def counting(*args, **kwargs):
+        calls["n"] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(exporter, "sanitize_event", counting)
+    for cap in (12_000, 40_000, 1_000_000):
+        calls["n"] = 0
+        with tempfile.TemporaryDirectory() as fast_dir, tempfile.TemporaryDirectory() as slow_dir:
+            fast = _export(recs, cap, Path(fast_dir))
+            fast_calls = calls["n"]
+            saved, exporter._take_clean = exporter._take_clean, None
+            try:
+                slow = _export(recs, cap, Path(slow_dir))
+            finally:
+                exporter._take_clean = saved
+        assert fast == slow, cap
+        files, report = fast
+        assert len(files) > 1 or cap == 1_000_000
+        assert b"alice" not in b"".join(files) + report and b"bob" not in b"".join(files) + report
+        assert b'"a:b"' in b"".join(files)
+        if cap == 1_000_000:  # (near a small cap the exact accounting is Python's)
+            # the Python code sees only the error type that needs the full rules, and a first event
+            assert fast_calls < len(recs) // 10, fast_calls
