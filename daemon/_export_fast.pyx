@@ -237,20 +237,22 @@ cdef object _sanitized(object rec, object error_code, object error_hash, object 
 
 def take_clean(list block, Py_ssize_t i, object encode_into, bytearray body, object agg,
                Py_ssize_t events_bytes, Py_ssize_t limit, Py_ssize_t max_n, Py_ssize_t count,
-               object add_findings):
+               object add_findings, Py_ssize_t flush_at):
     """Handle `block[i:]` the way the exporter does, while `_classify` does not
     decline the records and they fit the part (by the exporter's quick test),
-    at most `max_n` of them: each is encoded
-    (`msgspec.json.Encoder.encode_into`) onto the part's `body`, after a comma
-    unless it is the first, and aggregated; findings go to `add_findings`.
-    `count` is how many events the part holds already (findings point at
-    `/summary/events/<index>`). Returns `(next index, events_bytes)`; the
-    caller handles the record at the next index (if any) itself."""
+    at most `max_n` of them, until `body` holds `flush_at` bytes: each is
+    encoded (`msgspec.json.Encoder.encode_into`) onto `body`, after a comma
+    unless it is the part's first, and aggregated; findings go to
+    `add_findings`. `count` is how many events the part holds already
+    (findings point at `/summary/events/<index>`). Returns `(next index,
+    events_bytes)`; the caller handles the record at the next index (if any)
+    itself."""
     cdef Py_ssize_t n = len(block)
     cdef Py_ssize_t stop = i + max_n
     cdef Py_ssize_t first_i = i
     cdef Py_ssize_t need, bound, start
     cdef int kind
+    cdef bint comma
     cdef object rec, ts, name, d, lst, key, cnt, cid, err, error_code, error_hash, error_type, ev
     cdef object rules, found
     cdef str first, last
@@ -267,7 +269,7 @@ def take_clean(list block, Py_ssize_t i, object encode_into, bytearray body, obj
     last = agg._last
     bound = agg.bound
     try:
-        while i < stop:
+        while i < stop and len(body) < flush_at:
             rec = block[i]
             kind = _classify(rec)
             if kind == DECLINE:
@@ -294,10 +296,11 @@ def take_clean(list block, Py_ssize_t i, object encode_into, bytearray body, obj
                         rules = found = None
                 ev = _sanitized(rec, error_code, error_hash, attrs)
             start = len(body)
-            if start:
+            comma = count + (i - first_i) > 0
+            if comma:
                 body.append(44)  # ","
             encode_into(ev, body, -1)
-            need = len(body) - start + (0 if start else 1)  # the event's bytes + 1, as the exporter counts
+            need = len(body) - start + (0 if comma else 1)  # the event's bytes + 1, as the exporter counts
             if events_bytes + need * 7 + 4096 + bound + (len(rules) * 64 if rules else 0) > limit:
                 del body[start:]
                 break

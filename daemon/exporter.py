@@ -5,7 +5,8 @@
 takes any iterable of EventRecords (auto mode feeds it from checkpoints).
 
 For each record, in one pass: sanitize (`client.privacy.sanitize_event`),
-encode once (msgspec) into the current part's buffer, and aggregate.
+encode once (msgspec), aggregate, and stream the bytes to the current part's
+file (`package_writer.PartWriter`).
 A part is closed — written as a complete package — when the next event would
 take it over the cap; sizes are accounted exactly (`PartAggregates.bound` +
 `package_writer.skeleton_size`), so no file is ever over
@@ -38,15 +39,16 @@ from .identity import load_or_create_governance_id
 from .package_writer import (
     ExportRecord,
     PackageHeader,
+    PartWriter,
     commit_temp,
-    encode_part,
     make_header,
     part_path,
+    part_prefix,
+    part_suffix,
     record_export,
     remove_stale_exports,
     report_path,
     skeleton_size,
-    write_temp,
 )
 from .redaction_sidecar import RedactionSidecar
 from .spool_reader import ReadStats, RecordBlocks, open_sources, read_blocks, select_blocks
@@ -59,6 +61,7 @@ except ImportError:  # pragma: no cover - only without a C compiler at install t
 log = structlog.get_logger(__name__)
 
 PROGRESS_EVERY = 10_000
+FLUSH_BYTES = 64 << 10  # encoded events are written to the part's file in pieces of about this size
 
 
 class EventTooLargeError(TelemetryError):
@@ -167,12 +170,21 @@ class _PartBuilder:
         self._new_part()
 
     def _new_part(self) -> None:
-        self.body = bytearray()  # the part's encoded events, comma-separated
+        self.package_id = str(uuid.uuid4())
+        self.prefix = part_prefix(self.header, self.package_id)
+        self.writer = PartWriter(self.output)  # named when the export is complete (commit)
+        self.writer.write(self.prefix)
+        self.body = bytearray()  # the part's latest encoded events, comma-separated (see _flush)
         self.count = 0
         self.events_bytes = 0  # what the events take in the part: each one's bytes + 1
         self.agg = PartAggregates()
         self.findings: list[tuple[str, str, str]] = []
         self.findings_omitted = 0
+
+    def _flush(self) -> None:
+        """Hand the encoded events gathered so far to the part's file."""
+        self.writer.write(self.body)
+        del self.body[:]
 
     def run(self, blocks: Iterable[list[EventRecord]], progress: ProgressFn | None) -> None:
         scratch = RedactionReport()
@@ -191,7 +203,10 @@ class _PartBuilder:
             while i < n:
                 if fast:  # the common case, compiled: as the first branch below
                     j, events_bytes = take_clean(block, i, encode_into, body, agg, events_bytes, limit,
-                                                 next_progress - done, self.count, self._add_findings)
+                                                 next_progress - done, self.count, self._add_findings,
+                                                 FLUSH_BYTES)
+                    if len(body) >= FLUSH_BYTES:
+                        self._flush()
                     if j != i:
                         self.count += j - i
                         done += j - i
@@ -209,9 +224,11 @@ class _PartBuilder:
                     data = encode(rec)
                     need = len(data) + 1
                     if events_bytes + need * 7 + 4096 + agg.bound <= limit and agg.ts_width >= WIRE_TS_WIDTH:
-                        if body:  # the common case, as below without rules or findings
+                        if self.count:  # the common case, as below without rules or findings
                             body.append(44)  # ","
                         body += data
+                        if len(body) >= FLUSH_BYTES:
+                            self._flush()
                         self.count += 1
                         events_bytes += need
                         add_clean(rec)
@@ -254,9 +271,11 @@ class _PartBuilder:
                             _move_pointers(scratch, index, 0)
                         body, agg, events_bytes = self.body, self.agg, 0
                         add, add_clean = agg.add, agg.add_clean
-                if body:
+                if self.count:
                     body.append(44)  # ","
                 body += data
+                if len(body) >= FLUSH_BYTES:
+                    self._flush()
                 self.count += 1
                 events_bytes += need
                 if clean:
@@ -292,16 +311,16 @@ class _PartBuilder:
         split = not (last and self.part == 1)
         path = part_path(self.output, self.part) if split else self.output
         skipped_total = self.stats.skipped_lines
-        package_id = str(uuid.uuid4())
-        encoded = encode_part(self.header, package_id=package_id, body=self.body, count=self.count,
-                              part=self.part, last_part=last, skipped=skipped_total - self.skipped_before,
-                              agg=self.agg)
-        size = encoded.size
+        self._flush()
+        self.writer.write(part_suffix(
+            self.header, package_id=self.package_id, prefix=self.prefix, count=self.count, part=self.part,
+            last_part=last, skipped=skipped_total - self.skipped_before, agg=self.agg))
+        tmp, sha, size = self.writer.finish()
+        self.temps.append((tmp, path))
         if size > self.cap:  # cannot happen: the accounting above is an upper bound
             raise TelemetryError(f"internal error: part {self.part} is {size} bytes, over {self.cap}")
-        self.temps.append((write_temp(path, encoded.pieces), path))
-        self.written.append((str(path), encoded.sha256(), package_id, self.count, size))
-        self.sidecar.add_file(path.name, package_id, self.agg.redactions, self.findings,
+        self.written.append((str(path), sha, self.package_id, self.count, size))
+        self.sidecar.add_file(path.name, self.package_id, self.agg.redactions, self.findings,
                               self.findings_omitted)
         for rule, n in self.agg.redactions.items():
             self.redactions[rule] = self.redactions.get(rule, 0) + n
@@ -310,7 +329,8 @@ class _PartBuilder:
         self.skipped_before = skipped_total
         log.info("export.part_written", part=self.part, events=self.count, bytes=size)
         self.part += 1
-        self._new_part()
+        if not last:
+            self._new_part()
 
     def commit(self) -> None:
         """Every part, then the redaction report, under its final name."""
@@ -322,6 +342,7 @@ class _PartBuilder:
         self.sidecar.finish()
 
     def discard(self) -> None:
+        self.writer.discard()  # the part being written, if any
         for tmp, _ in self.temps:
             tmp.unlink(missing_ok=True)
         for path in self.committed:

@@ -1,14 +1,14 @@
 """Assemble one package part's bytes and write files atomically (DESIGN §6).
 
 The events of a part arrive already encoded (each sanitized event is encoded
-exactly once, straight into the part's buffer). A part is encoded around a
-marker where its events go and kept as three pieces (before, that buffer,
-after): they are hashed and written piece by piece, so the events are not
-copied again to assemble the package. `skeleton_size` is the exact
+exactly once) and are streamed to the part's file as they come: what
+precedes them in a package (`part_prefix`) depends on neither them nor the
+aggregates, and what follows them (`part_suffix`) is written when the part
+closes. So a part is never held in memory, and is hashed as it is written. `skeleton_size` is the exact
 size of a package with no events and empty aggregates, every number at its
 widest: with `PartAggregates.bound` it gives an upper bound on a part's size.
 
-Files are written to a temporary name and `os.replace`d (mode 0600); each
+Files are written to a temporary name (`PartWriter`) and `os.replace`d (mode 0600); each
 written package is recorded, with its sha256, in `exports.jsonl` so `upload`
 can refuse a file changed since export.
 """
@@ -88,36 +88,40 @@ def skeleton_size(header: PackageHeader) -> int:
 _EVENTS_MARK = b"\x00events\x00"
 
 
-@dataclass(frozen=True, slots=True)
-class EncodedPart:
-    """A package part's bytes as pieces (before the events, the events, after)."""
-
-    pieces: tuple[bytes | bytearray, ...]
-
-    @property
-    def size(self) -> int:
-        return sum(map(len, self.pieces))
-
-    def sha256(self) -> str:
-        digest = hashlib.sha256()
-        for piece in self.pieces:
-            digest.update(piece)
-        return digest.hexdigest()
-
-    def to_bytes(self) -> bytes:
-        return b"".join(self.pieces)
+def part_prefix(header: PackageHeader, package_id: str) -> bytes:
+    """A part's bytes up to its first event (`..."summary":{"events":[`): what
+    precedes the events depends on neither them nor the aggregates."""
+    return _around_events(header, package_id=package_id, count=0, part=1, last_part=False, skipped=0,
+                          agg=PartAggregates(), empty=True)[0]
 
 
-def encode_part(header: PackageHeader, *, package_id: str, body: bytes | bytearray, count: int, part: int,
-                last_part: bool, skipped: int, agg: PartAggregates) -> EncodedPart:
-    """The part holding `count` events (`body`: their encoded SanitizedEvents,
-    comma-separated) and `agg`. `body` becomes one of the pieces, not copied."""
-    around = _encode(header, package_id=package_id, events=_EVENTS_MARK, count=count, part=part,
-                     last_part=last_part, skipped=skipped, agg=agg, empty=False)
+def part_suffix(header: PackageHeader, *, package_id: str, prefix: bytes, count: int, part: int,
+                last_part: bool, skipped: int, agg: PartAggregates) -> bytes:
+    """A part's bytes after its last event (`]`, the rest of the summary, the
+    aggregates), for a part begun with `prefix`."""
+    before, after = _around_events(header, package_id=package_id, count=count, part=part,
+                                   last_part=last_part, skipped=skipped, agg=agg, empty=False)
+    if before != prefix:  # cannot happen: see part_prefix
+        raise ValueError("a part's beginning changed while it was written")
+    return after
+
+
+def encode_part(header: PackageHeader, *, package_id: str, body: bytes, count: int, part: int,
+                last_part: bool, skipped: int, agg: PartAggregates) -> bytes:
+    """A whole part in memory: `count` events (`body`, their encoded
+    SanitizedEvents comma-separated) and `agg`. The exporter streams the same
+    bytes to a file instead (`PartWriter`)."""
+    prefix = part_prefix(header, package_id)
+    return prefix + body + part_suffix(header, package_id=package_id, prefix=prefix, count=count, part=part,
+                                       last_part=last_part, skipped=skipped, agg=agg)
+
+
+def _around_events(header: PackageHeader, **fields) -> tuple[bytes, bytes]:
+    around = _encode(header, events=_EVENTS_MARK, **fields)
     before, mark, after = around.partition(_EVENTS_MARK)
     if not mark:  # cannot happen: the marker is encoded as it is (msgspec.Raw)
         raise ValueError("encoded part lacks its events marker")
-    return EncodedPart((before + b"[", body, b"]" + after))
+    return before + b"[", b"]" + after
 
 
 def _encode(header: PackageHeader, *, package_id: str, events: bytes, count: int, part: int,
@@ -186,28 +190,56 @@ def remove_stale_exports(data_dir: Path, output: Path, written: list[Path]) -> l
     return removed
 
 
-def write_temp(path: Path, pieces: tuple[bytes | bytearray, ...]) -> Path:
-    """Write `pieces` one after another (fsynced, mode 0600) to a hidden temporary file beside `path`."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+class PartWriter:
+    """One file being written: a hidden temporary file (mode 0600) beside its
+    final name, hashed as it is written; `finish` fsyncs it, `commit_temp`
+    then gives it its name. Any failure is a StorageError and leaves nothing."""
+
+    def __init__(self, near: Path) -> None:
+        self.tmp = near.with_name(f".{near.name}.{uuid.uuid4().hex[:12]}.tmp")
+        self.digest = hashlib.sha256()
+        self.size = 0
         try:
-            with os.fdopen(fd, "wb") as fh:
-                for piece in pieces:
-                    fh.write(piece)
-                fh.flush()
-                os.fsync(fh.fileno())
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise StorageError(f"cannot write {path}: {exc.strerror}",
-                           hint="check the folder exists, is writable and the disk is not full") from None
-    return tmp
+            fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise _storage_error(near, exc) from None
+        self.fh = os.fdopen(fd, "wb")
+
+    def write(self, data: bytes | bytearray) -> None:
+        try:
+            self.fh.write(data)
+        except OSError as exc:
+            self.discard()
+            raise _storage_error(self.tmp, exc) from None
+        self.digest.update(data)
+        self.size += len(data)
+
+    def finish(self) -> tuple[Path, str, int]:
+        """(temporary file, sha256, size) of the complete, fsynced file."""
+        try:
+            self.fh.flush()
+            os.fsync(self.fh.fileno())
+            self.fh.close()
+        except OSError as exc:
+            self.discard()
+            raise _storage_error(self.tmp, exc) from None
+        return self.tmp, self.digest.hexdigest(), self.size
+
+    def discard(self) -> None:
+        try:
+            self.fh.close()
+        except OSError:
+            pass
+        self.tmp.unlink(missing_ok=True)
+
+
+def _storage_error(path: Path, exc: OSError) -> StorageError:
+    return StorageError(f"cannot write {path}: {exc.strerror}",
+                        hint="check the folder exists, is writable and the disk is not full")
 
 
 def commit_temp(tmp: Path, path: Path) -> None:
-    """Give a file written by `write_temp` its final name (atomic replace)."""
+    """Give a file written by a `PartWriter` its final name (atomic replace)."""
     try:
         os.replace(tmp, path)
     except OSError as exc:

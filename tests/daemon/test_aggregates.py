@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import random
 
 import msgspec
@@ -97,11 +96,9 @@ def test_cost_predicts_the_bound_exactly_and_the_bound_covers_the_encoded_packag
             agg.add(ev, etype, rules)
             assert agg.bound - before == predicted
             events.append(enc.encode(ev))
-        part = encode_part(header, package_id="00000000-0000-4000-8000-000000000001",
+        data = encode_part(header, package_id="00000000-0000-4000-8000-000000000001",
                            body=b",".join(events), count=len(events), part=trial + 1,
                            last_part=bool(trial % 2), skipped=trial * 1000, agg=agg)
-        data = part.to_bytes()
-        assert part.size == len(data) and part.sha256() == hashlib.sha256(data).hexdigest()
         assert msgspec.json.decode(data)["summary"]["event_count"] == len(events)
         assert len(data) <= skeleton + sum(len(e) + 1 for e in events) + agg.bound
 
