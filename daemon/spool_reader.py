@@ -2,12 +2,12 @@
 
 Sources: the CLI spool (rotated files oldest first, then the active file) and
 the VS Code extension's folder (`*.jsonl`, written by another program).
-Reading is streaming: fixed-size chunks cut at the last newline, decoded with
-`Decoder.decode_lines` (one call per chunk), falling back to line-by-line
-decoding only for a chunk that holds a bad line. Lines that fail to decode or
+Reading is streaming: one buffer read into again and again, cut at the last
+newline, decoded with `Decoder.decode_lines` (one call per buffer), falling
+back to line-by-line decoding only for a buffer that holds a bad line. Lines that fail to decode or
 validate — and a last line without its newline — are skipped and counted in
-`ReadStats.skipped_lines`, never fatal. Memory is bounded by the chunk size
-(and `MAX_LINE_BYTES` for one absurd line), not by the spool size.
+`ReadStats.skipped_lines`, never fatal. Memory is bounded by the buffer
+(CHUNK_BYTES, up to MAX_LINE_BYTES for one long line), not by the spool size.
 
 Every file is opened before any is read, then the spool is listed again: a
 rotation in between (active file renamed, a new one created) neither loses
@@ -36,7 +36,7 @@ from ..client.timewindow import format_ts
 log = structlog.get_logger(__name__)
 
 CHUNK_BYTES = 1 << 20
-MAX_LINE_BYTES = 8 << 20  # a longer "line" is skipped (counted) without being buffered
+MAX_LINE_BYTES = 8 << 20  # a longer line (newline included) is skipped and counted, never held whole
 EXTENSION_GLOB = "*.jsonl"
 # The wire form of a timestamp (client.timewindow.format_ts): fixed width, so
 # such timestamps compare correctly as strings. Checked by mapping every ASCII
@@ -137,43 +137,64 @@ def read_blocks(sources: Sources, stats: ReadStats) -> Iterator[list[EventRecord
 
 
 def _read_file(fh: BinaryIO, stats: ReadStats) -> Iterator[list[EventRecord]]:
-    tail = b""
+    """The file's complete lines, decoded a buffer at a time. One buffer is
+    read into again and again (no new 1 MB object per chunk); an incomplete
+    last line moves to its front. A line longer than the buffer grows it, up
+    to MAX_LINE_BYTES: a line that does not fit with its newline is skipped
+    (counted) up to its newline."""
+    buf = bytearray(CHUNK_BYTES)
+    view = memoryview(buf)
+    held = 0  # bytes of an incomplete line at the front of buf
     oversized = False  # inside a line longer than MAX_LINE_BYTES: drop until its newline
-    read = fh.read
-    while True:
-        chunk = read(CHUNK_BYTES)
-        if not chunk:
-            break
-        stats.bytes += len(chunk)
-        cut = chunk.rfind(b"\n")
-        if cut < 0:
-            if not oversized:
-                tail += chunk
-                if len(tail) > MAX_LINE_BYTES:
-                    oversized, tail = True, b""
-            continue
-        if oversized:
-            first = chunk.find(b"\n")
-            stats.skipped_lines += 1
-            oversized = False
-            block = chunk[first + 1:cut + 1]
-        else:
-            block = tail + chunk[:cut + 1] if tail else chunk[:cut + 1]
-        tail = chunk[cut + 1:]
-        if block:
-            yield decode_block(block, stats)
-    if oversized or tail.strip():
+    try:
+        while True:
+            if held == len(buf):  # one line fills the buffer
+                if len(buf) >= MAX_LINE_BYTES:
+                    oversized, held = True, 0
+                else:
+                    view.release()
+                    buf.extend(bytes(min(len(buf), MAX_LINE_BYTES - len(buf))))
+                    view = memoryview(buf)
+            n = fh.readinto(view[held:])
+            if not n:
+                break
+            stats.bytes += n
+            end, start = held + n, 0
+            if oversized:
+                first = buf.find(b"\n", 0, end)
+                if first < 0:
+                    held = 0
+                    continue
+                stats.skipped_lines += 1
+                oversized, start = False, first + 1
+            cut = buf.rfind(b"\n", start, end)
+            if cut < 0:
+                held = end - start
+                buf[:held] = buf[start:end]
+                continue
+            if cut > start:
+                block = view[start:cut + 1]
+                try:
+                    records = decode_block(block, stats)
+                finally:
+                    block.release()
+                yield records
+            held = end - cut - 1
+            buf[:held] = buf[cut + 1:end]
+    finally:
+        view.release()
+    if oversized or buf[:held].strip():
         stats.skipped_lines += 1  # a partial last line (being written, or torn)
 
 
-def decode_block(block: bytes, stats: ReadStats) -> list[EventRecord]:
+def decode_block(block: bytes | memoryview, stats: ReadStats) -> list[EventRecord]:
     """Decode complete lines; on a bad line, decode one by one and count the bad ones."""
     try:
         return _decoder.decode_lines(block)
     except (msgspec.DecodeError, msgspec.ValidationError):
         pass
     out = []
-    for line in block.split(b"\n"):
+    for line in bytes(block).split(b"\n"):
         if not line.strip():
             continue
         try:
