@@ -7,14 +7,17 @@ ride along. New fields in a later minor version always get defaults.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
-from .event import Category, Source
+from .event import Category, DurationMs, Source
 
 SCHEMA_VERSION = "1.0.0"
 SUPPORTED_SCHEMA_VERSIONS: tuple[str, ...] = ("1.0.0",)
+
+# A sum of durations: not negative (each one is at most MAX_DURATION_MS).
+TotalMs = Annotated[float, msgspec.Meta(ge=0)]
 
 # attrs that survive sanitizing are flat scalars.
 AttrValue = str | int | float | bool | None
@@ -30,7 +33,7 @@ class SanitizedEvent(_Strict, kw_only=True, omit_defaults=True):
     category: Category
     source: Source
     name: str
-    duration_ms: float | None = None
+    duration_ms: DurationMs | None = None
     status: str | None = None
     session_id: str | None = None
     correlation_id: str | None = None
@@ -54,11 +57,11 @@ class Summary(_Strict, kw_only=True):
 
 class CommandPerformance(_Strict, kw_only=True):
     count: int
-    total_ms: float
-    mean_ms: float
-    p50_ms: float
-    p95_ms: float
-    max_ms: float
+    total_ms: TotalMs
+    mean_ms: DurationMs
+    p50_ms: DurationMs
+    p95_ms: DurationMs
+    max_ms: DurationMs
 
 
 class UsageStatistics(_Strict, kw_only=True):

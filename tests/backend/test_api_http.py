@@ -299,6 +299,26 @@ def test_schema_errors_are_422_with_the_msgspec_path(server):
     assert error["details"]["path"] == "$.summary.events[1].duration_ms"
 
 
+@pytest.mark.parametrize("where, value", [
+    (("summary", "events", 0, "duration_ms"), -1.0),
+    (("summary", "events", 0, "duration_ms"), 1e300),  # summed per command it would overflow
+    (("performance_metrics", "analyze", "max_ms"), 1e300),
+    (("performance_metrics", "analyze", "total_ms"), -3.0),
+])
+def test_durations_that_are_not_measurements_are_422(server, where, value):
+    package = msgspec.to_builtins(make_package(3, seed=112))
+    package["performance_metrics"]["analyze"] = {"count": 1, "total_ms": 5.0, "mean_ms": 5.0, "p50_ms": 5.0,
+                                                 "p95_ms": 5.0, "max_ms": 5.0}
+    assert upload(server, msgspec.json.encode(package)).status_code == 201  # valid as it is
+    package["package_id"] = "00000000-0000-4000-8000-0000000000aa"  # not a duplicate of that one
+    node = package
+    for key in where[:-1]:
+        node = node[key]
+    node[where[-1]] = value
+    error = assert_envelope(upload(server, msgspec.json.encode(package)), 422, "schema_invalid")
+    assert error["details"]["path"].endswith(where[-1])
+
+
 def test_unknown_fields_and_wrong_schema_version_are_422(server):
     package = msgspec.to_builtins(make_package(1, seed=111))
     package["surprise"] = 1
