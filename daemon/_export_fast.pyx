@@ -9,13 +9,15 @@ timestamp, exact `str` texts of printable ASCII without `/ \\ ~ % & :`, each at
 most MAX_STRING_LENGTH long, scalar attr values, and an attr-key tuple that the
 Python proof has already passed (its cache `_KEYS_PASSED`).
 
-`take_clean(...)` runs the exporter's common case over a decoded block:
-check -> encode -> append -> aggregate (`PartAggregates.add_clean`, inlined),
-stopping at the first record it does not handle. It also takes a record that
-is clean but for its error (`_classify`): that one goes through the same
-steps as `sanitize_event`'s clean path (message hashed by
-`client.privacy.hash_error_message`, error type kept only when it passes the
-same conservative test) and `PartAggregates.add`.
+`take_clean(...)` runs the exporter's loop over a decoded block: check ->
+encode -> append -> aggregate (`PartAggregates.add`, inlined), stopping at the
+first record it does not handle. Besides clean records it takes those whose
+only differences are an error (its message hashed by
+`client.privacy.hash_error_message`, its type kept only when it passes the
+same conservative test) and attr string values the conservative test cannot
+pass (`client.privacy.check_string` decides each, as `sanitize_event` does).
+Everything else — and every decision near the size cap — is the Python
+loop's. Tests prove both loops write byte-identical packages.
 """
 
 from cpython.object cimport PyObject
@@ -24,10 +26,18 @@ from branchpy_telemetry.client.event import ErrorInfo, EventRecord
 from branchpy_telemetry.client.privacy import MAX_STRING_LENGTH, check_string, hash_error_message
 from branchpy_telemetry.client.redaction import _KEYS_PASSED, escape_pointer_token
 from branchpy_telemetry.client.schema import SanitizedEvent
-from branchpy_telemetry.daemon.aggregates import _PERF_ENTRY, WIRE_TS_WIDTH, json_len
+from branchpy_telemetry.daemon.aggregates import (
+    _COUNT_ENTRY,
+    _ERROR_ENTRY,
+    _PERF_ENTRY,
+    WIRE_TS_WIDTH,
+    json_len,
+)
 
 cdef Py_ssize_t _MAX_LEN = MAX_STRING_LENGTH
 cdef Py_ssize_t _PERF = _PERF_ENTRY
+cdef Py_ssize_t _COUNT = _COUNT_ENTRY
+cdef Py_ssize_t _ERROR = _ERROR_ENTRY
 cdef Py_ssize_t _WIRE = WIRE_TS_WIDTH
 cdef dict _keys_passed = _KEYS_PASSED
 
@@ -256,14 +266,18 @@ def take_clean(list block, Py_ssize_t i, object encode_into, bytearray body, obj
     cdef object rec, ts, name, d, lst, key, cnt, cid, err, error_code, error_hash, error_type, ev
     cdef object rules, found
     cdef str first, last
-    cdef dict durations, combos
+    cdef object rule, old, sample
+    cdef dict durations, combos, redactions, errors
     cdef set cids
+    cdef Py_ssize_t ts_width = agg.ts_width
     if stop > n:
         stop = n
-    if agg.ts_width < _WIRE:
+    if ts_width < _WIRE:
         return i, events_bytes
     durations = agg.durations
     combos = agg.combos
+    redactions = agg.redactions
+    errors = agg.errors
     cids = agg.correlation_ids
     first = agg._first
     last = agg._last
@@ -274,11 +288,10 @@ def take_clean(list block, Py_ssize_t i, object encode_into, bytearray body, obj
             kind = _classify(rec)
             if kind == DECLINE:
                 break
-            error_hash = error_type = rules = found = None
+            error_code = error_hash = error_type = rules = found = None
             if kind == CLEAN:
                 ev = rec  # its encoding is its SanitizedEvent's (is_clean_record)
             else:  # as `sanitize_event` and the exporter's general case
-                error_code = None
                 if kind & HAS_ERROR:
                     err = _set_field(rec, O_ERROR)
                     error_code = err.code
@@ -305,15 +318,8 @@ def take_clean(list block, Py_ssize_t i, object encode_into, bytearray body, obj
                 del body[start:]
                 break
             events_bytes += need
-            if kind != CLEAN:  # PartAggregates.add, as the exporter calls it
-                agg._first, agg._last, agg.bound = first, last, bound
-                agg.add(ev, error_type, rules)
-                first, last, bound = agg._first, agg._last, agg.bound
-                if found is not None:
-                    add_findings(found)
-                i += 1
-                continue
-            # PartAggregates.add_clean, inlined (ts_width >= WIRE_TS_WIDTH already)
+            # PartAggregates.add_clean, inlined (ts_width >= WIRE_TS_WIDTH already;
+            # a sanitized event has the record's values for every field it reads)
             ts = _set_field(rec, O_TS)
             if ts > last:
                 last = ts
@@ -340,6 +346,32 @@ def take_clean(list block, Py_ssize_t i, object encode_into, bytearray body, obj
             if cid is not None and cid not in cids:
                 cids.add(cid)
                 bound += json_len(cid) + 1
+            if kind != CLEAN:  # the rest of PartAggregates.add, inlined
+                if rules is not None:
+                    for rule, cnt in (<dict>rules).items():
+                        old = redactions.get(rule)
+                        if old is None:
+                            redactions[rule] = cnt
+                            bound += _COUNT + json_len(rule)
+                        else:
+                            redactions[rule] = old + cnt
+                    add_findings(found)
+                if error_hash is not None:  # PartAggregates._add_error
+                    key = (error_hash, error_code, name)
+                    sample = errors.get(key)
+                    if sample is None:
+                        errors[key] = [1, ts, ts, error_type]
+                        bound += (_ERROR + json_len(error_hash) + json_len(error_code) + json_len(name)
+                                  + json_len(error_type) + 2 * ts_width)
+                    else:
+                        (<list>sample)[0] += 1
+                        if ts < (<list>sample)[1]:
+                            (<list>sample)[1] = ts
+                        if ts > (<list>sample)[2]:
+                            (<list>sample)[2] = ts
+                        if (<list>sample)[3] is None and error_type is not None:
+                            (<list>sample)[3] = error_type
+                            bound += json_len(error_type) - 4
             i += 1
     finally:
         agg._first = first
