@@ -49,6 +49,9 @@ def to_pyformat(sql: str) -> str:
 
 class _MySQLDialect(S.Dialect):
     lock_suffix = " FOR UPDATE"
+    # events has one unique key, event_id: only that conflict is skipped. Without
+    # CLIENT_FOUND_ROWS (PyMySQL's default) an unchanged duplicate counts 0 affected rows.
+    event_insert_new = S.EVENT_INSERT + " ON DUPLICATE KEY UPDATE event_id = event_id"
 
     def upsert_add(self, table, keys, adds):
         cols = [*keys, *adds]

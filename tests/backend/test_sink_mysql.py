@@ -56,6 +56,23 @@ def test_schema_has_the_15_documented_indexes(mysql_sink):
         assert name in mysql_schema.__doc__, f"{name} is not documented"
 
 
+def test_the_event_insert_skips_only_a_stored_event_id(mysql_sink):
+    """`INSERT ... ON DUPLICATE KEY UPDATE event_id = event_id` skips any unique-key
+    conflict: event_id must be the events table's only unique key."""
+    with mysql_sink._read() as cur:
+        cur.execute("SELECT DISTINCT index_name FROM information_schema.statistics "
+                    "WHERE table_schema = ? AND table_name = 'events' AND non_unique = 0",
+                    (mysql_sink.database,))
+        assert [row[0] for row in cur.fetchall()] == ["PRIMARY"]
+    first = make_package(30, sessions=3)
+    assert store(mysql_sink, first).accepted_events == 30
+    # one package: 10 new events and 20 already stored
+    again = make_package(events=[*make_package(10, seed=1).summary.events, *first.summary.events[:20]])
+    result = store(mysql_sink, again)
+    assert (result.accepted_events, result.duplicate_events) == (10, 20)
+    assert mysql_sink.stats().events == 40
+
+
 def test_migrate_is_versioned_and_idempotent(mysql_sink):
     assert mysql_sink.migrate() == mysql_sink.migrate() == mysql_schema.SCHEMA_VERSION
     with mysql_sink._read() as cur:
