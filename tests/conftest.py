@@ -4,6 +4,8 @@ area's own conftest (tests/client, tests/daemon, tests/backend, tests/e2e)."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -24,6 +26,23 @@ def console_script(name: str) -> str:
     path = BIN_DIR / name
     assert path.exists(), f"{name} is not installed next to {sys.executable}: pip install -e ."
     return str(path)
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    """A 16 KiB tmpfs: a real full disk (ENOSPC). Needs root and a mount-capable host."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounting a tmpfs needs root")
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k,mode=0700", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
 
 
 @pytest.fixture

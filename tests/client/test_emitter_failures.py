@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -98,23 +97,6 @@ def test_spool_path_blocked_by_a_file_counts_write_errors_and_logs_once(paths, c
     assert results == [False] * 5
     assert emitter.stats.snapshot()["dropped"]["write_error"] == 5
     assert len([r for r in caplog.records if "emit.dropped" in r.getMessage()]) == 1
-
-
-@pytest.fixture
-def tiny_tmpfs(tmp_path):
-    """A 16 KiB tmpfs: a real full disk (ENOSPC). Needs root and a mount-capable host."""
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    if os.geteuid() != 0 or not shutil.which("mount"):
-        pytest.skip("mounting a tmpfs needs root")
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k,mode=0700", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 def test_full_disk_enospc_drops_events_counted_and_leaves_only_whole_lines(tiny_tmpfs, monkeypatch):

@@ -133,6 +133,20 @@ def test_durations_that_are_not_measurements_are_skipped_and_counted(paths, tmp_
     assert pkg.performance_metrics["cmd0"].total_ms == 0.0
 
 
+def test_a_full_disk_is_a_storage_error_that_leaves_no_file_and_loses_no_event(paths, tmp_path, tiny_tmpfs):
+    recs = [record(i, attrs={"pad": "p" * 150, "file": f"/home/alice/s{i}.rpy"}) for i in range(400)]
+    write_lines(paths.active_spool, recs)  # ~120 KB of package: more than the 16 KiB disk
+    spool_before = paths.active_spool.read_bytes()
+    with pytest.raises(StorageError) as info:
+        export_window(paths, config(**{"telemetry.max_upload_size_mb": 0.05}), tiny_tmpfs / "o.json",
+                      None, None)
+    assert "No space left on device" in str(info.value) and "disk is not full" in info.value.hint
+    assert list(tiny_tmpfs.iterdir()) == []  # no part, no temporary file, no redaction report
+    assert paths.active_spool.read_bytes() == spool_before
+    result = export_window(paths, config(), tmp_path / "o.json", None, None)
+    assert result.events == 400 and result.redactions == {"raw_path": 400}
+
+
 def test_window_keeps_events_with_from_le_ts_lt_to(paths, tmp_path):
     recs = [record(i, ts=T0 + timedelta(minutes=i)) for i in range(10)]
     write_lines(paths.active_spool, recs)
