@@ -181,6 +181,15 @@ class _PartBuilder:
         self.findings: list[tuple[str, str, str]] = []
         self.findings_omitted = 0
 
+    def _append(self, data: bytes) -> None:
+        """One encoded event onto the part (the compiled loop does the same itself)."""
+        if self.count:
+            self.body.append(44)  # ","
+        self.body += data
+        self.count += 1
+        if len(self.body) >= FLUSH_BYTES:
+            self._flush()
+
     def _flush(self) -> None:
         """Hand the encoded events gathered so far to the part's file."""
         self.writer.write(self.body)
@@ -224,12 +233,7 @@ class _PartBuilder:
                     data = encode(rec)
                     need = len(data) + 1
                     if events_bytes + need * 7 + 4096 + agg.bound <= limit and agg.ts_width >= WIRE_TS_WIDTH:
-                        if self.count:  # the common case, as below without rules or findings
-                            body.append(44)  # ","
-                        body += data
-                        if len(body) >= FLUSH_BYTES:
-                            self._flush()
-                        self.count += 1
+                        self._append(data)  # the common case, as below without rules or findings
                         events_bytes += need
                         add_clean(rec)
                         done += 1
@@ -271,12 +275,7 @@ class _PartBuilder:
                             _move_pointers(scratch, index, 0)
                         body, agg, events_bytes = self.body, self.agg, 0
                         add, add_clean = agg.add, agg.add_clean
-                if self.count:
-                    body.append(44)  # ","
-                body += data
-                if len(body) >= FLUSH_BYTES:
-                    self._flush()
-                self.count += 1
+                self._append(data)
                 events_bytes += need
                 if clean:
                     add_clean(ev)
