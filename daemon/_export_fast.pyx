@@ -9,7 +9,7 @@ timestamp, exact `str` texts of printable ASCII without `/ \\ ~ % & :`, each at
 most MAX_STRING_LENGTH long, scalar attr values, and an attr-key tuple that the
 Python proof has already passed (its cache `_KEYS_PASSED`).
 
-`take_clean(...)` runs the exporter's loop over a decoded block: check ->
+`take_records(...)` runs the exporter's loop over a decoded block: check ->
 encode -> append -> aggregate (`PartAggregates.add`, inlined), stopping at the
 first record it does not handle. Besides clean records it takes those whose
 only differences are an error (its message hashed by
@@ -88,7 +88,7 @@ cdef inline PyObject* _slot(object rec, Py_ssize_t off):
 
 
 cdef inline object _set_field(object rec, Py_ssize_t off):
-    """The field's object, for a record `is_clean_fast` accepted (every field set)."""
+    """The field's object, for a record whose fields are all set (`_classify` checks first)."""
     return <object>_slot(rec, off)
 
 
@@ -245,7 +245,7 @@ cdef object _sanitized(object rec, object error_code, object error_hash, object 
         attrs=attrs if attrs else {})
 
 
-def take_clean(list block, Py_ssize_t i, object encode_into, bytearray body, object agg,
+def take_records(list block, Py_ssize_t i, object encode_into, bytearray body, object agg,
                Py_ssize_t events_bytes, Py_ssize_t limit, Py_ssize_t max_n, Py_ssize_t count,
                object add_findings, Py_ssize_t flush_at):
     """Handle `block[i:]` the way the exporter does, while `_classify` does not

@@ -54,9 +54,9 @@ from .redaction_sidecar import RedactionSidecar
 from .spool_reader import ReadStats, RecordBlocks, open_sources, read_blocks, select_blocks
 
 try:  # the optional compiled hot loop (setup.py); the pure-Python loop below gives the same results
-    from ._export_fast import take_clean as _take_clean
+    from ._export_fast import take_records as _take_records
 except ImportError:  # pragma: no cover - only without a C compiler at install time
-    _take_clean = None
+    _take_records = None
 
 log = structlog.get_logger(__name__)
 
@@ -205,13 +205,13 @@ class _PartBuilder:
         body, agg, events_bytes = self.body, self.agg, 0
         add, add_clean = agg.add, agg.add_clean
         is_clean = is_clean_record
-        take_clean = _take_clean
+        take_records = _take_records
         for block in blocks:
             i, n = 0, len(block)
-            fast = take_clean is not None and type(block) is list
+            fast = take_records is not None and type(block) is list
             while i < n:
                 if fast:  # the common case, compiled: as the first branch below
-                    j, events_bytes = take_clean(block, i, encode_into, body, agg, events_bytes, limit,
+                    j, events_bytes = take_records(block, i, encode_into, body, agg, events_bytes, limit,
                                                  next_progress - done, self.count, self._add_findings,
                                                  FLUSH_BYTES)
                     if len(body) >= FLUSH_BYTES:

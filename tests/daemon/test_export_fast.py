@@ -30,7 +30,7 @@ REALISTIC = dict(event_id="0192f0e4-1a2b-7c3d-8e4f-0123456789ab", ts="2026-11-28
 def test_the_compiled_extension_is_the_exporters_hot_loop_in_this_venv():
     suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
     assert _export_fast.__file__.endswith(suffixes), _export_fast.__file__
-    assert exporter._take_clean is _export_fast.take_clean
+    assert exporter._take_records is _export_fast.take_records
 
 
 def test_the_compiled_proof_accepts_realistic_records_once_their_keys_are_known():
@@ -84,11 +84,11 @@ def _export(recs: list[EventRecord], cap: int, out: Path) -> tuple[list[bytes], 
 def test_compiled_and_pure_python_loops_write_identical_packages(recs, cap):
     with tempfile.TemporaryDirectory() as fast_dir, tempfile.TemporaryDirectory() as slow_dir:
         fast = _export(recs, cap, Path(fast_dir))
-        saved, exporter._take_clean = exporter._take_clean, None
+        saved, exporter._take_records = exporter._take_records, None
         try:
             slow = _export(recs, cap, Path(slow_dir))
         finally:
-            exporter._take_clean = saved
+            exporter._take_records = saved
     assert fast == slow
 
 
@@ -129,11 +129,11 @@ def test_events_with_errors_or_paths_in_attrs_are_taken_by_the_compiled_loop_wit
         with tempfile.TemporaryDirectory() as fast_dir, tempfile.TemporaryDirectory() as slow_dir:
             fast = _export(recs, cap, Path(fast_dir))
             fast_calls = calls["n"]
-            saved, exporter._take_clean = exporter._take_clean, None
+            saved, exporter._take_records = exporter._take_records, None
             try:
                 slow = _export(recs, cap, Path(slow_dir))
             finally:
-                exporter._take_clean = saved
+                exporter._take_records = saved
         assert fast == slow, cap
         files, report = fast
         assert len(files) > 1 or cap == 1_000_000
