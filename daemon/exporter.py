@@ -210,10 +210,10 @@ class _PartBuilder:
             i, n = 0, len(block)
             fast = take_records is not None and type(block) is list
             while i < n:
-                if fast:  # the common case, compiled: as the first branch below
+                if fast:  # compiled: what the branches below do, for the records it can prove simple
                     j, events_bytes = take_records(block, i, encode_into, body, agg, events_bytes, limit,
-                                                 next_progress - done, self.count, self._add_findings,
-                                                 FLUSH_BYTES)
+                                                   next_progress - done, self.count, self._add_findings,
+                                                   FLUSH_BYTES)
                     if len(body) >= FLUSH_BYTES:
                         self._flush()
                     if j != i:
