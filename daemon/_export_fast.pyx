@@ -341,7 +341,7 @@ def take_records(list block, Py_ssize_t i, object encode_into, bytearray body, o
                 agg._new_combo(key)
                 bound = agg.bound
             else:
-                combos[key] = cnt + 1
+                (<list>cnt)[0] += 1
             cid = _set_field(rec, O_CID)
             if cid is not None and cid not in cids:
                 cids.add(cid)

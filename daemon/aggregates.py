@@ -65,7 +65,8 @@ class PartAggregates:
 
     def __init__(self) -> None:
         self.durations: dict[str, list[float]] = {}
-        self.combos: dict[tuple[str, str, str, str | None], int] = {}
+        # (category, name, source, status) -> [count]: a list, so counting hashes the key once
+        self.combos: dict[tuple[str, str, str, str | None], list[int]] = {}
         # keys seen so far per usage table (their counts come from `combos`)
         self.commands: set[str] = set()
         self.features: set[str] = set()
@@ -167,11 +168,11 @@ class PartAggregates:
             else:
                 lst.append(d)
         key = (ev.category, name, ev.source, ev.status)
-        n = self.combos.get(key)
-        if n is None:
+        count = self.combos.get(key)
+        if count is None:
             self._new_combo(key)
         else:
-            self.combos[key] = n + 1
+            count[0] += 1
         cid = ev.correlation_id
         if cid is not None and cid not in self.correlation_ids:
             self.correlation_ids.add(cid)
@@ -185,7 +186,7 @@ class PartAggregates:
     def _new_combo(self, key: tuple[str, str, str, str | None]) -> None:
         cat, name, source, status = key
         self.bound += self._combo_cost(cat, name, source, status)
-        self.combos[key] = 1
+        self.combos[key] = [1]
         if cat == "command":
             self.commands.add(name)
         elif cat == "feature":
@@ -231,7 +232,7 @@ class PartAggregates:
         categories: dict[str, int] = {}
         sources: dict[str, int] = {}
         statuses: dict[str, int] = {}
-        for (cat, name, source, status), n in self.combos.items():
+        for (cat, name, source, status), (n,) in self.combos.items():
             if cat == "command":
                 commands[name] = commands.get(name, 0) + n
             elif cat == "feature":
