@@ -167,7 +167,11 @@ class _PartBuilder:
         self.total_bytes = 0
         self.part = 1
         self.skipped_before = 0
-        self._new_part()
+        try:
+            self._new_part()
+        except BaseException:
+            self.sidecar.discard()
+            raise
 
     def _new_part(self) -> None:
         self.package_id = str(uuid.uuid4())

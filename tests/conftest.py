@@ -29,20 +29,32 @@ def console_script(name: str) -> str:
 
 
 @pytest.fixture
-def tiny_tmpfs(tmp_path):
-    """A 16 KiB tmpfs: a real full disk (ENOSPC). Needs root and a mount-capable host."""
-    mount = tmp_path / "tiny"
-    mount.mkdir()
+def mount_tmpfs(tmp_path):
+    """Mounts a tmpfs with the given options (a real small disk: ENOSPC when full,
+    of bytes or of inodes); unmounted after the test. Needs root and a mount-capable host."""
     if os.geteuid() != 0 or not shutil.which("mount"):
         pytest.skip("mounting a tmpfs needs root")
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k,mode=0700", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
+    mounted: list[Path] = []
+
+    def mount(options: str) -> Path:
+        point = tmp_path / f"tmpfs{len(mounted)}"
+        point.mkdir()
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"{options},mode=0700", "tmpfs", str(point)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in mounted:
+        subprocess.run(["umount", str(point)], check=True)
+
+
+@pytest.fixture
+def tiny_tmpfs(mount_tmpfs) -> Path:
+    """A 16 KiB tmpfs: a real full disk (ENOSPC)."""
+    return mount_tmpfs("size=16k")
 
 
 @pytest.fixture

@@ -147,6 +147,15 @@ def test_a_full_disk_is_a_storage_error_that_leaves_no_file_and_loses_no_event(p
     assert result.events == 400 and result.redactions == {"raw_path": 400}
 
 
+def test_no_inode_left_for_the_part_is_a_storage_error_that_leaves_no_file(paths, mount_tmpfs):
+    """The redaction report's temporary file takes the last inode; the part's cannot be created."""
+    write_lines(paths.active_spool, [record(i) for i in range(3)])
+    disk = mount_tmpfs("size=1m,nr_inodes=2")  # the root folder and one file
+    with pytest.raises(StorageError, match="No space left on device"):
+        export_window(paths, config(), disk / "o.json", None, None)
+    assert list(disk.iterdir()) == []
+
+
 def test_window_keeps_events_with_from_le_ts_lt_to(paths, tmp_path):
     recs = [record(i, ts=T0 + timedelta(minutes=i)) for i in range(10)]
     write_lines(paths.active_spool, recs)
