@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""Optional compiled hot loop of the exporter (see `exporter._PartBuilder.run`).
+"""Optional compiled hot loop of the exporter (see `package_builder._PartBuilder.run`).
 
 `is_clean_fast(rec)` is a conservative subset of
 `client.redaction.is_clean_record`: it may decline a clean record (the

@@ -37,10 +37,10 @@ from .budget import DailyUploadBudget
 from .checkpoints import CheckpointStore
 from .counters import CounterStore
 from .delivery import DeliveryReport, ledger_record_for, send_outbox
-from .exporter import build_packages
 from .identity import load_or_create_governance_id
 from .ledger import append_receipt, read_history
 from .outbox import Outbox
+from .package_builder import build_packages
 from .package_writer import make_header
 from .retention import apply_retention
 from .rotation_policy import apply_rotation_policy

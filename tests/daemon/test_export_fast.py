@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from branchpy_telemetry.client.event import EventRecord
 from branchpy_telemetry.client.redaction import is_clean_record
-from branchpy_telemetry.daemon import _export_fast, exporter
-from branchpy_telemetry.daemon.exporter import EventTooLargeError, build_packages
+from branchpy_telemetry.daemon import _export_fast, package_builder
+from branchpy_telemetry.daemon.package_builder import EventTooLargeError, build_packages
 from branchpy_telemetry.daemon.package_writer import make_header
 
 from ..client.test_privacy_properties import near_clean_records, records
@@ -30,7 +30,7 @@ REALISTIC = dict(event_id="0192f0e4-1a2b-7c3d-8e4f-0123456789ab", ts="2026-11-28
 def test_the_compiled_extension_is_the_exporters_hot_loop_in_this_venv():
     suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
     assert _export_fast.__file__.endswith(suffixes), _export_fast.__file__
-    assert exporter._take_records is _export_fast.take_records
+    assert package_builder._take_records is _export_fast.take_records
 
 
 def test_the_compiled_proof_accepts_realistic_records_once_their_keys_are_known():
@@ -84,11 +84,11 @@ def _export(recs: list[EventRecord], cap: int, out: Path) -> tuple[list[bytes], 
 def test_compiled_and_pure_python_loops_write_identical_packages(recs, cap):
     with tempfile.TemporaryDirectory() as fast_dir, tempfile.TemporaryDirectory() as slow_dir:
         fast = _export(recs, cap, Path(fast_dir))
-        saved, exporter._take_records = exporter._take_records, None
+        saved, package_builder._take_records = package_builder._take_records, None
         try:
             slow = _export(recs, cap, Path(slow_dir))
         finally:
-            exporter._take_records = saved
+            package_builder._take_records = saved
     assert fast == slow
 
 
@@ -117,23 +117,23 @@ def test_events_with_errors_or_paths_in_attrs_are_taken_by_the_compiled_loop_wit
         monkeypatch):
     recs = _realistic_mix(400)
     calls = {"n": 0}
-    original = exporter.sanitize_event
+    original = package_builder.sanitize_event
 
     def counting(*args, **kwargs):
         calls["n"] += 1
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(exporter, "sanitize_event", counting)
+    monkeypatch.setattr(package_builder, "sanitize_event", counting)
     for cap in (12_000, 40_000, 1_000_000):
         calls["n"] = 0
         with tempfile.TemporaryDirectory() as fast_dir, tempfile.TemporaryDirectory() as slow_dir:
             fast = _export(recs, cap, Path(fast_dir))
             fast_calls = calls["n"]
-            saved, exporter._take_records = exporter._take_records, None
+            saved, package_builder._take_records = package_builder._take_records, None
             try:
                 slow = _export(recs, cap, Path(slow_dir))
             finally:
-                exporter._take_records = saved
+                package_builder._take_records = saved
         assert fast == slow, cap
         files, report = fast
         assert len(files) > 1 or cap == 1_000_000

@@ -16,8 +16,9 @@ from branchpy_telemetry.client.event import ErrorInfo, EventRecord, new_event_id
 from branchpy_telemetry.client.schema import decode_package
 from branchpy_telemetry.client.spool import rotate_spool
 from branchpy_telemetry.client.timewindow import format_ts
-from branchpy_telemetry.daemon import exporter
-from branchpy_telemetry.daemon.exporter import EventTooLargeError, build_packages, export_window
+from branchpy_telemetry.daemon import package_builder
+from branchpy_telemetry.daemon.exporter import export_window
+from branchpy_telemetry.daemon.package_builder import EventTooLargeError, build_packages
 from branchpy_telemetry.daemon.package_writer import find_export_record, make_header
 
 T0 = datetime(2026, 11, 28, 1, 0, 0, tzinfo=UTC)
@@ -273,7 +274,7 @@ def test_output_in_a_missing_folder_is_a_storage_error_and_relative_is_usage(pat
 
 
 def test_progress_reports_every_ten_thousand_events_and_at_the_end(paths, tmp_path, monkeypatch):
-    monkeypatch.setattr(exporter, "PROGRESS_EVERY", 4)
+    monkeypatch.setattr(package_builder, "PROGRESS_EVERY", 4)
     write_lines(paths.active_spool, [record(i) for i in range(10)])
     calls = []
     export_window(paths, config(), tmp_path / "o.json", None, None,
