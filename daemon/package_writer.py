@@ -4,13 +4,14 @@ The events of a part arrive already encoded (each sanitized event is encoded
 exactly once) and are streamed to the part's file as they come: what
 precedes them in a package (`part_prefix`) depends on neither them nor the
 aggregates, and what follows them (`part_suffix`) is written when the part
-closes. So a part is never held in memory, and is hashed as it is written. `skeleton_size` is the exact
-size of a package with no events and empty aggregates, every number at its
-widest: with `PartAggregates.bound` it gives an upper bound on a part's size.
+closes. So a part is never held in memory, and is hashed as it is written.
+`skeleton_size` is the exact size of a package with no events and empty
+aggregates, every number at its widest: with `PartAggregates.bound` it gives
+an upper bound on a part's size.
 
-Files are written to a temporary name (`PartWriter`) and `os.replace`d (mode 0600); each
-written package is recorded, with its sha256, in `exports.jsonl` so `upload`
-can refuse a file changed since export.
+Files are written to a temporary name (`PartWriter`) and `os.replace`d (mode
+0600); each written package is recorded, with its sha256, in `exports.jsonl`
+so `upload` can refuse a file changed since export.
 """
 
 from __future__ import annotations
@@ -196,6 +197,7 @@ class PartWriter:
     then gives it its name. Any failure is a StorageError and leaves nothing."""
 
     def __init__(self, near: Path) -> None:
+        self.near = near  # what errors name (the temporary name would puzzle a user)
         self.tmp = near.with_name(f".{near.name}.{uuid.uuid4().hex[:12]}.tmp")
         self.digest = hashlib.sha256()
         self.size = 0
@@ -210,7 +212,7 @@ class PartWriter:
             self.fh.write(data)
         except OSError as exc:
             self.discard()
-            raise _storage_error(self.tmp, exc) from None
+            raise _storage_error(self.near, exc) from None
         self.digest.update(data)
         self.size += len(data)
 
@@ -222,7 +224,7 @@ class PartWriter:
             self.fh.close()
         except OSError as exc:
             self.discard()
-            raise _storage_error(self.tmp, exc) from None
+            raise _storage_error(self.near, exc) from None
         return self.tmp, self.digest.hexdigest(), self.size
 
     def discard(self) -> None:
