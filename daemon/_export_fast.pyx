@@ -10,8 +10,9 @@ most MAX_STRING_LENGTH long, scalar attr values, and an attr-key tuple that the
 Python proof has already passed (its cache `_KEYS_PASSED`).
 
 `take_records(...)` runs the exporter's loop over a decoded block: check ->
-encode -> append -> aggregate (`PartAggregates.add`, inlined), stopping at the
-first record it does not handle. Besides clean records it takes those whose
+encode -> append -> aggregate (`PartAggregates.add_clean` inlined, then
+`add_rest` for a record that is not clean), stopping at the first record it
+does not handle. Besides clean records it takes those whose
 only differences are an error (its message hashed by
 `client.privacy.hash_error_message`, its type kept only when it passes the
 same conservative test) and attr string values the conservative test cannot
@@ -26,18 +27,10 @@ from branchpy_telemetry.client.event import ErrorInfo, EventRecord
 from branchpy_telemetry.client.privacy import MAX_STRING_LENGTH, check_string, hash_error_message
 from branchpy_telemetry.client.redaction import _KEYS_PASSED, escape_pointer_token
 from branchpy_telemetry.client.schema import SanitizedEvent
-from branchpy_telemetry.daemon.aggregates import (
-    _COUNT_ENTRY,
-    _ERROR_ENTRY,
-    _PERF_ENTRY,
-    WIRE_TS_WIDTH,
-    json_len,
-)
+from branchpy_telemetry.daemon.aggregates import _PERF_ENTRY, WIRE_TS_WIDTH, json_len
 
 cdef Py_ssize_t _MAX_LEN = MAX_STRING_LENGTH
 cdef Py_ssize_t _PERF = _PERF_ENTRY
-cdef Py_ssize_t _COUNT = _COUNT_ENTRY
-cdef Py_ssize_t _ERROR = _ERROR_ENTRY
 cdef Py_ssize_t _WIRE = WIRE_TS_WIDTH
 cdef dict _keys_passed = _KEYS_PASSED
 
@@ -246,8 +239,8 @@ cdef object _sanitized(object rec, object error_code, object error_hash, object 
 
 
 def take_records(list block, Py_ssize_t i, object encode_into, bytearray body, object agg,
-               Py_ssize_t events_bytes, Py_ssize_t limit, Py_ssize_t max_n, Py_ssize_t count,
-               object add_findings, Py_ssize_t flush_at):
+                 Py_ssize_t events_bytes, Py_ssize_t limit, Py_ssize_t max_n, Py_ssize_t count,
+                 object add_findings, Py_ssize_t flush_at):
     """Handle `block[i:]` the way the exporter does, while `_classify` does not
     decline the records and they fit the part (by the exporter's quick test),
     at most `max_n` of them, until `body` holds `flush_at` bytes: each is
@@ -266,18 +259,14 @@ def take_records(list block, Py_ssize_t i, object encode_into, bytearray body, o
     cdef object rec, ts, name, d, lst, key, cnt, cid, err, error_code, error_hash, error_type, ev
     cdef object rules, found
     cdef str first, last
-    cdef object rule, old, sample
-    cdef dict durations, combos, redactions, errors
+    cdef dict durations, combos
     cdef set cids
-    cdef Py_ssize_t ts_width = agg.ts_width
     if stop > n:
         stop = n
-    if ts_width < _WIRE:
+    if agg.ts_width < _WIRE:
         return i, events_bytes
     durations = agg.durations
     combos = agg.combos
-    redactions = agg.redactions
-    errors = agg.errors
     cids = agg.correlation_ids
     first = agg._first
     last = agg._last
@@ -346,32 +335,12 @@ def take_records(list block, Py_ssize_t i, object encode_into, bytearray body, o
             if cid is not None and cid not in cids:
                 cids.add(cid)
                 bound += json_len(cid) + 1
-            if kind != CLEAN:  # the rest of PartAggregates.add, inlined
-                if rules is not None:
-                    for rule, cnt in (<dict>rules).items():
-                        old = redactions.get(rule)
-                        if old is None:
-                            redactions[rule] = cnt
-                            bound += _COUNT + json_len(rule)
-                        else:
-                            redactions[rule] = old + cnt
+            if kind != CLEAN:  # the rest of PartAggregates.add
+                agg.bound = bound
+                agg.add_rest(ev, error_type, rules)
+                bound = agg.bound
+                if found is not None:
                     add_findings(found)
-                if error_hash is not None:  # PartAggregates._add_error
-                    key = (error_hash, error_code, name)
-                    sample = errors.get(key)
-                    if sample is None:
-                        errors[key] = [1, ts, ts, error_type]
-                        bound += (_ERROR + json_len(error_hash) + json_len(error_code) + json_len(name)
-                                  + json_len(error_type) + 2 * ts_width)
-                    else:
-                        (<list>sample)[0] += 1
-                        if ts < (<list>sample)[1]:
-                            (<list>sample)[1] = ts
-                        if ts > (<list>sample)[2]:
-                            (<list>sample)[2] = ts
-                        if (<list>sample)[3] is None and error_type is not None:
-                            (<list>sample)[3] = error_type
-                            bound += json_len(error_type) - 4
             i += 1
     finally:
         agg._first = first

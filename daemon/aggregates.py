@@ -135,6 +135,11 @@ class PartAggregates:
         if len(ts) + 2 > self.ts_width or not (ts.isascii() and ts.isprintable()) or '"' in ts or "\\" in ts:
             self._widen(ts)  # json_len(ts) may exceed len(ts) + 2 (escapes, UTF-8)
         self.add_clean(ev)  # window, durations, usage combos, correlation ids (its own widen is then a no-op)
+        self.add_rest(ev, error_type, rules)
+
+    def add_rest(self, ev: SanitizedEvent, error_type: str | None, rules: dict[str, int] | None) -> None:
+        """What `add` does beyond `add_clean`: redaction counts and the error sample
+        (the compiled export loop calls it after its own `add_clean`)."""
         if rules:
             for rule, k in rules.items():
                 old = self.redactions.get(rule)

@@ -107,16 +107,6 @@ def part_suffix(header: PackageHeader, *, package_id: str, prefix: bytes, count:
     return after
 
 
-def encode_part(header: PackageHeader, *, package_id: str, body: bytes, count: int, part: int,
-                last_part: bool, skipped: int, agg: PartAggregates) -> bytes:
-    """A whole part in memory: `count` events (`body`, their encoded
-    SanitizedEvents comma-separated) and `agg`. The exporter streams the same
-    bytes to a file instead (`PartWriter`)."""
-    prefix = part_prefix(header, package_id)
-    return prefix + body + part_suffix(header, package_id=package_id, prefix=prefix, count=count, part=part,
-                                       last_part=last_part, skipped=skipped, agg=agg)
-
-
 def _around_events(header: PackageHeader, **fields) -> tuple[bytes, bytes]:
     around = _encode(header, events=_EVENTS_MARK, **fields)
     before, mark, after = around.partition(_EVENTS_MARK)

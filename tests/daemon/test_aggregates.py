@@ -9,7 +9,7 @@ import pytest
 
 from branchpy_telemetry.client.schema import SanitizedEvent
 from branchpy_telemetry.daemon.aggregates import PartAggregates, nearest_rank
-from branchpy_telemetry.daemon.package_writer import encode_part, make_header, skeleton_size
+from branchpy_telemetry.daemon.package_writer import make_header, part_prefix, part_suffix, skeleton_size
 
 
 def event(i: int, **over) -> SanitizedEvent:
@@ -96,9 +96,12 @@ def test_cost_predicts_the_bound_exactly_and_the_bound_covers_the_encoded_packag
             agg.add(ev, etype, rules)
             assert agg.bound - before == predicted
             events.append(enc.encode(ev))
-        data = encode_part(header, package_id="00000000-0000-4000-8000-000000000001",
-                           body=b",".join(events), count=len(events), part=trial + 1,
-                           last_part=bool(trial % 2), skipped=trial * 1000, agg=agg)
+        pid = "00000000-0000-4000-8000-000000000001"
+        prefix = part_prefix(header, pid)  # a part as the exporter streams it: prefix, events, suffix
+        data = prefix + b",".join(events) + part_suffix(header, package_id=pid, prefix=prefix,
+                                                        count=len(events), part=trial + 1,
+                                                        last_part=bool(trial % 2), skipped=trial * 1000,
+                                                        agg=agg)
         assert msgspec.json.decode(data)["summary"]["event_count"] == len(events)
         assert len(data) <= skeleton + sum(len(e) + 1 for e in events) + agg.bound
 
