@@ -121,7 +121,6 @@ class _PartBuilder:
         self.writer.write(self.prefix)
         self.body = bytearray()  # the part's latest encoded events, comma-separated (see _flush)
         self.count = 0
-        self.events_bytes = 0  # what the events take in the part: each one's bytes + 1
         self.agg = PartAggregates()
         self.findings: list[tuple[str, str, str]] = []
         self.findings_omitted = 0
@@ -147,7 +146,8 @@ class _PartBuilder:
         cap = self.cap
         limit = cap - self.skeleton  # room for events + aggregates in one part
         done, next_progress = 0, PROGRESS_EVERY
-        body, agg, events_bytes = self.body, self.agg, 0
+        body, agg = self.body, self.agg
+        events_bytes = 0  # what the part's events take: each one's bytes + 1
         add, add_clean = agg.add, agg.add_clean
         is_clean = is_clean_record
         take_records = _take_records
@@ -209,7 +209,6 @@ class _PartBuilder:
                         ev, clean = sanitize_event(rec, self.count, scratch), False
                     if events_bytes + agg.bound + need + agg.cost(ev, etype, rules) > limit:
                         index = self.count  # where the event's findings point; it moves to a new part
-                        self.events_bytes = events_bytes
                         self._close_part(last=False)
                         if need + self.agg.cost(ev, etype, rules) > limit:
                             raise EventTooLargeError(
@@ -233,7 +232,6 @@ class _PartBuilder:
                     next_progress += PROGRESS_EVERY
                     if progress is not None:
                         progress(done, None)
-        self.events_bytes = events_bytes
         self._close_part(last=True)
         if progress is not None:
             progress(done, done)
