@@ -110,10 +110,6 @@ def send_outbox(outbox: Outbox, config: Config, ledger_file: Path, *, dry_run: b
             report.entries.extend(EntryResult(name=e.name, package_id=e.package_id, outcome="not_tried",
                                               bytes=e.size, kept_at=e.path) for e in pending[index + 1:])
             break
-    if report.delivered or report.duplicates:
-        outbox.counters.increment_many({"uploaded.packages": report.delivered,
-                                        "uploaded.events": report.events_delivered,
-                                        "duplicates.packages": report.duplicates})
     return report
 
 
@@ -127,11 +123,14 @@ def _settle(outbox: Outbox, entry: OutboxEntry, result: UploadOutcome, ledger_fi
         append_receipt(ledger_file, ledger_record_for(result, when=now))
         outbox.mark_delivered(entry, result.receipt)
         if result.outcome == "delivered":
+            events = result.accepted_events if result.accepted_events is not None else result.events
             report.delivered += 1
-            report.events_delivered += result.accepted_events if result.accepted_events is not None \
-                else result.events
+            report.events_delivered += events
+            counted = {"uploaded.packages": 1, "uploaded.events": events}
         else:
             report.duplicates += 1
+            counted = {"duplicates.packages": 1}
+        outbox.counters.increment_many(counted)  # per package, as the ledger: a later failure keeps it
         return base
     if result.should_quarantine:
         base.kept_at = str(outbox.quarantine(entry, result.server_message or "rejected",

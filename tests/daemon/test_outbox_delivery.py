@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,32 @@ def test_redelivery_after_a_crash_before_removal_is_a_duplicate(server, paths):
     report = send_outbox(outbox, config_for(server.base_url), paths.ledger_file, **FAST)
     assert (report.delivered, report.duplicates) == (0, 1) and outbox.pending() == []
     assert len(server.stored) == 1
+
+
+def test_a_run_that_dies_midway_has_counted_and_recorded_what_it_delivered(server, paths):
+    outbox = Outbox(paths, 10 * MB)
+    for n in (2, 3, 4):
+        outbox.add(rs.make_package_bytes(n))
+    calls = []
+
+    def clock_that_dies_on_the_second_package():
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("daemon killed")
+        return datetime.now(UTC)
+
+    with pytest.raises(RuntimeError):
+        send_outbox(outbox, config_for(server.base_url), paths.ledger_file,
+                    clock=clock_that_dies_on_the_second_package, **FAST)
+    counters = CounterStore(paths.counters_file).snapshot()
+    assert (counters["uploaded.packages"], counters["uploaded.events"]) == (1, 2)
+    assert len(read_history(paths.ledger_file)) == 1 and len(outbox.pending()) == 2
+    # The second package reached the backend before the run died: the next run finds it a duplicate.
+    again = send_outbox(outbox, config_for(server.base_url), paths.ledger_file, **FAST)
+    assert (again.delivered, again.duplicates) == (1, 1) and outbox.pending() == []
+    counters = CounterStore(paths.counters_file).snapshot()
+    counted = (counters["uploaded.packages"], counters["uploaded.events"], counters["duplicates.packages"])
+    assert counted == (2, 6, 1)
 
 
 def test_dry_run_validates_and_records_but_never_sends(server, paths):

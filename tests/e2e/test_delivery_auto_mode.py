@@ -55,7 +55,15 @@ def test_auto_mode_10s_for_a_minute_delivers_every_event_emitted_meanwhile(
     assert wait_until(all_stored, timeout=30), "auto mode did not deliver everything"
     stored = Counter(i for i in stored_event_ids(backend) if i in everything)
     assert set(stored.values()) == {1} and len(stored) == len(emitted)
-    status = daemon.call("status")
+
+    # The backend commits the last package before the daemon reads its answer and counts it:
+    # wait for the run in flight to finish, then the daemon's counters must match exactly.
+    def counted():
+        status = daemon.call("status")
+        return status if status["counters"]["uploaded"] >= len(emitted) else None
+
+    status = wait_until(counted, timeout=30)
+    assert status, "the daemon did not count what the backend stored"
     assert status["auto"]["runs"]["runs"] >= 5 and status["auto"]["runs"]["failures"] == 0
     assert status["auto"]["last_run"]["ok"] is True and status["auto"]["next_run"]
     assert status["counters"]["uploaded"] == len(emitted) and status["outbox"]["packages"] == 0
