@@ -26,6 +26,11 @@ tilde/dot look-alikes are mapped, invisible format characters removed, and
 percent-encoding (repeated), HTML entities and `\\uXXXX`/`\\xXX` escapes are
 decoded and checked too.
 
+Personal data: an e-mail address (`name@host.tld`: a local part, `@`, a
+domain with a dot and an alphabetic top-level label) names a person. Not
+addresses: `@decorator`, `pkg@1.2.3`, `python@3.12`, `user@localhost`,
+`image@sha256:…` (no alphabetic top-level label after a dot).
+
 Content: a string with a newline (`\\n \\r \\v \\f`, U+001C-1E, U+0085,
 U+2028/2029, also percent-encoded) or over MAX_STRING_LENGTH characters, and
 attrs whose key names free text (`is_content_key`). For an over-long string
@@ -47,17 +52,20 @@ RULE_CONTENT_FIELD = "content_field"
 RULE_MULTILINE = "multiline"
 RULE_TOO_LONG = "too_long"
 RULE_NESTED = "nested_value"  # a non-scalar attr value, dropped
-RULES: tuple[str, ...] = (RULE_RAW_PATH, RULE_CONTENT_FIELD, RULE_MULTILINE, RULE_TOO_LONG, RULE_NESTED)
+RULE_EMAIL = "email_address"
+RULES: tuple[str, ...] = (RULE_RAW_PATH, RULE_EMAIL, RULE_CONTENT_FIELD, RULE_MULTILINE, RULE_TOO_LONG,
+                          RULE_NESTED)
 
 MAX_STRING_LENGTH = 200
 LONG_SCAN = 1024  # how much of an over-long string is searched for a path (it is dropped anyway)
 REDACTED = "[redacted]"
 
 # --- fast path ---------------------------------------------------------------
-# A string with none of these cannot hold a path or a newline: no separator,
-# no `~`, no `%`, no control or non-ASCII character, no letter followed by `:`
-# (drive letters, `file:`, URL schemes). Timestamps and `sha256:` pass.
-_SUSPICIOUS = re.compile(r"[/\\~%&\x00-\x1f\x7f-\U0010ffff]|[A-Za-z]:")
+# A string with none of these cannot hold a path, an e-mail address or a
+# newline: no separator, no `~`, no `%`, no `@`, no control or non-ASCII
+# character, no letter followed by `:` (drive letters, `file:`, URL schemes).
+# Timestamps and `sha256:` pass.
+_SUSPICIOUS = re.compile(r"[/\\~%&@\x00-\x1f\x7f-\U0010ffff]|[A-Za-z]:")
 
 # --- normalization -----------------------------------------------------------
 _LOOKALIKES = {
@@ -151,6 +159,8 @@ def _check_slow(text: str) -> str | None:
     variants = _variants(text)
     if any(_PATH.search(v) is not None for v in variants):
         return RULE_RAW_PATH
+    if any(_EMAIL_ADDRESS.search(v) is not None for v in variants):
+        return RULE_EMAIL
     if any(_NEWLINE.search(v) is not None for v in variants):
         return RULE_MULTILINE
     if len(text) > MAX_STRING_LENGTH:
@@ -159,7 +169,7 @@ def _check_slow(text: str) -> str | None:
 
 
 def check_string(text: str) -> str | None:
-    """The first rule `text` breaks (raw_path, multiline, too_long), or None."""
+    """The first rule `text` breaks (raw_path, email_address, multiline, too_long), or None."""
     if len(text) <= MAX_STRING_LENGTH:
         if _SUSPICIOUS.search(text) is None:
             return None
@@ -169,12 +179,22 @@ def check_string(text: str) -> str | None:
 
 def _check_long(text: str) -> str:
     """A long string is dropped whatever else it breaks; which rule gets named
-    is best effort (a path is looked for in the first LONG_SCAN characters) so
-    that megabytes of content cost a bounded scan."""
+    is best effort (a path, then an address, is looked for in the first
+    LONG_SCAN characters) so that megabytes of content cost a bounded scan."""
     head = text[:LONG_SCAN]
-    if _SUSPICIOUS.search(head) is not None and any(_PATH.search(v) is not None for v in _variants(head)):
-        return RULE_RAW_PATH
+    if _SUSPICIOUS.search(head) is not None:
+        variants = _variants(head)
+        if any(_PATH.search(v) is not None for v in variants):
+            return RULE_RAW_PATH
+        if any(_EMAIL_ADDRESS.search(v) is not None for v in variants):
+            return RULE_EMAIL
     return RULE_MULTILINE if _NEWLINE.search(text) is not None else RULE_TOO_LONG
+
+
+# --- e-mail addresses (over folded text) ---------------------------------------
+# Opens with `@` so the engine skips to each `@` in C; a local-part character
+# must precede it; the domain needs a dot and an alphabetic top-level label.
+_EMAIL_ADDRESS = re.compile(r"@(?<=[\w.+\-'!#$&*=?^`{|}~]@)(?:[\w\-]+\.)+[^\W\d_]{2,}(?![\w\-])")
 
 
 # --- content keys ------------------------------------------------------------

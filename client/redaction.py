@@ -112,11 +112,12 @@ def _sanitize_attrs(attrs: dict[str, Any], base: str, report: RedactionReport) -
 
 
 # Fast path: one C-level pass proves a whole event clean. ASCII text with no
-# separator, `~`, `%`, `&`, `:` or newline cannot hold a path or content, and
-# joined with single spaces no rule can straddle two strings. The timestamp
-# (which has colons) passes when it has the canonical wire shape.
-# printable ASCII except `/ \\ ~ % & :` -> "a"; everything else -> "!"
-_FAST_TABLE = bytes(97 if 0x20 <= c < 0x7F and chr(c) not in "/\\~%&:" else 33 for c in range(256))
+# separator, `~`, `%`, `&`, `@`, `:` or newline cannot hold a path, an e-mail
+# address or content, and joined with single spaces no rule can straddle two
+# strings. The timestamp (which has colons) passes when it has the canonical
+# wire shape.
+# printable ASCII except `/ \\ ~ % & @ :` -> "a"; everything else -> "!"
+_FAST_TABLE = bytes(97 if 0x20 <= c < 0x7F and chr(c) not in "/\\~%&@:" else 33 for c in range(256))
 _DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0000000000")
 _CANONICAL_TS = b"0000-00-00T00:00:00.000Z"
 _SCALAR_TYPES = frozenset({int, float, bool, type(None)})

@@ -5,7 +5,7 @@
 `client.redaction.is_clean_record`: it may decline a clean record (the
 exporter then asks the Python proof), never accept one the Python proof
 declines. It accepts only: no error, `v` exactly the int 1, a wire-form
-timestamp, exact `str` texts of printable ASCII without `/ \\ ~ % & :`, each at
+timestamp, exact `str` texts of printable ASCII without `/ \\ ~ % & @ :`, each at
 most MAX_STRING_LENGTH long, scalar attr values, and an attr-key tuple that the
 Python proof has already passed (its cache `_KEYS_PASSED`).
 
@@ -85,14 +85,14 @@ cdef inline object _set_field(object rec, Py_ssize_t off):
     return <object>_slot(rec, off)
 
 
-# 1 for printable ASCII except `/ \\ ~ % & :`, else 0 (indexed by an ASCII code)
+# 1 for printable ASCII except `/ \\ ~ % & @ :`, else 0 (indexed by an ASCII code)
 cdef unsigned char _SAFE[128]
 for _c in range(128):
-    _SAFE[_c] = 0x20 <= _c < 0x7F and chr(_c) not in "/\\~%&:"
+    _SAFE[_c] = 0x20 <= _c < 0x7F and chr(_c) not in "/\\~%&@:"
 
 
 cdef inline bint _text_ok(object s):
-    """An exact str of printable ASCII without `/ \\ ~ % & :`, not too long.
+    """An exact str of printable ASCII without `/ \\ ~ % & @ :`, not too long.
     Read in place: a compact ASCII str stores one byte per character (any
     other representation is declined, so the Python proof decides)."""
     cdef const unsigned char* p

@@ -335,13 +335,15 @@ def test_privacy_violations_are_422_with_pointers_and_rules_never_the_value(serv
     package = msgspec.to_builtins(make_package(4, seed=112))
     package["summary"]["events"][3]["attrs"]["file"] = secret_path
     package["summary"]["events"][0]["name"] = "line one\nline two"
+    package["summary"]["events"][2]["attrs"]["owner"] = "alice.smith@example.com"
     before = stats(server)
     response = upload(server, msgspec.json.encode(package))
     error = assert_envelope(response, 422, "privacy_violation")
     pointers = {(d["pointer"], d["rule"]) for d in error["details"]}
     assert ("/summary/events/3/attrs/file", "raw_path") in pointers
+    assert ("/summary/events/2/attrs/owner", "email_address") in pointers
     assert any(p == "/summary/events/0/name" for p, _ in pointers)
-    for leaked in (secret_path, "alice", "line two"):
+    for leaked in (secret_path, "alice", "line two", "example.com"):
         assert leaked not in response.text
     assert stats(server) == before
 

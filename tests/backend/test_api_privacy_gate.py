@@ -28,7 +28,7 @@ from .conftest import make_package
 BAD_STRINGS = [
     "/home/alice/game/script.rpy", "~/projects/x", "~bob/notes.txt", "C:\\Users\\bob\\game.rpy", "C:/x/y.rpy",
     "\\\\server\\share\\file", "file:///etc/passwd", "game/script.rpy", "..\\x.rpy", "%2Fhome%2Falice%2Fa.py",
-    "／ｈｏｍｅ／alice／a.py", "two\nlines", "x" * 201,
+    "／ｈｏｍｅ／alice／a.py", "two\nlines", "x" * 201, "alice@example.com", "alice%40example.com",
 ]
 LOCATIONS = [
     lambda p, s: p["summary"]["events"][0].__setitem__("name", s),
@@ -168,6 +168,6 @@ def test_every_string_the_byte_prefilter_passes_passes_check_string(text):
         assert re.search(r"[A-Za-z]:", text), "only a letter before a colon is refused from this alphabet"
 
 
-@pytest.mark.parametrize("text", ["a:", "/", "\\", "~", "%", "&", "\n", "é", "\u2215", "ａ:"])
+@pytest.mark.parametrize("text", ["a:", "/", "\\", "~", "%", "&", "@", "\n", "é", "\u2215", "ａ:"])
 def test_the_safe_alphabet_excludes_every_rule_trigger(text):
     assert not body_is_plain(msgspec.json.encode({"os": text}))

@@ -8,6 +8,7 @@ import pytest
 from branchpy_telemetry.client.event import EventRecord
 from branchpy_telemetry.client.privacy import (
     MAX_STRING_LENGTH,
+    RULE_EMAIL,
     RULE_MULTILINE,
     RULE_RAW_PATH,
     RULE_TOO_LONG,
@@ -19,7 +20,7 @@ from branchpy_telemetry.client.privacy import (
     sanitize_event,
 )
 
-P, M, L = RULE_RAW_PATH, RULE_MULTILINE, RULE_TOO_LONG
+P, M, L, E = RULE_RAW_PATH, RULE_MULTILINE, RULE_TOO_LONG, RULE_EMAIL
 
 FLAGGED: list[tuple[str, str]] = [
     # --- absolute POSIX
@@ -145,6 +146,22 @@ FLAGGED: list[tuple[str, str]] = [
     ("\n".join(["x" * 80] * 10), M),
     ("first%0Asecond", M),  # an encoded newline is still one
     ("first&#10;second", M),
+    # --- e-mail addresses (personal data, not in DESIGN §7's list: see privacy.py)
+    ("jane.doe@example.com", E),
+    ("a@b.co", E),
+    ("owner: bob+vn@studio.example.org", E),
+    ("<alice@corp.example>", E),
+    ("mailto:carol@example.net", E),
+    ("José.Müller@exemple.fr", E),  # non-ASCII local part
+    ("ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ", E),  # fullwidth: NFKC folds it to an address
+    ("jane\ufe6bexample.com", E),  # small commercial at
+    ("jane%40example.com", E),  # percent-encoded @
+    ("jane%2540example.com", E),  # twice
+    ("jane&#64;example.com", E),  # HTML entity
+    ("jane\\u0040example.com", P),  # an escaped @: flagged, the backslash reads as a separator first
+    ("git@github.com", E),  # user@host.tld names an account as well
+    ("reported by o'brien@example.ie", E),
+    ("x@sub.domain.example.co.uk.", E),
 ]
 PASSING: list[str] = [
     "1.2.3",
@@ -211,6 +228,18 @@ PASSING: list[str] = [
     "cost: $HOME",
     "50% done",
     "%s failed",
+    "@property",  # a decorator: no local part
+    "pkg@1.2.3",  # name@version: the last label is not alphabetic
+    "python@3.12",
+    "node@v18.x",  # a one-letter last label
+    "user@localhost",  # no dot in the domain
+    "image@sha256:" + "ab12" * 16,  # a digest reference
+    "HEAD@{1}",
+    "a@b",
+    "foo@bar.com5",
+    "@@@",
+    "x @ y.com",  # spaced: no local part next to the @
+    "50@2.5x",
 ]
 
 

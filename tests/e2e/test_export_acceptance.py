@@ -40,7 +40,7 @@ SENSITIVE = [
     "/home/alice/proj", "alice", "C:\\Users\\bob", "Users\\\\bob", "bob\\\\", "~/x.rpy", "game/script.rpy",
     "fileserver", "file:///home", "Hello there", "scene bg room", "second line", "evil_type",
     "as-key.rpy", "secret.rpy", "Documents", "No such file", "failed at line", "vn-project",
-    "label start", "x" * 201,
+    "label start", "x" * 201, "alice.smith", "studio.example",
 ]
 
 CHILD = r'''
@@ -77,7 +77,8 @@ for i in range(n):
                           attrs={"summary": "first line\nsecond line"})
     else:
         rec = build_event("command", "open /home/alice/secret.rpy", duration_ms=ms,
-                          attrs={"version": "1.2.3", "mode": "fast"})
+                          attrs={"version": "1.2.3", "mode": "fast", "owner": "alice.smith@studio.example",
+                                 "npm": "pkg@1.2.3"})
     assert write_event(rec)
     out.append(rec)
 sys.stdout.buffer.write(b"".join(msgspec.json.encode(r) + b"\n" for r in out))
@@ -245,6 +246,7 @@ def test_cli_export_of_concurrently_emitted_events_checks_out_field_by_field(
     # redactions: counted per rule, pointers only, the same counts in the package and the report
     report = msgspec.json.decode(report_file.read_bytes())
     assert report["counts"] == s["redactions"] and sum(s["redactions"].values()) > len(records)
+    assert s["redactions"]["email_address"] == sum(1 for r in records if "owner" in (r.attrs or {}))
     for f in report["findings"]:
         assert f["file"] == out.name and f["pointer"].startswith("/summary/events/")
 
