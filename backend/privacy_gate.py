@@ -1,6 +1,6 @@
 """The server's privacy check (DESIGN §7), fast on the common, clean path.
 
-The rules are the client's (`check_string`, `is_content_key`; never
+The rules are the client's (`check_string`, `attr_key_rule`; never
 re-implemented here) and the authority on *where* a package breaks them is
 `find_violations`. That walk builds a JSON pointer for every value it
 visits, which costs about a second on a 5 MB package. Nearly every upload
@@ -26,7 +26,7 @@ Two ways to answer "clean?":
        the odd pieces of `body.split('"')`; escapes send the body to the
        builtins path).
     2. `attrs` keys: the keys of every event's `attrs` are checked with
-       `is_content_key`. That covers every mapping held by an `"attrs"` key
+       `attr_key_rule`. That covers every mapping held by an `"attrs"` key
        only when the body has exactly one `"attrs"` token per event with a
        non-empty `attrs`; any other count (an "attrs" elsewhere, a repeated
        key) sends the body to the builtins path.
@@ -42,9 +42,9 @@ import msgspec
 
 from branchpy_telemetry.client.privacy import (
     MAX_STRING_LENGTH,
+    attr_key_rule,
     check_string,
     find_violations,
-    is_content_key,
 )
 from branchpy_telemetry.client.schema import TelemetryPackage
 
@@ -95,7 +95,7 @@ def _attrs_keys_clean(body: bytes, package: TelemetryPackage) -> bool:
     attrs = [event.attrs for event in package.summary.events]
     if body.count(_ATTRS_TOKEN) != len(attrs) - attrs.count({}):  # one "attrs" per non-empty mapping
         return False
-    return not any(is_content_key(key) for key in set().union(*attrs))
+    return not any(attr_key_rule(key) is not None for key in set().union(*attrs))
 
 
 def _looks_clean(raw: object) -> bool:
@@ -131,4 +131,4 @@ def _looks_clean(raw: object) -> bool:
     for text in strings:
         if check_string(text if type(text) is str else str(text)) is not None:
             return False
-    return not any(is_content_key(key if type(key) is str else str(key)) for key in attrs_keys)
+    return not any(attr_key_rule(key if type(key) is str else str(key)) is not None for key in attrs_keys)

@@ -31,6 +31,11 @@ domain with a dot and an alphabetic top-level label) names a person. Not
 addresses: `@decorator`, `pkg@1.2.3`, `python@3.12`, `user@localhost`,
 `image@sha256:…` (no alphabetic top-level label after a dot).
 
+Secrets: attrs whose key names a credential (`password`, `api_key`,
+`authToken`, `client_secret`, `cookie`, `private_key`) are dropped whatever
+their value (`attr_key_rule`); counts and metadata about them pass
+(`max_tokens`, `token_count`, `password_length`, `hotkey`).
+
 Content: a string with a newline (`\\n \\r \\v \\f`, U+001C-1E, U+0085,
 U+2028/2029, also percent-encoded) or over MAX_STRING_LENGTH characters, and
 attrs whose key names free text (`is_content_key`). For an over-long string
@@ -53,8 +58,9 @@ RULE_MULTILINE = "multiline"
 RULE_TOO_LONG = "too_long"
 RULE_NESTED = "nested_value"  # a non-scalar attr value, dropped
 RULE_EMAIL = "email_address"
-RULES: tuple[str, ...] = (RULE_RAW_PATH, RULE_EMAIL, RULE_CONTENT_FIELD, RULE_MULTILINE, RULE_TOO_LONG,
-                          RULE_NESTED)
+RULE_SECRET_FIELD = "secret_field"  # an attr whose key names a credential, dropped
+RULES: tuple[str, ...] = (RULE_RAW_PATH, RULE_EMAIL, RULE_CONTENT_FIELD, RULE_SECRET_FIELD, RULE_MULTILINE,
+                          RULE_TOO_LONG, RULE_NESTED)
 
 MAX_STRING_LENGTH = 200
 LONG_SCAN = 1024  # how much of an over-long string is searched for a path (it is dropped anyway)
@@ -197,7 +203,7 @@ def _check_long(text: str) -> str:
 _EMAIL_ADDRESS = re.compile(r"@(?<=[\w.+\-'!#$&*=?^`{|}~]@)(?:[\w\-]+\.)+[^\W\d_]{2,}(?![\w\-])")
 
 
-# --- content keys ------------------------------------------------------------
+# --- attr keys: content and secrets -----------------------------------------
 _CONTENT_WORDS = frozenset({
     "content", "contents", "text", "texts", "snippet", "snippets", "body", "bodies", "line", "lines",
     "script", "scripts", "dialogue", "dialogues", "dialog", "dialogs", "message", "messages", "msg",
@@ -205,11 +211,61 @@ _CONTENT_WORDS = frozenset({
     "stdout", "stderr", "prompt", "comment", "comments", "note", "notes", "payload", "excerpt",
     "quote", "utterance", "paragraph", "sentence", "userinput", "rawinput",
 })
-# `code` alone is metadata (error_code, exit_code); only "source code" and kin are content.
 _CODE_PREFIXES = frozenset({"source", "src", "raw", "program", "user", "snippet", "script"})
 _QUALIFIERS = frozenset({"raw", "full", "value", "data", "str", "string", "preview", "sample", "excerpt",
                          "original", "input", "output", "dump", "blob"})
+_SECRET_WORDS = frozenset({
+    "password", "passwords", "passwd", "pwd", "passphrase", "secret", "secrets", "token", "apikey",
+    "apikeys", "credential", "credentials", "cookie", "cookies", "privatekey", "accesskey", "secretkey",
+    "sessionkey", "authkey", "signingkey", "encryptionkey", "authorization", "bearer", "otp", "totp",
+})
 _CAMEL = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+
+def attr_key_rule(key: str) -> str | None:
+    """The rule an attrs key breaks by what it names: `content_field` for free
+    text (`is_content_key`), `secret_field` for a credential, else None.
+    A key names a credential like a content key names text: by its last word
+    (`auth_token`, `userPassword`), its last two words (`api_key`,
+    `private-key`), or a qualifier after one (`token_value`, `password_raw`)."""
+    if len(key) <= MAX_STRING_LENGTH:
+        return _attr_key_rule(key)
+    return _attr_key_rule.__wrapped__(key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _attr_key_rule(key: str) -> str | None:
+    words = _key_words(key)
+    if _names_one_of(words, _CONTENT_WORDS) or _names_source_code(words):
+        return RULE_CONTENT_FIELD
+    if _names_one_of(words, _SECRET_WORDS):
+        return RULE_SECRET_FIELD
+    return None
+
+
+def _key_words(key: str) -> list[str]:
+    """Lower-case words of a key in any case or separator style, trailing numbers dropped."""
+    words = [w.lower() for w in _CAMEL.findall(unicodedata.normalize("NFKC", key))]
+    while words and words[-1].isdigit():
+        words.pop()
+    return words
+
+
+def _names_one_of(words: list[str], vocabulary: frozenset[str]) -> bool:
+    """The last word, all words, the last two words joined, or a qualifier after one, is in `vocabulary`."""
+    if not words:
+        return False
+    head = words[-1]
+    if head in vocabulary or "".join(words) in vocabulary:
+        return True
+    if len(words) >= 2 and words[-2] + head in vocabulary:
+        return True
+    return head in _QUALIFIERS and any(w in vocabulary for w in words[:-1])
+
+
+def _names_source_code(words: list[str]) -> bool:
+    """`code` alone is metadata (error_code, exit_code); `source code` and kin are content."""
+    return len(words) >= 2 and words[-1] == "code" and words[-2] in _CODE_PREFIXES
 
 
 def is_content_key(key: str) -> bool:
@@ -219,25 +275,7 @@ def is_content_key(key: str) -> bool:
     word, when its last two words make one (`source code`, `user input`), or
     when it ends in a qualifier after one (`text_value`, `message_raw`).
     Metadata about content (`line_count`, `message_id`, `content_type`) passes."""
-    if len(key) <= MAX_STRING_LENGTH:
-        return _is_content_key(key)
-    return _is_content_key.__wrapped__(key)
-
-
-@functools.lru_cache(maxsize=4096)
-def _is_content_key(key: str) -> bool:
-    words = [w.lower() for w in _CAMEL.findall(unicodedata.normalize("NFKC", key))]
-    while words and words[-1].isdigit():
-        words.pop()
-    if not words:
-        return False
-    head = words[-1]
-    if head in _CONTENT_WORDS or "".join(words) in _CONTENT_WORDS:
-        return True
-    if len(words) >= 2:
-        if words[-2] + head in _CONTENT_WORDS or (head == "code" and words[-2] in _CODE_PREFIXES):
-            return True
-    return head in _QUALIFIERS and any(w in _CONTENT_WORDS for w in words[:-1])
+    return attr_key_rule(key) == RULE_CONTENT_FIELD
 
 
 # --- error messages ----------------------------------------------------------

@@ -16,11 +16,10 @@ from .event import EventRecord
 from .privacy import (
     MAX_STRING_LENGTH,
     REDACTED,
-    RULE_CONTENT_FIELD,
     RULE_NESTED,
+    attr_key_rule,
     check_string,
     hash_error_message,
-    is_content_key,
 )
 from .schema import SanitizedEvent
 
@@ -91,9 +90,7 @@ def _sanitize_attrs(attrs: dict[str, Any], base: str, report: RedactionReport) -
             if type(key) is not str:  # cannot come from JSON; be safe in-process
                 report.add(attrs_ptr, RULE_NESTED, "key")
                 continue
-            rule = check_string(key)
-            if rule is None and is_content_key(key):
-                rule = RULE_CONTENT_FIELD
+            rule = check_string(key) or attr_key_rule(key)
             if rule is not None:
                 report.add(attrs_ptr, rule, "key")
                 continue
@@ -130,7 +127,7 @@ def _keys_pass(keys: tuple) -> bool:
     """True when every attr key is a clean string and none names content."""
     if keys in _KEYS_PASSED:
         return True
-    if not all(type(k) is str and check_string(k) is None and not is_content_key(k) for k in keys):
+    if not all(type(k) is str and check_string(k) is None and attr_key_rule(k) is None for k in keys):
         return False
     if len(keys) <= 16:  # clean keys are <= 200 chars: at most ~3 MB cached
         if len(_KEYS_PASSED) >= 1024:
@@ -272,7 +269,7 @@ def find_violations(obj: object, pointer: str = "") -> list[Finding]:
     """Server-side validation of a decoded package (decoded JSON, builtins, or
     a Struct, which is converted first): every string value and
     every key at any depth must pass `check_string`; keys of any mapping named
-    `attrs` must not be content keys. Findings never carry the offending text;
+    `attrs` must not name content or a secret (`attr_key_rule`). Findings never carry the offending text;
     the value under an offending key is not descended into (its pointer would
     have to spell the key)."""
     if isinstance(obj, msgspec.Struct):  # a TelemetryPackage or SanitizedEvent itself
@@ -291,8 +288,8 @@ def find_violations(obj: object, pointer: str = "") -> list[Finding]:
             for key, child in value.items():
                 key = key if isinstance(key, str) else str(key)
                 rule = check_string(key)
-                if rule is None and holder == "attrs" and is_content_key(key):
-                    findings.append(Finding(ptr, RULE_CONTENT_FIELD, "key"))
+                if rule is None and holder == "attrs" and (key_rule := attr_key_rule(key)) is not None:
+                    findings.append(Finding(ptr, key_rule, "key"))
                 elif rule is not None:
                     findings.append(Finding(ptr, rule, "key"))
                     continue

@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from ..client.errors import NotFoundError, StorageError
-from ..client.privacy import check_string, find_violations, is_content_key
+from ..client.privacy import attr_key_rule, check_string, find_violations
 from ..client.schema import decode_package
 from .package_writer import report_path
 from .redaction_sidecar import read_sidecar
@@ -91,8 +91,9 @@ def mask_violations(body: Any, violations: list[dict]) -> Any:
             holder = _resolve(body, tokens)
             if isinstance(holder, dict):
                 renamed = {}
+                in_attrs = tokens[-1:] == ["attrs"]
                 for n, (key, value) in enumerate(holder.items()):
-                    bad = check_string(key) is not None or (tokens[-1:] == ["attrs"] and is_content_key(key))
+                    bad = check_string(key) is not None or (in_attrs and attr_key_rule(key) is not None)
                     renamed[f"[rejected key {n}: {v['rule']}]" if bad else key] = value
                 holder.clear()
                 holder.update(renamed)

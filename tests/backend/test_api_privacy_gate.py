@@ -60,8 +60,9 @@ def test_a_bad_string_anywhere_gives_the_same_findings(clean, bad, where):
     assert find_package_violations(package) == expected
 
 
-@pytest.mark.parametrize("key", ["content", "snippet", "raw_message", "source_code", "dialogue"])
-def test_content_keys_in_attrs_are_flagged_like_find_violations(clean, key):
+@pytest.mark.parametrize("key", ["content", "snippet", "raw_message", "source_code", "dialogue", "api_key",
+                                 "authToken", "password"])
+def test_content_and_secret_keys_in_attrs_are_flagged_like_find_violations(clean, key):
     package = copy.deepcopy(clean)
     package["summary"]["events"][2]["attrs"][key] = "harmless"
     expected = find_violations(package)
@@ -98,8 +99,9 @@ def test_the_upload_gate_gives_the_same_findings_for_a_bad_string_anywhere(clean
     assert upload_answer(package) == expected
 
 
-@pytest.mark.parametrize("key", ["content", "snippet", "raw_message", "source_code", "dialogue"])
-def test_the_upload_gate_flags_content_keys_in_attrs(clean, key):
+@pytest.mark.parametrize("key", ["content", "snippet", "raw_message", "source_code", "dialogue", "api_key",
+                                 "authToken", "password"])
+def test_the_upload_gate_flags_content_and_secret_keys_in_attrs(clean, key):
     package = copy.deepcopy(clean)
     package["summary"]["events"][2]["attrs"][key] = "harmless"
     expected = find_violations(package)

@@ -52,15 +52,16 @@ def test_a_body_breaking_the_schema_and_a_rule_gets_the_privacy_error(app_client
     assert sink.stats().events == 0
 
 
-def test_a_schema_valid_body_with_a_content_key_in_attrs_is_refused(app_client):
+@pytest.mark.parametrize(("key", "value", "rule"), [("source_code", "print('s3cr3t')", "content_field"),
+                                                   ("client_secret", "s3cr3t-value-123", "secret_field")])
+def test_a_schema_valid_body_with_a_content_or_secret_key_in_attrs_is_refused(app_client, key, value, rule):
     post, sink = app_client
     package = msgspec.to_builtins(make_package(3, seed=403))
-    package["summary"]["events"][2]["attrs"]["source_code"] = "print(1)"
+    package["summary"]["events"][2]["attrs"][key] = value
     response = post(msgspec.json.encode(package))
     assert response.status_code == 422
-    assert response.get_json()["error"]["details"] == [
-        {"pointer": "/summary/events/2/attrs", "rule": "content_field"}]
-    assert sink.stats().events == 0
+    assert response.get_json()["error"]["details"] == [{"pointer": "/summary/events/2/attrs", "rule": rule}]
+    assert "s3cr3t" not in response.get_data(as_text=True) and sink.stats().events == 0
 
 
 def test_the_collector_is_back_on_after_nested_and_concurrent_pauses():

@@ -19,9 +19,11 @@ from branchpy_telemetry.client.privacy import (
     RULE_MULTILINE,
     RULE_NESTED,
     RULE_RAW_PATH,
+    RULE_SECRET_FIELD,
     RULE_TOO_LONG,
     Finding,
     RedactionReport,
+    attr_key_rule,
     check_string,
     find_violations,
     hash_error_message,
@@ -373,6 +375,42 @@ def test_is_content_key_recognises_free_text_keys(key: str) -> None:
 )
 def test_is_content_key_lets_metadata_keys_pass(key: str) -> None:
     assert not is_content_key(key)
+    assert attr_key_rule(key) is None
+
+
+SECRET_KEYS = ["password", "userPassword", "db_passwd", "pwd", "passphrase", "secret", "client_secret",
+               "token", "auth_token", "access-token", "refreshToken", "ID_TOKEN", "api_key", "API_KEY",
+               "x-api-key", "APIKey", "apiKeys", "private_key", "privateKey", "aws_secret_access_key",
+               "accessKey", "sessionKey", "signing_key", "credentials", "Credential", "cookie",
+               "set_cookies", "Authorization", "bearer", "otp", "totp_2", "token_value", "password_raw",
+               "secret.data", "ｔｏｋｅｎ"]
+NOT_SECRET_KEYS = ["max_tokens", "token_count", "tokens", "tokenizer", "token_type", "password_length",
+                   "secret_count", "hotkey", "key", "keys", "key_binding", "keyboard", "cookie_consent",
+                   "auth_method", "pwd_changed", "cwd", "otp_enabled", "api_version", "session_id",
+                   "credential_count", "is_authorized"]
+
+
+@pytest.mark.parametrize("key", SECRET_KEYS)
+def test_attr_key_rule_names_credential_keys_secret_fields(key: str) -> None:
+    assert attr_key_rule(key) == RULE_SECRET_FIELD
+    assert not is_content_key(key)
+
+
+@pytest.mark.parametrize("key", NOT_SECRET_KEYS)
+def test_attr_key_rule_lets_counts_and_metadata_about_secrets_pass(key: str) -> None:
+    assert attr_key_rule(key) is None
+
+
+def test_a_secret_attr_is_dropped_whatever_its_value_and_reported_by_pointer() -> None:
+    rec = make_record(attrs={"api_key": "bpt_1f55c424_VgdDcVDCLcpIP7sK4ACPuHCOoxdD4A1XrnPh46uQK44",
+                             "pin": 1234, "password": 98765, "max_tokens": 512})
+    event, report, wire = sanitize(rec, 0)
+    assert event.attrs == {"pin": 1234, "max_tokens": 512}
+    assert sorted((f.pointer, f.rule) for f in report.findings) == [
+        ("/summary/events/0/attrs", RULE_SECRET_FIELD), ("/summary/events/0/attrs", RULE_SECRET_FIELD)]
+    assert b"VgdDcVDC" not in wire and b"98765" not in wire
+    found = find_violations({"attrs": {"password": 1, "n": 2}})
+    assert found == [Finding("/attrs", RULE_SECRET_FIELD, "key")]
 
 
 # --- error normalization and hashing ----------------------------------------------------

@@ -47,7 +47,8 @@ def test_the_compiled_proof_declines_what_the_python_proof_declines_on_known_cas
                    {"name": "C:x.rpy"}, {"attrs": {"file": "game/x.rpy"}}, {"attrs": {"content": "hi"}},
                    {"attrs": {"n": [1]}}, {"status": "x" * 201}, {"ts": "2026-11-28 01:02"},
                    {"session_id": "a\nb"}, {"name": "ゲーム"}, {"ts": "2026-11-28T01:02:03.45６Z"},
-                   {"attrs": {"owner": "jane@example.com"}}, {"status": "x@y.io"}):
+                   {"attrs": {"owner": "jane@example.com"}}, {"status": "x@y.io"},
+                   {"attrs": {"api_key": "k1"}}, {"attrs": {"password": 5}}):
         rec = EventRecord(**{**REALISTIC, **change})
         assert not is_clean_record(rec), change
         assert not _export_fast.is_clean_fast(rec), change
@@ -105,6 +106,8 @@ def _realistic_mix(n: int) -> list[EventRecord]:
                              "a:b"][i % 4]  # the last one breaks no rule: kept
         if i % 11 == 4:
             attrs["owner"] = ["alice@studio.example", "pkg@1.2.3"][i % 2]  # the version is kept
+        if i % 29 == 6:  # (a secret key sends its event to the Python code: keep them few)
+            attrs["auth_token" if i % 2 else "max_tokens"] = f"tok{i}bob" if i % 2 else 512
         error = None
         if i % 5 == 1:
             error = ErrorInfo(code=f"BP-E{1000 + i % 3}", type=["ValueError", None, "C:/x"][i % 3],
@@ -142,7 +145,8 @@ def test_events_with_errors_or_paths_in_attrs_are_taken_by_the_compiled_loop_wit
         assert len(files) > 1 or cap == 1_000_000
         assert b"alice" not in b"".join(files) + report and b"bob" not in b"".join(files) + report
         assert b'"a:b"' in b"".join(files) and b'"pkg@1.2.3"' in b"".join(files)
-        assert b'"email_address"' in report
+        assert b'"email_address"' in report and b'"secret_field"' in report
+        assert b'"max_tokens":512' in b"".join(files)
         if cap == 1_000_000:  # (near a small cap the exact accounting is Python's)
             # the Python code sees only the error type that needs the full rules, and a first event
             assert fast_calls < len(recs) // 10, fast_calls

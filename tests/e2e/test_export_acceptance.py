@@ -23,7 +23,7 @@ import pytest
 
 from branchpy_telemetry.client.config import load_config
 from branchpy_telemetry.client.event import EventRecord, new_event_id
-from branchpy_telemetry.client.privacy import check_string, hash_error_message, is_content_key
+from branchpy_telemetry.client.privacy import attr_key_rule, check_string, hash_error_message
 from branchpy_telemetry.client.schema import decode_package, package_json_schema
 from branchpy_telemetry.client.timewindow import format_ts, parse_time
 from branchpy_telemetry.daemon.exporter import export_window
@@ -40,7 +40,7 @@ SENSITIVE = [
     "/home/alice/proj", "alice", "C:\\Users\\bob", "Users\\\\bob", "bob\\\\", "~/x.rpy", "game/script.rpy",
     "fileserver", "file:///home", "Hello there", "scene bg room", "second line", "evil_type",
     "as-key.rpy", "secret.rpy", "Documents", "No such file", "failed at line", "vn-project",
-    "label start", "x" * 201, "alice.smith", "studio.example",
+    "label start", "x" * 201, "alice.smith", "studio.example", "bpt_live", "apiKey",
 ]
 
 CHILD = r'''
@@ -78,7 +78,7 @@ for i in range(n):
     else:
         rec = build_event("command", "open /home/alice/secret.rpy", duration_ms=ms,
                           attrs={"version": "1.2.3", "mode": "fast", "owner": "alice.smith@studio.example",
-                                 "npm": "pkg@1.2.3"})
+                                 "npm": "pkg@1.2.3", "apiKey": f"bpt_live_{w}x{i}zz", "max_tokens": 9})
     assert write_event(rec)
     out.append(rec)
 sys.stdout.buffer.write(b"".join(msgspec.json.encode(r) + b"\n" for r in out))
@@ -93,7 +93,7 @@ def expected_event(rec: EventRecord) -> dict:
 
     attrs = {}
     for key, value in (rec.attrs or {}).items():
-        if check_string(key) is not None or is_content_key(key):
+        if check_string(key) is not None or attr_key_rule(key) is not None:
             continue
         if isinstance(value, str) and check_string(value) is not None:
             continue
@@ -247,6 +247,7 @@ def test_cli_export_of_concurrently_emitted_events_checks_out_field_by_field(
     report = msgspec.json.decode(report_file.read_bytes())
     assert report["counts"] == s["redactions"] and sum(s["redactions"].values()) > len(records)
     assert s["redactions"]["email_address"] == sum(1 for r in records if "owner" in (r.attrs or {}))
+    assert s["redactions"]["secret_field"] == sum(1 for r in records if "apiKey" in (r.attrs or {}))
     for f in report["findings"]:
         assert f["file"] == out.name and f["pointer"].startswith("/summary/events/")
 
