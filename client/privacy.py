@@ -2,7 +2,9 @@
 
 The client sanitizes with `sanitize_event` (in `redaction.py`, re-exported
 here); the backend validates with `find_violations`. Both rest on
-`check_string`, which names the first rule a string breaks.
+`check_string`, which names the first rule a string breaks, and
+`attr_key_rule`, which names the rule an attrs key breaks. Error messages are
+normalized and hashed in `error_hashing.py` (also re-exported here).
 
 What counts as a raw path (decisions documented here, tested in
 tests/client/test_privacy_table.py):
@@ -46,8 +48,8 @@ characters): it is dropped whichever rule it breaks.
 from __future__ import annotations
 
 import functools
-import hashlib
 import html
+import importlib
 import re
 import unicodedata
 from urllib.parse import unquote
@@ -118,6 +120,11 @@ def _decode_layers(text: str) -> str:
     return text
 
 
+def folded_and_decoded(text: str) -> str:
+    """`text` with look-alikes folded and every encoding layer decoded: what the rules read."""
+    return _decode_layers(_fold_unicode(text))
+
+
 def _variants(text: str) -> tuple[str, ...]:
     folded = _fold_unicode(text)
     if "%" in folded or "&" in folded or "\\" in folded:
@@ -150,20 +157,20 @@ _PATH_PARTS = (
     r"(?<=(?<![\w.])\.)\.?[/\\](?=\S)",  # ./x ../x
     rf"(?<=\S[/\\]){_NOT_MIME_VND}{_SEG}*?{_EXT}",  # relative: a separator, then a name with an extension
 )
-_PATH = re.compile(r"[:\\~/.$%](?:" + "|".join(f"(?:{p})" for p in _PATH_PARTS) + ")")
+PATH_PATTERN = re.compile(r"[:\\~/.$%](?:" + "|".join(f"(?:{p})" for p in _PATH_PARTS) + ")")
 
 
 def contains_raw_path(text: str) -> bool:
     """True when `text` holds a raw path anywhere (see the module docstring)."""
     if _SUSPICIOUS.search(text) is None:
         return False
-    return any(_PATH.search(v) is not None for v in _variants(text))
+    return any(PATH_PATTERN.search(v) is not None for v in _variants(text))
 
 
 @functools.lru_cache(maxsize=16384)
 def _check_slow(text: str) -> str | None:
     variants = _variants(text)
-    if any(_PATH.search(v) is not None for v in variants):
+    if any(PATH_PATTERN.search(v) is not None for v in variants):
         return RULE_RAW_PATH
     if any(_EMAIL_ADDRESS.search(v) is not None for v in variants):
         return RULE_EMAIL
@@ -190,7 +197,7 @@ def _check_long(text: str) -> str:
     head = text[:LONG_SCAN]
     if _SUSPICIOUS.search(head) is not None:
         variants = _variants(head)
-        if any(_PATH.search(v) is not None for v in variants):
+        if any(PATH_PATTERN.search(v) is not None for v in variants):
             return RULE_RAW_PATH
         if any(_EMAIL_ADDRESS.search(v) is not None for v in variants):
             return RULE_EMAIL
@@ -278,96 +285,17 @@ def is_content_key(key: str) -> bool:
     return attr_key_rule(key) == RULE_CONTENT_FIELD
 
 
-# --- error messages ----------------------------------------------------------
-# Like _PATH, each pattern opens with a character class so the engine skips
-# the positions that cannot start a match in C.
-_QUOTED = re.compile(
-    r"['\"`‘“«「](?:(?<=(?<!\w)')[^'\n]*'(?!\w)|(?<=\")[^\"\n]*\"|(?<=`)[^`\n]*`|(?<=‘)[^’\n]*’"
-    r"|(?<=“)[^”\n]*”|(?<=«)[^»\n]*»|(?<=「)[^」\n]*」)"
-)
-_EMAIL = re.compile(r"(?<![\w.+\-])[\w.+\-]++@[\w\-]+(?:\.[\w\-]+)+")
-_PATH_TAIL = re.compile(r"[^\s'\"`<>()\[\]{},;]*")
-_UUID = re.compile(
-    r"[0-9a-fA-F](?<![0-9A-Za-z][0-9a-fA-F])[0-9a-fA-F]{7}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}"
-    r"-[0-9a-fA-F]{12}(?![0-9A-Za-z])"
-)
-_HEX = re.compile(r"[0-9a-fA-F](?<!\w[0-9a-fA-F])(?:(?<=0)[xX][0-9a-fA-F]+|[0-9a-fA-F]{7,})(?!\w)")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_REPEATED_PATH = re.compile(r"<path>(?:\s+<path>)+")
-
-
-def _hex_or_word(m: re.Match) -> str:
-    """`0x…` always; a bare run of 8+ hex digits only when it mixes digits and letters."""
-    word = m.group()
-    if word[1:2] in ("x", "X") or not (word.isdigit() or word.isalpha()):
-        return "<hex>"
-    return word
-
-
-_TOKEN_BREAKS = frozenset(" \t\n\r\v\f'\"`<>()[]{},;=")
-
-
-def _replace_paths(text: str) -> str:
-    """Replace each path (or URL), widened to the token around it, with `<path>` (`<url>`)."""
-    out: list[str] = []
-    pos = 0
-    m = _PATH.search(text)
-    while m is not None:
-        start = m.start()
-        while start > pos and text[start - 1] not in _TOKEN_BREAKS and not text[start - 1].isspace():
-            start -= 1
-        out.append(text[pos:start])
-        out.append("<url>" if text.startswith("://", m.start()) else "<path>")
-        pos = _PATH_TAIL.match(text, m.end()).end()
-        m = _PATH.search(text, pos)
-    if not out:
-        return text
-    out.append(text[pos:])
-    return "".join(out)
-
-
-def normalize_error_message(message: str) -> str:
-    """Strip what varies between installs (paths, numbers, hex, UUIDs, quoted
-    literals, emails, URLs) so the same failure groups everywhere."""
-    text = _decode_layers(_fold_unicode(message))
-    text = _QUOTED.sub("<str>", text)
-    if "@" in text:
-        text = _EMAIL.sub("<email>", text)
-    text = _replace_paths(text)
-    if "<path>" in text:
-        text = _REPEATED_PATH.sub("<path>", text)
-    if "-" in text:
-        text = _UUID.sub("<uuid>", text)
-    text = _HEX.sub(_hex_or_word, text)
-    text = _NUMBER.sub("<n>", text)
-    return " ".join(text.split())
-
-
-MAX_MESSAGE_LENGTH = 1024  # only this much of a message is normalized and hashed
-
-
-def hash_error_message(message: str, error_type: str | None = None) -> str:
-    """`sha256:` + 64 hex over the error type and the normalized message
-    (its first MAX_MESSAGE_LENGTH characters; the same failure groups anyway)."""
-    return _hash_error_message(message[:MAX_MESSAGE_LENGTH], (error_type or "")[:MAX_MESSAGE_LENGTH])
-
-
-@functools.lru_cache(maxsize=4096)
-def _hash_error_message(message: str, error_type: str) -> str:
-    text = f"{error_type}\n{normalize_error_message(message)}"
-    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass"))
-    return "sha256:" + digest.hexdigest()
-
-
-# The client/server halves live in redaction.py; re-exported lazily (PEP 562)
-# so either module can be imported first.
-_REDACTION_NAMES = frozenset({"Finding", "RedactionReport", "sanitize_event", "find_violations",
-                              "escape_pointer_token"})
+# The client/server halves live in redaction.py, error-message hashing in
+# error_hashing.py; re-exported lazily (PEP 562) so any of them can be imported first.
+_REEXPORTED = {
+    **dict.fromkeys(("Finding", "RedactionReport", "sanitize_event", "find_violations",
+                     "escape_pointer_token"), "redaction"),
+    **dict.fromkeys(("normalize_error_message", "hash_error_message", "MAX_MESSAGE_LENGTH"), "error_hashing"),
+}
 
 
 def __getattr__(name: str):
-    if name in _REDACTION_NAMES:
-        from . import redaction
-
-        return getattr(redaction, name)
+    module = _REEXPORTED.get(name)
+    if module is not None:
+        return getattr(importlib.import_module(f".{module}", __package__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from .error_hashing import hash_error_message
 from .event import EventRecord
 from .privacy import (
     MAX_STRING_LENGTH,
@@ -19,7 +20,6 @@ from .privacy import (
     RULE_NESTED,
     attr_key_rule,
     check_string,
-    hash_error_message,
 )
 from .schema import SanitizedEvent
 

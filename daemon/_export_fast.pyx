@@ -14,7 +14,7 @@ encode -> append -> aggregate (`PartAggregates.add_clean` inlined, then
 `add_rest` for a record that is not clean), stopping at the first record it
 does not handle. Besides clean records it takes those whose
 only differences are an error (its message hashed by
-`client.privacy.hash_error_message`, its type kept only when it passes the
+`client.error_hashing.hash_error_message`, its type kept only when it passes the
 same conservative test) and attr string values the conservative test cannot
 pass (`client.privacy.check_string` decides each, as `sanitize_event` does).
 Everything else — and every decision near the size cap — is the Python
@@ -24,7 +24,8 @@ loop's. Tests prove both loops write byte-identical packages.
 from cpython.object cimport PyObject
 
 from branchpy_telemetry.client.event import ErrorInfo, EventRecord
-from branchpy_telemetry.client.privacy import MAX_STRING_LENGTH, check_string, hash_error_message
+from branchpy_telemetry.client.error_hashing import hash_error_message
+from branchpy_telemetry.client.privacy import MAX_STRING_LENGTH, check_string
 from branchpy_telemetry.client.redaction import _KEYS_PASSED, escape_pointer_token
 from branchpy_telemetry.client.schema import SanitizedEvent
 from branchpy_telemetry.daemon.aggregates import _PERF_ENTRY, WIRE_TS_WIDTH, json_len

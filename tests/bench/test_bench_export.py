@@ -14,7 +14,7 @@ The spool: ~60% commands, 25% features, 15% performance events, 2-4 attrs,
 4% with a path in an attr, 5% errors. Errors recur (a catalog of 40 failures,
 each with its own message, as a bug hits the same way again); the last row
 is the worst case where every error message is distinct (each one must be
-normalized and hashed, see client.privacy.normalize_error_message).
+normalized and hashed, see client.error_hashing.normalize_error_message).
 """
 
 from __future__ import annotations

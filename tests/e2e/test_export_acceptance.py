@@ -22,8 +22,9 @@ import msgspec
 import pytest
 
 from branchpy_telemetry.client.config import load_config
+from branchpy_telemetry.client.error_hashing import hash_error_message
 from branchpy_telemetry.client.event import EventRecord, new_event_id
-from branchpy_telemetry.client.privacy import attr_key_rule, check_string, hash_error_message
+from branchpy_telemetry.client.privacy import attr_key_rule, check_string
 from branchpy_telemetry.client.schema import decode_package, package_json_schema
 from branchpy_telemetry.client.timewindow import format_ts, parse_time
 from branchpy_telemetry.daemon.exporter import export_window
