@@ -30,19 +30,18 @@ from typing import Any
 import msgspec
 
 from .consent import consent_withdrawn, env_probe, read_env
+from .error_info import to_error_info
 from .errors import UsageError
-from .event import CATEGORIES, EVENT_VERSION, MAX_DURATION_MS, SOURCES, ErrorInfo, EventRecord
+from .event import CATEGORIES, EVENT_VERSION, MAX_DURATION_MS, SOURCES, EventRecord
 from .paths import HOME_ENV, TelemetryPaths, resolve_paths
 from .spool_appender import SpoolAppender, SpoolWriteError
 from .stamping import STAMPER
 
 SESSION_ENV = "BRANCHPY_SESSION_ID"
 MAX_NAME_CHARS = 200
-MAX_MESSAGE_CHARS = 4096
 MAX_LINE_BYTES = 64 * 1024
 DROP_REASONS = ("write_error", "invalid", "consent")
 _CATEGORY_SET, _SOURCE_SET = frozenset(CATEGORIES), frozenset(SOURCES)
-_ERROR_KEYS = frozenset({"code", "type", "message"})
 _log = logging.getLogger("branchpy_telemetry.client.emitter")
 # attrs values msgspec cannot encode natively (Path, Decimal, custom objects) are kept as
 # their str(): the event survives, and the exporter's privacy rules still apply to the text.
@@ -239,40 +238,6 @@ def _check_duration(value: Any) -> float:
     if type(value) not in (int, float) or not math.isfinite(value) or not 0 <= value <= MAX_DURATION_MS:
         raise UsageError(f"invalid duration_ms {value!r}: expected a number from 0 to {MAX_DURATION_MS:.0e}")
     return float(value)
-
-
-def to_error_info(error: Any) -> ErrorInfo:
-    """An ErrorInfo from an ErrorInfo, a dict with code/type/message, or an exception."""
-    if isinstance(error, ErrorInfo):
-        return error
-    if isinstance(error, BaseException):
-        return ErrorInfo(code=_text_or_none(getattr(error, "code", None)),
-                         type=type(error).__name__, message=_exception_message(error))
-    if isinstance(error, dict):
-        extra = set(error) - _ERROR_KEYS
-        if extra:
-            raise UsageError(f"invalid error field(s): {', '.join(sorted(map(str, extra)))}",
-                             hint="error keys: code, type, message")
-        values = {k: _text_or_none(v) for k, v in error.items()}
-        if values.get("message"):
-            values["message"] = values["message"][:MAX_MESSAGE_CHARS]
-        return ErrorInfo(**values)
-    raise UsageError(f"invalid error {error!r}: expected a dict, an ErrorInfo or an exception")
-
-
-def _text_or_none(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool | int | float):
-        return str(value)
-    raise UsageError(f"invalid error value {value!r}: expected a string")
-
-
-def _exception_message(exc: BaseException) -> str | None:
-    try:
-        return str(exc)[:MAX_MESSAGE_CHARS] or None
-    except Exception:
-        return None  # a broken __str__ must not break track()
 
 
 _default_lock = threading.Lock()
