@@ -21,15 +21,16 @@ def register(sub, parents: list[argparse.ArgumentParser]) -> None:
                     "export and upload. Does nothing under DO_NOT_TRACK=1 or BRANCHPY_TELEMETRY=off.")
     parser.add_argument("--category", required=True, choices=CATEGORIES)
     parser.add_argument("--name", required=True, help="command or feature name, e.g. analyze")
-    parser.add_argument("--duration-ms", type=float, metavar="MS")
+    parser.add_argument("--duration-ms", type=float, metavar="MS", help="how long it took, 0 to 1e12 ms")
     parser.add_argument("--status", help="ok, error, cancelled, … (default: error when an --error-* "
                                           "option is given, else ok for commands)")
     parser.add_argument("--error-code", metavar="CODE", help="stable error code, e.g. BP-E1042")
     parser.add_argument("--error-type", metavar="TYPE", help="exception type, e.g. ValueError")
     parser.add_argument("--error-message", metavar="TEXT",
                         help="raw message (stays local; packages carry only its normalized hash)")
-    parser.add_argument("--session-id")
-    parser.add_argument("--correlation-id")
+    parser.add_argument("--session-id", metavar="ID",
+                        help="group events of one run (default: $BRANCHPY_SESSION_ID or a new id)")
+    parser.add_argument("--correlation-id", metavar="ID", help="tie this event to others of one operation")
     parser.add_argument("--attr", action="append", default=[], metavar="KEY=VALUE",
                         help="extra attribute (repeatable); numbers and true/false are typed")
     parser.set_defaults(run=run)
