@@ -7,7 +7,6 @@ logs to stderr. Exit codes: 0 ok, 1 failed, 2 usage.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from collections.abc import Callable
 
@@ -113,12 +112,12 @@ def _with_sink(settings: BackendSettings, body: Callable[[Sink], int]) -> int:
 
 def cmd_serve(args, settings: BackendSettings) -> int:
     from .app import create_app, open_configured_sink
-    from .wsgi_server import serve
+    from .wsgi_server import serve, stop_on_signals
 
     if args.workers < 1:
         return _fail("bad_arguments", "--workers must be >= 1", None, EXIT_USAGE)
     sink = open_configured_sink(settings)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    stop_on_signals()
     try:
         app = create_app(settings, sink)
 
@@ -137,9 +136,6 @@ def cmd_serve(args, settings: BackendSettings) -> int:
     log.info("serve.stopped")
     return EXIT_OK
 
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 def cmd_keys_create(args, settings: BackendSettings) -> int:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 from pathlib import Path
 
 import structlog
@@ -33,11 +32,11 @@ KEYS_FILE_NAME = "local-backend.json"
 
 def cmd_up(args, settings: BackendSettings) -> int:
     from .app import create_app, open_configured_sink
-    from .wsgi_server import serve
+    from .wsgi_server import serve, stop_on_signals
 
     paths = resolve_paths()
     sink = open_configured_sink(settings)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    stop_on_signals()
     try:
         sink.migrate()
         keys = ensure_local_keys(sink, paths)
@@ -129,6 +128,3 @@ def _write_private(path: Path, text: str) -> None:
         fh.write(text)
     os.replace(tmp, path)
 
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt

@@ -7,6 +7,7 @@ get the same JSON error envelope as the app's, through a small ErrorTask.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 
 from waitress.channel import HTTPChannel
@@ -51,6 +52,18 @@ def create_server(app, *, host: str = "127.0.0.1", port: int = 8787, threads: in
     server = _waitress_create_server(app, **options)
     server.channel_class = JsonErrorChannel
     return server
+
+
+def stop_on_signals() -> None:
+    """SIGINT (Ctrl-C) and SIGTERM stop the server: both raise KeyboardInterrupt in the main
+    thread. Installed explicitly, so a SIGINT disposition inherited as ignored (a background
+    job of a script) does not leave a server that `kill -INT` cannot stop."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _raise_interrupt)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def serve(app, *, host: str, port: int, threads: int, max_body_bytes: int | None,

@@ -14,6 +14,7 @@ import os
 import selectors
 import struct
 import subprocess
+import sys
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -76,16 +77,23 @@ def seed_keys(db_url: str) -> dict[str, str]:
         sink.close()
 
 
+IGNORE_SIGINT_THEN_EXEC = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+                           "os.execv(sys.argv[1], sys.argv[1:])")
+
+
 def start_backend(tmp_path: Path, env: dict[str, str], db_urls: list[str], *,
                   settings_env: dict[str, str] | None = None, workers: int = 4,
-                  timeout: float = 20.0, pass_db: bool = True) -> LiveBackend:
-    """`serve --port 0` in a subprocess; returns once it is listening."""
+                  timeout: float = 20.0, pass_db: bool = True, sigint_ignored: bool = False) -> LiveBackend:
+    """`serve --port 0` in a subprocess; returns once it is listening. `sigint_ignored`
+    starts it with SIGINT ignored, as a background job of a script would be."""
     keys = seed_keys(db_urls[0])
     tmp_path.mkdir(parents=True, exist_ok=True)
     log_path = tmp_path / f"backend-{time.monotonic_ns()}.log"
     cmd = [console_script("branchpy-telemetry-backend"), "serve", "--port", "0", "--workers", str(workers)]
     for url in db_urls if pass_db else []:
         cmd += ["--db", url]
+    if sigint_ignored:  # exec keeps an ignored disposition
+        cmd = [sys.executable, "-c", IGNORE_SIGINT_THEN_EXEC, *cmd]
     proc_env = {**env, **(settings_env or {})}
     log_file = open(log_path, "wb")  # noqa: SIM115 - closed below, the child keeps its own fd
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 from datetime import timedelta
 
@@ -116,4 +117,16 @@ def test_serve_without_db_uses_the_database_named_in_the_environment(tmp_path):
         server.stop()
     assert (tmp_path / "cli.db").exists()
     assert server.proc.returncode == 0  # SIGTERM is a clean stop
+    assert '"serve.stopped"' in server.logs()
+
+
+def test_ctrl_c_stops_serve_even_when_started_with_sigint_ignored(tmp_path):
+    env = clean_env(tmp_path / "home")
+    server = start_backend(tmp_path, env, [db(tmp_path)], sigint_ignored=True)
+    try:
+        assert requests.get(server.api + "/health", timeout=10).status_code == 200
+        server.proc.send_signal(signal.SIGINT)
+        assert server.proc.wait(30) == 0
+    finally:
+        server.stop()
     assert '"serve.stopped"' in server.logs()
