@@ -40,6 +40,7 @@ from .base import (
     TimelineBucket,
     TimeRange,
 )
+from .event_count import count_events, end_us, start_us, time_args, time_where
 from .memory import row_to_stored_event, session_row, sessions_summary
 
 log = structlog.get_logger("backend.sinks")
@@ -180,6 +181,11 @@ class SqlSink(Sink):
         return self._query("stats", run)
 
     def _event_where(self, flt: EventFilter) -> tuple[list[str], list]:
+        where, args = self._event_fields_where(flt)
+        return where + time_where(start_us(flt), end_us(flt)), args + time_args(start_us(flt), end_us(flt))
+
+    def _event_fields_where(self, flt: EventFilter) -> tuple[list[str], list]:
+        """The conditions on everything but time."""
         where, args = [], []
         if flt.status is not None and flt.source is None and self.status_via_source:
             where.append(f"source IN ({S.qmarks(len(SOURCES))})")
@@ -189,12 +195,6 @@ class SqlSink(Sink):
             if value is not None:
                 where.append(f"{col} = ?")
                 args.append(value)
-        if flt.start is not None:
-            where.append("ts_us >= ?")
-            args.append(R.datetime_to_us(flt.start))
-        if flt.end is not None:
-            where.append("ts_us < ?")
-            args.append(R.datetime_to_us(flt.end))
         return where, args
 
     def list_events(self, flt: EventFilter, page: int, per_page: int) -> EventPage:
@@ -210,10 +210,11 @@ class SqlSink(Sink):
                         (*args, per_page, (page - 1) * per_page))
             items = [row_to_stored_event(r) for r in cur.fetchall()]
             if where:
-                cur.execute(f"SELECT COUNT(*) FROM events{_and(where)}", tuple(args))
+                total = count_events(cur, flt, *self._event_fields_where(flt))
             else:
                 cur.execute("SELECT events FROM totals WHERE id = 1")
-            return EventPage(items=items, page=page, per_page=per_page, total=cur.fetchone()[0])
+                total = cur.fetchone()[0]
+            return EventPage(items=items, page=page, per_page=per_page, total=total)
         return self._query("list_events", run)
 
     def aggregate(self, dimension: Literal["category", "source"], rng: TimeRange) -> list[KeyCount]:

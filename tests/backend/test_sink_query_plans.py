@@ -79,7 +79,8 @@ def full_scans_of_events(sink, statements) -> list[str]:
 def test_filtered_event_listing_and_count_use_an_index(sql_sink, name):
     with sql_sink.trace() as statements:
         page = sql_sink.list_events(FILTERS[name], 2, 20)
-    assert page.total > 0 and len(statements) == 2
+    # the page, then the total: one COUNT, or (event_count.py) the earliest event, the two edges, a rollup sum
+    assert page.total > 0 and 2 <= len(statements) <= 5
     assert full_scans_of_events(sql_sink, statements) == []
 
 
