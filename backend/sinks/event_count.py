@@ -14,6 +14,10 @@ are never summed: that hour is counted row by row as an edge.
 
 Any other filter (a name, a session, another status, two filters at once)
 counts rows as before; `name` and `session_id` have their own indexes.
+
+Reads are not one snapshot (each statement autocommits, as the page and its
+count always did): while packages are being stored, a total may include or
+miss the events committed between its statements; at rest it is exact.
 """
 
 from __future__ import annotations
