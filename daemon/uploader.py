@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import json
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -245,7 +246,7 @@ def _attempt(session, url, body, headers, timeout, clock, result: UploadOutcome)
         result.status_code = None
         result.outcome = classify(None, exc)
         result.error_code = "timeout" if isinstance(exc, requests.exceptions.Timeout) else "network_error"
-        result.server_message = f"{type(exc).__name__}: cannot reach {url}: {_short(exc)}"
+        result.server_message = f"cannot reach {url}: {network_reason(exc)}"
         result.details = None
         return
     with response:
@@ -280,6 +281,30 @@ def _json_or_none(response) -> Any:
         return response.json()
     except ValueError:
         return None
+
+
+_ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
+
+
+def network_reason(exc: requests.exceptions.RequestException) -> str:
+    """The cause in a few words (`connection refused`, `timed out`, `Name or service not known`)
+    instead of urllib3's retry wrapper text; the full text when no cause can be read."""
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "timed out"
+    inner: BaseException = exc
+    for _ in range(8):  # requests -> urllib3 MaxRetryError -> its reason -> the socket error
+        nested = getattr(inner, "reason", None)
+        if not isinstance(nested, BaseException) and inner.args and isinstance(inner.args[0], BaseException):
+            nested = inner.args[0]
+        if not isinstance(nested, BaseException):
+            break
+        inner = nested
+    found = _ERRNO_TEXT.search(str(inner))
+    if found:
+        return found.group(1).strip()
+    if isinstance(inner, OSError) and inner.strerror:
+        return inner.strerror
+    return _short(exc)
 
 
 def _short(exc: BaseException) -> str:

@@ -163,6 +163,8 @@ def test_dead_backend_connection_refused_is_retried_then_kept(package_file):
     assert outcome.outcome == "retry" and outcome.attempts == 3
     assert outcome.status_code is None and outcome.error_code == "network_error"
     assert "cannot reach" in outcome.server_message and not outcome.should_quarantine
+    # the cause in a few words, not urllib3's retry wrapper
+    assert outcome.server_message == f"cannot reach {endpoint}/upload: Connection refused"
     assert package_file.exists()
 
 
@@ -179,6 +181,7 @@ def test_timeouts_only_end_as_retry_with_a_timeout_code(server, package_file):
     outcome = upload_package(package_file, config_for(server.base_url), read_timeout=0.2,
                              max_attempts=2, **FAST)
     assert outcome.outcome == "retry" and outcome.error_code == "timeout"
+    assert outcome.server_message.endswith(": timed out")
 
 
 def test_over_cap_package_is_refused_before_sending(server, tmp_path):
