@@ -87,7 +87,27 @@ def test_fast_path_agrees_with_the_full_check(text: str) -> None:
 @SETTINGS
 @given(text=st.text(min_size=201, max_size=400))
 def test_over_long_string_always_breaks_a_rule(text: str) -> None:
-    assert check_string(text) in ("raw_path", "multiline", "too_long")
+    assert check_string(text) in ("raw_path", "email_address", "multiline", "too_long")
+
+
+ASCII_WORD = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"),
+                     min_size=1, max_size=10)
+LOCAL_PARTS = st.builds(lambda a, sep, b: f"{a}{sep}{b}",
+                        ASCII_WORD, st.sampled_from(["", ".", "_", "+", "-"]), ASCII_WORD)
+EMAILS = st.builds(lambda local, labels, tld: f"{local}@{'.'.join(labels)}.{tld}",
+                   LOCAL_PARTS,
+                   st.lists(ASCII_WORD, min_size=1, max_size=3),
+                   st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz"), min_size=2, max_size=6))
+
+
+@SETTINGS
+@given(prefix=ANY_TEXT, left=BOUNDARY, email=EMAILS, right=BOUNDARY, suffix=ANY_TEXT)
+@example(prefix="", left=" ", email="jane.doe@example.com", right=" ", suffix="")
+def test_any_inserted_email_address_is_flagged(
+    prefix: str, left: str, email: str, right: str, suffix: str
+) -> None:
+    text = f"{prefix}{left}{email}{right}{suffix}"
+    assert check_string(text) == ("raw_path" if contains_raw_path(text) else "email_address")
 
 
 WORDS = st.sampled_from(["analyze", "ok", "error", "1.2.3", "a/b", "3/4", "text/plain", "BP-E1042", "ゲーム"])
