@@ -613,11 +613,14 @@ def test_privacy_module_exposes_the_contract_names_and_values() -> None:
         "multiline",
     )
     assert (privacy.RULE_TOO_LONG, privacy.RULE_NESTED) == ("too_long", "nested_value")
+    assert (privacy.RULE_EMAIL, privacy.RULE_SECRET_FIELD) == ("email_address", "secret_field")
+    assert len(set(privacy.RULES)) == 7
     assert (privacy.MAX_STRING_LENGTH, privacy.REDACTED) == (200, "[redacted]")
     for name in (
         "contains_raw_path",
         "check_string",
         "is_content_key",
+        "attr_key_rule",
         "Finding",
         "RedactionReport",
         "sanitize_event",
