@@ -137,7 +137,6 @@ def cmd_serve(args, settings: BackendSettings) -> int:
     return EXIT_OK
 
 
-
 def cmd_keys_create(args, settings: BackendSettings) -> int:
     def body(sink: Sink) -> int:
         key, record = generate_key(args.scope, args.label, utcnow())

@@ -287,7 +287,7 @@ _ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
 
 
 def network_reason(exc: requests.exceptions.RequestException) -> str:
-    """The cause in a few words (`connection refused`, `timed out`, `Name or service not known`)
+    """The cause in a few words (`Connection refused`, `timed out`, `Name or service not known`)
     instead of urllib3's retry wrapper text; the full text when no cause can be read."""
     if isinstance(exc, requests.exceptions.Timeout):
         return "timed out"
