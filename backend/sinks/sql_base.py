@@ -180,10 +180,6 @@ class SqlSink(Sink):
                          last_upload=R.us_to_text(last) if last else None)
         return self._query("stats", run)
 
-    def _event_where(self, flt: EventFilter) -> tuple[list[str], list]:
-        where, args = self._event_fields_where(flt)
-        return where + time_where(start_us(flt), end_us(flt)), args + time_args(start_us(flt), end_us(flt))
-
     def _event_fields_where(self, flt: EventFilter) -> tuple[list[str], list]:
         """The conditions on everything but time."""
         where, args = [], []
@@ -199,10 +195,10 @@ class SqlSink(Sink):
 
     def list_events(self, flt: EventFilter, page: int, per_page: int) -> EventPage:
         R.check_page(page, per_page)
-        where, args = self._event_where(flt)
-        time_only = all(getattr(flt, c) is None
-                        for c in ("category", "source", "name", "status", "session_id"))
-        hint = self.ts_index_hint if time_only else ""
+        fields_where, fields_args = self._event_fields_where(flt)
+        lo, hi = start_us(flt), end_us(flt)
+        where, args = fields_where + time_where(lo, hi), fields_args + time_args(lo, hi)
+        hint = "" if fields_where else self.ts_index_hint  # filtered by time only
 
         def run(cur):
             cur.execute(f"SELECT {', '.join(R.EVENT_COLUMNS)} FROM events{hint}{_and(where)} "
@@ -210,7 +206,7 @@ class SqlSink(Sink):
                         (*args, per_page, (page - 1) * per_page))
             items = [row_to_stored_event(r) for r in cur.fetchall()]
             if where:
-                total = count_events(cur, flt, *self._event_fields_where(flt))
+                total = count_events(cur, flt, fields_where, fields_args)
             else:
                 cur.execute("SELECT events FROM totals WHERE id = 1")
                 total = cur.fetchone()[0]
