@@ -3,7 +3,8 @@
 `export_window` reads every source for the window (streaming, see
 `spool_reader`), hands the records to `package_builder.build_packages` (which
 sanitizes, aggregates and writes the package or its parts), then records what
-it wrote (`exports.jsonl`, for `upload --file`) and removes what an earlier
+it wrote (`exports.jsonl`, for `upload --file`), counts it in the persistent
+counters (`exported.*`, what `status` shows), and removes what an earlier
 export to the same name left and this one did not rewrite.
 """
 
@@ -19,6 +20,7 @@ from ..client.config import Config
 from ..client.errors import StorageError, UsageError
 from ..client.paths import TelemetryPaths
 from ..client.timewindow import format_ts
+from .counters import CounterStore
 from .identity import load_or_create_governance_id
 from .package_builder import ProgressFn, build_packages
 from .package_writer import ExportRecord, make_header, record_export, remove_stale_exports
@@ -58,6 +60,8 @@ def export_window(paths: TelemetryPaths, config: Config, output: Path, start: da
                      created=header.export_timestamp)
         for f, sha, pid, n, size in result.written
     ])
+    CounterStore(paths.counters_file).increment_many(
+        {"exported.packages": len(result.written), "exported.events": result.events})
     log.info("export.done", files=len(result.written), events=result.events, bytes=result.bytes,
              stale_removed=len(removed),
              skipped_lines=stats.skipped_lines, redactions=sum(result.redactions.values()))

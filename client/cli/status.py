@@ -66,7 +66,8 @@ def delivery_pairs(result: dict) -> list[tuple[str, object]]:
     counters = result.get("counters")
     if counters:
         dropped = ", ".join(f"{k} {v}" for k, v in sorted((counters.get("dropped") or {}).items())) or "none"
-        pairs.append(("since install", f"emitted {counters['emitted']}, exported {counters['exported']}, "
-                                       f"uploaded {counters['uploaded']}, duplicate packages "
-                                       f"{counters['duplicates']}; dropped: {dropped}"))
+        pairs.append(("since install", f"exported {counters['exported']:,} event(s), "
+                                       f"uploaded {counters['uploaded']:,}, "
+                                       f"duplicate packages {counters['duplicates']}, "
+                                       f"read by sync/auto mode {counters['emitted']:,}; dropped: {dropped}"))
     return pairs

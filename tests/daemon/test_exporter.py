@@ -17,6 +17,7 @@ from branchpy_telemetry.client.schema import decode_package
 from branchpy_telemetry.client.spool import rotate_spool
 from branchpy_telemetry.client.timewindow import format_ts
 from branchpy_telemetry.daemon import package_builder
+from branchpy_telemetry.daemon.counters import CounterStore
 from branchpy_telemetry.daemon.exporter import export_window
 from branchpy_telemetry.daemon.package_builder import EventTooLargeError, build_packages
 from branchpy_telemetry.daemon.package_writer import find_export_record, make_header
@@ -62,6 +63,15 @@ def test_export_of_a_small_window_writes_exactly_the_output_path(paths, tmp_path
     assert result.package_ids == [pkg.package_id] and result.events == 10
     assert result.bytes == out.stat().st_size
     assert pkg.summary.first_event_ts == recs[0].ts and pkg.summary.last_event_ts == recs[-1].ts
+
+
+def test_every_export_is_counted_for_status(paths, tmp_path):
+    write_lines(paths.active_spool, [record(i, attrs={"n": i, "mode": "x" * 50}) for i in range(600)])
+    export_window(paths, config(), tmp_path / "one.json", None, None)
+    split = export_window(paths, config(**{"telemetry.max_upload_size_mb": 0.05}), tmp_path / "two.json",
+                          None, None)
+    counters = CounterStore(paths.counters_file).snapshot()
+    assert counters["exported.events"] == 1200 and counters["exported.packages"] == 1 + len(split.files)
 
 
 def test_a_large_window_is_split_into_complete_parts_each_within_the_cap(paths, tmp_path):
