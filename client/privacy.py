@@ -170,10 +170,9 @@ def contains_raw_path(text: str) -> bool:
 @functools.lru_cache(maxsize=16384)
 def _check_slow(text: str) -> str | None:
     variants = _variants(text)
-    if any(PATH_PATTERN.search(v) is not None for v in variants):
-        return RULE_RAW_PATH
-    if any(_EMAIL_ADDRESS.search(v) is not None for v in variants):
-        return RULE_EMAIL
+    rule = _path_or_address(variants)
+    if rule is not None:
+        return rule
     if any(_NEWLINE.search(v) is not None for v in variants):
         return RULE_MULTILINE
     if len(text) > MAX_STRING_LENGTH:
@@ -195,13 +194,19 @@ def _check_long(text: str) -> str:
     is best effort (a path, then an address, is looked for in the first
     LONG_SCAN characters) so that megabytes of content cost a bounded scan."""
     head = text[:LONG_SCAN]
-    if _SUSPICIOUS.search(head) is not None:
-        variants = _variants(head)
-        if any(PATH_PATTERN.search(v) is not None for v in variants):
-            return RULE_RAW_PATH
-        if any(_EMAIL_ADDRESS.search(v) is not None for v in variants):
-            return RULE_EMAIL
+    rule = _path_or_address(_variants(head)) if _SUSPICIOUS.search(head) is not None else None
+    if rule is not None:
+        return rule
     return RULE_MULTILINE if _NEWLINE.search(text) is not None else RULE_TOO_LONG
+
+
+def _path_or_address(variants: tuple[str, ...]) -> str | None:
+    """raw_path or email_address when a variant of the text holds one (a path first), else None."""
+    if any(PATH_PATTERN.search(v) is not None for v in variants):
+        return RULE_RAW_PATH
+    if any(_EMAIL_ADDRESS.search(v) is not None for v in variants):
+        return RULE_EMAIL
+    return None
 
 
 # --- e-mail addresses (over folded text) ---------------------------------------

@@ -30,6 +30,9 @@ BAD_STRINGS = [
     "\\\\server\\share\\file", "file:///etc/passwd", "game/script.rpy", "..\\x.rpy", "%2Fhome%2Falice%2Fa.py",
     "／ｈｏｍｅ／alice／a.py", "two\nlines", "x" * 201, "alice@example.com", "alice%40example.com",
 ]
+# attrs keys the rules drop by what they name (content_field, secret_field)
+FLAGGED_ATTR_KEYS = ["content", "snippet", "raw_message", "source_code", "dialogue", "api_key", "authToken",
+                     "password"]
 LOCATIONS = [
     lambda p, s: p["summary"]["events"][0].__setitem__("name", s),
     lambda p, s: p["summary"]["events"][1]["attrs"].__setitem__("file", s),
@@ -60,8 +63,7 @@ def test_a_bad_string_anywhere_gives_the_same_findings(clean, bad, where):
     assert find_package_violations(package) == expected
 
 
-@pytest.mark.parametrize("key", ["content", "snippet", "raw_message", "source_code", "dialogue", "api_key",
-                                 "authToken", "password"])
+@pytest.mark.parametrize("key", FLAGGED_ATTR_KEYS)
 def test_content_and_secret_keys_in_attrs_are_flagged_like_find_violations(clean, key):
     package = copy.deepcopy(clean)
     package["summary"]["events"][2]["attrs"][key] = "harmless"
@@ -99,8 +101,7 @@ def test_the_upload_gate_gives_the_same_findings_for_a_bad_string_anywhere(clean
     assert upload_answer(package) == expected
 
 
-@pytest.mark.parametrize("key", ["content", "snippet", "raw_message", "source_code", "dialogue", "api_key",
-                                 "authToken", "password"])
+@pytest.mark.parametrize("key", FLAGGED_ATTR_KEYS)
 def test_the_upload_gate_flags_content_and_secret_keys_in_attrs(clean, key):
     package = copy.deepcopy(clean)
     package["summary"]["events"][2]["attrs"][key] = "harmless"
