@@ -32,6 +32,8 @@ COMMAND_BY_TYPE: dict[str, str] = {
     "telemetry.setConfig": "config.set",
     "telemetry.rotate": "rotate",
     "telemetry.history": "history",
+    "telemetry.sync": "sync",
+    "telemetry.purge": "purge",
 }
 LONG_COMMANDS = frozenset({"export", "preview", "upload", "sync"})
 PATH_ARGS = ("output", "file")  # made absolute against the bridge's working folder
@@ -192,11 +194,34 @@ def parse_message(line: str) -> tuple[Any, str, str, dict[str, Any]]:
     if not isinstance(payload, dict):
         raise MalformedRequestError(f'"payload" must be a JSON object, got {type(payload).__name__}',
                                     details=where)
-    args = dict(payload)
+    args = with_consent(COMMAND_BY_TYPE[kind], dict(payload))
     for name in PATH_ARGS:
         if isinstance(args.get(name), str) and args[name]:
             args[name] = os.path.abspath(os.path.expanduser(args[name]))
     return message_id, kind, COMMAND_BY_TYPE[kind], args
+
+
+def with_consent(cmd: str, args: dict[str, Any], env=None) -> dict[str, Any]:
+    """The request's consent, from the payload (the extension's telemetry setting:
+    `"consent": "off"`) and from the bridge's own environment (`DO_NOT_TRACK`).
+
+    Withdrawn in either, the daemon refuses the delivery. Commands that take no
+    consent argument never receive one.
+    """
+    from .consent import CONSENT_COMMANDS, caller_consent_args
+
+    payload_consent = args.pop("consent", None)
+    payload_source = args.pop("consent_source", None)
+    if cmd not in CONSENT_COMMANDS:
+        return args
+    from_env = caller_consent_args(env)
+    if from_env:
+        return {**args, **from_env}
+    if payload_consent not in (None, "on", True):
+        source = payload_source if isinstance(payload_source, str) and payload_source else \
+            "the extension's telemetry setting"
+        return {**args, "consent": "off", "consent_source": source}
+    return args
 
 
 def error_payload(exc: TelemetryError) -> dict[str, Any]:

@@ -55,6 +55,10 @@ class TelemetrySection(_Section):
     rotation: RotationConfig = msgspec.field(default_factory=RotationConfig)
     retention: RetentionConfig = msgspec.field(default_factory=RetentionConfig)
     sources: SourcesConfig = msgspec.field(default_factory=SourcesConfig)
+    # path of the event catalog (what may leave the machine); None = the bundled BranchPy catalog
+    catalog: str | None = None
+    # "off" blocks every delivery, auto mode included, whatever the environment says
+    consent: Literal["on", "off"] = "on"
 
 
 class Config(_Section):
@@ -79,9 +83,12 @@ KEYS: tuple[str, ...] = (
     "telemetry.retention.keep",
     "telemetry.retention.max_total_mb",
     "telemetry.sources.extension_dir",
+    "telemetry.catalog",
+    "telemetry.consent",
 )
 _DURATION_KEYS = {"telemetry.auto.interval", "telemetry.rotation.max_age", "telemetry.retention.keep"}
 _SECRET_KEYS = {"telemetry.api_key"}
+_OPTIONAL_PATH_KEYS = {"telemetry.sources.extension_dir", "telemetry.catalog"}  # "" restores the default
 _POSITIVE_KEYS = {
     "telemetry.max_upload_size_mb",
     "telemetry.auto.daily_upload_budget_mb",
@@ -187,7 +194,7 @@ def _set_in_tree(tree: dict[str, Any], key: str, value: Any) -> None:
         if lowered not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
             raise ConfigError(f"{key}: expected true or false, got {value!r}")
         value = lowered in ("true", "1", "yes", "on")
-    if key == "telemetry.sources.extension_dir" and value in ("", None):
+    if key in _OPTIONAL_PATH_KEYS and value in ("", None):
         node.pop(leaf, None)
         return
     node[leaf] = value

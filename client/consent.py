@@ -28,15 +28,51 @@ _OFF = frozenset({"off", "0", "false", "no", "n", "disabled", "disable"})
 
 def consent_withdrawn(env: Mapping[str, str] | None = None) -> bool:
     """True when the environment forbids telemetry (`DO_NOT_TRACK`, `BRANCHPY_TELEMETRY=off`)."""
+    if (env is None or env is os.environ) and _ENV_DATA is not None \
+            and _DNT_KEY not in _ENV_DATA and _SETTING_KEY not in _ENV_DATA:
+        return False  # the common case, without decoding anything
+    return withdrawal_source(env) is not None
+
+
+def withdrawal_source(env: Mapping[str, str] | None = None) -> str | None:
+    """The variable withdrawing consent in `env` (`"DO_NOT_TRACK=1"`, `"BRANCHPY_TELEMETRY=off"`), or None."""
     if env is None or env is os.environ:
-        if _ENV_DATA is not None and _DNT_KEY not in _ENV_DATA and _SETTING_KEY not in _ENV_DATA:
-            return False  # the common case, without decoding anything
         dnt, setting = read_env(DO_NOT_TRACK_ENV), read_env(TELEMETRY_ENV)
     else:
         dnt, setting = env.get(DO_NOT_TRACK_ENV), env.get(TELEMETRY_ENV)
     if dnt is not None and dnt.strip().lower() in _TRUTHY:
-        return True
-    return setting is not None and setting.strip().lower() in _OFF
+        return f"{DO_NOT_TRACK_ENV}={dnt.strip()}"
+    if setting is not None and setting.strip().lower() in _OFF:
+        return f"{TELEMETRY_ENV}={setting.strip()}"
+    return None
+
+
+# The control commands whose arguments carry the caller's consent (`caller_consent_args`).
+CONSENT_COMMANDS = frozenset({"status", "upload", "sync", "mode", "emit"})
+
+
+def caller_consent_args(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The control-protocol arguments that carry a caller's withdrawn consent to the daemon.
+
+    A delivery (`upload`, `sync`, `mode auto`) asked for by someone whose
+    environment withdraws consent is refused by the daemon, whatever the
+    daemon's own environment says: `{"consent": "off", "consent_source": "DO_NOT_TRACK=1
+    in the caller's environment"}`, or `{}` when the caller consents.
+    """
+    source = withdrawal_source(env)
+    if source is None:
+        return {}
+    return {"consent": "off", "consent_source": f"{source} in the caller's environment"}
+
+
+def without_consent_variables(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` minus the consent variables: the environment a client gives the daemon it spawns.
+
+    The daemon outlives the client; a withdrawal in one shell travels with that
+    shell's requests, it must not block the user's later requests from elsewhere.
+    Consent set for the daemon itself (systemd unit, config) is not affected.
+    """
+    return {k: v for k, v in env.items() if k not in (DO_NOT_TRACK_ENV, TELEMETRY_ENV)}
 
 
 def _posix_environ_data() -> dict | None:

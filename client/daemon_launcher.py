@@ -81,10 +81,14 @@ def start_daemon(paths: TelemetryPaths, *, timeout: float = START_TIMEOUT,
     """Spawn a detached daemon and wait until it listens; returns its pid."""
     import subprocess
 
+    from .consent import without_consent_variables
+
     log_file = _open_log(paths)
     try:
         proc = subprocess.Popen(
             [*daemon_command(), *(extra_args or [])],
+            # the caller's DO_NOT_TRACK travels with its requests, not with the daemon it leaves behind
+            env=without_consent_variables(os.environ),
             stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
             start_new_session=True, close_fds=True,
             # Windows: no console, own process group, so closing the terminal does not stop it

@@ -28,13 +28,13 @@ import msgspec
 import structlog
 
 from ..client.config import Config
-from ..client.consent import consent_withdrawn
 from ..client.errors import ConsentWithdrawnError
 from ..client.paths import TelemetryPaths, ensure_private_dir
 from ..client.spool import spool_size_bytes
 from ..client.timewindow import utcnow
 from .budget import DailyUploadBudget
 from .checkpoints import CheckpointStore
+from .consent_gate import ConsentArgs, delivery_blocker, hint_for
 from .counters import CounterStore
 from .delivery import DeliveryReport, ledger_record_for, send_outbox
 from .identity import load_or_create_governance_id
@@ -142,9 +142,11 @@ def record_dry_run(outbox: Outbox, config: Config, ledger_file: Path) -> int:
 
 def run_auto_job(paths: TelemetryPaths, config: Config, lock: threading.Lock, *,
                  dry_run: bool | None = None, progress: ProgressFn | None = None,
-                 env: dict[str, str] | None = None, **upload_options: Any) -> AutoRunReport:
+                 env: dict[str, str] | None = None, caller: ConsentArgs | None = None,
+                 **upload_options: Any) -> AutoRunReport:
     """One run (see the module docstring). Raises ConsentWithdrawnError after
-    exporting when consent is withdrawn; other errors propagate to the scheduler."""
+    exporting when consent is withdrawn (config, the daemon's `env`, or the
+    `caller` of `sync`); other errors propagate to the scheduler."""
     dry_run = config.telemetry.auto.dry_run if dry_run is None else dry_run
     started = time.monotonic()
     report = AutoRunReport(dry_run=dry_run)
@@ -162,10 +164,10 @@ def run_auto_job(paths: TelemetryPaths, config: Config, lock: threading.Lock, *,
                                                      progress=stage("export"))
         if dry_run:
             report.dry_run_recorded = record_dry_run(outbox, config, paths.ledger_file)
-        elif consent_withdrawn(env):
+        elif (blocker := delivery_blocker(config, caller, env)) is not None:
             raise ConsentWithdrawnError(
-                "telemetry consent is withdrawn (DO_NOT_TRACK or BRANCHPY_TELEMETRY=off): nothing was sent",
-                hint="packages stay in the outbox; unset DO_NOT_TRACK / BRANCHPY_TELEMETRY for the daemon")
+                f"telemetry consent is withdrawn by {blocker}: nothing was sent",
+                hint="packages stay in the outbox; " + hint_for(blocker), details={"blocked_by": blocker})
         else:
             pending = len(outbox.pending())
             if progress and pending:

@@ -25,11 +25,11 @@ def ensure_scheduler(daemon: DaemonContext):
     return daemon.scheduler
 
 
-def run_job(daemon: DaemonContext, progress=None):
+def run_job(daemon: DaemonContext, progress=None, caller=None):
     """One auto-mode run with the daemon's current config (what the schedule and `sync` run)."""
     from .auto_job import run_auto_job
 
-    return run_auto_job(daemon.paths, daemon.config, daemon.delivery_lock, progress=progress)
+    return run_auto_job(daemon.paths, daemon.config, daemon.delivery_lock, progress=progress, caller=caller)
 
 
 def apply_mode(daemon: DaemonContext) -> None:

@@ -26,7 +26,6 @@ import requests
 import structlog
 
 from branchpy_telemetry.client.config import Config
-from branchpy_telemetry.client.consent import consent_withdrawn
 from branchpy_telemetry.client.errors import (
     ConsentWithdrawnError,
     NotFoundError,
@@ -35,6 +34,7 @@ from branchpy_telemetry.client.errors import (
 )
 from branchpy_telemetry.client.schema import decode_package
 
+from .consent_gate import hint_for, standing_blocker
 from .retry_policy import Outcome, classify, is_package_fault, next_delay, parse_retry_after
 
 log = structlog.get_logger("branchpy.upload")
@@ -199,11 +199,9 @@ def send_prepared(prepared: PreparedUpload, config: Config, *, session: requests
                   connect_timeout: float = 5.0, read_timeout: float = 30.0,
                   env: Mapping[str, str] | None = None) -> UploadOutcome:
     """Send an already prepared package (see `upload_package`)."""
-    if consent_withdrawn(env):  # the last gate before the network, whoever the caller is
-        raise ConsentWithdrawnError(
-            "telemetry consent is withdrawn (DO_NOT_TRACK or BRANCHPY_TELEMETRY=off): nothing was sent",
-            hint="unset DO_NOT_TRACK / BRANCHPY_TELEMETRY in the daemon's environment to upload; "
-                 "packages stay in the outbox")
+    if (blocker := standing_blocker(config, env)) is not None:  # the last gate before the network
+        raise ConsentWithdrawnError(f"telemetry consent is withdrawn by {blocker}: nothing was sent",
+                                    hint=hint_for(blocker), details={"blocked_by": blocker})
     endpoint = config.telemetry.endpoint.rstrip("/")
     url = endpoint + "/upload"
     headers = {"Content-Type": "application/json", "Content-Encoding": "gzip",

@@ -19,9 +19,12 @@ LONG_TIMEOUT = 600.0  # export/preview: the daemon answers when done
 
 def call_daemon(options: argparse.Namespace, cmd: str, args: dict[str, Any] | None = None, *,
                 long: bool = False, on_progress: Callable | None = None) -> Any:
+    from ..consent import CONSENT_COMMANDS, caller_consent_args
     from ..daemon_launcher import require_daemon, unavailable_hint
     from ..transport import open_control_client
 
+    if cmd in CONSENT_COMMANDS:
+        args = {**(args or {}), **caller_consent_args()}
     paths = resolve_paths()
     require_daemon(paths, start=not options.no_start)
     timeout = options.timeout or (LONG_TIMEOUT if long else QUICK_TIMEOUT)

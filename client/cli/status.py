@@ -59,6 +59,10 @@ def delivery_pairs(result: dict) -> list[tuple[str, object]]:
             if last.get("ok") and report.get("failure"):
                 outcome = f"ran, {report.get('kept', 0)} package(s) not delivered: {report['failure'][:120]}"
             pairs.append(("last run", f"{last.get('started_at')} ({last.get('trigger')}) {outcome}"))
+    consent = result.get("consent")
+    if consent:
+        pairs.append(("deliveries", "allowed" if consent["deliveries"] == "allowed"
+                      else f"blocked by {consent['blocked_by']}"))
     outbox = result.get("outbox")
     if outbox:
         pairs.append(("outbox", f"{outbox['packages']} package(s), {format_bytes(outbox['bytes'])}"

@@ -29,7 +29,7 @@ def register(sub, parents: list[argparse.ArgumentParser]) -> None:
 
 
 def run(options: argparse.Namespace) -> int:
-    from ..consent import consent_withdrawn
+    from ..consent import withdrawal_source
     from ..errors import ConsentWithdrawnError
     from ..timewindow import parse_window_start, utcnow
     from .remote import call_daemon_long
@@ -40,9 +40,10 @@ def run(options: argparse.Namespace) -> int:
         options.parser.error("--from goes with --auto, not with --file")
     if options.from_:
         parse_window_start(options.from_, utcnow())  # a typo is a usage error before any daemon work
-    if consent_withdrawn() and not options.dry_run:
+    source = withdrawal_source()
+    if source is not None and not options.dry_run:
         raise ConsentWithdrawnError(
-            "telemetry consent is withdrawn (DO_NOT_TRACK or BRANCHPY_TELEMETRY=off): nothing was sent",
+            f"telemetry consent is withdrawn by {source} in your environment: nothing was sent",
             hint="unset DO_NOT_TRACK / BRANCHPY_TELEMETRY to upload, or use --dry-run")
     args: dict = {"dry_run": options.dry_run}
     if options.auto:

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from branchpy_telemetry.client.errors import ConsentWithdrawnError, StorageError
 
+from ..consent_gate import ConsentArgs
 from ..context import RequestContext
 from .args import parse_args
 
 Scalar = str | int | float | bool | None
 
 
-class Args(msgspec.Struct, forbid_unknown_fields=True):
+class Args(ConsentArgs, forbid_unknown_fields=True, kw_only=True):
     category: str
     name: str
     source: str = "cli"
@@ -37,6 +36,9 @@ def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
     from branchpy_telemetry.client.emitter import Emitter
 
     spec = parse_args(args, Args)
+    if spec.consent == "off":
+        raise ConsentWithdrawnError(
+            f"telemetry is off ({spec.consent_source or 'the caller'}): nothing recorded")
     error = {k: v for k, v in (("code", spec.error_code), ("type", spec.error_type),
                                ("message", spec.error_message)) if v is not None}
     emitter = Emitter(ctx.paths, source=spec.source)

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import msgspec
-
 from branchpy_telemetry.client.config import INTERVAL_FLOOR_SECONDS, set_value_in_file
 from branchpy_telemetry.client.errors import UsageError
 from branchpy_telemetry.client.timewindow import parse_duration
 
+from ..consent_gate import ConsentArgs, require_consent
 from ..context import RequestContext
 from .args import parse_args
 
 
-class Args(msgspec.Struct, forbid_unknown_fields=True):
+class Args(ConsentArgs, forbid_unknown_fields=True, kw_only=True):
     mode: Literal["manual", "auto"]
     interval: str | None = None
     dry_run: bool | None = None
@@ -32,6 +31,8 @@ def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
             raise UsageError(f"interval {spec.interval!r} is below the floor of {INTERVAL_FLOOR_SECONDS:g}s",
                              hint="use 10s or more, e.g. --interval 6h")
     dry_run = spec.dry_run if spec.dry_run is not None else (False if spec.mode == "auto" else None)
+    if spec.mode == "auto" and not dry_run:
+        require_consent(ctx.config, spec)  # auto mode delivers: refused, nothing changes
     file = ctx.paths.config_file
     with ctx.daemon.config_lock:
         if spec.interval is not None:

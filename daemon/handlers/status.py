@@ -6,12 +6,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..consent_gate import ConsentArgs, delivery_blocker
 from ..context import RequestContext
-from .args import NoArgs, parse_args
+from .args import parse_args
 
 
 def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
-    parse_args(args, NoArgs)
+    caller = parse_args(args, ConsentArgs)
     daemon, paths = ctx.daemon, ctx.paths
     spool_files, spool_bytes = measure_spool(paths.spool_dir)
     return {
@@ -30,7 +31,15 @@ def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
         "config_file": str(paths.config_file),
         "log_file": str(paths.daemon_log),
         **delivery_status(ctx),
+        "consent": consent_status(ctx, caller),
     }
+
+
+def consent_status(ctx: RequestContext, caller: ConsentArgs) -> dict[str, Any]:
+    """Whether a delivery asked for now would go out, and if not, which source blocks it."""
+    blocker = delivery_blocker(ctx.config, caller)
+    return {"deliveries": "blocked" if blocker else "allowed", "blocked_by": blocker,
+            "config": ctx.config.telemetry.consent}
 
 
 def delivery_status(ctx: RequestContext) -> dict[str, Any]:

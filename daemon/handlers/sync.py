@@ -8,18 +8,20 @@ import msgspec
 
 from branchpy_telemetry.client.errors import TelemetryError, UploadFailedError, ValidationRejectedError
 
+from ..consent_gate import ConsentArgs
 from ..context import RequestContext
-from .args import NoArgs, parse_args
+from .args import parse_args
 
 
 def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
-    parse_args(args, NoArgs)
+    caller = parse_args(args, ConsentArgs)  # a caller without consent: exported, kept, not sent
     from ..auto_mode import ensure_scheduler, run_job
 
     def progress(done: int, total: int | None, stage: str) -> None:
         ctx.progress(done, total, stage=stage)
 
-    result = ensure_scheduler(ctx.daemon).run_now(lambda: run_job(ctx.daemon, progress=progress))
+    scheduler = ensure_scheduler(ctx.daemon)
+    result = scheduler.run_now(lambda: run_job(ctx.daemon, progress=progress, caller=caller))
     if not result.ok:
         if isinstance(result.exception, TelemetryError):
             raise result.exception

@@ -19,13 +19,14 @@ from branchpy_telemetry.client.errors import UsageError
 from branchpy_telemetry.client.paths import ensure_private_dir
 from branchpy_telemetry.client.timewindow import parse_window_start, utcnow
 
+from ..consent_gate import ConsentArgs, require_consent
 from ..context import RequestContext
 from .args import parse_args
 
 STAGING_DIR = "staging"
 
 
-class Args(msgspec.Struct, forbid_unknown_fields=True):
+class Args(ConsentArgs, forbid_unknown_fields=True, kw_only=True):
     file: str | None = None
     auto: bool = False
     from_: str | None = msgspec.field(default=None, name="from")
@@ -41,6 +42,8 @@ def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
         raise UsageError("upload --auto needs from (a window: 30m, 24h, 7d or an ISO-8601 time)")
     if spec.file is not None and spec.from_:
         raise UsageError("from only goes with auto", hint="upload --auto --from 24h")
+    if not spec.dry_run:
+        require_consent(ctx.config, spec)
     with ctx.daemon.delivery_lock:
         results = upload_window(ctx, spec) if spec.auto else [upload_file(ctx, Path(spec.file), spec.dry_run)]
     return check_results(results, spec.dry_run)

@@ -204,9 +204,10 @@ def test_slo_default_window_is_the_configured_one(tmp_path):
     old = make_package(25, seed=212, start=now - timedelta(days=9), step=timedelta(minutes=3))
     backend = start_sqlite_backend(tmp_path, slo_window="7d")
     try:
+        headers = {**backend.headers("ingest"), "Content-Type": "application/json"}
         for package in (recent, old):
             response = requests.post(backend.api + "/upload", data=msgspec.json.encode(package), timeout=30,
-                                     headers={**backend.headers("ingest"), "Content-Type": "application/json"})
+                                     headers=headers)
             assert response.status_code == 201, response.text
         slo = ok(backend, "/errors/slo")
     finally:

@@ -23,6 +23,8 @@ def test_defaults_match_the_design_table():
         "telemetry.retention.keep": "14d",
         "telemetry.retention.max_total_mb": 200.0,
         "telemetry.sources.extension_dir": None,
+        "telemetry.catalog": None,
+        "telemetry.consent": "on",
     }
     assert config.max_upload_bytes == 5 * 1024 * 1024
 

@@ -13,15 +13,8 @@ import pytest
 from branchpy_telemetry.daemon.identity import load_or_create_governance_id
 from branchpy_telemetry.daemon.ledger import read_history
 
-from ..daemon.recording_server import RecordingServer, Reply, error_reply
+from ..daemon.recording_server import Reply, error_reply
 from .delivery_env import configure, emit_events, run_cli
-
-
-@pytest.fixture
-def server():
-    srv = RecordingServer().start()
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture
