@@ -40,7 +40,7 @@ from typing import Any
 import msgspec
 
 from .credential_shapes import secret_value_rule
-from .errors import TelemetryError
+from .errors import EXIT_USAGE, TelemetryError
 from .event import CATEGORIES, MAX_DURATION_MS, Category
 from .fixed_formats import CATALOG_ID_REGEX, CATALOG_REVISION_REGEX, is_version
 from .privacy import MAX_STRING_LENGTH, attr_key_rule, check_string
@@ -63,7 +63,10 @@ CATALOG_RULES: tuple[str, ...] = (DROP_UNDECLARED_EVENT, DROP_EXPIRED_EVENT, DRO
 
 
 class CatalogInvalidError(TelemetryError):
+    """A catalog file that cannot be used: a configuration problem (exit 2)."""
+
     code = "catalog_invalid"
+    exit_code = EXIT_USAGE
 
 
 # --- the file format (msgspec Structs; unknown keys are errors) ----------------------------------

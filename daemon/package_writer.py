@@ -76,14 +76,14 @@ def branchpy_version() -> str:
             return version_numbers(metadata.version(dist))
         except metadata.PackageNotFoundError:
             continue
-    return "0+unknown"
+    return "0"
 
 
 def version_numbers(text: str) -> str:
     """A version as it is when version-shaped, else its leading numbers (`0.1.dev3+gabc` -> `0.1`)."""
     if is_version(text):
         return text
-    return os_release_numbers(text) or "0+unknown"
+    return os_release_numbers(text) or "0"
 
 
 def skeleton_size(header: PackageHeader) -> int:

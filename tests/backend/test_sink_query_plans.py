@@ -26,7 +26,7 @@ FILTERS = {
     "source+status": EventFilter(source="daemon", status="ok"),
     "from": EventFilter(start=BASE_TS + timedelta(hours=3, minutes=40)),  # selective, like a dashboard range
     "from+to": EventFilter(start=BASE_TS, end=BASE_TS + timedelta(minutes=20)),
-    "category+name+to": EventFilter(category="feature", name="lint", end=BASE_TS + timedelta(hours=3)),
+    "category+name+to": EventFilter(category="feature", name="search", end=BASE_TS + timedelta(hours=3)),
 }
 RANGE = TimeRange(start=BASE_TS + timedelta(minutes=30), end=BASE_TS + timedelta(days=2, hours=5))
 
