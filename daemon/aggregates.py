@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from functools import partial
-from itertools import compress, groupby
+from itertools import compress
 from operator import attrgetter, is_not, itemgetter
 from typing import Any
 
@@ -320,11 +320,17 @@ class PartAggregates:
 
     # --- results -----------------------------------------------------------------
     def performance_metrics(self) -> dict[str, CommandPerformance]:
+        by_name: dict[str, list[float]] = {}
+        for name, d in zip(self.duration_names, self.duration_values, strict=True):
+            if d is not None:
+                values = by_name.get(name)
+                if values is None:
+                    by_name[name] = [d]
+                else:
+                    values.append(d)
         out = {}
-        pairs = sorted(pair for pair in zip(self.duration_names, self.duration_values, strict=True)
-                       if pair[1] is not None)
-        for name, group in groupby(pairs, key=_FIRST):
-            values = list(map(_SECOND, group))  # sorted: the pairs sort by name, then duration
+        for name in sorted(by_name):
+            values = sorted(by_name[name])
             n = len(values)
             total = math.fsum(values)
             out[name] = CommandPerformance(

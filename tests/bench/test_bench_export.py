@@ -105,8 +105,8 @@ def write_spool(spool_dir: Path, count: int, seed: int = 42, distinct_errors: bo
     emits them); 4% carry an undeclared path attr and 5% an error, as before."""
     spool_dir.mkdir(parents=True, exist_ok=True)
     r = random.Random(seed)
-    declared = {(e["category"], e["name"]): e for e in
-                describe_catalog(load_catalog(), datetime(2026, 12, 1, tzinfo=UTC).date())["events"]}
+    described = describe_catalog(load_catalog(), datetime(2026, 12, 1, tzinfo=UTC).date())
+    declared = {(e["category"], e["name"]): e for e in msgspec.to_builtins(described)["events"]}
     failures = [(f"BP-E{1000 + k}", r.choice(["ValueError", "OSError", "KeyError"]),
                  f"cannot parse /home/alice/vn/game/s{k}.rpy line {r.randint(1, 3000)}") for k in range(40)]
     enc = msgspec.json.Encoder()
