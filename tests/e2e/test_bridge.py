@@ -82,8 +82,8 @@ def test_bridge_empty_input_exits_0_with_no_output(subprocess_env):
 
 
 def test_bridge_export_resolves_relative_output_and_relays_progress(running_daemon, subprocess_env, tmp_path):
-    for n in range(5):
-        running_daemon.call("emit", {"category": "command", "name": f"cmd{n}", "duration_ms": n})
+    for name in ("analyze", "lint", "check", "build", "graph"):
+        running_daemon.call("emit", {"category": "command", "name": name, "duration_ms": 5})
     workdir = tmp_path / "workspace"
     workdir.mkdir()
     out, stderr, code = run_bridge([
