@@ -376,6 +376,28 @@ def test_error_code_and_type_leave_only_when_declared_and_public(paths, tmp_path
         assert b"alice" not in data and b"thesis_draft" not in data and b"failed" not in data
 
 
+@pytest.mark.parametrize("session_id", [SESSION, "alice-laptop"], ids=["block-proof", "record-proof"])
+def test_a_list_or_object_as_a_declared_attr_value_is_invalid_not_a_crash(paths, tmp_path, session_id):
+    """A spool line is JSON from any writer (the extension): a list or an object where the
+    catalog declares an enum, int, bool, float, version or pattern is dropped and counted, in
+    the per-block proof and in the per-record one (taken when a block holds an id to replace)."""
+    odd = [["fast"], {"mode": "fast"}, []]
+    recs = [record(i, session_id=session_id, name="analyze",
+                   attrs={"mode": value, "files": value, "flag_json": value, "engine": value,
+                          "files_scanned": i})
+            for i, value in enumerate(odd)]
+    recs += [record(3, session_id=session_id, category="feature", name="flow.zoom", attrs={"level": [1.5]}),
+             record(4, session_id=session_id, category="command", name="doctor",
+                    attrs={"engine_version": {"v": "1.2.3"}, "python_ok": True})]
+    write_lines(paths.active_spool, recs)
+    result = export_window(paths, config(), tmp_path / "o.json", None, None)
+    pkg = read_package(tmp_path / "o.json")
+    assert [e.attrs for e in pkg.summary.events] == [{"files_scanned": 0}, {"files_scanned": 1},
+                                                     {"files_scanned": 2}, {}, {"python_ok": True}]
+    keyed = {"keyed_id": 5} if session_id != SESSION else {}
+    assert result.redactions == {"invalid_value": 4 * 3 + 2, **keyed}
+
+
 def test_a_rotation_after_the_sources_are_opened_loses_and_duplicates_nothing(paths, tmp_path):
     from branchpy_telemetry.daemon.spool_reader import ReadStats, open_sources, read_records
 
