@@ -171,6 +171,11 @@ rules = { type = "int", min = 0 }
 """
 
 
+def context_with_catalog(paths, catalog) -> DaemonContext:
+    return DaemonContext(paths=paths, config=load_config(paths.config_file, overrides={
+        "telemetry.catalog": str(catalog)}), version="9.9.9", idle_timeout=60)
+
+
 def test_catalog_describes_the_configured_catalog(daemon_ctx):
     result = call(daemon_ctx, "catalog")
     assert result["id"] == "branchpy" and result["errors"]["code_pattern"] == "^BP-E[0-9]{4}$"
@@ -202,8 +207,7 @@ def test_export_applies_the_catalog_the_config_names(paths, tmp_path):
     catalog but not by this one, is dropped whole and counted."""
     catalog = tmp_path / "studio.toml"
     catalog.write_text(ONE_EVENT_CATALOG)
-    ctx = DaemonContext(paths=paths, config=load_config(
-        paths.config_file, overrides={"telemetry.catalog": str(catalog)}), version="9.9.9", idle_timeout=60)
+    ctx = context_with_catalog(paths, catalog)
     call(ctx, "emit", {"category": "command", "name": "lint", "attrs": {"rules": 12, "files": 3}})
     call(ctx, "emit", {"category": "command", "name": "analyze", "attrs": {"files": 3}})
     result = call(ctx, "export", {"output": str(tmp_path / "pkg.json")})
@@ -217,8 +221,7 @@ def test_export_applies_the_catalog_the_config_names(paths, tmp_path):
 def test_export_under_a_broken_catalog_is_catalog_invalid_and_writes_nothing(paths, tmp_path):
     catalog = tmp_path / "broken.toml"
     catalog.write_text(ONE_EVENT_CATALOG.replace("format = 1", "format = 2"))
-    ctx = DaemonContext(paths=paths, config=load_config(
-        paths.config_file, overrides={"telemetry.catalog": str(catalog)}), version="9.9.9", idle_timeout=60)
+    ctx = context_with_catalog(paths, catalog)
     call(ctx, "emit", {"category": "command", "name": "lint"})
     out = tmp_path / "out"
     out.mkdir()
@@ -226,6 +229,40 @@ def test_export_under_a_broken_catalog_is_catalog_invalid_and_writes_nothing(pat
         call(ctx, "export", {"output": str(out / "pkg.json")})
     assert info.value.code == "catalog_invalid" and "format" in info.value.message
     assert list(out.iterdir()) == []
+
+
+def test_an_expired_event_is_no_longer_collected_and_only_the_local_preview_names_it(paths, tmp_path):
+    """Collection ends after an event's date (2000-01-01: expired on any date this runs)."""
+    catalog = tmp_path / "studio.toml"
+    catalog.write_text(ONE_EVENT_CATALOG + ONE_EVENT_CATALOG[ONE_EVENT_CATALOG.index("[[event]]"):]
+                       .replace('"lint"', '"graph"').replace('"never"', '"2000-01-01"'))
+    ctx = context_with_catalog(paths, catalog)
+    assert call(ctx, "catalog", {"check": str(catalog)})["expired"] == ["command/graph"]
+    call(ctx, "emit", {"category": "command", "name": "lint", "attrs": {"rules": 1}})
+    call(ctx, "emit", {"category": "command", "name": "graph", "attrs": {"rules": 2}})
+    out = tmp_path / "pkg.json"
+    result = call(ctx, "export", {"output": str(out)})
+    assert (result["events"], result["redactions"]) == (1, {"expired_event": 1})
+    for written in (out, tmp_path / "pkg.redactions.json"):
+        assert b"graph" not in written.read_bytes()
+    preview = call(ctx, "preview", {"file": str(out)})
+    assert preview["left_out"] == {"command/graph": 1} and "command/graph ×1" in preview["text"]
+
+
+def test_preview_says_what_a_server_with_the_configured_catalog_would_drop(daemon_ctx, paths, tmp_path):
+    """Exported under the bundled catalog, reviewed under a studio's: its server would drop
+    `analyze` (undeclared there) and the lint attr it does not declare."""
+    call(daemon_ctx, "emit", {"category": "command", "name": "analyze", "attrs": {"files": 3}})
+    call(daemon_ctx, "emit", {"category": "command", "name": "lint", "attrs": {"rules": 4, "files": 3}})
+    out = tmp_path / "pkg.json"
+    assert call(daemon_ctx, "export", {"output": str(out)})["events"] == 2
+    assert call(daemon_ctx, "preview", {"file": str(out)})["server_would_drop"] == {}
+    catalog = tmp_path / "studio.toml"
+    catalog.write_text(ONE_EVENT_CATALOG)
+    preview = call(context_with_catalog(paths, catalog), "preview", {"file": str(out)})
+    assert preview["valid"] is True
+    assert preview["server_would_drop"] == {"undeclared_event": 1, "undeclared_attr": 1}
+    assert "a server with the same catalog would drop" in preview["text"]
 
 
 def test_preview_of_a_missing_file_is_not_found(daemon_ctx, tmp_path):
