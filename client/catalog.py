@@ -313,13 +313,15 @@ def _attr_check(attr: AttrSpec, entry: str, problem) -> AttrCheck | None:
             problem(entry, "min is greater than max")
         return lambda v: (type(v) is float or type(v) is int) and flo <= v <= fhi and math.isfinite(v)
     if isinstance(attr, EnumAttr):
-        values = frozenset(attr.values)
+        values = tuple(dict.fromkeys(attr.values))
         if not values:
             problem(entry, "an enum needs at least one value")
         for value in attr.values:
             if len(value) > MAX_ENUM_VALUE_LENGTH or check_string(value) or secret_value_rule(value):
                 problem(entry, "enum values are short labels that pass the privacy rules")
-        return values.__contains__  # a frozenset of strs: only an equal str is in it (C, no frame)
+        # a tuple of strs: only an equal str is in it (C, no frame). Not a set: a set hashes the
+        # value, and a list or an object from a spool line is unhashable (TypeError)
+        return values.__contains__
     if isinstance(attr, VersionAttr):
         return is_version
     if isinstance(attr, DurationAttr):

@@ -7,6 +7,7 @@ import json
 import msgspec
 import pytest
 
+from branchpy_telemetry.client.catalog import CatalogInvalidError
 from branchpy_telemetry.client.config import load_config
 from branchpy_telemetry.client.errors import (
     ConfigError,
@@ -154,6 +155,114 @@ def test_export_writes_a_package_and_reports_progress(daemon_ctx, tmp_path):
     assert result["events"] == 1
     assert result["files"] and all(name.startswith(str(tmp_path)) for name in result["files"])
     assert all(rid == "req-1" and cmd == "export" for rid, cmd, _ in seen)
+
+
+ONE_EVENT_CATALOG = """format = 1
+id = "studio"
+revision = "7"
+[[event]]
+category = "command"
+name = "lint"
+description = "Lint."
+expires = "never"
+owner = "studio-team"
+[event.attrs]
+rules = { type = "int", min = 0 }
+"""
+
+
+def context_with_catalog(paths, catalog) -> DaemonContext:
+    return DaemonContext(paths=paths, config=load_config(paths.config_file, overrides={
+        "telemetry.catalog": str(catalog)}), version="9.9.9", idle_timeout=60)
+
+
+def test_catalog_describes_the_configured_catalog(daemon_ctx):
+    result = call(daemon_ctx, "catalog")
+    assert result["id"] == "branchpy" and result["errors"]["code_pattern"] == "^BP-E[0-9]{4}$"
+    analyze = next(e for e in result["events"] if (e["category"], e["name"]) == ("command", "analyze"))
+    assert analyze["description"] and analyze["owner"] and analyze["expires"] == "never"
+    assert analyze["attrs"]["flag_json"] == {"type": "bool"}
+    json.dumps(result)
+
+
+def test_catalog_check_names_every_problem_by_its_entry_and_never_raises(daemon_ctx, tmp_path):
+    good = tmp_path / "good.toml"
+    good.write_text(ONE_EVENT_CATALOG)
+    result = call(daemon_ctx, "catalog", {"check": str(good)})
+    assert result["valid"] is True
+    assert (result["id"], result["revision"], result["events"]) == ("studio", "7", 1)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(ONE_EVENT_CATALOG.replace('"never"', '"someday"').replace('"int"', '"text"'))
+    result = call(daemon_ctx, "catalog", {"check": str(bad)})
+    assert result["valid"] is False and result["problems"]
+    assert all("command/lint" in p["entry"] for p in result["problems"])
+    missing = call(daemon_ctx, "catalog", {"check": str(tmp_path / "missing.toml")})
+    assert missing["valid"] is False and missing["problems"]
+    with pytest.raises(UsageError, match="absolute"):
+        call(daemon_ctx, "catalog", {"check": "good.toml"})
+
+
+def test_export_applies_the_catalog_the_config_names(paths, tmp_path):
+    """Under a studio's own catalog only its events leave: `analyze`, declared by the bundled
+    catalog but not by this one, is dropped whole and counted."""
+    catalog = tmp_path / "studio.toml"
+    catalog.write_text(ONE_EVENT_CATALOG)
+    ctx = context_with_catalog(paths, catalog)
+    call(ctx, "emit", {"category": "command", "name": "lint", "attrs": {"rules": 12, "files": 3}})
+    call(ctx, "emit", {"category": "command", "name": "analyze", "attrs": {"files": 3}})
+    result = call(ctx, "export", {"output": str(tmp_path / "pkg.json")})
+    assert result["events"] == 1
+    assert result["redactions"] == {"undeclared_attr": 1, "undeclared_event": 1}
+    package = json.loads((tmp_path / "pkg.json").read_text())
+    assert [(e["name"], e["attrs"]) for e in package["summary"]["events"]] == [("lint", {"rules": 12})]
+    assert (package["summary"]["catalog"]["id"], package["summary"]["catalog"]["revision"]) == ("studio", "7")
+
+
+def test_export_under_a_broken_catalog_is_catalog_invalid_and_writes_nothing(paths, tmp_path):
+    catalog = tmp_path / "broken.toml"
+    catalog.write_text(ONE_EVENT_CATALOG.replace("format = 1", "format = 2"))
+    ctx = context_with_catalog(paths, catalog)
+    call(ctx, "emit", {"category": "command", "name": "lint"})
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(CatalogInvalidError) as info:
+        call(ctx, "export", {"output": str(out / "pkg.json")})
+    assert info.value.code == "catalog_invalid" and "format" in info.value.message
+    assert list(out.iterdir()) == []
+
+
+def test_an_expired_event_is_no_longer_collected_and_only_the_local_preview_names_it(paths, tmp_path):
+    """Collection ends after an event's date (2000-01-01: expired on any date this runs)."""
+    catalog = tmp_path / "studio.toml"
+    catalog.write_text(ONE_EVENT_CATALOG + ONE_EVENT_CATALOG[ONE_EVENT_CATALOG.index("[[event]]"):]
+                       .replace('"lint"', '"graph"').replace('"never"', '"2000-01-01"'))
+    ctx = context_with_catalog(paths, catalog)
+    assert call(ctx, "catalog", {"check": str(catalog)})["expired"] == ["command/graph"]
+    call(ctx, "emit", {"category": "command", "name": "lint", "attrs": {"rules": 1}})
+    call(ctx, "emit", {"category": "command", "name": "graph", "attrs": {"rules": 2}})
+    out = tmp_path / "pkg.json"
+    result = call(ctx, "export", {"output": str(out)})
+    assert (result["events"], result["redactions"]) == (1, {"expired_event": 1})
+    for written in (out, tmp_path / "pkg.redactions.json"):
+        assert b"graph" not in written.read_bytes()
+    preview = call(ctx, "preview", {"file": str(out)})
+    assert preview["left_out"] == {"command/graph": 1} and "command/graph ×1" in preview["text"]
+
+
+def test_preview_says_what_a_server_with_the_configured_catalog_would_drop(daemon_ctx, paths, tmp_path):
+    """Exported under the bundled catalog, reviewed under a studio's: its server would drop
+    `analyze` (undeclared there) and the lint attr it does not declare."""
+    call(daemon_ctx, "emit", {"category": "command", "name": "analyze", "attrs": {"files": 3}})
+    call(daemon_ctx, "emit", {"category": "command", "name": "lint", "attrs": {"rules": 4, "files": 3}})
+    out = tmp_path / "pkg.json"
+    assert call(daemon_ctx, "export", {"output": str(out)})["events"] == 2
+    assert call(daemon_ctx, "preview", {"file": str(out)})["server_would_drop"] == {}
+    catalog = tmp_path / "studio.toml"
+    catalog.write_text(ONE_EVENT_CATALOG)
+    preview = call(context_with_catalog(paths, catalog), "preview", {"file": str(out)})
+    assert preview["valid"] is True
+    assert preview["server_would_drop"] == {"undeclared_event": 1, "undeclared_attr": 1}
+    assert "a server with the same catalog would drop" in preview["text"]
 
 
 def test_preview_of_a_missing_file_is_not_found(daemon_ctx, tmp_path):

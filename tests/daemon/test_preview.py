@@ -4,27 +4,38 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import msgspec
 import pytest
 
+from branchpy_telemetry.client.catalog import load_catalog
 from branchpy_telemetry.client.config import load_config
 from branchpy_telemetry.client.errors import NotFoundError
 from branchpy_telemetry.client.event import ErrorInfo, EventRecord, new_event_id
 from branchpy_telemetry.client.timewindow import format_ts
 from branchpy_telemetry.daemon.exporter import export_window
+from branchpy_telemetry.daemon.package_writer import find_export_record
 from branchpy_telemetry.daemon.preview import preview_file, render_preview_text
 
 T0 = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
 SECRET = "/home/alice/game/secret_route.rpy"
+SESSION = "b3aa7efe4458a885ab9099a435a240ae"
 
 
 @pytest.fixture
 def exported(paths, tmp_path):
+    """Three declared `analyze` events whose declared text attr `engine` holds a path (the
+    first with an error whose message holds it), one with an undeclared attr, and one
+    undeclared event named after the user's file."""
     recs = [EventRecord(event_id=new_event_id(), ts=format_ts(T0 + timedelta(seconds=i)), category="command",
                         source="cli", name="analyze", duration_ms=10.0 * i, status="ok" if i else "error",
-                        session_id="s", error=ErrorInfo(code="BP-E1", message=f"no {SECRET}") if i == 0
-                        else None, attrs={"file": SECRET, "n": i}) for i in range(3)]
+                        session_id=SESSION, error=ErrorInfo(code="BP-E0001", message=f"no {SECRET}")
+                        if i == 0 else None, attrs={"engine": SECRET, "files_scanned": i}) for i in range(3)]
+    recs[1].attrs["secret_route_notes"] = 4
+    recs.append(EventRecord(event_id=new_event_id(), ts=format_ts(T0 + timedelta(seconds=3)),
+                            category="command", source="cli", name="secret_route", session_id=SESSION,
+                            attrs={"files_scanned": 1}))
     paths.spool_dir.mkdir(parents=True)
     paths.active_spool.write_bytes(b"".join(msgspec.json.encode(r) + b"\n" for r in recs))
     out_dir = tmp_path / "out"
@@ -33,23 +44,40 @@ def exported(paths, tmp_path):
     return out_dir / "pkg.json", result
 
 
+COUNTS = {"raw_path": 3, "undeclared_attr": 1, "undeclared_event": 1}
+
+
 def test_preview_of_an_exported_package_is_valid_and_shows_everything_sent(exported):
     path, result = exported
-    p = preview_file(path)
+    p = preview_file(path, load_catalog())
     assert p["valid"] is True and p["violations"] == [] and p["schema_error"] is None
     assert p["package_id"] == result.package_ids[0] and p["bytes"] == path.stat().st_size
     assert p["summary"]["event_count"] == 3 and len(p["events"]) == 3
-    assert p["summary"]["redactions"] == {"raw_path": 3}
+    assert p["summary"]["redactions"] == COUNTS == result.redactions
     assert p["performance_metrics"]["analyze"]["count"] == 3
-    assert p["errors"][0]["error_code"] == "BP-E1"
-    assert p["redaction_report"]["counts"] == {"raw_path": 3}
-    assert {f["pointer"] for f in p["redaction_report"]["findings"]} == {
-        f"/summary/events/{i}/attrs/file" for i in range(3)}
+    assert p["errors"][0]["error_code"] == "BP-E0001"
+    assert [e["attrs"] for e in p["events"]] == [{"files_scanned": i} for i in range(3)]
+    assert p["redaction_report"]["counts"] == COUNTS
+    assert {(f["pointer"], f["rule"], f["location"]) for f in p["redaction_report"]["findings"]} == {
+        *((f"/summary/events/{i}/attrs/engine", "raw_path", "value") for i in range(3)),
+        ("/summary/events/1/attrs", "undeclared_attr", "key")}
+    assert p["catalog"]["id"] == "branchpy" and p["server_would_drop"] == {}
+    assert p["left_out"] is None  # without the export's local record
     json.dumps(p)  # JSON-able for the bridge and --json
     text = render_preview_text(p)
     assert "VALID" in text and "WOULD BE REJECTED" not in text
-    assert "/summary/events/0/attrs/file" in text and "raw_path" in text
-    assert "alice" not in text and "alice" not in json.dumps(p)
+    assert "/summary/events/0/attrs/engine" in text and "raw_path" in text and "undeclared_event: 1" in text
+    for shown in (text, json.dumps(p), path.read_bytes().decode(), Path(result.report_file).read_text()):
+        assert "alice" not in shown and "secret_route" not in shown
+
+
+def test_preview_names_the_users_own_left_out_events_from_the_local_export_record(exported, paths):
+    """Only this machine's preview shows which of the user's event names were left out: they
+    are in the local export record, never in the package or its report."""
+    path, _ = exported
+    p = preview_file(path, load_catalog(), find_export_record(paths.data_dir, path))
+    assert p["left_out"] == {"command/secret_route": 1}
+    assert "command/secret_route ×1" in render_preview_text(p)
 
 
 def test_preview_of_a_tampered_package_names_the_pointer_but_never_the_value(exported):
@@ -60,10 +88,11 @@ def test_preview_of_a_tampered_package_names_the_pointer_but_never_the_value(exp
     path.write_bytes(msgspec.json.encode(body))
     p = preview_file(path)
     assert p["valid"] is False and p["schema_error"] is None
+    # a finding inside attrs points at the attrs object: the key is the sender's choice, never spelled
     assert {(v["pointer"], v["rule"]) for v in p["violations"]} == {
-        ("/summary/events/1/attrs/where", "raw_path"), ("/summary/events/2/name", "raw_path")}
+        ("/summary/events/1/attrs", "raw_path"), ("/summary/events/2/name", "raw_path")}
     text = render_preview_text(p)
-    assert "WOULD BE REJECTED" in text and "/summary/events/1/attrs/where" in text
+    assert "WOULD BE REJECTED" in text and "/summary/events/1/attrs " in text
     assert p["events"][1]["attrs"]["where"] == "[rejected: raw_path]"
     for shown in (json.dumps(p), text):
         assert "bob" not in shown and "plan.rpy" not in shown

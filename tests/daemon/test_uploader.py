@@ -13,6 +13,7 @@ import pytest
 
 from branchpy_telemetry.client.config import load_config
 from branchpy_telemetry.client.errors import NotFoundError, PackageChangedError
+from branchpy_telemetry.daemon.package_writer import ExportRecord, record_export
 from branchpy_telemetry.daemon.uploader import (
     EXPORTS_FILENAME,
     prepare_upload,
@@ -209,11 +210,14 @@ def test_missing_file_is_a_clear_not_found_error(server, tmp_path):
 
 
 def _record_export(paths_dir: Path, package: Path) -> Path:
+    """The exporter's own record of `package`, then a torn line (a crash mid-append)."""
+    data = package.read_bytes()
+    record_export(paths_dir, [ExportRecord(
+        path=str(package.resolve()), sha256=hashlib.sha256(data).hexdigest(),
+        package_id=json.loads(data)["package_id"], events=5, bytes=len(data),
+        created="2026-11-28T01:00:00.000Z")])
     exports = paths_dir / EXPORTS_FILENAME
-    sha = hashlib.sha256(package.read_bytes()).hexdigest()
     with exports.open("a") as fh:
-        fh.write(json.dumps({"path": str(package), "sha256": sha, "package_id": "x", "events": 5,
-                             "created": "2026-11-28T01:00:00.000Z"}) + "\n")
         fh.write('{"path": "torn')  # a torn last line never breaks the lookup
     return exports
 

@@ -4,6 +4,7 @@ uploaded to a real `branchpy-telemetry-backend serve` subprocess (SQLite)."""
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 import requests
@@ -57,7 +58,7 @@ def test_exported_package_is_stored_once_even_when_uploaded_twice(backend, paths
     config = _config(paths, backend.api, backend.keys["ingest"])
     exported = export_window(paths, config, tmp_path / "rc-metrics.json", None, None)
     [package] = exported.files
-    expected = recorded_sha256(paths.data_dir / EXPORTS_FILENAME, package)
+    expected = recorded_sha256(paths.data_dir / EXPORTS_FILENAME, Path(package))
     assert expected is not None
 
     before = _stored_events(backend)

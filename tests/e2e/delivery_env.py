@@ -29,7 +29,7 @@ EMITTER = textwrap.dedent("""
         if pause and i % 50 == 0:
             time.sleep(pause)
         rec = build_event("command", "analyze", duration_ms=float(i % 97) + 0.5, status="ok",
-                          attrs={"worker": worker, "i": i})
+                          attrs={"workers": worker + 1, "files_scanned": i})
         if not write_event(rec):
             raise SystemExit(f"event {i} not written")
         ids.append(rec.event_id)

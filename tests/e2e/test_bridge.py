@@ -82,8 +82,8 @@ def test_bridge_empty_input_exits_0_with_no_output(subprocess_env):
 
 
 def test_bridge_export_resolves_relative_output_and_relays_progress(running_daemon, subprocess_env, tmp_path):
-    for n in range(5):
-        running_daemon.call("emit", {"category": "command", "name": f"cmd{n}", "duration_ms": n})
+    for name in ("analyze", "lint", "check", "build", "graph"):
+        running_daemon.call("emit", {"category": "command", "name": name, "duration_ms": 5})
     workdir = tmp_path / "workspace"
     workdir.mkdir()
     out, stderr, code = run_bridge([
@@ -96,3 +96,24 @@ def test_bridge_export_resolves_relative_output_and_relays_progress(running_daem
     assert result["payload"]["events"] == 5
     for progress in (m for m in out if m["type"] == "telemetry.progress"):
         assert progress["id"] == "e1" and progress["payload"]["cmd"] == "export"
+
+
+def test_bridge_catalog_lists_what_may_be_collected_and_checks_a_file_relative_to_its_folder(
+        running_daemon, subprocess_env, tmp_path):
+    (tmp_path / "mine.toml").write_text('format = 1\nid = "mine"\nrevision = "1"\n')
+    (tmp_path / "broken.toml").write_text('format = 1\nid = "mine"\n')
+    out, stderr, code = run_bridge([
+        {"id": "c1", "type": "telemetry.catalog"},
+        {"id": "c2", "type": "telemetry.catalog", "payload": {"check": "mine.toml"}},
+        {"id": "c3", "type": "telemetry.catalog", "payload": {"check": "broken.toml"}},
+    ], subprocess_env, cwd=tmp_path)
+    assert code == 0, stderr
+    by_id = results_by_id(out)
+    assert by_id["c1"]["type"] == "telemetry.catalog.result" and by_id["c1"]["ok"] is True
+    assert by_id["c1"]["payload"]["id"] == "branchpy"
+    assert {(e["category"], e["name"]) for e in by_id["c1"]["payload"]["events"]} >= {
+        ("command", "analyze"), ("feature", "graph.open"), ("session", "start")}
+    checked = by_id["c2"]["payload"]
+    assert (checked["valid"], checked["file"], checked["id"]) == (True, str(tmp_path / "mine.toml"), "mine")
+    assert by_id["c3"]["ok"] is True and by_id["c3"]["payload"]["valid"] is False
+    assert by_id["c3"]["payload"]["problems"]

@@ -200,22 +200,30 @@ def test_emit_under_do_not_track_records_nothing_and_says_so(cli, subprocess_env
 
 
 def test_export_relative_output_lands_in_the_callers_folder_and_preview_reviews_it(cli, tmp_path):
+    """`engine` is a declared text attr (a path in it is dropped by the rules); `path` is not
+    declared; `render` is not a declared command (dropped whole). The user's own preview names
+    the left-out event; the package and its report never do."""
     for name in ("analyze", "analyze", "render"):
         assert cli("emit", "--category", "command", "--name", name, "--duration-ms", "3",
-                   "--attr", "path=/home/alice/secret.rpy").returncode == 0
+                   "--attr", "engine=/home/alice/secret.rpy", "--attr", "path=/home/alice/secret.rpy",
+                   "--attr", "files=3").returncode == 0
     workdir = tmp_path / "work"
     workdir.mkdir()
     exported = cli("--json", "export", "--output", "rc-metrics.json", "--from", "1h", cwd=workdir)
     assert exported.returncode == 0, exported.stderr
     result = json.loads(exported.stdout)
-    assert result["events"] == 3
+    assert result["events"] == 2
+    assert result["redactions"] == {"raw_path": 2, "undeclared_attr": 2, "undeclared_event": 1}
     assert result["files"] == [str(workdir / "rc-metrics.json")]
+    for written in (workdir / "rc-metrics.json", workdir / "rc-metrics.redactions.json"):
+        assert b"alice" not in written.read_bytes() and b"render" not in written.read_bytes()
     human = cli("preview", "rc-metrics.json", cwd=workdir)
     assert human.returncode == 0, human.stderr
     assert "VALID: this package passes" in human.stdout and "/home/alice" not in human.stdout
     assert "raw_path" in human.stdout  # the redaction report: the rule, never the value
+    assert "command/render ×1" in human.stdout  # this machine's user sees their own left-out name
     preview = json.loads(cli("preview", "--json", str(workdir / "rc-metrics.json")).stdout)
-    assert preview["valid"] is True and len(preview["events"]) == 3
+    assert preview["valid"] is True and [e["attrs"] for e in preview["events"]] == [{"files": 3}] * 2
 
 
 def test_export_human_output_names_the_file_and_the_review_command(cli, tmp_path):
@@ -229,6 +237,22 @@ def test_export_human_output_names_the_file_and_the_review_command(cli, tmp_path
 def test_preview_of_a_missing_file_exits_1_with_hint(cli, tmp_path):
     result = cli("preview", str(tmp_path / "nope.json"))
     assert_clean_error(result, 1)
+
+
+def test_catalog_lists_what_may_be_collected_and_check_validates_a_file(cli, tmp_path):
+    listed = cli("catalog")
+    assert listed.returncode == 0, listed.stderr
+    assert "command/analyze" in listed.stdout and "flag_json" in listed.stdout
+    assert "everything else is dropped on export" in listed.stdout
+    as_json = json.loads(cli("catalog", "--json").stdout)
+    assert as_json["id"] == "branchpy" and any(e["name"] == "graph.open" for e in as_json["events"])
+    good = tmp_path / "mine.toml"
+    good.write_text('format = 1\nid = "mine"\nrevision = "1"\n')
+    checked = cli("catalog", "check", "mine.toml")  # relative to the caller's folder
+    assert checked.returncode == 0 and f"valid: {good}" in checked.stdout
+    good.write_text('format = 1\nid = "Mine Studio"\nrevision = "1"\n')
+    refused = cli("catalog", "check", str(good))
+    assert refused.returncode == 4 and "not valid" in refused.stdout and "id:" in refused.stdout
 
 
 def test_schema_prints_the_json_schema(cli):
