@@ -24,6 +24,18 @@ class SinkError(Exception):
     code = "sink_unavailable"
 
 
+class SinkBusyError(SinkError):
+    """A write kept conflicting with concurrent writers until its retry deadline
+    (write_retry.py). Nothing was written; the API answers 503 `sink_busy` with
+    `Retry-After: retry_after_s`."""
+
+    code = "sink_busy"
+
+    def __init__(self, message: str, *, retry_after_s: int):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class InvalidPackageError(ValueError):
     """The package passed validation but a sink cannot store it (e.g. an event
     `ts` that is not ISO-8601). Raised before anything is written; the API

@@ -2,11 +2,13 @@
 
 Subclasses provide connections (`_txn()` for a write transaction, `_read()`
 for queries), the dialect, and which driver exceptions mean "retry the
-transaction" (a lost race, a deadlock). Every driver exception leaving a
-public method is translated to SinkError here: none leaks to the API.
+transaction" (`_retry_cause`: a lost race, a deadlock, a certification
+conflict). Writes run under the retry policy of write_retry.py; every driver
+exception leaving a public method is translated to SinkError here: none
+leaks to the API.
 
-Dashboard queries read only the rollup tables (see rollups.py); the events
-listing reads events through an index. `trace()` records the statements a
+Dashboard queries read only the rollup tables (see rollups.py), summed over
+their shards (shards.py); the events listing reads events through an index. `trace()` records the statements a
 call runs, so tests can check each one's query plan.
 """
 
@@ -40,16 +42,14 @@ from .base import (
     TimelineBucket,
     TimeRange,
 )
+from .error_groups import recent_error_groups
 from .event_count import count_events, end_us, start_us, time_args, time_where
 from .memory import row_to_stored_event, session_row, sessions_summary
+from .shards import DEFAULT_WRITE_SHARDS, check_shards, shard_of
+from .write_retry import RetryableWriteError, RetryPolicy, WriteRetrier
 
 log = structlog.get_logger("backend.sinks")
-_MAX_ATTEMPTS = 5
 _KEY_COLUMNS = "key_id, key_hash, scope, label, created_at, revoked_at"
-
-
-class _Retry(Exception):
-    pass
 
 
 class TracingCursor:
@@ -103,6 +103,15 @@ class SqlSink(Sink):
 
     def __init__(self) -> None:
         self._trace: list | None = None
+        self.write_shards = DEFAULT_WRITE_SHARDS
+        self.write_retrier = WriteRetrier()
+
+    def configure_writes(self, *, shards: int | None = None, policy: RetryPolicy | None = None) -> None:
+        """How many shards this sink's uploads spread over; the retry policy of its writes."""
+        if shards is not None:
+            self.write_shards = check_shards(shards)
+        if policy is not None:
+            self.write_retrier = WriteRetrier(policy, self.write_retrier.stats)
 
     # ---- hooks ------------------------------------------------------------------
     def _txn(self) -> contextlib.AbstractContextManager:  # yields a TracingCursor in a transaction
@@ -111,19 +120,21 @@ class SqlSink(Sink):
     def _read(self) -> contextlib.AbstractContextManager:  # yields a TracingCursor
         raise NotImplementedError
 
-    def _is_retryable(self, exc: BaseException) -> bool:
-        return False
+    def _retry_cause(self, exc: BaseException) -> str | None:
+        """The write_retry cause when `exc` means "run the transaction again", else None."""
+        return None
 
     driver_errors: tuple[type[BaseException], ...] = ()
 
     @contextlib.contextmanager
     def translate_errors(self, what: str, *, retry: bool = False) -> Iterator[None]:
-        """Driver exception -> SinkError (or _Retry, inside a retried write transaction)."""
+        """Driver exception -> SinkError (or RetryableWriteError, inside a retried write transaction)."""
         try:
             yield
         except self.driver_errors as exc:
-            if retry and self._is_retryable(exc):
-                raise _Retry() from exc
+            cause = self._retry_cause(exc) if retry else None
+            if cause is not None:
+                raise RetryableWriteError(cause, f"{type(exc).__name__}: {exc}") from exc
             log.warning("sink.error", kind=self.kind, op=what, error=type(exc).__name__,
                         detail=str(exc)[:300])
             raise SinkError(f"{self.kind} sink failed during {what}: {type(exc).__name__}: {exc}") from exc
@@ -138,13 +149,10 @@ class SqlSink(Sink):
             self._trace = None
 
     def _write(self, what: str, fn, *, retry: bool = True):
-        for attempt in range(_MAX_ATTEMPTS):
-            try:
-                with self.translate_errors(what, retry=retry), self._txn() as cur:
-                    return fn(cur)
-            except _Retry as exc:
-                log.info("sink.retry", kind=self.kind, op=what, attempt=attempt + 1, cause=str(exc.__cause__))
-        raise SinkError(f"{self.kind} sink: {what} kept conflicting with concurrent writers")
+        def attempt():
+            with self.translate_errors(what, retry=retry), self._txn() as cur:
+                return fn(cur)
+        return self.write_retrier.run(what, attempt, sink=self.kind)
 
     def _query(self, what: str, fn):
         with self.translate_errors(what), self._read() as cur:
@@ -154,9 +162,10 @@ class SqlSink(Sink):
     def store_package(self, package: TelemetryPackage, *, receipt: str, body_bytes: int,
                       received_at: datetime) -> StoreResult:
         rows = R.event_rows(package)
+        shard = shard_of(package.package_id, self.write_shards)
         return self._write("store_package", lambda cur: S.store_package_rows(
             cur, self.dialect, package, rows, receipt=receipt, body_bytes=body_bytes,
-            received_at=received_at))
+            received_at=received_at, shard=shard))
 
     def purge_older_than(self, cutoff: datetime, batch_size: int = 5000) -> int:
         cut_us = R.datetime_to_us(cutoff)
@@ -166,16 +175,16 @@ class SqlSink(Sink):
             total += n
             if n < batch_size:
                 break
-        self._write("purge", lambda cur: S.purge_aggregates(cur, cut_us))
+        self._write("purge", lambda cur: S.purge_aggregates(cur, self.dialect, cut_us))
         log.info("sink.purged", kind=self.kind, events=total, cutoff=R.us_to_text(cut_us))
         return total
 
     # ---- reads ------------------------------------------------------------------
     def stats(self) -> Stats:
         def run(cur):
-            cur.execute("SELECT events, packages, errors, sessions, installs, last_upload_us FROM totals "
-                        "WHERE id = 1")
-            ev, pk, err, ses, inst, last = cur.fetchone()
+            cur.execute("SELECT SUM(events), SUM(packages), SUM(errors), SUM(sessions), SUM(installs), "
+                        "MAX(last_upload_us) FROM totals")
+            ev, pk, err, ses, inst, last = (int(v or 0) for v in cur.fetchone())
             return Stats(events=ev, packages=pk, sessions=ses, errors=err, installs=inst,
                          last_upload=R.us_to_text(last) if last else None)
         return self._query("stats", run)
@@ -208,8 +217,8 @@ class SqlSink(Sink):
             if where:
                 total = count_events(cur, flt, fields_where, fields_args)
             else:
-                cur.execute("SELECT events FROM totals WHERE id = 1")
-                total = cur.fetchone()[0]
+                cur.execute("SELECT SUM(events) FROM totals")
+                total = int(cur.fetchone()[0] or 0)
             return EventPage(items=items, page=page, per_page=per_page, total=total)
         return self._query("list_events", run)
 
@@ -237,12 +246,7 @@ class SqlSink(Sink):
         return self._query("timeline", run)
 
     def recent_errors(self, limit: int) -> list[RecentError]:
-        def run(cur):
-            cur.execute("SELECT error_hash, error_code, name, count, last_us FROM error_groups "
-                        "ORDER BY last_us DESC, error_hash DESC LIMIT ?", (max(0, limit),))
-            return [RecentError(error_hash=h, error_code=c, name=n, count=k, last_seen=R.us_to_text(t))
-                    for h, c, n, k, t in cur.fetchall()]
-        return self._query("recent_errors", run)
+        return self._query("recent_errors", lambda cur: recent_error_groups(cur, limit))
 
     def latency_summary(self, rng: TimeRange) -> LatencySummary:
         lo, hi = R.hour_range(rng)
