@@ -19,7 +19,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pymysql
 import pytest
 
 from branchpy_telemetry.backend.sinks import mysql_schema, sqlite_schema
@@ -28,7 +27,7 @@ from branchpy_telemetry.backend.sinks.mysql import MySQLTelemetrySink
 from branchpy_telemetry.backend.sinks.sqlite import LocalSQLiteSink
 
 from ..conftest import console_script
-from .conftest import BASE_TS, make_package
+from .conftest import BASE_TS, database_connection, make_package
 from .sink_answers import answers
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -38,8 +37,9 @@ STRIPED = ("rollup_hour", "rollup_dim", "hist", "session_hour", "error_groups")
 
 def v1_packages():
     """The packages behind the fixture: four of 60 events, then one repeating 60 of them."""
-    out = [make_package(60, seed=900 + s, start=BASE_TS + timedelta(minutes=50 * s), step=timedelta(seconds=83),
-                        sessions=3, governance_id=f"gov-{s % 2}", package_id=str(uuid.UUID(int=900 + s)))
+    out = [make_package(60, seed=900 + s, start=BASE_TS + timedelta(minutes=50 * s),
+                        step=timedelta(seconds=83), sessions=3, governance_id=f"gov-{s % 2}",
+                        package_id=str(uuid.UUID(int=900 + s)))
            for s in range(4)]
     out.append(make_package(80, seed=901, start=BASE_TS + timedelta(minutes=50), step=timedelta(seconds=83),
                             sessions=3, governance_id="gov-1", package_id=str(uuid.UUID(int=999))))
@@ -123,12 +123,7 @@ def test_a_version_1_sqlite_file_is_migrated_on_open_without_losing_a_count(tmp_
 
 
 def test_a_version_1_mysql_database_is_migrated_by_the_cli_without_losing_a_count(mysql_url, tmp_path):
-    from urllib.parse import unquote, urlsplit
-
-    parts = urlsplit(mysql_url)
-    conn = pymysql.connect(host=parts.hostname, port=parts.port or 3306, user=unquote(parts.username or "root"),
-                           password=unquote(parts.password or ""), database=parts.path.strip("/"),
-                           autocommit=True)
+    conn = database_connection(mysql_url)
     with contextlib.closing(conn), conn.cursor() as cur:
         cur.execute(mysql_schema.SCHEMA_VERSION_TABLE)
         for statement in mysql_schema.migration_statements(1, "utf8mb4_nopad_bin"):
@@ -163,8 +158,9 @@ def test_every_striped_table_keys_on_its_natural_key_then_shard(kind, sqlite_sin
             primary = [row[1] for row in sorted(info, key=lambda r: r[5]) if row[5]]
         else:
             with mysql_sink._read() as cur:
-                cur.execute("SELECT column_name FROM information_schema.key_column_usage WHERE table_schema = ? "
-                            "AND table_name = ? AND constraint_name = 'PRIMARY' ORDER BY ordinal_position",
+                cur.execute("SELECT column_name FROM information_schema.key_column_usage "
+                            "WHERE table_schema = ? AND table_name = ? AND constraint_name = 'PRIMARY' "
+                            "ORDER BY ordinal_position",
                             (mysql_sink.database, table))
                 primary = [row[0] for row in cur.fetchall()]
         assert primary == [*keys, "shard"], table
