@@ -16,7 +16,7 @@ import msgspec
 from branchpy_telemetry.client.errors import ConfigError
 from branchpy_telemetry.client.timewindow import parse_duration
 
-from .sinks.shards import MAX_WRITE_SHARDS
+from .sinks.shards import DEFAULT_WRITE_SHARDS, MAX_WRITE_SHARDS
 
 ENV_PREFIX = "BRANCHPY_TELEMETRY_BACKEND_"
 # DESIGN §10: BRANCHPY_TELEMETRY_BACKEND_DB sets the default database.
@@ -38,7 +38,7 @@ class BackendSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     auth_cache_seconds: float = 10.0  # a revoked key stops working within this time
     # SQL sink writes: how many shards an upload's aggregates spread over (sinks/shards.py), and how long
     # a write that keeps conflicting with concurrent writers is retried before the upload gets a 503
-    write_shards: int = 64
+    write_shards: int = DEFAULT_WRITE_SHARDS
     write_retry_deadline_s: float = 10.0
 
     @property

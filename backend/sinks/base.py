@@ -229,5 +229,11 @@ class Sink(abc.ABC):
         """Bring the schema to the current version; returns that version."""
         return 0
 
+    def compact(self, before: datetime, batch_size: int = 5000) -> int:
+        """Fold the shards of aggregate rows wholly older than `before` into one row per key
+        (sinks/compaction.py); no answer changes. Returns the rows folded (a sink without
+        striped rows: 0)."""
+        return 0
+
     def close(self) -> None:  # noqa: B027 - optional hook
         pass

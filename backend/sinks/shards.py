@@ -29,13 +29,15 @@ Adding a rollup table — the pattern every striped table follows:
 2. Deltas: count the new rows into `{natural key: [additive values]}` in
    rollups.compute_deltas (or a function of the same EventRows).
 3. Write: in sql_store.apply_deltas, one
-   `_upsert(cur, dialect.upsert_add(table, [*keys, "shard"], adds), rows)`
+   `upsert_rows(cur, dialect.upsert_add(table, [*keys, "shard"], adds), rows)`
    with rows `(*key, shard, *values)` sorted by key (concurrent transactions
    then take their locks in the same order). Columns must be sums/counts
    (`adds`) or maxima (`maxes`); anything else is a read-merge-write under
    lock of the package's own shard row (see `hist`, `error_groups`).
 4. Read: `SELECT <key>, SUM(<col>) ... GROUP BY <key>`, never filtered by shard.
-5. Retention: sql_store.purge_aggregates deletes by time, all shards at once.
+5. Retention: sql_store.purge_aggregates deletes by time, all shards at once;
+   compaction.py folds the shards of old rows into shard 0 (add the table to
+   its ADDITIVE map, or a fold of its own for a merged column).
 6. MemorySink keeps one unstriped dict per rollup (one lock, no conflicts);
    the sink agreement test checks it gives the SQL sinks' answers.
 """
@@ -44,7 +46,7 @@ from __future__ import annotations
 
 import zlib
 
-DEFAULT_WRITE_SHARDS = 64
+DEFAULT_WRITE_SHARDS = 128
 MAX_WRITE_SHARDS = 1024  # the column is a SMALLINT
 PURGE_SHARD = 0  # retention's negative deltas to the totals
 

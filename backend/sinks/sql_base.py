@@ -24,6 +24,7 @@ import structlog
 from branchpy_telemetry.client.event import SOURCES
 from branchpy_telemetry.client.schema import TelemetryPackage
 
+from . import compaction as C
 from . import histogram
 from . import rollups as R
 from . import sql_store as S
@@ -167,16 +168,28 @@ class SqlSink(Sink):
             cur, self.dialect, package, rows, receipt=receipt, body_bytes=body_bytes,
             received_at=received_at, shard=shard))
 
-    def purge_older_than(self, cutoff: datetime, batch_size: int = 5000) -> int:
-        cut_us = R.datetime_to_us(cutoff)
+    def _in_batches(self, what: str, batch, batch_size: int) -> int:
+        """Run `batch(cur)` (it handles at most batch_size rows) in transactions until one handles fewer."""
         total = 0
         while True:
-            n = self._write("purge", lambda cur: S.purge_batch(cur, self.dialect, cut_us, batch_size))
+            n = self._write(what, batch)
             total += n
             if n < batch_size:
-                break
+                return total
+
+    def purge_older_than(self, cutoff: datetime, batch_size: int = 5000) -> int:
+        cut_us = R.datetime_to_us(cutoff)
+        total = self._in_batches("purge", lambda cur: S.purge_batch(cur, self.dialect, cut_us, batch_size),
+                                 batch_size)
         self._write("purge", lambda cur: S.purge_aggregates(cur, self.dialect, cut_us))
         log.info("sink.purged", kind=self.kind, events=total, cutoff=R.us_to_text(cut_us))
+        return total
+
+    def compact(self, before: datetime, batch_size: int = 5000) -> int:
+        before_us = R.datetime_to_us(before)
+        total = self._in_batches("compact", lambda cur: C.compact_batch(cur, self.dialect, before_us,
+                                                                        batch_size), batch_size)
+        log.info("sink.compacted", kind=self.kind, rows=total, before=R.us_to_text(before_us))
         return total
 
     # ---- reads ------------------------------------------------------------------

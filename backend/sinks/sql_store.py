@@ -131,30 +131,32 @@ def add_totals(cur, dialect: Dialect, shard: int, adds: tuple[int, ...], last_up
 
 def apply_deltas(cur, dialect: Dialect, d: R.Deltas, shard: int) -> int:
     """Upsert every rollup into `shard`; returns how many sessions are new."""
-    _upsert(cur, dialect.upsert_add("rollup_hour", ["hour", "shard"], ["events", "errors", "with_status",
-                                                                      "dur_n", "dur_sum"]),
-            [(h, shard, *v) for h, v in sorted(d.hours.items())])
-    _upsert(cur, dialect.upsert_add("rollup_dim", ["dim", "hour", "dkey", "shard"], ["events"]),
-            [(*k, shard, n) for k, n in sorted(d.dims.items())])
+    upsert_rows(cur, dialect.upsert_add("rollup_hour", ["hour", "shard"],
+                                        ["events", "errors", "with_status", "dur_n", "dur_sum"]),
+                [(h, shard, *v) for h, v in sorted(d.hours.items())])
+    upsert_rows(cur, dialect.upsert_add("rollup_dim", ["dim", "hour", "dkey", "shard"], ["events"]),
+                [(*k, shard, n) for k, n in sorted(d.dims.items())])
     _merge_hist(cur, dialect, R.hist_blocks(d.hist), shard)
     new_sessions = _merge_sessions(cur, dialect, d.sessions, shard)
     _merge_errors(cur, dialect, d.errors, shard)
     return new_sessions
 
 
-def _upsert(cur, sql: str, rows: list[tuple]) -> None:
+def upsert_rows(cur, sql: str, rows: list[tuple]) -> None:
     for chunk in chunks(rows, INSERT_CHUNK):
         cur.executemany(sql, chunk)
 
 
-def _read_old(cur, dialect: Dialect, table: str, key: str, cols: str, ids: list[str],
-              shard: int | None = None) -> dict[str, list]:
-    """The current rows of `ids` (of one shard when given), locked for update."""
-    old: dict[str, list] = {}
-    in_shard, shard_args = ("shard = ? AND ", (shard,)) if shard is not None else ("", ())
+def read_locked(cur, dialect: Dialect, table: str, key: str, cols: str, ids: list,
+                shard: int | None = None, *, where: str = "", args: tuple = ()) -> dict:
+    """The current rows of `ids` (of one shard when given; `where`: more leading conditions, each
+    followed by AND), locked for update: {id: [cols...]}."""
+    old: dict = {}
+    if shard is not None:
+        where, args = f"{where}shard = ? AND ", (*args, shard)
     for chunk in chunks(ids, IN_CHUNK):
-        cur.execute(f"SELECT {key}, {cols} FROM {table} WHERE {in_shard}{key} IN ({qmarks(len(chunk))})"
-                    f"{dialect.lock_suffix}", (*shard_args, *chunk))
+        cur.execute(f"SELECT {key}, {cols} FROM {table} WHERE {where}{key} IN ({qmarks(len(chunk))})"
+                    f"{dialect.lock_suffix}", (*args, *chunk))
         for row in cur.fetchall():
             old[row[0]] = list(row[1:])
     return old
@@ -164,7 +166,7 @@ def _merge_sessions(cur, dialect: Dialect, contrib: dict[str, list], shard: int)
     if not contrib:
         return 0
     ids = sorted(contrib)
-    old = _read_old(cur, dialect, "sessions", "session_id", "first_us, last_us, events, errors", ids)
+    old = read_locked(cur, dialect, "sessions", "session_id", "first_us, last_us, events, errors", ids)
     inserts, updates, hourly = [], [], {}
     for sid in ids:
         prev = old.get(sid)
@@ -175,12 +177,13 @@ def _merge_sessions(cur, dialect: Dialect, contrib: dict[str, list], shard: int)
             cell[0] += dc
             cell[1] += ddur
             cell[2] += dev
-    _upsert(cur, "INSERT INTO sessions (session_id, first_us, last_us, events, errors) "
-                 "VALUES (?, ?, ?, ?, ?)", inserts)
-    _upsert(cur, dialect.upsert_replace("sessions", ["session_id"],
-                                        ["first_us", "last_us", "events", "errors"]), updates)
-    _upsert(cur, dialect.upsert_add("session_hour", ["hour", "shard"], ["sessions", "duration_us", "events"]),
-            [(h, shard, *v) for h, v in sorted(hourly.items())])
+    upsert_rows(cur, "INSERT INTO sessions (session_id, first_us, last_us, events, errors) "
+                     "VALUES (?, ?, ?, ?, ?)", inserts)
+    upsert_rows(cur, dialect.upsert_replace("sessions", ["session_id"],
+                                            ["first_us", "last_us", "events", "errors"]), updates)
+    upsert_rows(cur, dialect.upsert_add("session_hour", ["hour", "shard"],
+                                        ["sessions", "duration_us", "events"]),
+                [(h, shard, *v) for h, v in sorted(hourly.items())])
     return len(inserts)
 
 
@@ -198,8 +201,8 @@ def _merge_hist(cur, dialect: Dialect, blocks: dict, shard: int) -> None:
     for key in sorted(blocks):
         blob = histogram.add_counts(old.get(key), blocks[key])
         (updates if key in old else inserts).append((*key, shard, blob))
-    _upsert(cur, "INSERT INTO hist (level, start, shard, cum) VALUES (?, ?, ?, ?)", inserts)
-    _upsert(cur, dialect.upsert_replace("hist", ["level", "start", "shard"], ["cum"]), updates)
+    upsert_rows(cur, "INSERT INTO hist (level, start, shard, cum) VALUES (?, ?, ?, ?)", inserts)
+    upsert_rows(cur, dialect.upsert_replace("hist", ["level", "start", "shard"], ["cum"]), updates)
 
 
 ERROR_COLUMNS = ("error_code", "name", "count", "last_us", "last_event_id")
@@ -209,15 +212,15 @@ def _merge_errors(cur, dialect: Dialect, contrib: dict[str, list], shard: int) -
     if not contrib:
         return
     ids = sorted(contrib)
-    old = _read_old(cur, dialect, "error_groups", "error_hash", ", ".join(ERROR_COLUMNS), ids, shard)
+    old = read_locked(cur, dialect, "error_groups", "error_hash", ", ".join(ERROR_COLUMNS), ids, shard)
     inserts, updates = [], []
     for h in ids:
         prev = old.get(h)
         merged = R.merge_error(prev, contrib[h])
         (updates if prev else inserts).append((h, shard, *merged))
-    _upsert(cur, f"INSERT INTO error_groups (error_hash, shard, {', '.join(ERROR_COLUMNS)}) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?)", inserts)
-    _upsert(cur, dialect.upsert_replace("error_groups", ["error_hash", "shard"], ERROR_COLUMNS), updates)
+    upsert_rows(cur, f"INSERT INTO error_groups (error_hash, shard, {', '.join(ERROR_COLUMNS)}) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?)", inserts)
+    upsert_rows(cur, dialect.upsert_replace("error_groups", ["error_hash", "shard"], ERROR_COLUMNS), updates)
 
 
 # ---- retention ----------------------------------------------------------------

@@ -120,10 +120,9 @@ def test_a_killed_node_loses_nothing_and_its_clients_deliver_after_it_returns(ga
                               if killed_at < when < restarted_at)
         assert set(side1_after) - {200, 201}, side1_after
         assert count(side=1, after=restarted_at) > 0
+        meanwhile = [count(side=s, after=killed_at) - count(side=s, after=restarted_at) for s in (0, 1)]
         print(f"node 2 down {restarted_at - killed_at:.1f} s (restart included); delivered meanwhile through "
-              f"node 1: {count(side=0, after=killed_at) - count(side=0, after=restarted_at)}, through node 2: "
-              f"{count(side=1, after=killed_at) - count(side=1, after=restarted_at)}; node 2's clients saw "
-              f"{dict(side1_after)}")
+              f"node 1: {meanwhile[0]}, node 2: {meanwhile[1]}; node 2's clients saw {dict(side1_after)}")
 
         flat = [p for mine in packages for p in mine]
         expected = expected_answers(flat)
