@@ -8,8 +8,9 @@ exception leaving a public method is translated to SinkError here: none
 leaks to the API.
 
 Dashboard queries read only the rollup tables (see rollups.py), summed over
-their shards (shards.py); the events listing reads events through an index. `trace()` records the statements a
-call runs, so tests can check each one's query plan.
+their shards (shards.py); the events listing reads events through an index.
+`trace()` records the statements a call runs, so tests can check each one's
+query plan.
 """
 
 from __future__ import annotations
@@ -47,50 +48,11 @@ from .error_groups import recent_error_groups
 from .event_count import count_events, end_us, start_us, time_args, time_where
 from .memory import row_to_stored_event, session_row, sessions_summary
 from .shards import DEFAULT_WRITE_SHARDS, check_shards, shard_of
+from .sql_cursor import TracingCursor, hour_where, where_clause
 from .write_retry import RetryableWriteError, RetryPolicy, WriteRetrier
 
 log = structlog.get_logger("backend.sinks")
 _KEY_COLUMNS = "key_id, key_hash, scope, label, created_at, revoked_at"
-
-
-class TracingCursor:
-    """Wraps a DB-API cursor: `?` -> the driver's placeholder, optional statement log."""
-
-    def __init__(self, cur, convert, trace: list | None):
-        self._cur, self._convert, self._trace = cur, convert, trace
-
-    def execute(self, sql: str, args=()):
-        if self._trace is not None:
-            self._trace.append((sql, tuple(args)))
-        return self._cur.execute(self._convert(sql), args)
-
-    def executemany(self, sql: str, rows):
-        return self._cur.executemany(self._convert(sql), rows)
-
-    def fetchone(self):
-        return self._cur.fetchone()
-
-    def fetchall(self):
-        return self._cur.fetchall()
-
-    @property
-    def rowcount(self) -> int:
-        return self._cur.rowcount
-
-
-def _hour_where(column: str, lo: int | None, hi: int | None) -> tuple[list[str], list]:
-    where, args = [], []
-    if lo is not None:
-        where.append(f"{column} >= ?")
-        args.append(lo)
-    if hi is not None:
-        where.append(f"{column} < ?")
-        args.append(hi)
-    return where, args
-
-
-def _and(where: list[str]) -> str:
-    return (" WHERE " + " AND ".join(where)) if where else ""
 
 
 class SqlSink(Sink):
@@ -115,10 +77,10 @@ class SqlSink(Sink):
             self.write_retrier = WriteRetrier(policy, self.write_retrier.stats)
 
     # ---- hooks ------------------------------------------------------------------
-    def _txn(self) -> contextlib.AbstractContextManager:  # yields a TracingCursor in a transaction
+    def _txn(self) -> contextlib.AbstractContextManager[TracingCursor]:  # inside a write transaction
         raise NotImplementedError
 
-    def _read(self) -> contextlib.AbstractContextManager:  # yields a TracingCursor
+    def _read(self) -> contextlib.AbstractContextManager[TracingCursor]:
         raise NotImplementedError
 
     def _retry_cause(self, exc: BaseException) -> str | None:
@@ -223,7 +185,7 @@ class SqlSink(Sink):
         hint = "" if fields_where else self.ts_index_hint  # filtered by time only
 
         def run(cur):
-            cur.execute(f"SELECT {', '.join(R.EVENT_COLUMNS)} FROM events{hint}{_and(where)} "
+            cur.execute(f"SELECT {', '.join(R.EVENT_COLUMNS)} FROM events{hint}{where_clause(where)} "
                         "ORDER BY ts_us DESC, event_id DESC LIMIT ? OFFSET ?",
                         (*args, per_page, (page - 1) * per_page))
             items = [row_to_stored_event(r) for r in cur.fetchall()]
@@ -238,22 +200,22 @@ class SqlSink(Sink):
     def aggregate(self, dimension: Literal["category", "source"], rng: TimeRange) -> list[KeyCount]:
         if dimension not in ("category", "source"):
             raise ValueError(f"unknown dimension {dimension!r}")
-        where, args = _hour_where("hour", *R.hour_range(rng))
+        where, args = hour_where("hour", *R.hour_range(rng))
 
         def run(cur):
-            cur.execute(f"SELECT dkey, SUM(events) FROM rollup_dim{_and(['dim = ?', *where])} GROUP BY dkey",
-                        (dimension, *args))
+            cur.execute(f"SELECT dkey, SUM(events) FROM rollup_dim{where_clause(['dim = ?', *where])} "
+                        "GROUP BY dkey", (dimension, *args))
             rows = [(k, int(n)) for k, n in cur.fetchall() if n]
             return [KeyCount(key=k, count=n) for k, n in sorted(rows, key=lambda kv: (-kv[1], kv[0]))]
         return self._query("aggregate", run)
 
     def timeline(self, bucket: Literal["hour", "day"], rng: TimeRange) -> list[TimelineBucket]:
         size = {"hour": R.HOUR, "day": R.DAY}[bucket]
-        where, args = _hour_where("hour", *R.hour_range(rng))
+        where, args = hour_where("hour", *R.hour_range(rng))
 
         def run(cur):
             cur.execute(f"SELECT hour - (hour % {size}) AS b, SUM(events), SUM(errors) FROM rollup_hour"
-                        f"{_and(where)} GROUP BY b ORDER BY b", tuple(args))
+                        f"{where_clause(where)} GROUP BY b ORDER BY b", tuple(args))
             return [TimelineBucket(bucket=R.hour_text(int(b)), count=int(n), errors=int(e))
                     for b, n, e in cur.fetchall() if n]
         return self._query("timeline", run)
@@ -265,13 +227,14 @@ class SqlSink(Sink):
         lo, hi = R.hour_range(rng)
         terms, hist_args = [], []
         for level, first, last in R.cover(lo, hi):
-            where, args = _hour_where("start", first, last)
+            where, args = hour_where("start", first, last)
             terms.append("(" + " AND ".join(["level = ?", *where]) + ")")
             hist_args += [level, *args]
 
         def run(cur):
-            where, args = _hour_where("hour", lo, hi)
-            cur.execute(f"SELECT SUM(with_status), SUM(errors) FROM rollup_hour{_and(where)}", tuple(args))
+            where, args = hour_where("hour", lo, hi)
+            cur.execute(f"SELECT SUM(with_status), SUM(errors) FROM rollup_hour{where_clause(where)}",
+                        tuple(args))
             total, errors = cur.fetchone()
             cur.execute(f"SELECT cum FROM hist WHERE {' OR '.join(terms)}", tuple(hist_args))
             blobs = [bytes(row[0]) for row in cur.fetchall()]
@@ -283,14 +246,14 @@ class SqlSink(Sink):
         lo, hi = R.hour_range(rng)
 
         def run(cur):
-            where, args = _hour_where("hour", lo, hi)
-            cur.execute(f"SELECT SUM(sessions), SUM(duration_us), SUM(events) FROM session_hour{_and(where)}",
-                        tuple(args))
+            where, args = hour_where("hour", lo, hi)
+            cur.execute("SELECT SUM(sessions), SUM(duration_us), SUM(events) FROM session_hour"
+                        f"{where_clause(where)}", tuple(args))
             count, dur, events = (int(v or 0) for v in cur.fetchone())
-            where, args = _hour_where("first_us", lo * 1_000_000 if lo is not None else None,
+            where, args = hour_where("first_us", lo * 1_000_000 if lo is not None else None,
                                       hi * 1_000_000 if hi is not None else None)
             cur.execute("SELECT session_id, first_us, last_us, events, errors FROM sessions"
-                        f"{_and(where)} ORDER BY first_us DESC, session_id DESC LIMIT ?",
+                        f"{where_clause(where)} ORDER BY first_us DESC, session_id DESC LIMIT ?",
                         (*args, max(0, limit)))
             items = [session_row(*row) for row in cur.fetchall()]
             return sessions_summary(count, dur, events, items)

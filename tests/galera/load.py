@@ -11,6 +11,7 @@ striped, every upload wrote the same rows.
 
 from __future__ import annotations
 
+import os
 import statistics
 import threading
 import time
@@ -152,3 +153,19 @@ def wait_for(predicate, timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
         time.sleep(0.2)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far (/proc/PID/stat)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(idle, all) CPU ticks of the whole machine so far (/proc/stat): every process, ours or not."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return values[3] + values[4], sum(values)  # idle + iowait

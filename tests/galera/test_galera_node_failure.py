@@ -105,6 +105,8 @@ def test_a_killed_node_loses_nothing_and_its_clients_deliver_after_it_returns(ga
         wait_for(lambda: any(when > killed_at and status != 201 and status != 200
                              for u in range(1, UPLOADERS, 2) for when, status in list(attempts[u])),
                  60, "node 2's instance to refuse an upload")
+        health = [requests.get(i.api + "/health", timeout=30).status_code for i in instances]
+        assert health == [200, 503]  # what takes node 2's instance out of a load balancer
         galera_cluster.restart(2, donor="node3")
         restarted_at = time.monotonic()
         for t in threads:
@@ -120,6 +122,7 @@ def test_a_killed_node_loses_nothing_and_its_clients_deliver_after_it_returns(ga
                               if killed_at < when < restarted_at)
         assert set(side1_after) - {200, 201}, side1_after
         assert count(side=1, after=restarted_at) > 0
+        assert [requests.get(i.api + "/health", timeout=30).status_code for i in instances] == [200, 200]
         meanwhile = [count(side=s, after=killed_at) - count(side=s, after=restarted_at) for s in (0, 1)]
         print(f"node 2 down {restarted_at - killed_at:.1f} s (restart included); delivered meanwhile through "
               f"node 1: {meanwhile[0]}, node 2: {meanwhile[1]}; node 2's clients saw {dict(side1_after)}")
