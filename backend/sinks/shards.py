@@ -25,7 +25,8 @@ Adding a rollup table — the pattern every striped table follows:
 1. Schema: one migration (same number in mysql_schema.py and
    sqlite_schema.py) creating the table with its natural key followed by
    `shard`: `PRIMARY KEY (<natural key>, shard)`. The natural key leads, so
-   range reads walk the primary key and need no other index.
+   range reads walk the primary key and need no other index (list it in the
+   primary-key test of tests/backend/test_sink_migration.py).
 2. Deltas: count the new rows into `{natural key: [additive values]}` in
    rollups.compute_deltas (or a function of the same EventRows).
 3. Write: in sql_store.apply_deltas, one
