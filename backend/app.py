@@ -1,6 +1,6 @@
 """`create_app(settings, sink=None)`: the Flask application factory (flaskr-style).
 
-One blueprint per concern under `/api/telemetry` (upload, queries, meta) plus
+One blueprint per concern under `/api/telemetry` (upload, queries, meta, metrics) plus
 the dashboard page. `sink` is injected by tests and by `serve`; when absent
 it is opened from `settings.db_urls` through the sink registry.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 import structlog
 from flask import Flask, g, request
 
-from .api import meta, queries, upload
+from .api import meta, metrics, queries, upload
 from .context import EXTENSION_NAME, BackendContext
 from .dashboard import bp as dashboard_bp
 from .errors import register_error_handlers
@@ -40,15 +40,19 @@ def create_app(settings: BackendSettings | None = None, sink: Sink | None = None
     app.register_blueprint(upload.bp, url_prefix=API_PREFIX)
     app.register_blueprint(queries.bp, url_prefix=API_PREFIX)
     app.register_blueprint(meta.bp, url_prefix=API_PREFIX)
+    app.register_blueprint(metrics.bp, url_prefix=API_PREFIX)
     app.register_blueprint(dashboard_bp)
     init_access_log(app)
     return app
 
 
 def open_configured_sink(settings: BackendSettings) -> Sink:
+    from .sinks.members import configure_writes
     from .sinks.registry import DEFAULT_DB_URL, open_sinks
 
-    return open_sinks(settings.db_urls or [DEFAULT_DB_URL])
+    sink = open_sinks(settings.db_urls or [DEFAULT_DB_URL])
+    configure_writes(sink, shards=settings.write_shards, retry_deadline_s=settings.write_retry_deadline_s)
+    return sink
 
 
 def init_access_log(app: Flask) -> None:

@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     purge = with_db(sub.add_parser("purge", help="delete events older than a duration (in batches)"))
     purge.add_argument("--older-than", required=True, metavar="DURATION", help="e.g. 90d")
     purge.add_argument("--batch-size", type=int, default=5000)
+    purge.add_argument("--compact-older-than", default="1d", metavar="DURATION",
+                       help="then fold the striped aggregate rows older than this into one row per key "
+                            "(default 1d)")
     purge.add_argument("--json", action="store_true")
     purge.set_defaults(handler=cmd_purge)
 
@@ -189,18 +192,27 @@ def cmd_keys_revoke(args, settings: BackendSettings) -> int:
 
 
 def cmd_purge(args, settings: BackendSettings) -> int:
+    from .sinks.members import sink_members
+
     age = parse_duration(args.older_than)
+    compact_age = parse_duration(args.compact_older_than)
     if args.batch_size < 1:
         return _fail("bad_arguments", "--batch-size must be >= 1", None, EXIT_USAGE)
 
     def body(sink: Sink) -> int:
-        cutoff = utcnow() - age
+        now = utcnow()
+        cutoff, fold_before = now - age, now - compact_age
         deleted = sink.purge_older_than(cutoff, batch_size=args.batch_size)
-        log.info("purge.done", deleted=deleted, cutoff=format_ts(cutoff))
+        compacted = sum(member.compact(fold_before, batch_size=args.batch_size)
+                        for member in sink_members(sink).values())
+        log.info("purge.done", deleted=deleted, cutoff=format_ts(cutoff), compacted=compacted)
         if args.json:
-            print(_json.encode({"deleted": deleted, "cutoff": format_ts(cutoff)}).decode())
+            print(_json.encode({"deleted": deleted, "cutoff": format_ts(cutoff), "compacted": compacted,
+                                "compacted_before": format_ts(fold_before)}).decode())
         else:
             print(f"deleted {deleted} events older than {format_ts(cutoff)}")
+            print(f"folded {compacted} striped aggregate rows older than {format_ts(fold_before)} "
+                  "into one row per key")
         return EXIT_OK
 
     return _with_sink(settings, body)

@@ -12,7 +12,7 @@ import structlog
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from .sinks.base import InvalidPackageError, SinkError
+from .sinks.base import InvalidPackageError, SinkBusyError, SinkError
 
 log = structlog.get_logger("backend.errors")
 
@@ -150,6 +150,14 @@ def register_error_handlers(app: Flask) -> None:
         return json_error(503, {"error": {"code": "sink_unavailable",
                                           "message": "the storage backend is unavailable; retry later"}},
                           {"Retry-After": "5"})
+
+    @app.errorhandler(SinkBusyError)
+    def _sink_busy(exc: SinkBusyError):
+        log.warning("sink.busy", error=str(exc))
+        return json_error(503, {"error": {"code": exc.code,
+                                          "message": "the storage backend is busy with concurrent writes; "
+                                                     "nothing was stored, retry later"}},
+                          {"Retry-After": str(exc.retry_after_s)})
 
     @app.errorhandler(InvalidPackageError)
     def _invalid_package(exc: InvalidPackageError):

@@ -88,6 +88,7 @@ def _routes() -> list[tuple[str, str, str, str | None, list[dict], object, dict[
         ("/sessions", "get", "Session analytics", "read", [
             _param("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "rows"),
             *_RANGE], base.SessionsSummary, {}),
+        ("/metrics", "get", "Write counters per sink (Prometheus text format 0.0.4)", "read", [], str, {}),
         ("/schema", "get", "The package JSON Schema (v1.0.0)", "read", [], dict, {}),
         ("/catalog", "get", "The event catalog this server stores by (names, descriptions, attrs, expiry)",
          "read", [], CatalogDescription, {}),
@@ -98,15 +99,19 @@ def _routes() -> list[tuple[str, str, str, str | None, list[dict], object, dict[
 @cache
 def build_openapi() -> dict:
     routes = _routes()
-    types = [TelemetryPackage, ErrorEnvelope] + [r[5] for r in routes if r[5] is not dict]
+    types = [TelemetryPackage, ErrorEnvelope] + [r[5] for r in routes if r[5] not in (dict, str)]
     schemas, components = msgspec.json.schema_components(types, ref_template=REF)
     by_type = dict(zip(types, schemas, strict=True))
     error_ref = {"$ref": REF.format(name="ErrorEnvelope")}
     paths: dict[str, dict] = {}
     for path, method, summary, scope, params, body_type, extra in routes:
         ok_status = "201" if method == "post" else "200"
-        body_schema = {"type": "object"} if body_type is dict else by_type[body_type]
-        content = {"application/json": {"schema": body_schema}}
+        if body_type is str:  # plain text (the metrics exposition)
+            body_schema = {"type": "string"}
+            content = {"text/plain": {"schema": body_schema}}
+        else:
+            body_schema = {"type": "object"} if body_type is dict else by_type[body_type]
+            content = {"application/json": {"schema": body_schema}}
         responses = {ok_status: {"description": "success", "content": content}}
         if path == "/upload":
             responses["200"] = {"description": "the package was already stored: duplicate=true, no new rows",

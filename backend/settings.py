@@ -16,6 +16,8 @@ import msgspec
 from branchpy_telemetry.client.errors import ConfigError
 from branchpy_telemetry.client.timewindow import parse_duration
 
+from .sinks.shards import DEFAULT_WRITE_SHARDS, MAX_WRITE_SHARDS
+
 ENV_PREFIX = "BRANCHPY_TELEMETRY_BACKEND_"
 # DESIGN §10: BRANCHPY_TELEMETRY_BACKEND_DB sets the default database.
 DB_ENV = ENV_PREFIX + "DB"
@@ -36,6 +38,10 @@ class BackendSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     auth_cache_seconds: float = 10.0  # a revoked key stops working within this time
     # the event catalog this server stores by (a TOML file); None: the bundled BranchPy catalog
     catalog: str | None = None
+    # SQL sink writes: how many shards an upload's aggregates spread over (sinks/shards.py), and how long
+    # a write that keeps conflicting with concurrent writers is retried before the upload gets a 503
+    write_shards: int = DEFAULT_WRITE_SHARDS
+    write_retry_deadline_s: float = 10.0
 
     @property
     def max_upload_bytes(self) -> int:
@@ -84,4 +90,8 @@ def validate_settings(settings: BackendSettings) -> None:
         raise ConfigError("rate limits must be >= 0 (0 disables)")
     if settings.upload_burst < 1 or settings.query_burst < 1:
         raise ConfigError("bursts must be >= 1")
+    if not 1 <= settings.write_shards <= MAX_WRITE_SHARDS:
+        raise ConfigError(f"write_shards must be between 1 and {MAX_WRITE_SHARDS}")
+    if settings.write_retry_deadline_s < 0:
+        raise ConfigError("write_retry_deadline_s must be >= 0 (0: one attempt, no retry)")
     parse_duration(settings.slo_window)  # raises a UsageError naming the value

@@ -159,3 +159,24 @@ def start_daemon(subprocess_env, paths):
 def running_daemon(start_daemon) -> DaemonProcess:
     """A daemon that never idles out, on this test's private BRANCHPY_TELEMETRY_HOME."""
     return start_daemon("--idle-timeout", "0")
+
+
+# --- a real 3-node MariaDB Galera cluster (tests/galera, tests/bench/test_bench_galera.py) ----------
+
+
+@pytest.fixture(scope="session")
+def galera_cluster():
+    """Three Galera nodes on loopback, started once per run (about 15 s) and stopped at its end.
+    Missing prerequisites FAIL the tests that need it (they never skip): install them with
+    `apt-get install galera-4 rsync`, or deselect these tests with `-m 'not galera'`."""
+    from .galera.cluster import GaleraCluster, prerequisites_missing
+
+    missing = prerequisites_missing()
+    if missing:
+        pytest.fail(f"the Galera tests need {', '.join(missing)}: apt-get install galera-4 rsync "
+                    "mariadb-server (or deselect them with -m 'not galera')", pytrace=False)
+    cluster = GaleraCluster.start(3)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -24,6 +24,18 @@ class SinkError(Exception):
     code = "sink_unavailable"
 
 
+class SinkBusyError(SinkError):
+    """A write kept conflicting with concurrent writers until its retry deadline
+    (write_retry.py). Nothing was written; the API answers 503 `sink_busy` with
+    `Retry-After: retry_after_s`."""
+
+    code = "sink_busy"
+
+    def __init__(self, message: str, *, retry_after_s: int):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class InvalidPackageError(ValueError):
     """The package passed validation but a sink cannot store it (e.g. an event
     `ts` that is not ISO-8601). Raised before anything is written; the API
@@ -215,6 +227,12 @@ class Sink(abc.ABC):
 
     def migrate(self) -> int:
         """Bring the schema to the current version; returns that version."""
+        return 0
+
+    def compact(self, before: datetime, batch_size: int = 5000) -> int:
+        """Fold the shards of aggregate rows wholly older than `before` into one row per key
+        (sinks/compaction.py); no answer changes. Returns the rows folded (a sink without
+        striped rows: 0)."""
         return 0
 
     def close(self) -> None:  # noqa: B027 - optional hook

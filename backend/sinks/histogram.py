@@ -82,3 +82,9 @@ def percentile(blobs: Iterable[bytes], q: float = 0.95) -> float | None:
         else:
             lo = mid + 1
     return round(bucket_value(lo), 3)
+
+
+def merge(blobs: Iterable[bytes]) -> bytes:
+    """One cumulative histogram holding the counts of all `blobs` (they add, bucket by bucket)."""
+    arrays = [decode(b) for b in blobs]
+    return encode(array(_TYPE, map(sum, zip(*arrays, strict=True))))

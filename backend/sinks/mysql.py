@@ -39,7 +39,9 @@ from .base import SinkError, SinkHealth
 from .registry import redact_url
 from .sql_base import SqlSink, TracingCursor
 
-_RETRYABLE_CODES = {1062, 1213, 1205}  # duplicate key (lost race), deadlock, lock wait timeout
+# Server errors after which the whole write transaction runs again (write_retry.py names the causes).
+_RETRY_CAUSES = {1213: "conflict", 1205: "lock_wait_timeout", 1062: "duplicate_key_race",
+                 1047: "node_not_ready"}
 
 
 @functools.lru_cache(maxsize=512)
@@ -53,9 +55,10 @@ class _MySQLDialect(S.Dialect):
     # CLIENT_FOUND_ROWS (PyMySQL's default) an unchanged duplicate counts 0 affected rows.
     event_insert_new = S.EVENT_INSERT + " ON DUPLICATE KEY UPDATE event_id = event_id"
 
-    def upsert_add(self, table, keys, adds):
-        cols = [*keys, *adds]
-        sets = ", ".join(f"{c} = {c} + VALUES({c})" for c in adds)
+    def upsert_add(self, table, keys, adds, maxes=()):
+        cols = [*keys, *adds, *maxes]
+        sets = ", ".join([*(f"{c} = {c} + VALUES({c})" for c in adds),
+                          *(f"{c} = GREATEST({c}, VALUES({c}))" for c in maxes)])
         return (f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({S.qmarks(len(cols))}) "
                 f"ON DUPLICATE KEY UPDATE {sets}")
 
@@ -186,8 +189,9 @@ class MySQLTelemetrySink(SqlSink):
             cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
         return conn
 
-    def _is_retryable(self, exc: BaseException) -> bool:
-        return bool(exc.args) and exc.args[0] in _RETRYABLE_CODES
+    def _retry_cause(self, exc: BaseException) -> str | None:
+        code = exc.args[0] if exc.args else None
+        return _RETRY_CAUSES.get(code) if isinstance(code, int) else None
 
     @contextlib.contextmanager
     def _txn(self):

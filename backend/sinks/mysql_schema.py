@@ -5,9 +5,12 @@ MySQL 8 `utf8mb4_0900_bin`) so that equality and ordering are the same as
 SQLite's and Python's (case-sensitive, trailing spaces significant, code
 point order). Identifiers here are constants; values are never formatted in.
 
+Migrations are append-only and keep every count: version 2 stripes the
+aggregates (shards.py) with one ALTER TABLE per table.
+
 The 15 secondary indexes and the query each one serves (rollup tables are
-clustered on their primary key, which is what the dashboard queries range
-over, so they need none):
+clustered on their primary key, natural key first and `shard` last, which
+is what the dashboard queries range over, so they need none):
 
  events (clustered by event_id; every index also carries event_id, the listing's tie-break)
   1 ix_events_ts             (ts_us, event_id)     /events unfiltered (ORDER BY ... LIMIT), from/to;
@@ -85,6 +88,21 @@ MIGRATIONS: list[list[str]] = [
         f"""CREATE TABLE api_keys (key_id {_ID} NOT NULL PRIMARY KEY, key_hash VARCHAR(128) NOT NULL,
             scope VARCHAR(16) NOT NULL, label {_ID} NULL, created_at VARCHAR(64) NOT NULL,
             revoked_at VARCHAR(64) NULL, UNIQUE KEY ux_api_keys_hash (key_hash)) {_T}""",
+    ],
+    [  # 2: aggregates striped into shards (shards.py): `shard` last in the primary key; the rows
+       # written before keep their counts in shard 0 (the totals row keeps its id as its shard)
+        "ALTER TABLE rollup_hour ADD COLUMN shard SMALLINT NOT NULL DEFAULT 0 AFTER hour, "
+        "DROP PRIMARY KEY, ADD PRIMARY KEY (hour, shard)",
+        "ALTER TABLE rollup_dim ADD COLUMN shard SMALLINT NOT NULL DEFAULT 0 AFTER dkey, "
+        "DROP PRIMARY KEY, ADD PRIMARY KEY (dim, hour, dkey, shard)",
+        "ALTER TABLE hist ADD COLUMN shard SMALLINT NOT NULL DEFAULT 0 AFTER start, "
+        "DROP PRIMARY KEY, ADD PRIMARY KEY (level, start, shard)",
+        "ALTER TABLE session_hour ADD COLUMN shard SMALLINT NOT NULL DEFAULT 0 AFTER hour, "
+        "DROP PRIMARY KEY, ADD PRIMARY KEY (hour, shard)",
+        "ALTER TABLE error_groups ADD COLUMN shard SMALLINT NOT NULL DEFAULT 0 AFTER error_hash, "
+        f"ADD COLUMN last_event_id {_ID} NOT NULL DEFAULT '', "
+        "DROP PRIMARY KEY, ADD PRIMARY KEY (error_hash, shard)",
+        "ALTER TABLE totals CHANGE COLUMN id shard SMALLINT NOT NULL",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -13,8 +13,12 @@ same transaction as its events,
   range's length, not on how many events it holds;
 - a sessions row per session (first/last ts, events, errors) and an hourly
   session rollup keyed by the hour of the session's first event;
-- an error group per error_hash (code, name, count, last seen);
-- one totals row (events, packages, errors, sessions, installs, last upload).
+- an error group per error_hash (code, name, count, last seen; the latest
+  sighting by (ts, event_id) names it, whatever order packages arrive in);
+- the totals (events, packages, errors, sessions, installs, last upload).
+
+The SQL sinks stripe every one of these rows but the sessions' (shards.py):
+an upload writes its package's shard, reads sum over all of them.
 
 Precision: rollup-backed queries (aggregate, timeline, latency, sessions)
 work on whole hours. A range [start, end) counts every hour bucket that
@@ -133,7 +137,7 @@ class Deltas(msgspec.Struct):
     dims: dict  # (dim "category"|"source", hour, key) -> events
     hist: dict  # hour -> {bucket: count}   (hist_blocks() derives every block size)
     sessions: dict  # session_id -> [first_us, last_us, events, errors]
-    errors: dict  # error_hash -> [error_code, name, count, last_us]
+    errors: dict  # error_hash -> [error_code, name, count, last_us, last_event_id]
     events: int
     error_events: int
 
@@ -209,8 +213,6 @@ def compute_deltas(rows: list[EventRow]) -> Deltas:
                 e[2] += 1
                 if ts_us > e[3] or (ts_us == e[3] and event_id >= e[4]):
                     e[0], e[1], e[3], e[4] = code, name, ts_us, event_id
-    for e in errors.values():
-        del e[4]
     dims = {("category", h, k): n for h, keyed in by_cat.items() for k, n in keyed.items()}
     dims.update({("source", h, k): n for h, keyed in by_src.items() for k, n in keyed.items()})
     return Deltas(hours, dims, hist, sessions, errors, len(rows), n_err)
@@ -266,9 +268,9 @@ def session_hourly_deltas(old: list | None, merged: list) -> list[tuple[int, int
 
 
 def merge_error(old: list | None, new: list) -> list:
-    """[error_code, name, count, last_us]: the most recent sighting names the group."""
+    """[error_code, name, count, last_us, last_event_id]: the latest sighting by
+    (last_us, last_event_id) names the group (order-independent)."""
     if old is None:
         return list(new)
-    if new[3] >= old[3]:
-        return [new[0], new[1], old[2] + new[2], new[3]]
-    return [old[0], old[1], old[2] + new[2], old[3]]
+    latest = new if (new[3], new[4]) >= (old[3], old[4]) else old
+    return [latest[0], latest[1], old[2] + new[2], latest[3], latest[4]]

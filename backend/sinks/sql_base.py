@@ -2,12 +2,15 @@
 
 Subclasses provide connections (`_txn()` for a write transaction, `_read()`
 for queries), the dialect, and which driver exceptions mean "retry the
-transaction" (a lost race, a deadlock). Every driver exception leaving a
-public method is translated to SinkError here: none leaks to the API.
+transaction" (`_retry_cause`: a lost race, a deadlock, a certification
+conflict). Writes run under the retry policy of write_retry.py; every driver
+exception leaving a public method is translated to SinkError here: none
+leaks to the API.
 
-Dashboard queries read only the rollup tables (see rollups.py); the events
-listing reads events through an index. `trace()` records the statements a
-call runs, so tests can check each one's query plan.
+Dashboard queries read only the rollup tables (see rollups.py), summed over
+their shards (shards.py); the events listing reads events through an index.
+`trace()` records the statements a call runs, so tests can check each one's
+query plan.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import structlog
 from branchpy_telemetry.client.event import SOURCES
 from branchpy_telemetry.client.schema import TelemetryPackage
 
+from . import compaction as C
 from . import histogram
 from . import rollups as R
 from . import sql_store as S
@@ -40,56 +44,15 @@ from .base import (
     TimelineBucket,
     TimeRange,
 )
+from .error_groups import recent_error_groups
 from .event_count import count_events, end_us, start_us, time_args, time_where
 from .memory import row_to_stored_event, session_row, sessions_summary
+from .shards import DEFAULT_WRITE_SHARDS, check_shards, shard_of
+from .sql_cursor import TracingCursor, hour_where, where_clause
+from .write_retry import RetryableWriteError, RetryPolicy, WriteRetrier
 
 log = structlog.get_logger("backend.sinks")
-_MAX_ATTEMPTS = 5
 _KEY_COLUMNS = "key_id, key_hash, scope, label, created_at, revoked_at"
-
-
-class _Retry(Exception):
-    pass
-
-
-class TracingCursor:
-    """Wraps a DB-API cursor: `?` -> the driver's placeholder, optional statement log."""
-
-    def __init__(self, cur, convert, trace: list | None):
-        self._cur, self._convert, self._trace = cur, convert, trace
-
-    def execute(self, sql: str, args=()):
-        if self._trace is not None:
-            self._trace.append((sql, tuple(args)))
-        return self._cur.execute(self._convert(sql), args)
-
-    def executemany(self, sql: str, rows):
-        return self._cur.executemany(self._convert(sql), rows)
-
-    def fetchone(self):
-        return self._cur.fetchone()
-
-    def fetchall(self):
-        return self._cur.fetchall()
-
-    @property
-    def rowcount(self) -> int:
-        return self._cur.rowcount
-
-
-def _hour_where(column: str, lo: int | None, hi: int | None) -> tuple[list[str], list]:
-    where, args = [], []
-    if lo is not None:
-        where.append(f"{column} >= ?")
-        args.append(lo)
-    if hi is not None:
-        where.append(f"{column} < ?")
-        args.append(hi)
-    return where, args
-
-
-def _and(where: list[str]) -> str:
-    return (" WHERE " + " AND ".join(where)) if where else ""
 
 
 class SqlSink(Sink):
@@ -103,27 +66,38 @@ class SqlSink(Sink):
 
     def __init__(self) -> None:
         self._trace: list | None = None
+        self.write_shards = DEFAULT_WRITE_SHARDS
+        self.write_retrier = WriteRetrier()
+
+    def configure_writes(self, *, shards: int | None = None, policy: RetryPolicy | None = None) -> None:
+        """How many shards this sink's uploads spread over; the retry policy of its writes."""
+        if shards is not None:
+            self.write_shards = check_shards(shards)
+        if policy is not None:
+            self.write_retrier = WriteRetrier(policy, self.write_retrier.stats)
 
     # ---- hooks ------------------------------------------------------------------
-    def _txn(self) -> contextlib.AbstractContextManager:  # yields a TracingCursor in a transaction
+    def _txn(self) -> contextlib.AbstractContextManager[TracingCursor]:  # inside a write transaction
         raise NotImplementedError
 
-    def _read(self) -> contextlib.AbstractContextManager:  # yields a TracingCursor
+    def _read(self) -> contextlib.AbstractContextManager[TracingCursor]:
         raise NotImplementedError
 
-    def _is_retryable(self, exc: BaseException) -> bool:
-        return False
+    def _retry_cause(self, exc: BaseException) -> str | None:
+        """The write_retry cause when `exc` means "run the transaction again", else None."""
+        return None
 
     driver_errors: tuple[type[BaseException], ...] = ()
 
     @contextlib.contextmanager
     def translate_errors(self, what: str, *, retry: bool = False) -> Iterator[None]:
-        """Driver exception -> SinkError (or _Retry, inside a retried write transaction)."""
+        """Driver exception -> SinkError (or RetryableWriteError, inside a retried write transaction)."""
         try:
             yield
         except self.driver_errors as exc:
-            if retry and self._is_retryable(exc):
-                raise _Retry() from exc
+            cause = self._retry_cause(exc) if retry else None
+            if cause is not None:
+                raise RetryableWriteError(cause, f"{type(exc).__name__}: {exc}") from exc
             log.warning("sink.error", kind=self.kind, op=what, error=type(exc).__name__,
                         detail=str(exc)[:300])
             raise SinkError(f"{self.kind} sink failed during {what}: {type(exc).__name__}: {exc}") from exc
@@ -138,13 +112,10 @@ class SqlSink(Sink):
             self._trace = None
 
     def _write(self, what: str, fn, *, retry: bool = True):
-        for attempt in range(_MAX_ATTEMPTS):
-            try:
-                with self.translate_errors(what, retry=retry), self._txn() as cur:
-                    return fn(cur)
-            except _Retry as exc:
-                log.info("sink.retry", kind=self.kind, op=what, attempt=attempt + 1, cause=str(exc.__cause__))
-        raise SinkError(f"{self.kind} sink: {what} kept conflicting with concurrent writers")
+        def attempt():
+            with self.translate_errors(what, retry=retry), self._txn() as cur:
+                return fn(cur)
+        return self.write_retrier.run(what, attempt, sink=self.kind)
 
     def _query(self, what: str, fn):
         with self.translate_errors(what), self._read() as cur:
@@ -154,28 +125,41 @@ class SqlSink(Sink):
     def store_package(self, package: TelemetryPackage, *, receipt: str, body_bytes: int,
                       received_at: datetime) -> StoreResult:
         rows = R.event_rows(package)
+        shard = shard_of(package.package_id, self.write_shards)
         return self._write("store_package", lambda cur: S.store_package_rows(
             cur, self.dialect, package, rows, receipt=receipt, body_bytes=body_bytes,
-            received_at=received_at))
+            received_at=received_at, shard=shard))
+
+    def _in_batches(self, what: str, batch, batch_size: int) -> int:
+        """Run `batch(cur)` (it handles at most batch_size rows) in transactions until one handles fewer."""
+        total = 0
+        while True:
+            n = self._write(what, batch)
+            total += n
+            if n < batch_size:
+                return total
 
     def purge_older_than(self, cutoff: datetime, batch_size: int = 5000) -> int:
         cut_us = R.datetime_to_us(cutoff)
-        total = 0
-        while True:
-            n = self._write("purge", lambda cur: S.purge_batch(cur, self.dialect, cut_us, batch_size))
-            total += n
-            if n < batch_size:
-                break
-        self._write("purge", lambda cur: S.purge_aggregates(cur, cut_us))
+        total = self._in_batches("purge", lambda cur: S.purge_batch(cur, self.dialect, cut_us, batch_size),
+                                 batch_size)
+        self._write("purge", lambda cur: S.purge_aggregates(cur, self.dialect, cut_us))
         log.info("sink.purged", kind=self.kind, events=total, cutoff=R.us_to_text(cut_us))
+        return total
+
+    def compact(self, before: datetime, batch_size: int = 5000) -> int:
+        before_us = R.datetime_to_us(before)
+        total = self._in_batches("compact", lambda cur: C.compact_batch(cur, self.dialect, before_us,
+                                                                        batch_size), batch_size)
+        log.info("sink.compacted", kind=self.kind, rows=total, before=R.us_to_text(before_us))
         return total
 
     # ---- reads ------------------------------------------------------------------
     def stats(self) -> Stats:
         def run(cur):
-            cur.execute("SELECT events, packages, errors, sessions, installs, last_upload_us FROM totals "
-                        "WHERE id = 1")
-            ev, pk, err, ses, inst, last = cur.fetchone()
+            cur.execute("SELECT SUM(events), SUM(packages), SUM(errors), SUM(sessions), SUM(installs), "
+                        "MAX(last_upload_us) FROM totals")
+            ev, pk, err, ses, inst, last = (int(v or 0) for v in cur.fetchone())
             return Stats(events=ev, packages=pk, sessions=ses, errors=err, installs=inst,
                          last_upload=R.us_to_text(last) if last else None)
         return self._query("stats", run)
@@ -201,60 +185,56 @@ class SqlSink(Sink):
         hint = "" if fields_where else self.ts_index_hint  # filtered by time only
 
         def run(cur):
-            cur.execute(f"SELECT {', '.join(R.EVENT_COLUMNS)} FROM events{hint}{_and(where)} "
+            cur.execute(f"SELECT {', '.join(R.EVENT_COLUMNS)} FROM events{hint}{where_clause(where)} "
                         "ORDER BY ts_us DESC, event_id DESC LIMIT ? OFFSET ?",
                         (*args, per_page, (page - 1) * per_page))
             items = [row_to_stored_event(r) for r in cur.fetchall()]
             if where:
                 total = count_events(cur, flt, fields_where, fields_args)
             else:
-                cur.execute("SELECT events FROM totals WHERE id = 1")
-                total = cur.fetchone()[0]
+                cur.execute("SELECT SUM(events) FROM totals")
+                total = int(cur.fetchone()[0] or 0)
             return EventPage(items=items, page=page, per_page=per_page, total=total)
         return self._query("list_events", run)
 
     def aggregate(self, dimension: Literal["category", "source"], rng: TimeRange) -> list[KeyCount]:
         if dimension not in ("category", "source"):
             raise ValueError(f"unknown dimension {dimension!r}")
-        where, args = _hour_where("hour", *R.hour_range(rng))
+        where, args = hour_where("hour", *R.hour_range(rng))
 
         def run(cur):
-            cur.execute(f"SELECT dkey, SUM(events) FROM rollup_dim{_and(['dim = ?', *where])} GROUP BY dkey",
-                        (dimension, *args))
+            cur.execute(f"SELECT dkey, SUM(events) FROM rollup_dim{where_clause(['dim = ?', *where])} "
+                        "GROUP BY dkey", (dimension, *args))
             rows = [(k, int(n)) for k, n in cur.fetchall() if n]
             return [KeyCount(key=k, count=n) for k, n in sorted(rows, key=lambda kv: (-kv[1], kv[0]))]
         return self._query("aggregate", run)
 
     def timeline(self, bucket: Literal["hour", "day"], rng: TimeRange) -> list[TimelineBucket]:
         size = {"hour": R.HOUR, "day": R.DAY}[bucket]
-        where, args = _hour_where("hour", *R.hour_range(rng))
+        where, args = hour_where("hour", *R.hour_range(rng))
 
         def run(cur):
             cur.execute(f"SELECT hour - (hour % {size}) AS b, SUM(events), SUM(errors) FROM rollup_hour"
-                        f"{_and(where)} GROUP BY b ORDER BY b", tuple(args))
+                        f"{where_clause(where)} GROUP BY b ORDER BY b", tuple(args))
             return [TimelineBucket(bucket=R.hour_text(int(b)), count=int(n), errors=int(e))
                     for b, n, e in cur.fetchall() if n]
         return self._query("timeline", run)
 
     def recent_errors(self, limit: int) -> list[RecentError]:
-        def run(cur):
-            cur.execute("SELECT error_hash, error_code, name, count, last_us FROM error_groups "
-                        "ORDER BY last_us DESC, error_hash DESC LIMIT ?", (max(0, limit),))
-            return [RecentError(error_hash=h, error_code=c, name=n, count=k, last_seen=R.us_to_text(t))
-                    for h, c, n, k, t in cur.fetchall()]
-        return self._query("recent_errors", run)
+        return self._query("recent_errors", lambda cur: recent_error_groups(cur, limit))
 
     def latency_summary(self, rng: TimeRange) -> LatencySummary:
         lo, hi = R.hour_range(rng)
         terms, hist_args = [], []
         for level, first, last in R.cover(lo, hi):
-            where, args = _hour_where("start", first, last)
+            where, args = hour_where("start", first, last)
             terms.append("(" + " AND ".join(["level = ?", *where]) + ")")
             hist_args += [level, *args]
 
         def run(cur):
-            where, args = _hour_where("hour", lo, hi)
-            cur.execute(f"SELECT SUM(with_status), SUM(errors) FROM rollup_hour{_and(where)}", tuple(args))
+            where, args = hour_where("hour", lo, hi)
+            cur.execute(f"SELECT SUM(with_status), SUM(errors) FROM rollup_hour{where_clause(where)}",
+                        tuple(args))
             total, errors = cur.fetchone()
             cur.execute(f"SELECT cum FROM hist WHERE {' OR '.join(terms)}", tuple(hist_args))
             blobs = [bytes(row[0]) for row in cur.fetchall()]
@@ -266,14 +246,14 @@ class SqlSink(Sink):
         lo, hi = R.hour_range(rng)
 
         def run(cur):
-            where, args = _hour_where("hour", lo, hi)
-            cur.execute(f"SELECT SUM(sessions), SUM(duration_us), SUM(events) FROM session_hour{_and(where)}",
-                        tuple(args))
+            where, args = hour_where("hour", lo, hi)
+            cur.execute("SELECT SUM(sessions), SUM(duration_us), SUM(events) FROM session_hour"
+                        f"{where_clause(where)}", tuple(args))
             count, dur, events = (int(v or 0) for v in cur.fetchone())
-            where, args = _hour_where("first_us", lo * 1_000_000 if lo is not None else None,
+            where, args = hour_where("first_us", lo * 1_000_000 if lo is not None else None,
                                       hi * 1_000_000 if hi is not None else None)
             cur.execute("SELECT session_id, first_us, last_us, events, errors FROM sessions"
-                        f"{_and(where)} ORDER BY first_us DESC, session_id DESC LIMIT ?",
+                        f"{where_clause(where)} ORDER BY first_us DESC, session_id DESC LIMIT ?",
                         (*args, max(0, limit)))
             items = [session_row(*row) for row in cur.fetchall()]
             return sessions_summary(count, dur, events, items)

@@ -4,9 +4,11 @@ Every statement is parameterized (`?` placeholders; the MySQL cursor turns
 them into `%s`); table and column names are constants of this module.
 Concurrency: SQLite serializes writers (BEGIN IMMEDIATE). On MySQL two
 uploads may race on a new event, session or install: the loser hits a
-duplicate key, its transaction is rolled back and retried by the caller,
-and then sees the winner's rows. Rows are upserted in key order so that
-concurrent transactions lock in the same order.
+duplicate key, its transaction is rolled back and retried by the caller
+(write_retry.py), and then sees the winner's rows. Aggregates are written
+to the package's shard only (shards.py), so uploads of different shards
+share no row; rows are upserted in key order so that concurrent
+transactions lock in the same order.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from branchpy_telemetry.client.schema import TelemetryPackage
 from . import histogram
 from . import rollups as R
 from .base import StoreResult
+from .shards import PURGE_SHARD
 
 IN_CHUNK = 500  # ids per `IN (...)` lookup
 INSERT_CHUNK = 2000  # rows per executemany call (PyMySQL sends each as one multi-row INSERT)
@@ -28,9 +31,7 @@ EVENT_INSERT = (f"INSERT INTO events ({', '.join(R.EVENT_COLUMNS)}) "
 PACKAGE_INSERT = ("INSERT INTO packages (package_id, receipt, received_us, governance_id, body_bytes, "
                   "event_count, accepted_events, branchpy_version, platform_os) "
                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-TOTALS_UPDATE = ("UPDATE totals SET events = events + ?, packages = packages + ?, errors = errors + ?, "
-                 "sessions = sessions + ?, installs = installs + ?, "
-                 "last_upload_us = CASE WHEN ? > last_upload_us THEN ? ELSE last_upload_us END WHERE id = 1")
+TOTALS_ADDS = ("events", "packages", "errors", "sessions", "installs")
 
 
 def chunks(items: Sequence, size: int) -> Iterable[Sequence]:
@@ -50,8 +51,10 @@ class Dialect:
     # rowcount counting only inserted rows; None: look the ids up before inserting.
     event_insert_new: str | None = None
 
-    def upsert_add(self, table: str, keys: Sequence[str], adds: Sequence[str]) -> str:
-        """INSERT one row, or add its `adds` columns to the existing row's."""
+    def upsert_add(self, table: str, keys: Sequence[str], adds: Sequence[str],
+                   maxes: Sequence[str] = ()) -> str:
+        """INSERT one row, or add its `adds` columns to the existing row's and keep the
+        larger of each `maxes` column."""
         raise NotImplementedError
 
     def upsert_replace(self, table: str, keys: Sequence[str], cols: Sequence[str]) -> str:
@@ -61,9 +64,9 @@ class Dialect:
 
 
 def store_package_rows(cur, dialect: Dialect, package: TelemetryPackage, rows: list[R.EventRow], *,
-                       receipt: str, body_bytes: int, received_at: datetime) -> StoreResult:
-    """Inside an open transaction. A duplicate-key error means a concurrent writer won a race:
-    the caller rolls back and retries."""
+                       receipt: str, body_bytes: int, received_at: datetime, shard: int) -> StoreResult:
+    """Inside an open transaction; aggregates go to `shard`. A duplicate-key error means a
+    concurrent writer won a race: the caller rolls back and retries."""
     pid = package.package_id
     cur.execute("SELECT package_id FROM packages WHERE package_id = ?", (pid,))
     if cur.fetchone():
@@ -74,10 +77,10 @@ def store_package_rows(cur, dialect: Dialect, package: TelemetryPackage, rows: l
                                  len(package.summary.events), len(new), package.branchpy_version,
                                  package.platform.os))
     deltas = R.compute_deltas(new)
-    new_sessions = apply_deltas(cur, dialect, deltas)
+    new_sessions = apply_deltas(cur, dialect, deltas, shard)
     new_install = insert_install(cur, package.governance_id, received_us)
-    cur.execute(TOTALS_UPDATE, (deltas.events, 1, deltas.error_events, new_sessions, new_install,
-                                received_us, received_us))
+    add_totals(cur, dialect, shard, (deltas.events, 1, deltas.error_events, new_sessions, new_install),
+               received_us)
     return StoreResult(package_id=pid, accepted_events=len(new),
                        duplicate_events=len(package.summary.events) - len(new), duplicate=False)
 
@@ -120,39 +123,50 @@ def insert_install(cur, governance_id: str, received_us: int) -> int:
     return 1
 
 
-def apply_deltas(cur, dialect: Dialect, d: R.Deltas) -> int:
-    """Upsert every rollup; returns how many sessions are new."""
-    _upsert(cur, dialect.upsert_add("rollup_hour", ["hour"], ["events", "errors", "with_status", "dur_n",
-                                                             "dur_sum"]),
-            [(h, *v) for h, v in sorted(d.hours.items())])
-    _upsert(cur, dialect.upsert_add("rollup_dim", ["dim", "hour", "dkey"], ["events"]),
-            [(*k, n) for k, n in sorted(d.dims.items())])
-    _merge_hist(cur, dialect, R.hist_blocks(d.hist))
-    new_sessions = _merge_sessions(cur, dialect, d.sessions)
-    _merge_errors(cur, dialect, d.errors)
+def add_totals(cur, dialect: Dialect, shard: int, adds: tuple[int, ...], last_upload_us: int) -> None:
+    """Add (events, packages, errors, sessions, installs) to one shard of the totals."""
+    cur.execute(dialect.upsert_add("totals", ["shard"], TOTALS_ADDS, ["last_upload_us"]),
+                (shard, *adds, last_upload_us))
+
+
+def apply_deltas(cur, dialect: Dialect, d: R.Deltas, shard: int) -> int:
+    """Upsert every rollup into `shard`; returns how many sessions are new."""
+    upsert_rows(cur, dialect.upsert_add("rollup_hour", ["hour", "shard"],
+                                        ["events", "errors", "with_status", "dur_n", "dur_sum"]),
+                [(h, shard, *v) for h, v in sorted(d.hours.items())])
+    upsert_rows(cur, dialect.upsert_add("rollup_dim", ["dim", "hour", "dkey", "shard"], ["events"]),
+                [(*k, shard, n) for k, n in sorted(d.dims.items())])
+    _merge_hist(cur, dialect, R.hist_blocks(d.hist), shard)
+    new_sessions = _merge_sessions(cur, dialect, d.sessions, shard)
+    _merge_errors(cur, dialect, d.errors, shard)
     return new_sessions
 
 
-def _upsert(cur, sql: str, rows: list[tuple]) -> None:
+def upsert_rows(cur, sql: str, rows: list[tuple]) -> None:
     for chunk in chunks(rows, INSERT_CHUNK):
         cur.executemany(sql, chunk)
 
 
-def _read_old(cur, dialect: Dialect, table: str, key: str, cols: str, ids: list[str]) -> dict[str, list]:
-    old: dict[str, list] = {}
+def read_locked(cur, dialect: Dialect, table: str, key: str, cols: str, ids: list,
+                shard: int | None = None, *, where: str = "", args: tuple = ()) -> dict:
+    """The current rows of `ids` (of one shard when given; `where`: more leading conditions, each
+    followed by AND), locked for update: {id: [cols...]}."""
+    old: dict = {}
+    if shard is not None:
+        where, args = f"{where}shard = ? AND ", (*args, shard)
     for chunk in chunks(ids, IN_CHUNK):
-        cur.execute(f"SELECT {key}, {cols} FROM {table} WHERE {key} IN ({qmarks(len(chunk))})"
-                    f"{dialect.lock_suffix}", tuple(chunk))
+        cur.execute(f"SELECT {key}, {cols} FROM {table} WHERE {where}{key} IN ({qmarks(len(chunk))})"
+                    f"{dialect.lock_suffix}", (*args, *chunk))
         for row in cur.fetchall():
             old[row[0]] = list(row[1:])
     return old
 
 
-def _merge_sessions(cur, dialect: Dialect, contrib: dict[str, list]) -> int:
+def _merge_sessions(cur, dialect: Dialect, contrib: dict[str, list], shard: int) -> int:
     if not contrib:
         return 0
     ids = sorted(contrib)
-    old = _read_old(cur, dialect, "sessions", "session_id", "first_us, last_us, events, errors", ids)
+    old = read_locked(cur, dialect, "sessions", "session_id", "first_us, last_us, events, errors", ids)
     inserts, updates, hourly = [], [], {}
     for sid in ids:
         prev = old.get(sid)
@@ -163,47 +177,50 @@ def _merge_sessions(cur, dialect: Dialect, contrib: dict[str, list]) -> int:
             cell[0] += dc
             cell[1] += ddur
             cell[2] += dev
-    _upsert(cur, "INSERT INTO sessions (session_id, first_us, last_us, events, errors) "
-                 "VALUES (?, ?, ?, ?, ?)", inserts)
-    _upsert(cur, dialect.upsert_replace("sessions", ["session_id"],
-                                        ["first_us", "last_us", "events", "errors"]), updates)
-    _upsert(cur, dialect.upsert_add("session_hour", ["hour"], ["sessions", "duration_us", "events"]),
-            [(h, *v) for h, v in sorted(hourly.items())])
+    upsert_rows(cur, "INSERT INTO sessions (session_id, first_us, last_us, events, errors) "
+                     "VALUES (?, ?, ?, ?, ?)", inserts)
+    upsert_rows(cur, dialect.upsert_replace("sessions", ["session_id"],
+                                            ["first_us", "last_us", "events", "errors"]), updates)
+    upsert_rows(cur, dialect.upsert_add("session_hour", ["hour", "shard"],
+                                        ["sessions", "duration_us", "events"]),
+                [(h, shard, *v) for h, v in sorted(hourly.items())])
     return len(inserts)
 
 
-def _merge_hist(cur, dialect: Dialect, blocks: dict) -> None:
-    """Add each block's counts to its cumulative histogram (read under lock, then written)."""
+def _merge_hist(cur, dialect: Dialect, blocks: dict, shard: int) -> None:
+    """Add each block's counts to the shard's cumulative histogram (read under lock, then written)."""
     old: dict[tuple, bytes] = {}
     for level in R.HIST_LEVELS:
         starts = sorted(start for lvl, start in blocks if lvl == level)
         for chunk in chunks(starts, IN_CHUNK):
-            cur.execute(f"SELECT start, cum FROM hist WHERE level = ? AND start IN ({qmarks(len(chunk))})"
-                        f"{dialect.lock_suffix}", (level, *chunk))
+            cur.execute(f"SELECT start, cum FROM hist WHERE level = ? AND shard = ? AND start IN "
+                        f"({qmarks(len(chunk))}){dialect.lock_suffix}", (level, shard, *chunk))
             for start, cum in cur.fetchall():
                 old[(level, start)] = bytes(cum)
     inserts, updates = [], []
     for key in sorted(blocks):
         blob = histogram.add_counts(old.get(key), blocks[key])
-        (updates if key in old else inserts).append((*key, blob))
-    _upsert(cur, "INSERT INTO hist (level, start, cum) VALUES (?, ?, ?)", inserts)
-    _upsert(cur, dialect.upsert_replace("hist", ["level", "start"], ["cum"]), updates)
+        (updates if key in old else inserts).append((*key, shard, blob))
+    upsert_rows(cur, "INSERT INTO hist (level, start, shard, cum) VALUES (?, ?, ?, ?)", inserts)
+    upsert_rows(cur, dialect.upsert_replace("hist", ["level", "start", "shard"], ["cum"]), updates)
 
 
-def _merge_errors(cur, dialect: Dialect, contrib: dict[str, list]) -> None:
+ERROR_COLUMNS = ("error_code", "name", "count", "last_us", "last_event_id")
+
+
+def _merge_errors(cur, dialect: Dialect, contrib: dict[str, list], shard: int) -> None:
     if not contrib:
         return
     ids = sorted(contrib)
-    old = _read_old(cur, dialect, "error_groups", "error_hash", "error_code, name, count, last_us", ids)
+    old = read_locked(cur, dialect, "error_groups", "error_hash", ", ".join(ERROR_COLUMNS), ids, shard)
     inserts, updates = [], []
     for h in ids:
         prev = old.get(h)
         merged = R.merge_error(prev, contrib[h])
-        (updates if prev else inserts).append((h, *merged))
-    _upsert(cur, "INSERT INTO error_groups (error_hash, error_code, name, count, last_us) "
-                 "VALUES (?, ?, ?, ?, ?)", inserts)
-    _upsert(cur, dialect.upsert_replace("error_groups", ["error_hash"], ["error_code", "name", "count",
-                                                                         "last_us"]), updates)
+        (updates if prev else inserts).append((h, shard, *merged))
+    upsert_rows(cur, f"INSERT INTO error_groups (error_hash, shard, {', '.join(ERROR_COLUMNS)}) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?)", inserts)
+    upsert_rows(cur, dialect.upsert_replace("error_groups", ["error_hash", "shard"], ERROR_COLUMNS), updates)
 
 
 # ---- retention ----------------------------------------------------------------
@@ -216,12 +233,11 @@ def purge_batch(cur, dialect: Dialect, cut_us: int, batch_size: int) -> int:
     for chunk in chunks([v[0] for v in victims], IN_CHUNK):
         cur.execute(f"DELETE FROM events WHERE event_id IN ({qmarks(len(chunk))})", tuple(chunk))
     errors = sum(1 for v in victims if v[1] == "error")
-    cur.execute("UPDATE totals SET events = events - ?, errors = errors - ? WHERE id = 1",
-                (len(victims), errors))
+    add_totals(cur, dialect, PURGE_SHARD, (-len(victims), 0, -errors, 0, 0), 0)
     return len(victims)
 
 
-def purge_aggregates(cur, cut_us: int) -> None:
+def purge_aggregates(cur, dialect: Dialect, cut_us: int) -> None:
     """Drop rollup rows wholly older than the cutoff, and sessions/error groups last seen before it.
     A partly purged hour keeps its rollup row (rollups are hour-granular)."""
     cut_s = cut_us // 1_000_000
@@ -234,5 +250,5 @@ def purge_aggregates(cur, cut_us: int) -> None:
     cur.execute("SELECT COUNT(*) FROM sessions WHERE last_us < ?", (cut_us,))
     gone = cur.fetchone()[0]
     cur.execute("DELETE FROM sessions WHERE last_us < ?", (cut_us,))
-    cur.execute("UPDATE totals SET sessions = sessions - ? WHERE id = 1", (gone,))
+    add_totals(cur, dialect, PURGE_SHARD, (0, 0, 0, -gone, 0), 0)
     cur.execute("DELETE FROM error_groups WHERE last_us < ?", (cut_us,))

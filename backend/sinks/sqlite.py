@@ -12,17 +12,8 @@ consistent), a 64 MiB page cache (`cache_size=-65536`, +50 % insert rate
 measured), one connection per thread, writes in `BEGIN IMMEDIATE`
 transactions with `executemany`.
 
-The schema is versioned (`schema_version`) and created on open by running
-the ordered MIGRATIONS. `events` is a WITHOUT ROWID table keyed by event_id,
-so every index also holds event_id (the listing's tie-break) and has exactly
-5 indexes, chosen for the `/events` filters:
-
-  ix_events_ts                (ts_us)                 unfiltered listing, from/to, purge
-  ix_events_category_ts       (category, ts_us)       category=
-  ix_events_name_ts           (name, ts_us)           name=
-  ix_events_session_ts        (session_id, ts_us)     session_id=
-  ix_events_source_status_ts  (source, status, ts_us) source=, source+status; status= alone
-                                                      runs as `source IN (cli, extension, daemon)`
+The schema is versioned (`schema_version`) and created or brought forward on
+open by running the ordered migrations of sqlite_schema.py.
 """
 
 from __future__ import annotations
@@ -35,59 +26,17 @@ from pathlib import Path
 from . import sql_store as S
 from .base import SinkError, SinkHealth
 from .sql_base import SqlSink, TracingCursor
-
-SCHEMA_VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
-
-MIGRATIONS: list[list[str]] = [
-    [  # 1: initial schema
-        """CREATE TABLE packages (package_id TEXT PRIMARY KEY, receipt TEXT NOT NULL,
-            received_us INTEGER NOT NULL, governance_id TEXT NOT NULL, body_bytes INTEGER NOT NULL,
-            event_count INTEGER NOT NULL, accepted_events INTEGER NOT NULL, branchpy_version TEXT NOT NULL,
-            platform_os TEXT NOT NULL)""",
-        """CREATE TABLE events (event_id TEXT PRIMARY KEY, package_id TEXT NOT NULL, ts TEXT NOT NULL,
-            ts_us INTEGER NOT NULL, category TEXT NOT NULL, source TEXT NOT NULL, name TEXT NOT NULL,
-            duration_ms REAL, status TEXT, session_id TEXT, correlation_id TEXT, error_code TEXT,
-            error_hash TEXT, attrs TEXT NOT NULL, governance_id TEXT NOT NULL) WITHOUT ROWID""",
-        "CREATE INDEX ix_events_ts ON events (ts_us)",
-        "CREATE INDEX ix_events_category_ts ON events (category, ts_us)",
-        "CREATE INDEX ix_events_name_ts ON events (name, ts_us)",
-        "CREATE INDEX ix_events_session_ts ON events (session_id, ts_us)",
-        "CREATE INDEX ix_events_source_status_ts ON events (source, status, ts_us)",
-        """CREATE TABLE rollup_hour (hour INTEGER PRIMARY KEY, events INTEGER NOT NULL,
-            errors INTEGER NOT NULL,
-            with_status INTEGER NOT NULL, dur_n INTEGER NOT NULL, dur_sum REAL NOT NULL)""",
-        """CREATE TABLE rollup_dim (dim TEXT NOT NULL, hour INTEGER NOT NULL, dkey TEXT NOT NULL,
-            events INTEGER NOT NULL, PRIMARY KEY (dim, hour, dkey)) WITHOUT ROWID""",
-        """CREATE TABLE hist (level INTEGER NOT NULL, start INTEGER NOT NULL, cum BLOB NOT NULL,
-            PRIMARY KEY (level, start))""",
-        """CREATE TABLE session_hour (hour INTEGER PRIMARY KEY, sessions INTEGER NOT NULL,
-            duration_us INTEGER NOT NULL, events INTEGER NOT NULL)""",
-        """CREATE TABLE sessions (session_id TEXT PRIMARY KEY, first_us INTEGER NOT NULL,
-            last_us INTEGER NOT NULL, events INTEGER NOT NULL, errors INTEGER NOT NULL) WITHOUT ROWID""",
-        "CREATE INDEX ix_sessions_first ON sessions (first_us)",
-        "CREATE INDEX ix_sessions_last ON sessions (last_us)",
-        """CREATE TABLE error_groups (error_hash TEXT PRIMARY KEY, error_code TEXT, name TEXT,
-            count INTEGER NOT NULL, last_us INTEGER NOT NULL) WITHOUT ROWID""",
-        "CREATE INDEX ix_error_groups_last ON error_groups (last_us)",
-        "CREATE TABLE installs (governance_id TEXT PRIMARY KEY, first_us INTEGER NOT NULL) WITHOUT ROWID",
-        """CREATE TABLE totals (id INTEGER PRIMARY KEY CHECK (id = 1), events INTEGER NOT NULL,
-            packages INTEGER NOT NULL, errors INTEGER NOT NULL, sessions INTEGER NOT NULL,
-            installs INTEGER NOT NULL, last_upload_us INTEGER NOT NULL)""",
-        "INSERT INTO totals VALUES (1, 0, 0, 0, 0, 0, 0)",
-        """CREATE TABLE api_keys (key_id TEXT PRIMARY KEY, key_hash TEXT NOT NULL UNIQUE, scope TEXT NOT NULL,
-            label TEXT, created_at TEXT NOT NULL, revoked_at TEXT)""",
-    ],
-]
-SCHEMA_VERSION = len(MIGRATIONS)
+from .sqlite_schema import MIGRATIONS, SCHEMA_VERSION, SCHEMA_VERSION_TABLE
 
 
 class _SQLiteDialect(S.Dialect):
     # ON CONFLICT names the key: a NOT NULL or CHECK failure still raises (OR IGNORE would skip it).
     event_insert_new = S.EVENT_INSERT + " ON CONFLICT (event_id) DO NOTHING"
 
-    def upsert_add(self, table, keys, adds):
-        cols = [*keys, *adds]
-        sets = ", ".join(f"{c} = {c} + excluded.{c}" for c in adds)
+    def upsert_add(self, table, keys, adds, maxes=()):
+        cols = [*keys, *adds, *maxes]
+        sets = ", ".join([*(f"{c} = {c} + excluded.{c}" for c in adds),
+                          *(f"{c} = MAX({c}, excluded.{c})" for c in maxes)])
         return (f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({S.qmarks(len(cols))}) "
                 f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}")
 

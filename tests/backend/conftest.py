@@ -147,6 +147,18 @@ def _database_url(db: str) -> str:
     return parts._replace(path=f"/{db}").geturl()
 
 
+def database_connection(url: str):
+    """A raw autocommit PyMySQL connection to the database of a mysql:// URL (setting up test states)."""
+    from urllib.parse import unquote, urlsplit
+
+    import pymysql
+
+    parts = urlsplit(url)
+    return pymysql.connect(host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
+                           user=unquote(parts.username or "root"), password=unquote(parts.password or ""),
+                           database=parts.path.strip("/"), charset="utf8mb4", autocommit=True)
+
+
 @contextlib.contextmanager
 def fresh_mysql_database():
     """(url, drop) of a new database `bpt_<hex>` on the test server; dropped on exit."""

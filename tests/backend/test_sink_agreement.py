@@ -7,23 +7,12 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
-import msgspec
 import pytest
 
-from branchpy_telemetry.backend.sinks.base import EventFilter, TimeRange
-
-from .conftest import BASE_TS, SINK_KINDS, governance_id_for, make_event, make_package, session_id_for
+from .conftest import BASE_TS, SINK_KINDS, governance_id_for, make_event, make_package
+from .sink_answers import RANGES, answers, listing_totals
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-RANGES = {
-    "all": TimeRange(),
-    "partial-days": TimeRange(start=BASE_TS + timedelta(hours=5, minutes=17),
-                              end=BASE_TS + timedelta(days=2, hours=3, minutes=1)),
-    "whole-days": TimeRange(start=datetime(2026, 11, 21, tzinfo=UTC), end=datetime(2026, 11, 22, tzinfo=UTC)),
-    "open-end": TimeRange(start=BASE_TS + timedelta(days=1, minutes=30)),
-    "open-start": TimeRange(end=BASE_TS + timedelta(hours=20)),
-    "empty": TimeRange(start=NOW + timedelta(days=30)),
-}
 
 
 def packages():
@@ -36,46 +25,6 @@ def packages():
     out.append(make_package(events=[make_event(9, seed=77, status=None, duration_ms=None),
                                     make_event(10, seed=77, session_id=None,
                                                error_hash="sha256:" + "9" * 64)]))
-    return out
-
-
-def answers(sink) -> dict:
-    out: dict = {"stats": sink.stats(), "errors": sink.recent_errors(50)}
-    for name, rng in RANGES.items():
-        out[f"aggregate-category-{name}"] = sink.aggregate("category", rng)
-        out[f"aggregate-source-{name}"] = sink.aggregate("source", rng)
-        out[f"timeline-hour-{name}"] = sink.timeline("hour", rng)
-        out[f"timeline-day-{name}"] = sink.timeline("day", rng)
-        out[f"latency-{name}"] = sink.latency_summary(rng)
-        out[f"sessions-{name}"] = sink.sessions(rng, 25)
-    for flt in (EventFilter(), EventFilter(status="error"), EventFilter(category="feature", source="cli"),
-                EventFilter(session_id=session_id_for(2, 3), start=BASE_TS + timedelta(hours=23))):
-        for page in (1, 4):
-            out[f"events-{flt}-{page}"] = sink.list_events(flt, page, 37)
-    out.update(listing_totals(sink))
-    return msgspec.to_builtins(out)
-
-
-# Filters whose listing total sums whole hours from a rollup (event_count.py), and one that cannot.
-COUNTED_FILTERS = ({}, {"status": "error"}, {"category": "feature"}, {"source": "cli"}, {"status": "ok"},
-                   {"category": "nonexistent"})
-
-
-def listing_totals(sink) -> dict[str, int]:
-    """The listing total for every counted filter over every range (and a few odd ones)."""
-    ranges = {**RANGES,
-              "within-one-hour": TimeRange(start=BASE_TS + timedelta(hours=5, minutes=1),
-                                           end=BASE_TS + timedelta(hours=5, minutes=59)),
-              "two-partial-hours": TimeRange(start=BASE_TS + timedelta(hours=5, minutes=59),
-                                             end=BASE_TS + timedelta(hours=6, minutes=2)),
-              "hour-aligned": TimeRange(start=BASE_TS + timedelta(hours=3),
-                                        end=BASE_TS + timedelta(hours=30)),
-              "reversed": TimeRange(start=BASE_TS + timedelta(hours=30), end=BASE_TS + timedelta(hours=3))}
-    out = {}
-    for fields in COUNTED_FILTERS:
-        for name, rng in ranges.items():
-            flt = EventFilter(start=rng.start, end=rng.end, **fields)
-            out[f"total-{fields}-{name}"] = sink.list_events(flt, 1, 1).total
     return out
 
 

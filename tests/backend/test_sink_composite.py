@@ -80,9 +80,8 @@ def test_stalled_secondary_cannot_delay_the_upload_beyond_the_deadline(tmp_path,
     sink = CompositeSink([LocalSQLiteSink(tmp_path / "p.db"), secondary], secondary_timeout=0.5)
     parts = pymysql.connect(**_admin_params(mysql_url))
     try:
-        with parts.cursor() as cur:  # hold the totals row: the secondary's write blocks on it
-            cur.execute("BEGIN")
-            cur.execute("SELECT * FROM totals WHERE id = 1 FOR UPDATE")
+        with parts.cursor() as cur:  # hold the packages table: the secondary's write blocks on it
+            cur.execute("LOCK TABLES packages WRITE")
         started = time.monotonic()
         result = store(sink, make_package(50, seed=3))
         elapsed = time.monotonic() - started
@@ -90,7 +89,8 @@ def test_stalled_secondary_cannot_delay_the_upload_beyond_the_deadline(tmp_path,
         assert elapsed < 0.5 + 1.5, elapsed
         detail = sink.member_health()["secondary1:mysql"]
         assert detail.ok is False and "timed out" in detail.detail
-        parts.rollback()  # release: the background write completes and the secondary recovers
+        with parts.cursor() as cur:  # release: the background write completes and the secondary recovers
+            cur.execute("UNLOCK TABLES")
         wait_until(lambda: secondary.stats().events == 50)
         wait_until(lambda: sink.member_health()["secondary1:mysql"].ok)
     finally:
@@ -104,15 +104,15 @@ def test_a_hung_secondary_gets_a_bounded_backlog_and_drops_are_counted(tmp_path,
     blocker = pymysql.connect(**_admin_params(mysql_url))
     try:
         with blocker.cursor() as cur:
-            cur.execute("BEGIN")
-            cur.execute("SELECT * FROM totals WHERE id = 1 FOR UPDATE")
+            cur.execute("LOCK TABLES packages WRITE")
         for seed in range(4):
             assert store(sink, make_package(5, seed=10 + seed)).accepted_events == 5
         started = time.monotonic()
         health = sink.member_health()["secondary1:mysql"]  # its pool is exhausted: the probe times out
         assert time.monotonic() - started < 1.0
         assert health.ok is False and "dropped" in health.detail
-        blocker.rollback()
+        with blocker.cursor() as cur:
+            cur.execute("UNLOCK TABLES")
         wait_until(lambda: secondary.stats().packages == 2)
     finally:
         blocker.close()

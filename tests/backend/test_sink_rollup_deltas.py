@@ -45,7 +45,7 @@ def recount(rows: list[tuple]) -> dict:
     for h in {r[12] for r in rows if r[12]}:
         mine = [r for r in rows if r[12] == h]
         latest = max(mine, key=lambda r: (r[3], r[0]))
-        errors[h] = [latest[11], latest[6], len(mine), latest[3]]
+        errors[h] = [latest[11], latest[6], len(mine), latest[3], latest[0]]
     return {"hours": hours, "dims": dim_counts, "hist": {h: dict(c) for h, c in hist.items()},
             "sessions": sessions, "errors": errors, "events": len(rows),
             "error_events": sum(r[8] == "error" for r in rows)}

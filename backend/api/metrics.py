@@ -1,0 +1,17 @@
+"""`GET /metrics`: counters for an operator's scraper (Prometheus text format; a read or admin key)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+
+from ..context import current_context
+from ..metrics_text import CONTENT_TYPE, render_metrics
+
+bp = Blueprint("metrics", __name__)
+
+
+@bp.get("/metrics")
+def metrics():
+    ctx = current_context()
+    ctx.authorize("read", ctx.query_limiter)
+    return Response(render_metrics(ctx.sink), status=200, content_type=CONTENT_TYPE)
