@@ -27,7 +27,8 @@ from branchpy_telemetry.backend.sinks.mysql import MySQLTelemetrySink
 from branchpy_telemetry.backend.sinks.sqlite import LocalSQLiteSink
 
 from ..conftest import console_script
-from .conftest import BASE_TS, database_connection, make_package
+from .conftest import BASE_TS, database_connection
+from .legacy_packages import legacy_package
 from .sink_answers import answers
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -37,20 +38,20 @@ STRIPED = ("rollup_hour", "rollup_dim", "hist", "session_hour", "error_groups")
 
 def v1_packages():
     """The packages behind the fixture: four of 60 events, then one repeating 60 of them."""
-    out = [make_package(60, seed=900 + s, start=BASE_TS + timedelta(minutes=50 * s),
+    out = [legacy_package(60, seed=900 + s, start=BASE_TS + timedelta(minutes=50 * s),
                         step=timedelta(seconds=83), sessions=3, governance_id=f"gov-{s % 2}",
                         package_id=str(uuid.UUID(int=900 + s)))
            for s in range(4)]
-    out.append(make_package(80, seed=901, start=BASE_TS + timedelta(minutes=50), step=timedelta(seconds=83),
+    out.append(legacy_package(80, seed=901, start=BASE_TS + timedelta(minutes=50), step=timedelta(seconds=83),
                             sessions=3, governance_id="gov-1", package_id=str(uuid.UUID(int=999))))
     return out
 
 
 def later_packages():
     """Uploads after the migration: new events in the same hours, a repeat, a new install."""
-    return [make_package(70, seed=950, start=BASE_TS + timedelta(minutes=20), step=timedelta(seconds=61),
+    return [legacy_package(70, seed=950, start=BASE_TS + timedelta(minutes=20), step=timedelta(seconds=61),
                          sessions=3, governance_id="gov-0"),
-            make_package(90, seed=902, start=BASE_TS + timedelta(minutes=100), step=timedelta(seconds=83),
+            legacy_package(90, seed=902, start=BASE_TS + timedelta(minutes=100), step=timedelta(seconds=83),
                          sessions=3, governance_id="gov-7")]
 
 

@@ -27,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from branchpy_telemetry.client.schema import TelemetryPackage
 
-from ..backend.conftest import BASE_TS, make_package
+from ..backend.conftest import BASE_TS, governance_id_for, make_package
 from ..backend.live_backend import LiveBackend, clean_env, start_backend
 
 UPLOAD_HEADERS = {"Content-Type": "application/json"}
@@ -46,7 +46,7 @@ def uploader_packages(uploader: int, count: int, events: int, *, run: int = 0) -
     """`count` packages of one install: new events each, 4 sessions, all in BASE_TS's first two hours."""
     return [make_package(events, seed=run * 1_000_000 + uploader * 1000 + n, sessions=4,
                          start=BASE_TS + timedelta(minutes=(7 * uploader + 3 * n) % 90),
-                         step=timedelta(seconds=1), governance_id=f"gov-{run}-{uploader}")
+                         step=timedelta(seconds=1), governance_id=governance_id_for(run * 1000 + uploader))
             for n in range(count)]
 
 
