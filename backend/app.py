@@ -13,6 +13,7 @@ from pathlib import Path
 import structlog
 from flask import Flask, g, request
 
+from .access import init_access
 from .api import meta, queries, upload
 from .context import EXTENSION_NAME, BackendContext
 from .dashboard import bp as dashboard_bp
@@ -42,6 +43,7 @@ def create_app(settings: BackendSettings | None = None, sink: Sink | None = None
     app.register_blueprint(meta.bp, url_prefix=API_PREFIX)
     app.register_blueprint(dashboard_bp)
     init_access_log(app)
+    init_access(app)
     return app
 
 

@@ -33,7 +33,13 @@ class BackendSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     slo_success_target: float = 0.99
     slo_p95_target_ms: float = 1000.0
     slo_window: str = "7d"
-    auth_cache_seconds: float = 10.0  # a revoked key stops working within this time
+    health_timeout_s: float = 3.0  # /health answers within this, a frozen database included
+    auth_cache_seconds: float = 10.0  # how long a looked-up key (known or unknown) is cached
+    revocation_check_seconds: float = 1.0  # a key revoked anywhere stops working within this time
+    # failed authentications per client address (a guessing client costs no query past the burst)
+    auth_failure_rate_per_s: float = 0.5
+    auth_failure_burst: int = 20
+    auth_failure_addresses: int = 100_000  # addresses tracked (least recently failed are forgotten)
 
     @property
     def max_upload_bytes(self) -> int:
@@ -80,6 +86,10 @@ def validate_settings(settings: BackendSettings) -> None:
         raise ConfigError("slo_p95_target_ms must be > 0")
     if settings.upload_rate_per_s < 0 or settings.query_rate_per_s < 0:
         raise ConfigError("rate limits must be >= 0 (0 disables)")
-    if settings.upload_burst < 1 or settings.query_burst < 1:
+    if settings.health_timeout_s <= 0:
+        raise ConfigError("health_timeout_s must be > 0")
+    if settings.auth_failure_rate_per_s < 0 or settings.revocation_check_seconds < 0:
+        raise ConfigError("auth_failure_rate_per_s and revocation_check_seconds must be >= 0")
+    if settings.upload_burst < 1 or settings.query_burst < 1 or settings.auth_failure_burst < 1:
         raise ConfigError("bursts must be >= 1")
     parse_duration(settings.slo_window)  # raises a UsageError naming the value

@@ -1,9 +1,10 @@
 """`POST /api/telemetry/upload` (DESIGN §10).
 
-auth (ingest) -> rate limit -> content type -> capped body read (gzip aware)
--> JSON decode (400) -> privacy rules (422 `privacy_violation`, pointers +
-rule names, never the value) -> schema (422 `schema_invalid`, msgspec
-`$.path`) -> sink.store_package (201, or 200 `duplicate` for a known
+auth (ingest) and rate limit (`access.require_key`, before the view) -> content
+type -> capped body read (gzip aware) -> JSON decode (400; nesting bounded)
+-> privacy rules (422 `privacy_violation`, pointers + rule names, never the
+value) -> schema (422 `schema_invalid`, msgspec `$.path`) -> size limits (422
+`limit_exceeded`) -> sink.store_package (201, or 200 `duplicate` for a known
 package; 503 when the sink is down, nothing half-written).
 
 Fast path: the body is decoded once, straight into `TelemetryPackage` (schema
@@ -29,7 +30,8 @@ from branchpy_telemetry.client.timewindow import utcnow
 
 from ..body import read_body
 from ..context import current_context, respond
-from ..errors import BadJsonError, PrivacyViolationError, SchemaInvalidError, UnsupportedMediaTypeError
+from ..errors import PrivacyViolationError, SchemaInvalidError, UnsupportedMediaTypeError
+from ..input_limits import check_package_limits, decode_json_bounded
 from ..privacy_gate import find_package_violations, find_upload_violations
 
 bp = Blueprint("upload", __name__)
@@ -38,6 +40,7 @@ log = structlog.get_logger("backend.upload")
 MAX_REPORTED_VIOLATIONS = 100
 _PATH = re.compile(r" - at `(\$[^`]*)`$")
 _QUOTED = re.compile(r"'[^']*'")
+_FIELD_NAME = re.compile(r"`[^`$][^`]*`")  # an unknown field's name; `$.path` stays
 
 
 class UploadReceipt(msgspec.Struct, kw_only=True):
@@ -51,7 +54,6 @@ class UploadReceipt(msgspec.Struct, kw_only=True):
 @bp.post("/upload")
 def upload():
     ctx = current_context()
-    ctx.authorize("ingest", ctx.upload_limiter)
     check_content_type(request.mimetype, request.mimetype_params)
     clock = PhaseClock()
     body = read_body(request.environ, ctx.settings.max_upload_bytes)
@@ -59,6 +61,7 @@ def upload():
     clock.lap("read")
     with gc_paused():
         package = decode_package_checked(body, clock)
+        check_package_limits(package)
         result = ctx.sink.store_package(package, receipt=receipt, body_bytes=len(body), received_at=utcnow())
         clock.lap("store")
     log.info("upload.stored", package_id=result.package_id, accepted=result.accepted_events,
@@ -86,11 +89,11 @@ class PhaseClock:
 def check_content_type(mimetype: str, params: dict[str, str]) -> None:
     if mimetype != "application/json":
         raise UnsupportedMediaTypeError(
-            f"Content-Type must be application/json, not {mimetype or 'missing'!r}",
+            "Content-Type must be application/json",
             hint="send the package as JSON: Content-Type: application/json")
     charset = params.get("charset", "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
-        raise UnsupportedMediaTypeError(f"charset must be utf-8, not {charset!r}")
+        raise UnsupportedMediaTypeError("charset must be utf-8")
 
 
 def decode_package_checked(body: bytes, clock: PhaseClock) -> TelemetryPackage:
@@ -113,18 +116,15 @@ def decode_package_checked(body: bytes, clock: PhaseClock) -> TelemetryPackage:
 
 
 def decode_json(body: bytes) -> object:
-    try:
-        return msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise BadJsonError(f"the body is not valid JSON: {exc}",
-                           hint="the package must be one UTF-8 JSON object") from None
+    return decode_json_bounded(body)
 
 
 def validate_package(raw: object) -> TelemetryPackage:
     try:
         return msgspec.convert(raw, TelemetryPackage)
     except msgspec.ValidationError as exc:
-        text = _QUOTED.sub("'…'", str(exc))  # msgspec quotes bad enum values: never echo them
+        # msgspec quotes bad enum values and unknown field names: never echo them
+        text = _FIELD_NAME.sub("`…`", _QUOTED.sub("'…'", str(exc)))
         match = _PATH.search(text)
         raise SchemaInvalidError(f"the package does not match schema 1.0.0: {text}",
                                  details={"path": match.group(1) if match else "$"},

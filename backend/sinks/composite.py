@@ -209,3 +209,6 @@ class CompositeSink(Sink):
     def revoke_api_key(self, key_id, revoked_at):
         return self.primary.revoke_api_key(key_id, revoked_at)
 
+    def revoked_key_count(self):
+        return self.primary.revoked_key_count()
+

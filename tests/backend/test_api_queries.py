@@ -205,8 +205,9 @@ def test_slo_default_window_is_the_configured_one(tmp_path):
     backend = start_sqlite_backend(tmp_path, slo_window="7d")
     try:
         for package in (recent, old):
+            headers = {**backend.headers("ingest"), "Content-Type": "application/json"}
             response = requests.post(backend.api + "/upload", data=msgspec.json.encode(package), timeout=30,
-                                     headers={**backend.headers("ingest"), "Content-Type": "application/json"})
+                                     headers=headers)
             assert response.status_code == 201, response.text
         slo = ok(backend, "/errors/slo")
     finally:
