@@ -33,6 +33,13 @@ class BackendSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     slo_success_target: float = 0.99
     slo_p95_target_ms: float = 1000.0
     slo_window: str = "7d"
+    # the HTTP server (see wsgi_server.ServerLimits)
+    connection_limit: int = 1000
+    keepalive_timeout_s: float = 75.0  # above a load balancer's idle timeout
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 10.0
+    body_min_rate: int = 16 * 1024  # bytes per second, after body_timeout_s
+    trusted_proxy: str | None = None  # a load balancer's address: its X-Forwarded-For names the client
     health_timeout_s: float = 3.0  # /health answers within this, a frozen database included
     auth_cache_seconds: float = 10.0  # how long a looked-up key (known or unknown) is cached
     revocation_check_seconds: float = 1.0  # a key revoked anywhere stops working within this time
@@ -86,8 +93,11 @@ def validate_settings(settings: BackendSettings) -> None:
         raise ConfigError("slo_p95_target_ms must be > 0")
     if settings.upload_rate_per_s < 0 or settings.query_rate_per_s < 0:
         raise ConfigError("rate limits must be >= 0 (0 disables)")
-    if settings.health_timeout_s <= 0:
-        raise ConfigError("health_timeout_s must be > 0")
+    for name in ("health_timeout_s", "keepalive_timeout_s", "header_timeout_s", "body_timeout_s"):
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"{name} must be > 0")
+    if settings.connection_limit < 1 or settings.body_min_rate < 1:
+        raise ConfigError("connection_limit and body_min_rate must be >= 1")
     if settings.auth_failure_rate_per_s < 0 or settings.revocation_check_seconds < 0:
         raise ConfigError("auth_failure_rate_per_s and revocation_check_seconds must be >= 0")
     if settings.upload_burst < 1 or settings.query_burst < 1 or settings.auth_failure_burst < 1:
