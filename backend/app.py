@@ -50,7 +50,7 @@ def create_app(settings: BackendSettings | None = None, sink: Sink | None = None
 def open_configured_sink(settings: BackendSettings) -> Sink:
     from .sinks.registry import DEFAULT_DB_URL, open_sinks
 
-    return open_sinks(settings.db_urls or [DEFAULT_DB_URL])
+    return open_sinks(settings.db_urls or [DEFAULT_DB_URL], backlog_path=settings.secondary_backlog)
 
 
 def init_access_log(app: Flask) -> None:

@@ -25,7 +25,7 @@ from .sinks.base import Sink, SinkError
 log = structlog.get_logger("backend.cli")
 # command-line flags that set a BackendSettings field of the same name
 SETTING_FLAGS = ("connection_limit", "keepalive_timeout_s", "header_timeout_s", "body_timeout_s",
-                 "body_min_rate", "trusted_proxy")
+                 "body_min_rate", "trusted_proxy", "secondary_backlog")
 _json = msgspec.json.Encoder()
 
 
@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="grace before a body must arrive at --body-min-rate (default 10); else 408")
     serve.add_argument("--body-min-rate", type=int, dest="body_min_rate", metavar="BYTES_PER_S",
                        help="slowest mean body rate accepted after the grace (default 16384)")
+    serve.add_argument("--secondary-backlog", dest="secondary_backlog", metavar="PATH",
+                       help="with several --db: where packages a secondary has yet to receive are kept "
+                            "(default .branchpy/telemetry/secondary-backlog.db)")
     serve.add_argument("--trusted-proxy", dest="trusted_proxy", metavar="ADDR",
                        help="your load balancer's address: its X-Forwarded-For names the client "
                             "(per-client limits need it behind a balancer)")

@@ -24,6 +24,8 @@ DB_ENV = ENV_PREFIX + "DB"
 class BackendSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     db_urls: list[str] = []  # empty -> $BRANCHPY_TELEMETRY_BACKEND_DB or the SQLite default
     max_upload_size_mb: float = 5.0
+    # what composite secondaries have yet to receive (several --db); relative to the working directory
+    secondary_backlog: str = ".branchpy/telemetry/secondary-backlog.db"
     # token buckets per API key (rate = tokens per second; 0 disables)
     upload_rate_per_s: float = 50.0  # per key; one ingest key is often shared by many installs
     upload_burst: int = 200

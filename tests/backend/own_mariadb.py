@@ -61,8 +61,9 @@ class OwnMariaDB:
             subprocess.run([INSTALL_DB, "--no-defaults", f"--datadir={self.datadir}", *user,
                             "--auth-root-authentication-method=normal", "--skip-test-db"],
                            check=True, capture_output=True, timeout=120)
-        for _ in range(5):  # a free port can be taken between the probe and the bind: try another
-            self.port = free_port()
+        for attempt in range(5):  # a free port can be taken between the probe and the bind: try another
+            if attempt or not self.port:  # a restart keeps its port (URLs in use name it)
+                self.port = free_port()
             self.proc = subprocess.Popen(
                 [MARIADBD, "--no-defaults", f"--datadir={self.datadir}", f"--port={self.port}",
                  "--bind-address=127.0.0.1", f"--socket={self.run_dir / 'sock'}",
