@@ -101,9 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level)
     try:
-        overrides = {name: getattr(args, name, None) for name in SETTING_FLAGS}
-        settings = load_backend_settings(db_urls=args.db, **overrides)
-        return args.handler(args, settings)
+        return args.handler(args, settings_from_args(args))
     except TelemetryError as exc:
         return _fail(exc.code, exc.message, exc.hint, exc.exit_code)
     except SinkError as exc:
@@ -112,6 +110,12 @@ def main(argv: list[str] | None = None) -> int:
                      EXIT_USAGE if usage else EXIT_FAILED)
     except KeyboardInterrupt:
         return EXIT_OK
+
+
+def settings_from_args(args: argparse.Namespace) -> BackendSettings:
+    """Environment and defaults, overridden by the flags given."""
+    overrides = {name: getattr(args, name, None) for name in SETTING_FLAGS}
+    return load_backend_settings(db_urls=args.db, **overrides)
 
 
 def _fail(code: str, message: str, hint: str | None, exit_code: int) -> int:
