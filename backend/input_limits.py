@@ -61,19 +61,22 @@ def _too_deep(max_depth: int) -> JsonTooDeepError:
 
 def check_package_limits(package: TelemetryPackage) -> None:
     """422 `limit_exceeded` when an event carries too many attrs or too long an attr key."""
+    all_attrs = [event.attrs for event in package.summary.events]
+    if not all_attrs:
+        return
+    too_many = max(map(len, all_attrs)) > MAX_ATTRS_PER_EVENT
+    long_keys = {key for key in set().union(*all_attrs) if len(key) > MAX_ATTR_KEY_LENGTH}
+    if not too_many and not long_keys:
+        return  # the common case: two passes in C over the package, no pointers built
     findings: list[dict] = []
-    for i, event in enumerate(package.summary.events):
-        attrs = event.attrs
-        if not attrs:
-            continue
+    for i, attrs in enumerate(all_attrs):
         pointer = f"/summary/events/{i}/attrs"
         if len(attrs) > MAX_ATTRS_PER_EVENT:
             findings.append({"pointer": pointer, "rule": "max_attrs_per_event", "limit": MAX_ATTRS_PER_EVENT})
-        if max(map(len, attrs)) > MAX_ATTR_KEY_LENGTH:
+        if long_keys and not long_keys.isdisjoint(attrs):
             findings.append({"pointer": pointer, "rule": "max_attr_key_length", "limit": MAX_ATTR_KEY_LENGTH})
-    if findings:
-        raise LimitExceededError(
-            f"the package exceeds a size limit at {len(findings)} place(s); keys are not echoed",
-            details=findings[:MAX_REPORTED],
-            hint=f"at most {MAX_ATTRS_PER_EVENT} attrs per event, keys of at most "
-                 f"{MAX_ATTR_KEY_LENGTH} characters")
+    raise LimitExceededError(
+        f"the package exceeds a size limit at {len(findings)} place(s); keys are not echoed",
+        details=findings[:MAX_REPORTED],
+        hint=f"at most {MAX_ATTRS_PER_EVENT} attrs per event, keys of at most "
+             f"{MAX_ATTR_KEY_LENGTH} characters")
