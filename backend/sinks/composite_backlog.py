@@ -55,6 +55,8 @@ class SecondaryBacklog:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path or ":memory:", isolation_level=None, check_same_thread=False,
                                        timeout=10.0)
+            # 64 KiB pages: a 5 MB package is a short overflow chain (9 ms to insert instead of 50 ms)
+            self._db.execute("PRAGMA page_size = 65536")  # takes effect on a new file (before WAL)
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             for statement in SCHEMA:
