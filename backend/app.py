@@ -13,6 +13,7 @@ from pathlib import Path
 import structlog
 from flask import Flask, g, request
 
+from .access import init_access
 from .api import meta, metrics, queries, upload
 from .context import EXTENSION_NAME, BackendContext
 from .dashboard import bp as dashboard_bp
@@ -43,6 +44,7 @@ def create_app(settings: BackendSettings | None = None, sink: Sink | None = None
     app.register_blueprint(metrics.bp, url_prefix=API_PREFIX)
     app.register_blueprint(dashboard_bp)
     init_access_log(app)
+    init_access(app)
     return app
 
 
@@ -50,7 +52,7 @@ def open_configured_sink(settings: BackendSettings) -> Sink:
     from .sinks.members import configure_writes
     from .sinks.registry import DEFAULT_DB_URL, open_sinks
 
-    sink = open_sinks(settings.db_urls or [DEFAULT_DB_URL])
+    sink = open_sinks(settings.db_urls or [DEFAULT_DB_URL], backlog_path=settings.secondary_backlog)
     configure_writes(sink, shards=settings.write_shards, retry_deadline_s=settings.write_retry_deadline_s)
     return sink
 

@@ -5,9 +5,9 @@ sha256 is stored. A slow password hash (bcrypt, scrypt, argon2) exists to
 make guessing *low-entropy human passwords* expensive after a database
 leak; a 256-bit random key cannot be guessed at any speed, so one sha256 is
 as safe and keeps every request cheap. The hash found in the database is
-compared with `hmac.compare_digest` (constant time), and lookups are cached
-in-process for `auth_cache_seconds` (so a revoked key stops working within
-that time in a server that already saw it).
+compared with `hmac.compare_digest` (constant time). Lookups are cached in
+each process; a revocation reaches every process within
+`revocation_check_seconds` (see KeyAuthenticator).
 
 Scopes: `ingest` may upload, `read` may query, `admin` may do both (and purge).
 """
@@ -25,7 +25,8 @@ from typing import Literal
 
 from branchpy_telemetry.client.timewindow import format_ts
 
-from .errors import ForbiddenError, UnauthorizedError
+from .errors import ForbiddenError, RateLimitedError, UnauthorizedError
+from .ratelimit import TokenBucketLimiter, retry_after_header
 from .sinks.base import ApiKeyRecord, Sink
 
 Scope = Literal["ingest", "read", "admin"]
@@ -74,22 +75,40 @@ def scope_allows(granted: str, required: str) -> bool:
 
 
 class KeyAuthenticator:
-    """Resolves a presented key to its record, with a small TTL cache."""
+    """Resolves a presented key to its record, with the database queried as little as possible.
 
-    def __init__(self, sink: Sink, *, cache_seconds: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic):
+    - A known key is cached for `cache_seconds`. Every `revocation_check_seconds` one query
+      reads the sink's revoked-key count; when it changed, the cache is dropped, so a key
+      revoked by any process (`keys revoke`) stops working in every server process within
+      about that interval.
+    - An unknown key is remembered by its hash (bounded) for `cache_seconds`: repeating it
+      costs no query.
+    - Each client address has a bucket of failed attempts (`failures`). While it is empty
+      the address gets 429 without a query, except for keys already cached, so a guessing
+      client costs at most the bucket's burst in queries and does not lock out real keys.
+    """
+
+    def __init__(self, sink: Sink, *, cache_seconds: float = 10.0, revocation_check_seconds: float = 1.0,
+                 failures: TokenBucketLimiter | None = None, clock: Callable[[], float] = time.monotonic):
         self._sink = sink
         self._ttl = cache_seconds
+        self._revocation_check_s = revocation_check_seconds
+        self._failures = failures or TokenBucketLimiter(0, 1)
         self._clock = clock
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[ApiKeyRecord, float]] = {}
+        self._cache: dict[str, tuple[ApiKeyRecord, float]] = {}  # hash -> (record, expiry)
+        self._unknown: dict[str, float] = {}  # hash -> expiry
+        self._revocations_lock = threading.Lock()
+        self._revoked_count: int | None = None
+        self._next_revocation_check = float("-inf")
 
-    def authenticate(self, key: str | None, required: str) -> ApiKeyRecord:
+    def authenticate(self, key: str | None, required: str, client: str = "") -> ApiKeyRecord:
         if not key:
             raise UnauthorizedError("an API key is required",
                                     hint="send X-API-Key: <key> or Authorization: Bearer <key>")
-        record = self._lookup(key) if len(key) <= MAX_KEY_LENGTH else None
+        record = self._resolve(key, client)
         if record is None or record.revoked_at is not None:
+            self._failures.acquire(client)
             raise UnauthorizedError("the API key is unknown or revoked",
                                     hint="create one with: branchpy-telemetry-backend keys create --scope S")
         if not scope_allows(record.scope, required):
@@ -97,21 +116,53 @@ class KeyAuthenticator:
                                  details={"scope": record.scope, "required": required})
         return record
 
-    def _lookup(self, key: str) -> ApiKeyRecord | None:
+    def _resolve(self, key: str, client: str) -> ApiKeyRecord | None:
+        if len(key) > MAX_KEY_LENGTH:
+            return None
         digest = hash_key(key)
+        self._check_revocations()
         now = self._clock()
         with self._lock:
             hit = self._cache.get(digest)
-        if hit is not None and hit[1] > now:
-            record = hit[0]
-        else:
-            record = self._sink.find_api_key(digest)
+            if hit is not None and hit[1] > now:
+                return _matching(hit[0], digest)
+            if self._unknown.get(digest, now) > now:
+                return None
+        wait = self._failures.peek(client)
+        if wait is not None:
+            retry_after = retry_after_header(wait)
+            raise RateLimitedError("too many failed authentications from this address; "
+                                   f"retry in {retry_after} s", details={"retry_after_s": int(retry_after)},
+                                   headers={"Retry-After": retry_after})
+        record = self._sink.find_api_key(digest)
+        with self._lock:
+            table = self._unknown if record is None else self._cache
+            if len(table) >= _CACHE_MAX:
+                table.clear()
             if record is None:
-                return None  # misses are not cached: random garbage must not fill memory
-            with self._lock:
-                if len(self._cache) >= _CACHE_MAX:
-                    self._cache.clear()
+                self._unknown[digest] = now + self._ttl
+            else:
                 self._cache[digest] = (record, now + self._ttl)
-        if not hmac.compare_digest(record.key_hash.encode("ascii"), digest.encode("ascii")):
-            return None
-        return record
+        return None if record is None else _matching(record, digest)
+
+    def _check_revocations(self) -> None:
+        """Drop the cache when the sink's revoked-key count moved (one query per interval;
+        while it runs, other requests go on with the cache)."""
+        now = self._clock()
+        if now < self._next_revocation_check or not self._revocations_lock.acquire(blocking=False):
+            return
+        try:
+            self._next_revocation_check = now + self._revocation_check_s
+            count = self._sink.revoked_key_count()
+            if count != self._revoked_count:
+                with self._lock:
+                    self._cache.clear()
+                self._revoked_count = count
+        finally:
+            self._revocations_lock.release()
+
+
+def _matching(record: ApiKeyRecord, digest: str) -> ApiKeyRecord | None:
+    if not hmac.compare_digest(record.key_hash.encode("ascii"), digest.encode("ascii")):
+        return None
+    return record

@@ -45,7 +45,7 @@ def content_encoding(environ: Mapping) -> str | None:
     if value in ("gzip", "x-gzip"):
         return "gzip"
     raise UnsupportedMediaTypeError(
-        f"unsupported Content-Encoding {value!r}", hint="send the body plain or with Content-Encoding: gzip")
+        "unsupported Content-Encoding", hint="send the body plain or with Content-Encoding: gzip")
 
 
 def content_length(environ: Mapping) -> int | None:
@@ -55,9 +55,9 @@ def content_length(environ: Mapping) -> int | None:
     try:
         value = int(raw)
     except ValueError:
-        raise BadRequestError(f"invalid Content-Length {raw!r}") from None
+        raise BadRequestError("invalid Content-Length") from None
     if value < 0:
-        raise BadRequestError(f"invalid Content-Length {raw!r}")
+        raise BadRequestError("invalid Content-Length")
     return value
 
 

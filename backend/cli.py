@@ -23,6 +23,9 @@ from .settings import BackendSettings, load_backend_settings
 from .sinks.base import Sink, SinkError
 
 log = structlog.get_logger("backend.cli")
+# command-line flags that set a BackendSettings field of the same name
+SETTING_FLAGS = ("connection_limit", "keepalive_timeout_s", "header_timeout_s", "body_timeout_s",
+                 "body_min_rate", "trusted_proxy", "secondary_backlog", "catalog")
 _json = msgspec.json.Encoder()
 
 
@@ -46,6 +49,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--catalog", metavar="FILE",
                        help="the event catalog to store by (default: the bundled BranchPy catalog); "
                             "what it does not declare is dropped and counted in each upload's answer")
+    serve.add_argument("--connection-limit", type=int, dest="connection_limit", metavar="N",
+                       help="open connections at most (default 1000); slow clients hold one each")
+    serve.add_argument("--keepalive-timeout", type=float, dest="keepalive_timeout_s", metavar="S",
+                       help="close a connection idle this long (default 75); keep it above your load "
+                            "balancer's idle timeout")
+    serve.add_argument("--header-timeout", type=float, dest="header_timeout_s", metavar="S",
+                       help="a request's headers must arrive within this (default 10); else 408")
+    serve.add_argument("--body-timeout", type=float, dest="body_timeout_s", metavar="S",
+                       help="grace before a body must arrive at --body-min-rate (default 10); else 408")
+    serve.add_argument("--body-min-rate", type=int, dest="body_min_rate", metavar="BYTES_PER_S",
+                       help="slowest mean body rate accepted after the grace (default 16384)")
+    serve.add_argument("--secondary-backlog", dest="secondary_backlog", metavar="PATH",
+                       help="with several --db: where packages a secondary has yet to receive are kept "
+                            "(default .branchpy/telemetry/secondary-backlog.db)")
+    serve.add_argument("--trusted-proxy", dest="trusted_proxy", metavar="ADDR",
+                       help="your load balancer's address: its X-Forwarded-For names the client "
+                            "(per-client limits need it behind a balancer)")
     serve.set_defaults(handler=cmd_serve)
 
     up = with_db(sub.add_parser("up", help="run the local stack: backend + daemon + local keys, "
@@ -87,8 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level)
     try:
-        settings = load_backend_settings(db_urls=args.db, catalog=getattr(args, "catalog", None))
-        return args.handler(args, settings)
+        return args.handler(args, settings_from_args(args))
     except TelemetryError as exc:
         return _fail(exc.code, exc.message, exc.hint, exc.exit_code)
     except SinkError as exc:
@@ -97,6 +116,12 @@ def main(argv: list[str] | None = None) -> int:
                      EXIT_USAGE if usage else EXIT_FAILED)
     except KeyboardInterrupt:
         return EXIT_OK
+
+
+def settings_from_args(args: argparse.Namespace) -> BackendSettings:
+    """Environment and defaults, overridden by the flags given."""
+    overrides = {name: getattr(args, name, None) for name in SETTING_FLAGS}
+    return load_backend_settings(db_urls=args.db, **overrides)
 
 
 def _fail(code: str, message: str, hint: str | None, exit_code: int) -> int:
@@ -118,7 +143,7 @@ def _with_sink(settings: BackendSettings, body: Callable[[Sink], int]) -> int:
 
 def cmd_serve(args, settings: BackendSettings) -> int:
     from .app import create_app, open_configured_sink
-    from .wsgi_server import serve, stop_on_signals
+    from .wsgi_server import ServerLimits, serve, stop_on_signals
 
     if args.workers < 1:
         return _fail("bad_arguments", "--workers must be >= 1", None, EXIT_USAGE)
@@ -134,7 +159,8 @@ def cmd_serve(args, settings: BackendSettings) -> int:
             print(f"serving on {url}  (API {url}/api/telemetry, dashboard {url}/dashboard)", flush=True)
 
         serve(app, host=args.host, port=args.port, threads=args.workers,
-              max_body_bytes=settings.max_upload_bytes, on_ready=announce)
+              max_body_bytes=settings.max_upload_bytes, limits=ServerLimits.from_settings(settings),
+              on_ready=announce)
     except KeyboardInterrupt:
         pass  # SIGTERM / Ctrl-C: waitress usually swallows it and returns; either way we stop cleanly
     finally:

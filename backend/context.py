@@ -1,7 +1,8 @@
 """What every request handler needs: settings, the sink, auth and limiters.
 
 One `BackendContext` per app, kept in `app.extensions`; handlers fetch it
-with `current_context()` and guard themselves with `ctx.authorize(scope, …)`.
+with `current_context()`. `access.require_key` calls `ctx.authorize(scope, …)`
+before every view that is not public.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from branchpy_telemetry.client.catalog import Catalog, load_catalog
 
 from .auth import KeyAuthenticator, key_from_headers
 from .errors import RateLimitedError
+from .health_probe import HealthProbe
 from .ratelimit import TokenBucketLimiter, retry_after_header
 from .settings import BackendSettings
 from .sinks.base import ApiKeyRecord, Sink
@@ -32,6 +34,7 @@ class BackendContext:
     upload_limiter: TokenBucketLimiter
     query_limiter: TokenBucketLimiter
     catalog: Catalog  # what may be stored; undeclared data in an upload is dropped and counted
+    health_probe: HealthProbe
 
     @classmethod
     def build(cls, settings: BackendSettings, sink: Sink) -> BackendContext:
@@ -39,14 +42,20 @@ class BackendContext:
             settings=settings,
             sink=sink,
             catalog=load_catalog(settings.catalog),
-            authenticator=KeyAuthenticator(sink, cache_seconds=settings.auth_cache_seconds),
+            authenticator=KeyAuthenticator(
+                sink, cache_seconds=settings.auth_cache_seconds,
+                revocation_check_seconds=settings.revocation_check_seconds,
+                failures=TokenBucketLimiter(settings.auth_failure_rate_per_s, settings.auth_failure_burst,
+                                            max_buckets=settings.auth_failure_addresses)),
             upload_limiter=TokenBucketLimiter(settings.upload_rate_per_s, settings.upload_burst),
             query_limiter=TokenBucketLimiter(settings.query_rate_per_s, settings.query_burst),
+            health_probe=HealthProbe(sink, settings.health_timeout_s),
         )
 
     def authorize(self, scope: str, limiter: TokenBucketLimiter) -> ApiKeyRecord:
         """401/403 for the key, then 429 when its bucket is empty."""
-        record = self.authenticator.authenticate(key_from_headers(request.headers), scope)
+        record = self.authenticator.authenticate(key_from_headers(request.headers), scope,
+                                                 client=request.remote_addr or "")
         g.key_id = record.key_id
         structlog.contextvars.bind_contextvars(key_id=record.key_id)
         wait = limiter.acquire(record.key_id)

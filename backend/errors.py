@@ -59,6 +59,10 @@ class BadParameterError(BadRequestError):
                          details={"parameter": parameter}, hint=hint)
 
 
+class JsonTooDeepError(BadRequestError):
+    code = "json_too_deep"
+
+
 class IncompleteBodyError(BadRequestError):
     code = "incomplete_body"
 
@@ -105,6 +109,11 @@ class SchemaInvalidError(ApiError):
 class PrivacyViolationError(ApiError):
     status = 422
     code = "privacy_violation"
+
+
+class LimitExceededError(ApiError):
+    status = 422
+    code = "limit_exceeded"
 
 
 class RateLimitedError(ApiError):

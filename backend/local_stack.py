@@ -33,7 +33,7 @@ KEYS_FILE_NAME = "local-backend.json"
 
 def cmd_up(args, settings: BackendSettings) -> int:
     from .app import create_app, open_configured_sink
-    from .wsgi_server import serve, stop_on_signals
+    from .wsgi_server import ServerLimits, serve, stop_on_signals
 
     paths = resolve_paths()
     if settings.catalog is None:  # store by the catalog the daemon exports by
@@ -55,7 +55,8 @@ def cmd_up(args, settings: BackendSettings) -> int:
             log.info("up.listening", url=base, sink=sink.kind)
 
         serve(app, host=args.host, port=args.port, threads=args.workers,
-              max_body_bytes=settings.max_upload_bytes, on_ready=announce)
+              max_body_bytes=settings.max_upload_bytes, limits=ServerLimits.from_settings(settings),
+              on_ready=announce)
     except KeyboardInterrupt:
         log.info("up.stopped")
     finally:

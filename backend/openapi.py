@@ -15,6 +15,7 @@ import msgspec
 
 from branchpy_telemetry.client.schema import SCHEMA_VERSION, TelemetryPackage
 
+from .api.params import RFC3339_REGEX, WINDOW_REGEX
 from .sinks import base
 
 REF = "#/components/schemas/{name}"
@@ -35,17 +36,35 @@ def _param(name: str, schema: dict, description: str, required: bool = False) ->
     return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
 
 
-_TIME = {"type": "string"}
+_TIME = {"anyOf": [{"type": "string", "format": "date-time", "pattern": RFC3339_REGEX},
+                   {"type": "string", "pattern": WINDOW_REGEX}],
+         "examples": ["2026-11-28T00:00:00Z", "2026-11-28T01:00:00.5+01:00", "24h", "7d", "90m"]}
+_TIME_TEXT = ("an RFC 3339 date-time with `Z` or an offset (converted to UTC), e.g. 2026-11-28T00:00:00Z; "
+              "or a window back from now: a number and a unit `ms`, `s`, `m`, `h`, `d` or `w`, e.g. 24h, 7d")
 _RANGE = [
-    _param("from", _TIME, "start: a window back from now (24h, 7d) or an ISO-8601 time"),
-    _param("to", _TIME, "end (exclusive): a window back from now or an ISO-8601 time"),
+    _param("from", _TIME, f"start (inclusive): {_TIME_TEXT}"),
+    _param("to", _TIME, f"end (exclusive): {_TIME_TEXT}"),
 ]
+# Every timestamp the API sends or receives, by schema component: RFC 3339 date-times in UTC.
+TIMESTAMP_FIELDS: dict[str, tuple[str, ...]] = {
+    "TelemetryPackage": ("export_timestamp",),
+    "Summary": ("window_from", "window_to", "first_event_ts", "last_event_ts"),
+    "SanitizedEvent": ("ts",),
+    "ErrorSample": ("first_seen", "last_seen"),
+    "StoredEvent": ("ts",),
+    "Stats": ("last_upload",),
+    "TimelineBucket": ("bucket",),
+    "RecentError": ("last_seen",),
+    "SessionRow": ("first_ts", "last_ts"),
+    "SloReport": ("window_from", "window_to"),
+}
+_TS_DESCRIPTION = "RFC 3339 date-time in UTC, as the exporter writes it: 2026-11-28T01:02:03.456Z"
 _ERRORS = {
-    "400": "bad parameter, bad JSON or an incomplete body",
+    "400": "bad parameter, bad JSON, JSON nested deeper than 32 levels (json_too_deep) or an incomplete body",
     "401": "no API key, or an unknown / revoked one",
     "403": "the key's scope does not allow this endpoint",
-    "429": "rate limited; see Retry-After",
-    "503": "the primary sink is unavailable",
+    "429": "rate limited (per key, or failed authentications per client address); see Retry-After",
+    "503": "the primary sink is unavailable; see Retry-After",
 }
 
 
@@ -65,8 +84,9 @@ def _routes() -> list[tuple[str, str, str, str | None, list[dict], object, dict[
         ("/upload", "post", "Upload one telemetry package", "ingest", [], UploadReceipt,
          {"413": "body over max_upload_bytes (after gzip decompression too)",
           "415": "Content-Type is not application/json, or an unsupported Content-Encoding",
-          "422": "schema_invalid (details.path), privacy_violation (details: [{pointer, rule}]) "
-                 "or invalid_package (details.pointer)"}),
+          "422": "schema_invalid (details.path), privacy_violation (details: [{pointer, rule}]), "
+                 "limit_exceeded (details: [{pointer, rule, limit}]: more than 64 attrs on an event, "
+                 "or an attr key over 64 characters) or invalid_package (details.pointer)"}),
         ("/stats", "get", "Totals for the dashboard cards", "read", [], base.Stats, {}),
         ("/events", "get", "Stored events, newest first", "read", [
             _param("category", cats, "filter"), _param("source", srcs, "filter"),
@@ -101,6 +121,7 @@ def build_openapi() -> dict:
     routes = _routes()
     types = [TelemetryPackage, ErrorEnvelope] + [r[5] for r in routes if r[5] not in (dict, str)]
     schemas, components = msgspec.json.schema_components(types, ref_template=REF)
+    mark_timestamps(components)
     by_type = dict(zip(types, schemas, strict=True))
     error_ref = {"$ref": REF.format(name="ErrorEnvelope")}
     paths: dict[str, dict] = {}
@@ -146,6 +167,18 @@ def build_openapi() -> dict:
             },
         },
     }
+
+
+def mark_timestamps(components: dict) -> None:
+    """Give every timestamp field its format (msgspec only knows they are strings)."""
+    for name, fields in TIMESTAMP_FIELDS.items():
+        properties = components[name]["properties"]
+        for field in fields:
+            prop = properties[field]
+            for branch in prop.get("anyOf", [prop]):
+                if branch.get("type") == "string":
+                    branch["format"] = "date-time"
+            prop["description"] = _TS_DESCRIPTION
 
 
 def _operation_id(method: str, path: str) -> str:

@@ -26,6 +26,8 @@ DB_ENV = ENV_PREFIX + "DB"
 class BackendSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     db_urls: list[str] = []  # empty -> $BRANCHPY_TELEMETRY_BACKEND_DB or the SQLite default
     max_upload_size_mb: float = 5.0
+    # what composite secondaries have yet to receive (several --db); relative to the working directory
+    secondary_backlog: str = ".branchpy/telemetry/secondary-backlog.db"
     # token buckets per API key (rate = tokens per second; 0 disables)
     upload_rate_per_s: float = 50.0  # per key; one ingest key is often shared by many installs
     upload_burst: int = 200
@@ -35,13 +37,26 @@ class BackendSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     slo_success_target: float = 0.99
     slo_p95_target_ms: float = 1000.0
     slo_window: str = "7d"
-    auth_cache_seconds: float = 10.0  # a revoked key stops working within this time
     # the event catalog this server stores by (a TOML file); None: the bundled BranchPy catalog
     catalog: str | None = None
     # SQL sink writes: how many shards an upload's aggregates spread over (sinks/shards.py), and how long
     # a write that keeps conflicting with concurrent writers is retried before the upload gets a 503
     write_shards: int = DEFAULT_WRITE_SHARDS
     write_retry_deadline_s: float = 10.0
+    # the HTTP server (see wsgi_server.ServerLimits)
+    connection_limit: int = 1000
+    keepalive_timeout_s: float = 75.0  # above a load balancer's idle timeout
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 10.0
+    body_min_rate: int = 16 * 1024  # bytes per second, after body_timeout_s
+    trusted_proxy: str | None = None  # a load balancer's address: its X-Forwarded-For names the client
+    health_timeout_s: float = 3.0  # /health answers within this, a frozen database included
+    auth_cache_seconds: float = 10.0  # how long a looked-up key (known or unknown) is cached
+    revocation_check_seconds: float = 1.0  # a key revoked anywhere stops working within this time
+    # failed authentications per client address (a guessing client costs no query past the burst)
+    auth_failure_rate_per_s: float = 0.5
+    auth_failure_burst: int = 20
+    auth_failure_addresses: int = 100_000  # addresses tracked (least recently failed are forgotten)
 
     @property
     def max_upload_bytes(self) -> int:
@@ -88,7 +103,14 @@ def validate_settings(settings: BackendSettings) -> None:
         raise ConfigError("slo_p95_target_ms must be > 0")
     if settings.upload_rate_per_s < 0 or settings.query_rate_per_s < 0:
         raise ConfigError("rate limits must be >= 0 (0 disables)")
-    if settings.upload_burst < 1 or settings.query_burst < 1:
+    for name in ("health_timeout_s", "keepalive_timeout_s", "header_timeout_s", "body_timeout_s"):
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"{name} must be > 0")
+    if settings.connection_limit < 1 or settings.body_min_rate < 1:
+        raise ConfigError("connection_limit and body_min_rate must be >= 1")
+    if settings.auth_failure_rate_per_s < 0 or settings.revocation_check_seconds < 0:
+        raise ConfigError("auth_failure_rate_per_s and revocation_check_seconds must be >= 0")
+    if settings.upload_burst < 1 or settings.query_burst < 1 or settings.auth_failure_burst < 1:
         raise ConfigError("bursts must be >= 1")
     if not 1 <= settings.write_shards <= MAX_WRITE_SHARDS:
         raise ConfigError(f"write_shards must be between 1 and {MAX_WRITE_SHARDS}")

@@ -43,6 +43,7 @@ from .credential_shapes import secret_value_rule
 from .errors import EXIT_USAGE, TelemetryError
 from .event import CATEGORIES, MAX_DURATION_MS, Category
 from .fixed_formats import CATALOG_ID_REGEX, CATALOG_REVISION_REGEX, is_version
+from .limits import MAX_ATTR_KEY_LENGTH, MAX_ATTRS_PER_EVENT
 from .privacy import MAX_STRING_LENGTH, attr_key_rule, check_string
 
 CATALOG_FORMAT = 1
@@ -247,12 +248,15 @@ def _compile(parsed: CatalogFile, sha256: str, source: str, problems: list[dict[
             if not getattr(spec, text_field).strip():
                 problem(entry, f"{text_field} must not be empty")
         expires = _expiry(spec.expires, entry, problem)
+        if len(spec.attrs) > MAX_ATTRS_PER_EVENT:  # the server refuses an event with more (client/limits.py)
+            problem(entry, f"at most {MAX_ATTRS_PER_EVENT} attrs per event")
         checks: dict[str, AttrCheck] = {}
         free_text = set()
         for key, attr in spec.attrs.items():
             attr_entry = f"{entry} attr {key}"
-            if len(key) > MAX_NAME_LENGTH or re.fullmatch(ATTR_KEY_REGEX, key) is None:
-                problem(attr_entry, "keys are lower case letters, digits and _ (at most 64)")
+            if len(key) > MAX_ATTR_KEY_LENGTH or re.fullmatch(ATTR_KEY_REGEX, key) is None:
+                problem(attr_entry, "keys are lower case letters, digits and _ "
+                                    f"(at most {MAX_ATTR_KEY_LENGTH})")
             check = _attr_check(attr, attr_entry, problem)
             if check is not None:
                 checks[key] = check

@@ -3,16 +3,24 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from branchpy_telemetry.client.errors import UsageError
-from branchpy_telemetry.client.timewindow import parse_window_start
+from branchpy_telemetry.client.timewindow import parse_duration, parse_time
 
 from ..errors import BadParameterError
 from ..sinks.base import TimeRange
 
 MAX_TEXT_PARAM = 200
+# `from` / `to`: a window back from now (a number and a unit) or an RFC 3339 date-time
+# (the OpenAPI document publishes these patterns).
+WINDOW_REGEX = r"^[0-9]+(\.[0-9]+)?(ms|s|m|h|d|w)$"
+RFC3339_REGEX = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+                 r"([Zz]|[+-][0-9]{2}:[0-9]{2})$")
+WINDOW_PATTERN = re.compile(WINDOW_REGEX)
+RFC3339_PATTERN = re.compile(RFC3339_REGEX)
 
 
 def get_int(args: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
@@ -51,15 +59,20 @@ def get_choice(args: Mapping[str, str], name: str, choices: Iterable[str], defau
 
 
 def get_time(args: Mapping[str, str], name: str, now: datetime) -> datetime | None:
-    """A window back from now (`24h`, `7d`) or an ISO-8601 time."""
+    """A window back from now (`24h`, `7d`) or an RFC 3339 date-time (with `Z` or an
+    offset): exactly what the OpenAPI document says."""
     raw = get_text(args, name)
     if raw is None:
         return None
     try:
-        return parse_window_start(raw, now)
+        if WINDOW_PATTERN.fullmatch(raw):
+            return now - parse_duration(raw)
+        if RFC3339_PATTERN.fullmatch(raw):
+            return parse_time(raw.upper())  # RFC 3339 allows a lower-case t and z
     except (UsageError, ValueError, OverflowError):
-        raise BadParameterError(name, "must be a window like 24h or 7d, or an ISO-8601 time",
-                                hint="e.g. from=24h or from=2026-11-28T00:00:00Z") from None
+        pass
+    raise BadParameterError(name, "must be a window like 24h or 7d, or an RFC 3339 date-time",
+                            hint="e.g. from=24h or from=2026-11-28T00:00:00Z")
 
 
 def get_range(args: Mapping[str, str], now: datetime, default_from: datetime | None = None) -> TimeRange:

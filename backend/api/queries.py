@@ -32,20 +32,14 @@ class SloReport(msgspec.Struct, kw_only=True):
     latency_met: bool
 
 
-def _read_ctx():
-    ctx = current_context()
-    ctx.authorize("read", ctx.query_limiter)
-    return ctx
-
-
 @bp.get("/stats")
 def stats():
-    return respond(_read_ctx().sink.stats())
+    return respond(current_context().sink.stats())
 
 
 @bp.get("/events")
 def events():
-    ctx = _read_ctx()
+    ctx = current_context()
     args = request.args
     rng = get_range(args, utcnow())
     flt = EventFilter(
@@ -64,32 +58,32 @@ def events():
 
 @bp.get("/aggregate/category")
 def aggregate_category():
-    ctx = _read_ctx()
+    ctx = current_context()
     return respond(ctx.sink.aggregate("category", get_range(request.args, utcnow())))
 
 
 @bp.get("/aggregate/source")
 def aggregate_source():
-    ctx = _read_ctx()
+    ctx = current_context()
     return respond(ctx.sink.aggregate("source", get_range(request.args, utcnow())))
 
 
 @bp.get("/aggregate/timeline")
 def aggregate_timeline():
-    ctx = _read_ctx()
+    ctx = current_context()
     bucket = get_choice(request.args, "bucket", ("hour", "day"), default="hour")
     return respond(ctx.sink.timeline(bucket, get_range(request.args, utcnow())))
 
 
 @bp.get("/errors/recent")
 def errors_recent():
-    ctx = _read_ctx()
+    ctx = current_context()
     return respond(ctx.sink.recent_errors(get_int(request.args, "limit", 20, 1, MAX_PER_PAGE)))
 
 
 @bp.get("/errors/slo")
 def errors_slo():
-    ctx = _read_ctx()
+    ctx = current_context()
     now = utcnow()
     settings = ctx.settings
     rng = get_range(request.args, now, default_from=now - settings.slo_window_delta)
@@ -99,7 +93,7 @@ def errors_slo():
 
 @bp.get("/sessions")
 def sessions():
-    ctx = _read_ctx()
+    ctx = current_context()
     limit = get_int(request.args, "limit", 50, 1, MAX_PER_PAGE)
     return respond(ctx.sink.sessions(get_range(request.args, utcnow()), limit))
 

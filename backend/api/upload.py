@@ -1,11 +1,12 @@
 """`POST /api/telemetry/upload` (DESIGN §10).
 
-auth (ingest) -> rate limit -> content type -> capped body read (gzip aware)
--> JSON decode (400) -> privacy rules (422 `privacy_violation`, pointers +
-rule names, never the value) -> schema (422 `schema_invalid`, or
-`privacy_violation` with rule `fixed_format` when a field the system writes
-itself has another form; a place, never a value or a key) -> the catalog
-(what the server's catalog does not declare is dropped and counted in
+auth (ingest) and rate limit (`access.require_key`, before the view) -> content
+type -> capped body read (gzip aware) -> JSON decode (400; nesting bounded)
+-> privacy rules (422 `privacy_violation`, pointers + rule names, never the
+value) -> schema (422 `schema_invalid`, or `privacy_violation` with rule
+`fixed_format` when a field the system writes itself has another form; a
+place, never a value or a key) -> size limits (422 `limit_exceeded`) -> the
+catalog (what the server's catalog does not declare is dropped and counted in
 `dropped`) -> sink.store_package (201, or 200 `duplicate` for a known
 package; 503 when the sink is down, nothing half-written).
 
@@ -33,7 +34,8 @@ from branchpy_telemetry.client.timewindow import utcnow
 
 from ..body import read_body
 from ..context import current_context, respond
-from ..errors import BadJsonError, PrivacyViolationError, SchemaInvalidError, UnsupportedMediaTypeError
+from ..errors import PrivacyViolationError, SchemaInvalidError, UnsupportedMediaTypeError
+from ..input_limits import check_package_limits, decode_json_bounded
 from ..privacy_gate import find_package_violations, find_upload_violations
 
 bp = Blueprint("upload", __name__)
@@ -55,7 +57,6 @@ class UploadReceipt(msgspec.Struct, kw_only=True):
 @bp.post("/upload")
 def upload():
     ctx = current_context()
-    ctx.authorize("ingest", ctx.upload_limiter)
     check_content_type(request.mimetype, request.mimetype_params)
     clock = PhaseClock()
     body = read_body(request.environ, ctx.settings.max_upload_bytes)
@@ -63,6 +64,7 @@ def upload():
     clock.lap("read")
     with gc_paused():
         package = decode_package_checked(body, clock)
+        check_package_limits(package)
         now = utcnow()
         package, dropped = filter_package(package, ctx.catalog, now.date())
         clock.lap("catalog")
@@ -93,11 +95,11 @@ class PhaseClock:
 def check_content_type(mimetype: str, params: dict[str, str]) -> None:
     if mimetype != "application/json":
         raise UnsupportedMediaTypeError(
-            f"Content-Type must be application/json, not {mimetype or 'missing'!r}",
+            "Content-Type must be application/json",
             hint="send the package as JSON: Content-Type: application/json")
     charset = params.get("charset", "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
-        raise UnsupportedMediaTypeError(f"charset must be utf-8, not {charset!r}")
+        raise UnsupportedMediaTypeError("charset must be utf-8")
 
 
 def decode_package_checked(body: bytes, clock: PhaseClock) -> TelemetryPackage:
@@ -120,11 +122,7 @@ def decode_package_checked(body: bytes, clock: PhaseClock) -> TelemetryPackage:
 
 
 def decode_json(body: bytes) -> object:
-    try:
-        return msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise BadJsonError(f"the body is not valid JSON: {exc}",
-                           hint="the package must be one UTF-8 JSON object") from None
+    return decode_json_bounded(body)
 
 
 def validate_package(raw: object) -> TelemetryPackage:

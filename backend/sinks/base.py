@@ -159,10 +159,20 @@ class ApiKeyRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     revoked_at: str | None = None
 
 
+HealthState = Literal["ok", "down", "behind", "needs_migration"]
+
+
 class SinkHealth(msgspec.Struct, kw_only=True, omit_defaults=True):
     ok: bool
     kind: str
+    state: HealthState | None = None  # None: "ok" when ok, else "down"
+    behind: int = 0  # packages this sink has yet to receive (a composite secondary catching up)
+    # For logs and the operator only (may name a path, a host or a driver error): never served.
     detail: str | None = None
+
+    @property
+    def effective_state(self) -> HealthState:
+        return self.state or ("ok" if self.ok else "down")
 
 
 # ---- the contract ---------------------------------------------------------
@@ -224,6 +234,11 @@ class Sink(abc.ABC):
 
     @abc.abstractmethod
     def revoke_api_key(self, key_id: str, revoked_at: datetime) -> bool: ...
+
+    @abc.abstractmethod
+    def revoked_key_count(self) -> int:
+        """How many keys were ever revoked: grows with each revocation, so a server process
+        that sees it change drops its cached keys (revocation reaches every process)."""
 
     def migrate(self) -> int:
         """Bring the schema to the current version; returns that version."""

@@ -269,3 +269,7 @@ class MemorySink(_Sink):
             when = R.us_to_text(R.datetime_to_us(revoked_at))
             self._keys[key_id] = msgspec.structs.replace(rec, revoked_at=when)
             return True
+
+    def revoked_key_count(self) -> int:
+        with self._lock:
+            return sum(1 for rec in self._keys.values() if rec.revoked_at is not None)

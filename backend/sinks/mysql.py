@@ -11,10 +11,19 @@ sends all rows as one statement, which fails above the default 16 MB
 under `max_stmt_length` (1 MB) — tests check that this fast path runs
 (`Com_insert` grows by statements, not rows).
 
-Connections: a small bounded pool (LIFO queue; a checkout pings and
-reconnects a dead connection; a connection whose rollback fails is
-discarded). Sessions run READ COMMITTED with strict SQL mode, utf8mb4.
-Statements are parameterized only (`?` in shared SQL becomes `%s`).
+Connections: a small bounded pool (mysql_pool.py). Every socket operation
+has a deadline: `connect_timeout` (5 s), `read_timeout` and `write_timeout`
+(10 s), so a frozen server turns into SinkError (503) instead of a hang, and
+the pool then fails fast for a few seconds. The session's
+`innodb_lock_wait_timeout` (5 s) stays below the read timeout: a lock wait
+ends on the server (a retryable error) before the client gives up on the
+socket, so an abandoned transaction never sits holding locks. Migrations
+get `migrate_timeout` (300 s) per statement. `health()` opens its own
+connection with `health_timeout` (2 s) on everything, outside the pool, so
+it answers while the pool's connections are stuck. All of these are URL
+query parameters (`?read_timeout=30`). Sessions run READ COMMITTED with
+strict SQL mode, utf8mb4. Statements are parameterized only (`?` in shared
+SQL becomes `%s`).
 
 Schema: versioned, `migrate()` creates the database if needed and applies
 the ordered migrations (mysql_schema.py documents the 15 indexes). Opening
@@ -27,8 +36,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import queue
-import threading
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pymysql
@@ -36,12 +43,17 @@ import pymysql
 from . import mysql_schema as M
 from . import sql_store as S
 from .base import SinkError, SinkHealth
+from .mysql_pool import ConnectionPool, close_quietly, is_timeout
 from .registry import redact_url
 from .sql_base import SqlSink, TracingCursor
 
 # Server errors after which the whole write transaction runs again (write_retry.py names the causes).
 _RETRY_CAUSES = {1213: "conflict", 1205: "lock_wait_timeout", 1062: "duplicate_key_race",
                  1047: "node_not_ready"}
+# URL query parameters -> their type (constructor arguments of the same name)
+URL_OPTIONS = {"pool_size": int, "pool_timeout": float, "connect_timeout": float, "read_timeout": float,
+               "write_timeout": float, "lock_wait_timeout": int, "health_timeout": float,
+               "migrate_timeout": float}  # duplicate key (lost race), deadlock, lock wait timeout
 
 
 @functools.lru_cache(maxsize=512)
@@ -69,64 +81,6 @@ class _MySQLDialect(S.Dialect):
                 f"ON DUPLICATE KEY UPDATE {sets}")
 
 
-class ConnectionPool:
-    """At most `size` connections; checkout waits up to `timeout` seconds for one."""
-
-    def __init__(self, connect, size: int, timeout: float):
-        self._connect = connect
-        self._idle: queue.LifoQueue = queue.LifoQueue()
-        self._slots = threading.BoundedSemaphore(size)
-        self._timeout = timeout
-        self._closed = False
-
-    @contextlib.contextmanager
-    def connection(self):
-        if self._closed:
-            raise SinkError("mysql sink is closed")
-        if not self._slots.acquire(timeout=self._timeout):
-            raise SinkError(f"mysql connection pool exhausted for {self._timeout:g}s")
-        try:
-            conn = self._checkout()
-            try:
-                yield conn
-            except BaseException:
-                try:
-                    conn.rollback()
-                except pymysql.err.MySQLError:
-                    _close_quietly(conn)
-                    raise
-                self._idle.put(conn)
-                raise
-            self._idle.put(conn)
-        finally:
-            self._slots.release()
-
-    def _checkout(self):
-        while True:
-            try:
-                conn = self._idle.get_nowait()
-            except queue.Empty:
-                return self._connect()
-            try:
-                conn.ping(reconnect=False)
-                return conn
-            except pymysql.err.MySQLError:
-                _close_quietly(conn)
-
-    def close(self) -> None:
-        self._closed = True
-        while True:
-            try:
-                _close_quietly(self._idle.get_nowait())
-            except queue.Empty:
-                return
-
-
-def _close_quietly(conn) -> None:
-    with contextlib.suppress(Exception):
-        conn.close()
-
-
 class MySQLTelemetrySink(SqlSink):
     kind = "mysql"
     dialect = _MySQLDialect()
@@ -135,6 +89,8 @@ class MySQLTelemetrySink(SqlSink):
 
     def __init__(self, *, host: str, port: int, user: str, password: str, database: str,
                  pool_size: int = 8, pool_timeout: float = 10.0, connect_timeout: float = 5.0,
+                 read_timeout: float = 10.0, write_timeout: float = 10.0, lock_wait_timeout: int = 5,
+                 health_timeout: float = 2.0, migrate_timeout: float = 300.0,
                  migrate: bool | str = True, url: str | None = None):
         super().__init__()
         if not database:
@@ -142,7 +98,11 @@ class MySQLTelemetrySink(SqlSink):
         self.database = database
         self.url = redact_url(url or f"mysql://{user}@{host}:{port}/{database}")
         self._params = dict(host=host, port=port, user=user, password=password, charset="utf8mb4",
-                            connect_timeout=connect_timeout, autocommit=True)
+                            connect_timeout=connect_timeout, read_timeout=read_timeout,
+                            write_timeout=write_timeout, autocommit=True)
+        self._lock_wait_timeout = max(1, int(lock_wait_timeout))
+        self._health_timeout = health_timeout
+        self._migrate_timeout = migrate_timeout
         self.pool = ConnectionPool(self._connect, pool_size, pool_timeout)
         self._collation: str | None = None
         self._pending_migrate = migrate == "lazy"
@@ -164,14 +124,14 @@ class MySQLTelemetrySink(SqlSink):
 
     @classmethod
     def from_url(cls, url: str, **overrides) -> MySQLTelemetrySink:
-        """`mysql://user:pass@host:port/db[?pool_size=8&pool_timeout=10]`."""
+        """`mysql://user:pass@host:port/db[?pool_size=8&pool_timeout=10&read_timeout=10…]`."""
         try:
             parts = urlsplit(url)
             query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
             kwargs = dict(host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
                           user=unquote(parts.username or "root"), password=unquote(parts.password or ""),
                           database=unquote(parts.path.lstrip("/")), url=url)
-            for key, conv in (("pool_size", int), ("pool_timeout", float), ("connect_timeout", float)):
+            for key, conv in URL_OPTIONS.items():
                 if key in query:
                     kwargs[key] = conv(query[key])
         except ValueError as exc:
@@ -181,12 +141,17 @@ class MySQLTelemetrySink(SqlSink):
         return cls(**kwargs)
 
     # ---- connections ------------------------------------------------------------
-    def _connect(self, *, with_database: bool = True):
-        params = dict(self._params, database=self.database) if with_database else self._params
+    def _connect(self, *, with_database: bool = True, timeout: float | None = None):
+        """A new session; `timeout` replaces every socket deadline (health probe, migrations)."""
+        params = dict(self._params, database=self.database) if with_database else dict(self._params)
+        if timeout is not None:
+            params.update(connect_timeout=min(timeout, params["connect_timeout"]), read_timeout=timeout,
+                          write_timeout=timeout)
         conn = pymysql.connect(**params)
         with conn.cursor() as cur:
             cur.execute("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'")
             cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            cur.execute(f"SET SESSION innodb_lock_wait_timeout = {self._lock_wait_timeout}")
         return conn
 
     def _retry_cause(self, exc: BaseException) -> str | None:
@@ -215,7 +180,7 @@ class MySQLTelemetrySink(SqlSink):
     # ---- schema -----------------------------------------------------------------
     def migrate(self) -> int:
         with self.translate_errors("migrate"):
-            conn = self._connect(with_database=False)
+            conn = self._connect(with_database=False, timeout=self._migrate_timeout)
             try:
                 with conn.cursor() as cur:
                     cur.execute("SELECT VERSION()")
@@ -238,22 +203,43 @@ class MySQLTelemetrySink(SqlSink):
                         cur.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
                     cur.execute("SELECT RELEASE_LOCK(%s)", (f"branchpy_migrate_{self.database}",))
             finally:
-                _close_quietly(conn)
+                close_quietly(conn)
         return M.SCHEMA_VERSION
 
     def health(self) -> SinkHealth:
+        """One query on a connection of its own, every socket step bounded by `health_timeout`:
+        the answer comes in that time even when the pool's connections are stuck."""
         try:
-            self._ensure_schema()
-            with self.translate_errors("health"), self._read() as cur:
-                cur.execute("SELECT MAX(version) FROM schema_version")
-                version = cur.fetchone()[0]
+            version = self._probe_schema_version()
+            if self._pending_migrate:  # a secondary that was down at start: the server answers now
+                self._ensure_schema()
+                version = self._probe_schema_version()
         except SinkError as exc:
             return SinkHealth(ok=False, kind=self.kind, detail=str(exc))
         if version != M.SCHEMA_VERSION:
-            return SinkHealth(ok=False, kind=self.kind,
+            return SinkHealth(ok=False, kind=self.kind, state="needs_migration",
                               detail=f"{self.url}: schema version {version}, expected {M.SCHEMA_VERSION}: "
                                      "run `branchpy-telemetry-backend migrate`")
         return SinkHealth(ok=True, kind=self.kind, detail=self.url)
+
+    def _probe_schema_version(self) -> int | None:
+        """The schema version (None before the first migration), over a connection of its own."""
+        with self.translate_errors("health"):
+            try:
+                conn = self._connect(with_database=not self._pending_migrate, timeout=self._health_timeout)
+                try:
+                    with conn.cursor() as cur:
+                        cur.execute("SELECT 1" if self._pending_migrate else
+                                    "SELECT MAX(version) FROM schema_version")
+                        version = None if self._pending_migrate else cur.fetchone()[0]
+                finally:
+                    close_quietly(conn)
+            except pymysql.err.MySQLError as exc:
+                if is_timeout(exc):
+                    self.pool.mark_unresponsive()
+                raise
+        self.pool.mark_responsive()
+        return version
 
     def close(self) -> None:
         self.pool.close()

@@ -4,7 +4,7 @@
     open_sink("sqlite:////var/lib/branchpy/events.db")     # absolute
     open_sink("mysql://user:pass@host:3306/telemetry")
     open_sink("memory://")                                 # tests
-    open_sinks([primary_url, secondary_url, ...])          # CompositeSink when several
+    open_sinks([primary_url, secondary_url, ...], backlog_path=…)  # CompositeSink when several
 """
 
 from __future__ import annotations
@@ -70,8 +70,9 @@ def open_sink(url: str) -> Sink:
     return opener(url)
 
 
-def open_sinks(urls: list[str] | None) -> Sink:
-    """One sink per URL; several make a CompositeSink whose first member is primary.
+def open_sinks(urls: list[str] | None, *, backlog_path: str | None = None) -> Sink:
+    """One sink per URL; several make a CompositeSink whose first member is primary, keeping
+    what its secondaries have yet to receive in `backlog_path` (None: in memory only).
     An empty list means the default URL."""
     urls = list(urls or [default_db_url()])
     sinks: list[Sink] = []
@@ -98,8 +99,15 @@ def open_sinks(urls: list[str] | None) -> Sink:
     if len(sinks) == 1:
         return sinks[0]
     from .composite import CompositeSink
+    from .composite_backlog import SecondaryBacklog
 
-    return CompositeSink(sinks, failures=failures)
+    try:
+        backlog = SecondaryBacklog(backlog_path) if backlog_path else None
+    except BaseException:
+        for sink in sinks:
+            sink.close()
+        raise
+    return CompositeSink(sinks, failures=failures, backlog=backlog)
 
 
 def redact_url(url: str) -> str:

@@ -289,6 +289,12 @@ class SqlSink(Sink):
             return cur.rowcount == 1
         return self._write("revoke_api_key", run)
 
+    def revoked_key_count(self) -> int:
+        def run(cur):
+            cur.execute("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NOT NULL")
+            return int(cur.fetchone()[0])
+        return self._query("revoked_key_count", run)
+
 
 def _key_record(row) -> ApiKeyRecord:
     key_id, key_hash, scope, label, created_at, revoked_at = row

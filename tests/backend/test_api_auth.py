@@ -77,10 +77,12 @@ def test_revoked_key_stops_working_once_the_cache_entry_expires():
         auth.authenticate(key, "ingest")
 
 
-def test_unknown_keys_are_not_cached():
+def test_unknown_keys_are_remembered_by_hash_in_a_bounded_table_apart_from_known_keys():
     sink = MemorySink()
     auth = KeyAuthenticator(sink)
-    for i in range(50):
+    for i in range(3000):
         with pytest.raises(UnauthorizedError):
             auth.authenticate(f"bpt_random_{i}", "read")
     assert auth._cache == {}
+    assert 0 < len(auth._unknown) <= 1024
+    assert not any("random" in digest for digest in auth._unknown)  # hashes, never the keys

@@ -9,8 +9,10 @@ import pytest
 import requests
 
 from branchpy_telemetry.backend.app import create_app
+from branchpy_telemetry.backend.auth import generate_key
 from branchpy_telemetry.backend.settings import BackendSettings
 from branchpy_telemetry.backend.sinks.memory import MemorySink
+from branchpy_telemetry.client.timewindow import utcnow
 
 from .conftest import make_package
 from .live_backend import start_sqlite_backend
@@ -90,13 +92,16 @@ def test_a_dead_primary_gives_503_on_upload_queries_and_health(tmp_path):
 
 def test_an_unexpected_exception_is_a_json_500_without_traceback():
     """In-process (a route that fails on purpose cannot be added to a running server)."""
-    app = create_app(BackendSettings(), MemorySink())
+    sink = MemorySink()
+    key, record = generate_key("admin", None, utcnow())
+    sink.add_api_key(record)
+    app = create_app(BackendSettings(), sink)
 
     @app.get("/api/telemetry/boom")
     def boom():
         raise RuntimeError("secret internal detail")
 
-    response = app.test_client().get("/api/telemetry/boom")
+    response = app.test_client().get("/api/telemetry/boom", headers={"X-API-Key": key})
     assert response.status_code == 500
     assert response.get_json() == {"error": {"code": "internal_error",
                                              "message": "the server failed to handle this request"}}

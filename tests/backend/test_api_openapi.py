@@ -66,3 +66,49 @@ def test_the_served_document_is_the_built_one(app):
     response = app.test_client().get("/api/telemetry/openapi.json", headers={"X-API-Key": key})
     assert response.status_code == 200
     assert response.get_json() == build_openapi()
+
+
+TIME_VALUES = ["24h", "7d", "90m", "10s", "500ms", "2w", "1.5h", "2026-11-28T00:00:00Z",
+               "2026-11-28T00:00:00.123Z", "2026-11-28T01:00:00+01:00", "2026-11-28t00:00:00z",
+               "2026-11-28", "2026-11-28T00:00", "2026-11-28T00:00:00", "yesterday", "24 h", " 24h",
+               "-1h", "1e3h", "h", "2026-13-45T12:00:00Z", "2026-11-28T25:00:00Z", "2026-02-30T00:00:00Z",
+               "2026-11-28T00:00:00+1:00"]
+
+
+def test_from_and_to_accept_exactly_what_the_document_specifies(app):
+    """The published schema of `from`/`to` and the server's parser agree value by value."""
+    from jsonschema import Draft202012Validator
+
+    sink = app.extensions["branchpy_telemetry"].sink
+    key, record = generate_key("read", None, utcnow())
+    sink.add_api_key(record)
+    client = app.test_client()
+    parameters = {p["name"]: p for p in build_openapi()["paths"]["/events"]["get"]["parameters"]}
+    for name in ("from", "to"):
+        validator = Draft202012Validator(parameters[name]["schema"],
+                                         format_checker=Draft202012Validator.FORMAT_CHECKER)
+        for value in TIME_VALUES:
+            documented = validator.is_valid(value)
+            status = client.get("/api/telemetry/events", query_string={name: value},
+                                headers={"X-API-Key": key}).status_code
+            assert (status == 200) == documented, (name, value, status, documented)
+        # a trailing newline: ECMA-262's `$` (the document's dialect) rejects it, Python's `$` would not
+        assert client.get("/api/telemetry/events", query_string={name: "24h\n"},
+                          headers={"X-API-Key": key}).status_code == 400
+
+
+def test_every_timestamp_field_is_documented_as_an_rfc3339_date_time():
+    """Any string property named like a time must carry format date-time (new fields too)."""
+    import re
+
+    looks_like_time = re.compile(r"^ts$|_ts$|_at$|timestamp|_seen$|^window_(from|to)$|^last_upload$|^bucket$")
+    schemas = build_openapi()["components"]["schemas"]
+    found = 0
+    for component, schema in schemas.items():
+        for field, prop in schema.get("properties", {}).items():
+            if not looks_like_time.search(field):
+                continue
+            strings = [b for b in prop.get("anyOf", [prop]) if b.get("type") == "string"]
+            assert strings and all(b.get("format") == "date-time" for b in strings), (component, field, prop)
+            found += 1
+    assert found >= 15

@@ -206,6 +206,7 @@ def test_slo_default_window_is_the_configured_one(tmp_path):
     try:
         headers = {**backend.headers("ingest"), "Content-Type": "application/json"}
         for package in (recent, old):
+            headers = {**backend.headers("ingest"), "Content-Type": "application/json"}
             response = requests.post(backend.api + "/upload", data=msgspec.json.encode(package), timeout=30,
                                      headers=headers)
             assert response.status_code == 201, response.text

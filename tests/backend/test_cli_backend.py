@@ -130,3 +130,29 @@ def test_ctrl_c_stops_serve_even_when_started_with_sigint_ignored(tmp_path):
     finally:
         server.stop()
     assert '"serve.stopped"' in server.logs()
+
+
+SERVE_FLAGS = {"--connection-limit": ("connection_limit", "50", 50),
+               "--keepalive-timeout": ("keepalive_timeout_s", "90", 90.0),
+               "--header-timeout": ("header_timeout_s", "4", 4.0),
+               "--body-timeout": ("body_timeout_s", "6", 6.0),
+               "--body-min-rate": ("body_min_rate", "2048", 2048),
+               "--trusted-proxy": ("trusted_proxy", "10.0.0.2", "10.0.0.2"),
+               "--secondary-backlog": ("secondary_backlog", "/srv/bp/backlog.db", "/srv/bp/backlog.db")}
+
+
+def test_serve_limits_are_in_help_and_reach_the_settings(tmp_path, monkeypatch):
+    from branchpy_telemetry.backend.cli import build_parser, settings_from_args
+    from branchpy_telemetry.backend.wsgi_server import ServerLimits
+
+    help_text = subprocess.run([console_script("branchpy-telemetry-backend"), "serve", "--help"],
+                               capture_output=True, text=True, check=True).stdout
+    argv = ["serve"]
+    for flag, (_, value, _) in SERVE_FLAGS.items():
+        assert flag in help_text
+        argv += [flag, value]
+    monkeypatch.setenv("BRANCHPY_TELEMETRY_BACKEND_HEADER_TIMEOUT_S", "99")  # a flag beats the environment
+    settings = settings_from_args(build_parser().parse_args(argv))
+    for _, (field, _, expected) in SERVE_FLAGS.items():
+        assert getattr(settings, field) == expected, field
+    assert ServerLimits.from_settings(settings).header_timeout_s == 4.0

@@ -156,3 +156,9 @@ def test_the_cached_catalog_is_read_again_when_the_file_changes(tmp_path):
     assert cached_catalog(file) is first
     file.write_text(HEADER + event("one") + event("two"))
     assert set(cached_catalog(file).events) == {("command", "one"), ("command", "two")}
+
+
+def test_an_event_declares_no_more_attrs_than_the_server_accepts():
+    too_many = "".join(f"a{i} = {{ type = \"bool\" }}\n" for i in range(65))
+    problems = problems_of(HEADER + event(attrs=too_many))
+    assert any(p["problem"] == "at most 64 attrs per event" for p in problems)
