@@ -24,7 +24,7 @@ from ..backend.conftest import make_event, make_package
 from ..backend.live_backend import gzip_bomb, process_rss_bytes
 
 JSON = {"Content-Type": "application/json"}
-CANARY = "CANARY" + uuid.uuid4().hex[:12]  # must never come back in a response
+CANARY = "canary" + uuid.uuid4().hex[:12]  # must never come back in a response (lower case: not a key shape)
 MB = 1024 * 1024
 # A 3 MB body of `[],` decodes to a million lists (~100 MB while it is handled); freed memory stays
 # in the allocator's arenas, so RSS climbs to a plateau over the first rounds and then stays there.
