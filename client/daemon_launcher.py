@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from .errors import DaemonUnavailableError
-from .paths import TelemetryPaths
+from .paths import TelemetryPaths, ensure_private_dir
 from .transport import describe, find_address, wants_tcp
 
 DAEMON_SCRIPT = "branchpy-telemetryd"
@@ -150,9 +150,11 @@ def last_daemon_message(log_file: Path) -> str | None:
 def _open_log(paths: TelemetryPaths):
     import subprocess
 
-    try:
-        paths.log_dir.mkdir(parents=True, exist_ok=True)
-        return open(paths.daemon_log, "ab")
+    try:  # private: the log names this user's folders and commands
+        ensure_private_dir(paths.log_dir)
+        fd = os.open(paths.daemon_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0),
+                     0o600)
+        return os.fdopen(fd, "ab")
     except OSError:
         return subprocess.DEVNULL
 

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .atomic_write import write_atomic
 from .paths import TelemetryPaths
 
 TRANSPORT_ENV = "BRANCHPY_TELEMETRY_TRANSPORT"
@@ -69,12 +70,8 @@ def find_address(paths: TelemetryPaths, env: Mapping[str, str] | None = None) ->
 
 def publish_address(paths: TelemetryPaths, address: ControlAddress) -> None:
     """Write the tcp address + token for clients: private (0600), atomic."""
-    target = address_file(paths)
-    tmp = target.with_suffix(".json.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump({"control": address.control, "progress": address.progress, "token": address.token}, fh)
-    os.replace(tmp, target)
+    body = {"control": address.control, "progress": address.progress, "token": address.token}
+    write_atomic(address_file(paths), json.dumps(body).encode())
 
 
 def open_control_client(paths: TelemetryPaths, *, timeout: float | None = None, retries: int | None = None):

@@ -22,11 +22,11 @@ from typing import Any
 import msgspec
 import structlog
 
+from branchpy_telemetry.client.atomic_write import fsync_dir, is_temp_file, write_atomic
 from branchpy_telemetry.client.config import Config
 from branchpy_telemetry.client.errors import StorageError
 from branchpy_telemetry.client.paths import TelemetryPaths, ensure_private_dir
 
-from .atomic_file import fsync_dir, is_temp_file, write_atomic
 from .counters import CounterStore
 
 log = structlog.get_logger("branchpy.outbox")
