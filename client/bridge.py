@@ -21,6 +21,7 @@ from typing import Any, TextIO
 from .bounded_input import decode_json, leading_id, read_lines
 from .errors import (
     DaemonUnavailableError,
+    InsecureSocketDirError,
     MalformedRequestError,
     TelemetryError,
     TooLargeError,
@@ -111,7 +112,8 @@ class Bridge:
         except DaemonUnavailableError as exc:
             from .daemon_launcher import unavailable_hint
 
-            exc.hint = unavailable_hint(self.paths)
+            if not isinstance(exc, InsecureSocketDirError):  # that one's hint says what to do
+                exc.hint = unavailable_hint(self.paths)
             self.write({"id": message_id, "type": kind + ".result", "ok": False,
                         "payload": error_payload(exc)})
         except TelemetryError as exc:  # refused before sending, e.g. too_large for the daemon
@@ -143,7 +145,10 @@ class Bridge:
         try:
             while not self._stop.is_set():
                 if listener is None or not self._progress_ids:
-                    current = find_address(self.paths)
+                    try:
+                        current = find_address(self.paths)
+                    except TelemetryError:  # an unsafe run folder: never subscribe there
+                        current = None
                     if current != address:
                         if listener is not None:
                             listener.close()

@@ -58,11 +58,20 @@ def describe(paths: TelemetryPaths, env: Mapping[str, str] | None = None) -> str
 
 
 def find_address(paths: TelemetryPaths, env: Mapping[str, str] | None = None) -> ControlAddress | None:
-    """Where the daemon listens; None on tcp when no daemon published its address."""
+    """Where the daemon listens; None on tcp when no daemon published its address.
+
+    Raises InsecureSocketDirError when the run folder (or the address file in
+    it) is not this user's own: nothing is to be sent there.
+    """
+    from .socket_dir import check_run_dir, read_private_file
+
+    present = check_run_dir(paths)
     if not wants_tcp(env):
         return ControlAddress(paths.control_endpoint, paths.progress_endpoint)
+    if not present:
+        return None
     try:
-        data = json.loads(address_file(paths).read_text())
+        data = json.loads(read_private_file(address_file(paths)) or b"")
         return ControlAddress(str(data["control"]), str(data["progress"]), str(data["token"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
