@@ -58,6 +58,7 @@ class EmitterStats:
         self.emitted = 0  # incremented by the spool writer under its lock
         self.dropped = dict.fromkeys(DROP_REASONS, 0)
         self.dropped_attrs = 0  # attrs past MAX_ATTRS_PER_EVENT, cut from events that were kept
+        self.last_detail: dict[str, str] = {}  # reason -> why the latest drop of that kind happened
         self._logged: set[str] = set()
         self._lock = threading.Lock()
         _all_stats.add(self)
@@ -68,6 +69,7 @@ class EmitterStats:
     def count_drop(self, reason: str, detail: str) -> None:
         with self._lock:
             self.dropped[reason] += 1
+            self.last_detail[reason] = detail
             first = self._first(reason)
         if first and reason != "consent":
             _warn("emit.dropped reason=%s detail=%s (further drops of this kind are only counted)",
@@ -317,6 +319,11 @@ def write_event(record: EventRecord) -> bool:
         return default_emitter().write(record)
     except Exception:
         return False
+
+
+def last_write_error() -> str | None:
+    """Why the latest event of this process could not be written to the spool, if one could not."""
+    return _DEFAULT_STATS.last_detail.get("write_error")
 
 
 def emitter_stats() -> dict:
