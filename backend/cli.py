@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8787, help="0 picks a free port (printed)")
     serve.add_argument("--workers", type=int, default=4, help="worker threads")
+    serve.add_argument("--catalog", metavar="FILE",
+                       help="the event catalog to store by (default: the bundled BranchPy catalog); "
+                            "what it does not declare is dropped and counted in each upload's answer")
     serve.set_defaults(handler=cmd_serve)
 
     up = with_db(sub.add_parser("up", help="run the local stack: backend + daemon + local keys, "
@@ -81,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level)
     try:
-        settings = load_backend_settings(db_urls=args.db)
+        settings = load_backend_settings(db_urls=args.db, catalog=getattr(args, "catalog", None))
         return args.handler(args, settings)
     except TelemetryError as exc:
         return _fail(exc.code, exc.message, exc.hint, exc.exit_code)

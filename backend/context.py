@@ -12,6 +12,8 @@ import msgspec
 import structlog
 from flask import Response, current_app, g, request
 
+from branchpy_telemetry.client.catalog import Catalog, load_catalog
+
 from .auth import KeyAuthenticator, key_from_headers
 from .errors import RateLimitedError
 from .ratelimit import TokenBucketLimiter, retry_after_header
@@ -29,12 +31,14 @@ class BackendContext:
     authenticator: KeyAuthenticator
     upload_limiter: TokenBucketLimiter
     query_limiter: TokenBucketLimiter
+    catalog: Catalog  # what may be stored; undeclared data in an upload is dropped and counted
 
     @classmethod
     def build(cls, settings: BackendSettings, sink: Sink) -> BackendContext:
         return cls(
             settings=settings,
             sink=sink,
+            catalog=load_catalog(settings.catalog),
             authenticator=KeyAuthenticator(sink, cache_seconds=settings.auth_cache_seconds),
             upload_limiter=TokenBucketLimiter(settings.upload_rate_per_s, settings.upload_burst),
             query_limiter=TokenBucketLimiter(settings.query_rate_per_s, settings.query_burst),

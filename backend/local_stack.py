@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import msgspec
 import structlog
 
 from branchpy_telemetry.client.atomic_write import write_atomic
@@ -35,6 +36,10 @@ def cmd_up(args, settings: BackendSettings) -> int:
     from .wsgi_server import serve, stop_on_signals
 
     paths = resolve_paths()
+    if settings.catalog is None:  # store by the catalog the daemon exports by
+        from branchpy_telemetry.client.config import load_config
+
+        settings = msgspec.structs.replace(settings, catalog=load_config(paths.config_file).telemetry.catalog)
     sink = open_configured_sink(settings)
     stop_on_signals()
     try:

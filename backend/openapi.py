@@ -51,6 +51,8 @@ _ERRORS = {
 
 def _routes() -> list[tuple[str, str, str, str | None, list[dict], object, dict[str, str]]]:
     """(path, method, summary, scope, parameters, 2xx body type, extra error statuses)."""
+    from branchpy_telemetry.client.catalog import CatalogDescription
+
     from .api.meta import HealthReport
     from .api.queries import SloReport
     from .api.upload import UploadReceipt
@@ -87,6 +89,8 @@ def _routes() -> list[tuple[str, str, str, str | None, list[dict], object, dict[
             _param("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "rows"),
             *_RANGE], base.SessionsSummary, {}),
         ("/schema", "get", "The package JSON Schema (v1.0.0)", "read", [], dict, {}),
+        ("/catalog", "get", "The event catalog this server stores by (names, descriptions, attrs, expiry)",
+         "read", [], CatalogDescription, {}),
         ("/openapi.json", "get", "This document", "read", [], dict, {}),
     ]
 

@@ -25,32 +25,38 @@ Two ways to answer "clean?":
        checked with `check_string` (bodies without backslashes: tokens are
        the odd pieces of `body.split('"')`; escapes send the body to the
        builtins path).
-    2. `attrs` keys: the keys of every event's `attrs` are checked with
-       `attr_key_rule`. That covers every mapping held by an `"attrs"` key
-       only when the body has exactly one `"attrs"` token per event with a
-       non-empty `attrs`; any other count (an "attrs" elsewhere, a repeated
-       key) sends the body to the builtins path.
+    2. `attrs` keys: the keys of every event's `attrs` that hold text are
+       checked with `attr_key_rule`. That covers every mapping held by an
+       `"attrs"` key only when the body has exactly one `"attrs"` token per
+       event with a non-empty `attrs`; any other count (an "attrs" elsewhere,
+       a repeated key) sends the body to the builtins path.
+    3. credentials by shape (`secret_value_rule`), which no byte class can
+       see: checked on every distinct text of the decoded package a sender
+       chooses (names, codes, types, attrs keys and text values, the keys of
+       the aggregate tables); every other field has a fixed format, already
+       checked while decoding, that no secret shape fits.
   Either way the answer equals `find_violations` of the decoded body
   (tests/backend/test_api_privacy_gate.py checks both functions).
 """
 
 from __future__ import annotations
 
-import string
-
 import msgspec
 
+from branchpy_telemetry.client.credential_shapes import MIN_SECRET_LENGTH, secret_value_rule
 from branchpy_telemetry.client.privacy import (
     MAX_STRING_LENGTH,
+    TRIGGER_CHARS,
     attr_key_rule,
     check_string,
-    find_violations,
 )
+from branchpy_telemetry.client.redaction import find_violations
 from branchpy_telemetry.client.schema import TelemetryPackage
 
-# Bytes a clean body may consist of: JSON structure and whitespace, and inside strings only
-# ASCII letters, digits, space and `-_.+:,{}[]` (a `:` never right after a letter).
-SAFE_BYTES = (string.ascii_letters + string.digits + ' -_.+:,{}[]"\t\n\r').encode()
+# Bytes a clean body may consist of: printable ASCII except the rules' trigger characters
+# (`privacy.TRIGGER_CHARS`, the one definition every fast path derives from), plus JSON's
+# whitespace; a `:` right after a letter is checked separately (`a:` below).
+SAFE_BYTES = bytes(b for b in range(0x20, 0x7F) if chr(b) not in TRIGGER_CHARS) + b"\t\n\r"
 # One translation classifies every byte in C: letter -> "a", '"' and ':' stay, other safe -> "x",
 # anything else -> "!". A second maps all but '"' to "x": a run of MAX_STRING_LENGTH + 1 "x"
 # is a token too long (or structure that long, which only costs the exact path).
@@ -70,7 +76,7 @@ def find_package_violations(raw: object) -> list:
 
 def find_upload_violations(body: bytes, package: TelemetryPackage) -> list:
     """`find_violations` of the decoded `body`, which decoded into `package` (schema valid)."""
-    if _strings_clean(body) and _attrs_keys_clean(body, package):
+    if _strings_clean(body) and _attrs_keys_clean(body, package) and _no_secret_shapes(package):
         return []
     return find_package_violations(msgspec.json.decode(body))
 
@@ -95,7 +101,27 @@ def _attrs_keys_clean(body: bytes, package: TelemetryPackage) -> bool:
     attrs = [event.attrs for event in package.summary.events]
     if body.count(_ATTRS_TOKEN) != len(attrs) - attrs.count({}):  # one "attrs" per non-empty mapping
         return False
-    return not any(attr_key_rule(key) is not None for key in set().union(*attrs))
+    text_keys = {key for mapping in attrs for key, value in mapping.items() if type(value) is str}
+    return not any(attr_key_rule(key) is not None for key in text_keys)
+
+
+def _no_secret_shapes(package: TelemetryPackage) -> bool:
+    """No credential-shaped text among the strings a sender chooses (see 3. above)."""
+    texts: set[str] = set()
+    for event in package.summary.events:
+        texts.add(event.name)
+        if event.error_code is not None:
+            texts.add(event.error_code)
+        if event.attrs:
+            texts.update(event.attrs)
+            texts.update(v for v in event.attrs.values() if type(v) is str)
+    usage = package.usage_statistics
+    for table in (package.performance_metrics, package.summary.redactions, usage.commands, usage.features,
+                  usage.categories, usage.sources, usage.statuses):
+        texts.update(table)
+    for sample in package.errors:
+        texts.update(t for t in (sample.name, sample.error_code, sample.error_type) if t is not None)
+    return not any(len(t) >= MIN_SECRET_LENGTH and secret_value_rule(t) is not None for t in texts)
 
 
 def _looks_clean(raw: object) -> bool:
@@ -109,7 +135,7 @@ def _looks_clean(raw: object) -> bool:
         kind = type(value)
         if kind is dict:
             if under_attrs:
-                attrs_keys.update(value)
+                attrs_keys.update(key for key, child in value.items() if type(child) is str)
             for key, child in value.items():
                 add(key)
                 child_kind = type(child)

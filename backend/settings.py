@@ -34,6 +34,8 @@ class BackendSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     slo_p95_target_ms: float = 1000.0
     slo_window: str = "7d"
     auth_cache_seconds: float = 10.0  # a revoked key stops working within this time
+    # the event catalog this server stores by (a TOML file); None: the bundled BranchPy catalog
+    catalog: str | None = None
 
     @property
     def max_upload_bytes(self) -> int:

@@ -43,9 +43,10 @@ COMMAND_BY_TYPE: dict[str, str] = {
     "telemetry.history": "history",
     "telemetry.sync": "sync",
     "telemetry.purge": "purge",
+    "telemetry.catalog": "catalog",
 }
 LONG_COMMANDS = frozenset({"export", "preview", "upload", "sync"})
-PATH_ARGS = ("output", "file")  # made absolute against the bridge's working folder
+PATH_ARGS = ("output", "file", "check")  # made absolute against the bridge's working folder
 QUICK_TIMEOUT, LONG_TIMEOUT = 5.0, 600.0
 
 

@@ -1,10 +1,16 @@
-"""Error messages (DESIGN §7): normalized, then hashed, so the same failure
-groups across installs while the raw text never leaves the machine.
+"""Error messages: reduced to a template, then hashed, so the same failure groups
+across installs while neither the text nor anything in it can be recovered.
 
-Normalization strips what varies between installs — quoted literals, e-mail
+The template replaces what varies between installs — quoted literals, e-mail
 addresses, paths and URLs (found with the privacy rules' own path pattern,
-over the same folded and decoded text), UUIDs, hex, numbers — and the hash
-is `sha256:` + hex over the error type and the normalized message.
+over the same folded and decoded text), UUIDs, hex, numbers — and then every
+remaining word that is not in `error_vocabulary.txt` (the words Python's
+standard library and the OS use in their own error messages): a token holding
+a digit, `_`, `@` or any non-letter, a user name, a host, a file name all
+become `<w>`. So a hash cannot confirm a guessed user value (a guess is not
+in the template), and `permission denied for user <w>` groups everywhere.
+The hash is `sha256:` + hex over the error type (only when it may leave,
+`fixed_formats.public_error_type`; else `<type>`) and the template.
 """
 
 from __future__ import annotations
@@ -12,8 +18,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+from pathlib import Path
 
+from .fixed_formats import public_error_type
 from .privacy import PATH_PATTERN, folded_and_decoded
+
+VOCABULARY_FILE = Path(__file__).with_name("error_vocabulary.txt")
 
 # Like the path pattern, each pattern opens with a character class so the engine skips
 # the positions that cannot start a match in C.
@@ -63,8 +73,7 @@ def _replace_paths(text: str) -> str:
 
 
 def normalize_error_message(message: str) -> str:
-    """Strip what varies between installs (paths, numbers, hex, UUIDs, quoted
-    literals, emails, URLs) so the same failure groups everywhere."""
+    """The message's template (see the module docstring)."""
     text = folded_and_decoded(message)
     text = _QUOTED.sub("<str>", text)
     if "@" in text:
@@ -76,16 +85,42 @@ def normalize_error_message(message: str) -> str:
         text = _UUID.sub("<uuid>", text)
     text = _HEX.sub(_hex_or_word, text)
     text = _NUMBER.sub("<n>", text)
-    return " ".join(text.split())
+    return _REPEATED_WORD.sub("<w>", " ".join(_template_token(t) for t in text.split()))
+
+
+_PLACEHOLDER = re.compile(r"<(?:str|email|path|url|uuid|hex|n)>")
+_EDGE_PUNCTUATION = ".,:;!?()[]{}\"'`"
+_REPEATED_WORD = re.compile(r"<w>(?: <w>)+")
+
+
+@functools.cache
+def vocabulary() -> frozenset[str]:
+    return frozenset(VOCABULARY_FILE.read_text(encoding="ascii").split())
+
+
+def _template_token(token: str) -> str:
+    """A vocabulary word (lower-cased) or a placeholder stays, with its edge punctuation; else `<w>`."""
+    core = token.strip(_EDGE_PUNCTUATION)
+    if not core:
+        return token
+    start = token.index(core)
+    head, tail = token[:start], token[start + len(core):]
+    if _PLACEHOLDER.fullmatch(core):
+        return token
+    if core.isascii() and core.isalpha() and core.lower() in vocabulary():
+        return head + core.lower() + tail
+    return head + "<w>" + tail
 
 
 MAX_MESSAGE_LENGTH = 1024  # only this much of a message is normalized and hashed
 
 
-def hash_error_message(message: str, error_type: str | None = None) -> str:
-    """`sha256:` + 64 hex over the error type and the normalized message
+def hash_error_message(message: str, error_type: str | None = None,
+                       type_modules: frozenset[str] = frozenset()) -> str:
+    """`sha256:` + 64 hex over the public error type and the message template
     (its first MAX_MESSAGE_LENGTH characters; the same failure groups anyway)."""
-    return _hash_error_message(message[:MAX_MESSAGE_LENGTH], (error_type or "")[:MAX_MESSAGE_LENGTH])
+    public_type = public_error_type(error_type, type_modules) if error_type else ""
+    return _hash_error_message(message[:MAX_MESSAGE_LENGTH], "<type>" if public_type is None else public_type)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -1,10 +1,12 @@
-"""Privacy rules (DESIGN §7): the one implementation both ends use.
+"""The privacy rules: the deny-list both ends run behind the event catalog.
 
-The client sanitizes with `sanitize_event` (in `redaction.py`, re-exported
-here); the backend validates with `find_violations`. Both rest on
-`check_string`, which names the first rule a string breaks, and
-`attr_key_rule`, which names the rule an attrs key breaks. Error messages are
-normalized and hashed in `error_hashing.py` (also re-exported here).
+The catalog (`catalog.py`, applied by `declared.py`) decides what may leave at
+all; these rules are the safety net for every string it lets through (a
+declared `pattern` value, and on the server every string of a package, keys
+included). `check_string` names the first rule a string breaks,
+`attr_key_rule` the rule a text attr's key breaks; `redaction.find_violations`
+walks a package with both. Error messages are reduced to a template and
+hashed in `error_hashing.py`.
 
 What counts as a raw path (decisions documented here, tested in
 tests/client/test_privacy_table.py):
@@ -49,31 +51,37 @@ from __future__ import annotations
 
 import functools
 import html
-import importlib
 import re
 import unicodedata
 from urllib.parse import unquote
+
+from .credential_shapes import MIN_SECRET_LENGTH, RULE_SECRET_VALUE, secret_value_rule
 
 RULE_RAW_PATH = "raw_path"
 RULE_CONTENT_FIELD = "content_field"
 RULE_MULTILINE = "multiline"
 RULE_TOO_LONG = "too_long"
-RULE_NESTED = "nested_value"  # a non-scalar attr value, dropped
 RULE_EMAIL = "email_address"
-RULE_SECRET_FIELD = "secret_field"  # an attr whose key names a credential, dropped
-RULES: tuple[str, ...] = (RULE_RAW_PATH, RULE_EMAIL, RULE_CONTENT_FIELD, RULE_SECRET_FIELD, RULE_MULTILINE,
-                          RULE_TOO_LONG, RULE_NESTED)
+RULE_SECRET_FIELD = "secret_field"  # a text attr whose key names a credential, dropped
+RULES: tuple[str, ...] = (RULE_RAW_PATH, RULE_EMAIL, RULE_CONTENT_FIELD, RULE_SECRET_FIELD, RULE_SECRET_VALUE,
+                          RULE_MULTILINE, RULE_TOO_LONG)
 
 MAX_STRING_LENGTH = 200
 LONG_SCAN = 1024  # how much of an over-long string is searched for a path (it is dropped anyway)
-REDACTED = "[redacted]"
 
 # --- fast path ---------------------------------------------------------------
-# A string with none of these cannot hold a path, an e-mail address or a
-# newline: no separator, no `~`, no `%`, no `@`, no control or non-ASCII
-# character, no letter followed by `:` (drive letters, `file:`, URL schemes).
-# Timestamps and `sha256:` pass.
-_SUSPICIOUS = re.compile(r"[/\\~%&@\x00-\x1f\x7f-\U0010ffff]|[A-Za-z]:")
+# The one definition of what sends a string to the character-based rules: a
+# string with none of TRIGGER_CHARS, no control or non-ASCII character and no
+# letter right before a `:` (drive letters, `file:`, URL schemes) cannot hold a
+# path, an e-mail address or a newline. Timestamps and `sha256:` pass. Every
+# fast path derives from these (`_SUSPICIOUS` here, `redaction.FAST_TABLE`, the
+# server's byte gate); tests/client/test_privacy_fast_paths.py proves each one
+# refuses every rule's canonical violators. Credentials by shape are found by
+# `secret_value_rule`, which every path runs too.
+TRIGGER_CHARS = "/\\~%&@"
+TRIGGER_AFTER_LETTER = ":"
+_SUSPICIOUS = re.compile("[" + re.escape(TRIGGER_CHARS) + "\x00-\x1f\x7f-\U0010ffff]|[A-Za-z]"
+                         + re.escape(TRIGGER_AFTER_LETTER))
 
 # --- normalization -----------------------------------------------------------
 _LOOKALIKES = {
@@ -93,6 +101,7 @@ _LOOKALIKES = {
                      *range(0x2060, 0x2065), *range(0x2066, 0x206A)), None),
 }
 _ESCAPED = re.compile(r"\\u([0-9a-fA-F]{4})|\\x([0-9a-fA-F]{2})")
+_PERCENT_U = re.compile(r"%u([0-9a-fA-F]{4})")  # IIS/JavaScript escape(): %u002F
 _NEWLINE = re.compile("[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
 
 
@@ -103,13 +112,14 @@ def _fold_unicode(text: str) -> str:
 
 
 def _decode_layers(text: str) -> str:
-    """Undo percent-encoding (repeatedly), HTML entities and backslash escapes."""
+    """Undo percent-encoding (`%2F`, `%u002F`, any number of layers), HTML entities and
+    backslash escapes, until nothing changes. Each layer shortens the text, so this ends."""
     if "%" not in text and "&" not in text and "\\" not in text:
         return text
-    for _ in range(6):
+    for _ in range(len(text)):
         before = text
         if "%" in text:
-            text = unquote(text)
+            text = unquote(_PERCENT_U.sub(lambda m: chr(int(m.group(1), 16)), text))
         if "&" in text:
             text = html.unescape(text)
         if "\\" in text:
@@ -173,6 +183,8 @@ def _check_slow(text: str) -> str | None:
     rule = _path_or_address(variants)
     if rule is not None:
         return rule
+    if len(text) >= MIN_SECRET_LENGTH and any(secret_value_rule(v) is not None for v in variants):
+        return RULE_SECRET_VALUE
     if any(_NEWLINE.search(v) is not None for v in variants):
         return RULE_MULTILINE
     if len(text) > MAX_STRING_LENGTH:
@@ -181,10 +193,10 @@ def _check_slow(text: str) -> str | None:
 
 
 def check_string(text: str) -> str | None:
-    """The first rule `text` breaks (raw_path, email_address, multiline, too_long), or None."""
+    """The first rule `text` breaks (raw_path, email_address, secret_value, multiline, too_long), or None."""
     if len(text) <= MAX_STRING_LENGTH:
         if _SUSPICIOUS.search(text) is None:
-            return None
+            return secret_value_rule(text) if len(text) >= MIN_SECRET_LENGTH else None
         return _check_slow(text)
     return _check_long(text)
 
@@ -197,6 +209,8 @@ def _check_long(text: str) -> str:
     rule = _path_or_address(_variants(head)) if _SUSPICIOUS.search(head) is not None else None
     if rule is not None:
         return rule
+    if secret_value_rule(head) is not None:
+        return RULE_SECRET_VALUE
     return RULE_MULTILINE if _NEWLINE.search(text) is not None else RULE_TOO_LONG
 
 
@@ -227,19 +241,24 @@ _CODE_PREFIXES = frozenset({"source", "src", "raw", "program", "user", "snippet"
 _QUALIFIERS = frozenset({"raw", "full", "value", "data", "str", "string", "preview", "sample", "excerpt",
                          "original", "input", "output", "dump", "blob"})
 _SECRET_WORDS = frozenset({
-    "password", "passwords", "passwd", "pwd", "passphrase", "secret", "secrets", "token", "apikey",
-    "apikeys", "credential", "credentials", "cookie", "cookies", "privatekey", "accesskey", "secretkey",
-    "sessionkey", "authkey", "signingkey", "encryptionkey", "authorization", "bearer", "otp", "totp",
+    "password", "passwords", "passwd", "passwds", "pwd", "pw", "pass", "passphrase", "passcode", "pin",
+    "secret", "secrets", "token", "tokens", "apikey", "apikeys", "credential", "credentials", "creds",
+    "cred", "cookie", "cookies", "privatekey", "privkey", "accesskey", "secretkey", "sessionkey", "authkey",
+    "signingkey", "encryptionkey", "sshkey", "pgpkey", "gpgkey", "authorization", "auth", "bearer", "otp",
+    "totp", "jwt", "jwts", "pem", "dsn", "databaseurl", "dburl", "connectionstring", "connstr",
+    "mnemonic", "seedphrase", "recoverycode", "recoverycodes", "pat", "hmac", "signature", "salt",
+    "clientsecret", "refreshtoken", "accesstoken", "idtoken", "sessiontoken", "sessionid", "csrf", "xsrf",
+    "keystore", "keyfile", "certificate", "cert", "passwordhash",
 })
 _CAMEL = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
 
 def attr_key_rule(key: str) -> str | None:
-    """The rule an attrs key breaks by what it names: `content_field` for free
-    text (`is_content_key`), `secret_field` for a credential, else None.
-    A key names a credential like a content key names text: by its last word
-    (`auth_token`, `userPassword`), its last two words (`api_key`,
-    `private-key`), or a qualifier after one (`token_value`, `password_raw`)."""
+    """The rule an attrs key breaks by what it names, for a text value: `content_field`
+    for free text (`is_content_key`), `secret_field` for a credential, else None.
+    A content key names text by its last word, its last two words or a qualifier
+    after one; a credential key by any of its words (`auth_token`, `passwd_file`,
+    `private_key_pem`). Numbers and booleans are never dropped for their key's name."""
     if len(key) <= MAX_STRING_LENGTH:
         return _attr_key_rule(key)
     return _attr_key_rule.__wrapped__(key)
@@ -250,9 +269,19 @@ def _attr_key_rule(key: str) -> str | None:
     words = _key_words(key)
     if _names_one_of(words, _CONTENT_WORDS) or _names_source_code(words):
         return RULE_CONTENT_FIELD
-    if _names_one_of(words, _SECRET_WORDS):
+    if _names_a_secret(words):
         return RULE_SECRET_FIELD
     return None
+
+
+def _names_a_secret(words: list[str]) -> bool:
+    """Any word, or two adjacent words joined, names a credential: `private_key_pem`,
+    `passwd_file`, `database_url`, `ssh_key`, `tokens` (the rule applies to text values
+    only, so `max_tokens = 4096` declared as an int is unaffected)."""
+    if "".join(words) in _SECRET_WORDS:
+        return True
+    return any(w in _SECRET_WORDS for w in words) or \
+        any(a + b in _SECRET_WORDS for a, b in zip(words, words[1:], strict=False))
 
 
 def _key_words(key: str) -> list[str]:
@@ -288,19 +317,3 @@ def is_content_key(key: str) -> bool:
     when it ends in a qualifier after one (`text_value`, `message_raw`).
     Metadata about content (`line_count`, `message_id`, `content_type`) passes."""
     return attr_key_rule(key) == RULE_CONTENT_FIELD
-
-
-# The client/server halves live in redaction.py, error-message hashing in
-# error_hashing.py; re-exported lazily (PEP 562) so any of them can be imported first.
-_REEXPORTED = {
-    **dict.fromkeys(("Finding", "RedactionReport", "sanitize_event", "find_violations",
-                     "escape_pointer_token"), "redaction"),
-    **dict.fromkeys(("normalize_error_message", "hash_error_message", "MAX_MESSAGE_LENGTH"), "error_hashing"),
-}
-
-
-def __getattr__(name: str):
-    module = _REEXPORTED.get(name)
-    if module is not None:
-        return getattr(importlib.import_module(f".{module}", __package__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

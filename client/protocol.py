@@ -19,7 +19,7 @@ PROGRESS_TOPIC = b"progress "
 # Every command the daemon answers (mirrors the CLI; DESIGN §9).
 COMMANDS: tuple[str, ...] = (
     "status", "export", "preview", "upload", "sync", "mode", "config.get", "config.set",
-    "rotate", "history", "purge", "emit", "shutdown", "schema",
+    "rotate", "history", "purge", "emit", "shutdown", "schema", "catalog",
 )
 
 

@@ -1,27 +1,19 @@
-"""Applying the privacy rules (DESIGN §7): the client's `sanitize_event` with
-its redaction report, and the server's `find_violations`.
+"""The redaction report the exporter writes, and the server's `find_violations`.
 
 A report and a finding name a JSON pointer (RFC 6901) and a rule — never the
 removed value, and never the text of an offending key: a finding about a key
-points at the object that holds it, with `location="key"`.
+points at the object that holds it, with `location="key"`. What the exporter
+removes is decided in `declared.py` (the catalog, then these rules).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 
-from .error_hashing import hash_error_message
-from .event import EventRecord
-from .privacy import (
-    MAX_STRING_LENGTH,
-    REDACTED,
-    RULE_NESTED,
-    attr_key_rule,
-    check_string,
-)
-from .schema import SanitizedEvent
+from .privacy import attr_key_rule, check_string
+from .schema import FREE_KEY_MAPPINGS, SCHEMA_FIELD_NAMES
 
 
 class Finding(msgspec.Struct, frozen=True):
@@ -42,6 +34,10 @@ class RedactionReport:
         self.findings: list[Finding] = []
         self.max_findings = max_findings
         self.omitted = 0
+
+    def count(self, rule: str) -> None:
+        """Count a removal that has no place in the package (an event dropped whole)."""
+        self.counts[rule] = self.counts.get(rule, 0) + 1
 
     def add(self, pointer: str, rule: str, location: str = "value") -> None:
         self.counts[rule] = self.counts.get(rule, 0) + 1
@@ -68,217 +64,23 @@ def escape_pointer_token(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
 
 
-_SCALARS = (int, float, bool, type(None))
-
-
-def _clean_structural(value: str | None, pointer: str, report: RedactionReport) -> str | None:
-    if value is None:
-        return None
-    rule = check_string(value)
-    if rule is None:
-        return value
-    report.add(pointer, rule)
-    return REDACTED
-
-
-def _sanitize_attrs(attrs: dict[str, Any], base: str, report: RedactionReport) -> dict:
-    kept: dict[str, Any] = {}
-    attrs_ptr = base + "/attrs"
-    keys_pass = _keys_pass(tuple(attrs))
-    for key, value in attrs.items():
-        if not keys_pass:
-            if type(key) is not str:  # cannot come from JSON; be safe in-process
-                report.add(attrs_ptr, RULE_NESTED, "key")
-                continue
-            rule = check_string(key) or attr_key_rule(key)
-            if rule is not None:
-                report.add(attrs_ptr, rule, "key")
-                continue
-        if type(value) is str:
-            rule = check_string(value)
-            if rule is None:
-                kept[key] = value
-                continue
-        elif isinstance(value, _SCALARS):
-            kept[key] = value
-            continue
-        else:
-            rule = RULE_NESTED
-        report.add(f"{attrs_ptr}/{escape_pointer_token(key)}", rule)
-    return kept
-
-
-# Fast path: one C-level pass proves a whole event clean. ASCII text with no
-# separator, `~`, `%`, `&`, `@`, `:` or newline cannot hold a path, an e-mail
-# address or content, and joined with single spaces no rule can straddle two
-# strings. The timestamp (which has colons) passes when it has the canonical
-# wire shape.
-# printable ASCII except `/ \\ ~ % & @ :` -> "a"; everything else -> "!"
-_FAST_TABLE = bytes(97 if 0x20 <= c < 0x7F and chr(c) not in "/\\~%&@:" else 33 for c in range(256))
-_DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0000000000")
-_CANONICAL_TS = b"0000-00-00T00:00:00.000Z"
-_SCALAR_TYPES = frozenset({int, float, bool, type(None)})
-
-
-_KEYS_PASSED: dict[tuple, bool] = {}  # attr-key tuples known clean; bounded
-
-
-def _keys_pass(keys: tuple) -> bool:
-    """True when every attr key is a clean string and none names content."""
-    if keys in _KEYS_PASSED:
-        return True
-    if not all(type(k) is str and check_string(k) is None and attr_key_rule(k) is None for k in keys):
-        return False
-    if len(keys) <= 16:  # clean keys are <= 200 chars: at most ~3 MB cached
-        if len(_KEYS_PASSED) >= 1024:
-            _KEYS_PASSED.clear()
-        _KEYS_PASSED[keys] = True
-    return True
-
-
-def _texts_pass(texts: list[str]) -> bool:
-    """One C-level pass over the joined strings (see the fast-path note above)."""
-    joined = " ".join(texts)
-    return (
-        joined.isascii()
-        and joined.encode().translate(_FAST_TABLE).isalpha()
-        and (len(joined) <= MAX_STRING_LENGTH or max(map(len, texts)) <= MAX_STRING_LENGTH)
-    )
-
-
-def _ts_passes(ts: str) -> bool:
-    if ts.isascii() and ts.encode().translate(_DIGITS_TO_ZERO) == _CANONICAL_TS:
-        return True
-    return check_string(ts) is None
-
-
-def is_clean_record(record: EventRecord) -> bool:
-    """True when `sanitize_event(record, ...)` would return the record's own
-    fields unchanged with an empty report (the fast path below) and the record
-    has no error, `v` 1, a timestamp in the wire form (`2026-11-28T01:02:03.456Z`),
-    and attrs that are absent or not empty: then
-    msgspec's encoding of the record itself is byte for byte the encoding of
-    its SanitizedEvent, so the exporter encodes the record as it is.
-    (`v` and `error` are left out of a clean event's JSON by omit_defaults;
-    an empty attrs object would be written by an EventRecord, not by a
-    SanitizedEvent.)"""
-    v = record.v
-    if record.error is not None or v != 1 or type(v) is not int:
-        return False
-    texts = [record.event_id, record.name, record.status or "", record.session_id or "",
-             record.correlation_id or ""]
-    attrs = record.attrs
-    if attrs is not None:
-        if not attrs:
-            return False
-        keys = tuple(attrs)
-        if keys not in _KEYS_PASSED and not _keys_pass(keys):
-            return False
-        for value in attrs.values():
-            kind = type(value)
-            if kind is str:
-                texts.append(value)
-            elif kind not in _SCALAR_TYPES:
-                return False
-    joined = " ".join(texts)
-    ts = record.ts
-    return (
-        joined.isascii()
-        and joined.encode().translate(_FAST_TABLE).isalpha()
-        and (len(joined) <= MAX_STRING_LENGTH or max(map(len, texts)) <= MAX_STRING_LENGTH)
-        and ts.isascii() and ts.encode().translate(_DIGITS_TO_ZERO) == _CANONICAL_TS
-    )
-
-
-def sanitize_event(record: EventRecord, index: int, report: RedactionReport) -> SanitizedEvent:
-    """Map an EventRecord to the SanitizedEvent that may leave the machine.
-
-    Structural strings that break a rule become `[redacted]`; attrs that break
-    a rule (key or value) or are not scalars are dropped; the error message is
-    replaced by its normalized hash. Every change is recorded in `report`.
-    A clean event's attrs dict is passed through, not copied.
-    """
-    err = record.error
-    attrs = record.attrs
-    error_code = error_hash = None
-    if err is not None:
-        error_code = err.code
-        if err.message is not None or err.type is not None:
-            error_hash = hash_error_message(err.message or "", err.type)
-    texts = [record.event_id, record.name, record.status or "", record.session_id or "",
-             record.correlation_id or "", error_code or ""]
-
-    # Common case, inlined: the whole event is clean in one C-level pass.
-    clean = True
-    if attrs:
-        if tuple(attrs) in _KEYS_PASSED or _keys_pass(tuple(attrs)):
-            for value in attrs.values():
-                kind = type(value)
-                if kind is str:
-                    texts.append(value)
-                elif kind not in _SCALAR_TYPES:
-                    clean = False
-                    break
-        else:
-            clean = False
-    if clean:
-        joined = " ".join(texts)
-        ts = record.ts
-        if (
-            joined.isascii()
-            and joined.encode().translate(_FAST_TABLE).isalpha()
-            and (len(joined) <= MAX_STRING_LENGTH or max(map(len, texts)) <= MAX_STRING_LENGTH)
-            and ((ts.isascii() and ts.encode().translate(_DIGITS_TO_ZERO) == _CANONICAL_TS)
-                 or check_string(ts) is None)
-        ):
-            return SanitizedEvent(
-                event_id=record.event_id, ts=ts, category=record.category, source=record.source,
-                name=record.name, duration_ms=record.duration_ms, status=record.status,
-                session_id=record.session_id, correlation_id=record.correlation_id,
-                error_code=error_code, error_hash=error_hash, attrs=attrs or {},
-            )
-    return _sanitize_slowly(record, index, report, error_code, error_hash)
-
-
-def _sanitize_slowly(record: EventRecord, index: int, report: RedactionReport,
-                     error_code: str | None, error_hash: str | None) -> SanitizedEvent:
-    """Field by field, in document order, recording a finding for each change."""
-    base = f"/summary/events/{index}"
-    structural = [record.event_id, record.name, record.status or "", record.session_id or "",
-                  record.correlation_id or "", error_code or ""]
-    if _texts_pass(structural) and _ts_passes(record.ts):
-        fields = (record.event_id, record.ts, record.name, record.status, record.session_id,
-                  record.correlation_id, error_code)
-    else:
-        fields = tuple(
-            _clean_structural(value, f"{base}/{name}", report)
-            for name, value in (("event_id", record.event_id), ("ts", record.ts), ("name", record.name),
-                                ("status", record.status), ("session_id", record.session_id),
-                                ("correlation_id", record.correlation_id), ("error_code", error_code))
-        )
-    event_id, ts, name, status, session_id, correlation_id, error_code = fields
-    return SanitizedEvent(
-        event_id=event_id, ts=ts, category=record.category, source=record.source, name=name,
-        duration_ms=record.duration_ms, status=status, session_id=session_id, correlation_id=correlation_id,
-        error_code=error_code, error_hash=error_hash,
-        attrs=_sanitize_attrs(record.attrs, base, report) if record.attrs else {},
-    )
-
-
 def find_violations(obj: object, pointer: str = "") -> list[Finding]:
     """Server-side validation of a decoded package (decoded JSON, builtins, or
     a Struct, which is converted first): every string value and
-    every key at any depth must pass `check_string`; keys of any mapping named
-    `attrs` must not name content or a secret (`attr_key_rule`). Findings never carry the offending text;
-    the value under an offending key is not descended into (its pointer would
-    have to spell the key)."""
+    every key at any depth must pass `check_string`; a key of any mapping named
+    `attrs` that holds a text value must not name content or a secret
+    (`attr_key_rule`). Findings never carry the offending text, and a pointer
+    spells only the schema's own field names and list indices: a finding
+    under a key the sender chose (an attrs key, a name in an aggregate table,
+    an unknown field) points at the mapping that holds it. The value under an
+    offending key is not descended into."""
     if isinstance(obj, msgspec.Struct):  # a TelemetryPackage or SanitizedEvent itself
         obj = msgspec.to_builtins(obj)
     findings: list[Finding] = []
-    # (value, pointer, name of the key holding it)
-    stack: list[tuple[object, str, str | None]] = [(obj, pointer, None)]
+    # (value, pointer, name of the key holding it, inside a key the sender chose: pointers stop growing)
+    stack: list[tuple[object, str, str | None, bool]] = [(obj, pointer, None, False)]
     while stack:
-        value, ptr, holder = stack.pop()
+        value, ptr, holder, frozen = stack.pop()
         if isinstance(value, str):
             rule = check_string(value)
             if rule is not None:
@@ -288,13 +90,17 @@ def find_violations(obj: object, pointer: str = "") -> list[Finding]:
             for key, child in value.items():
                 key = key if isinstance(key, str) else str(key)
                 rule = check_string(key)
-                if rule is None and holder == "attrs" and (key_rule := attr_key_rule(key)) is not None:
+                if rule is None and holder == "attrs" and isinstance(child, str) \
+                        and (key_rule := attr_key_rule(key)) is not None:
                     findings.append(Finding(ptr, key_rule, "key"))
                 elif rule is not None:
                     findings.append(Finding(ptr, rule, "key"))
                     continue
-                children.append((child, f"{ptr}/{escape_pointer_token(key)}", key))
+                spelled = not frozen and key in SCHEMA_FIELD_NAMES and holder not in FREE_KEY_MAPPINGS
+                children.append((child, f"{ptr}/{escape_pointer_token(key)}" if spelled else ptr, key,
+                                 not spelled))
             stack.extend(reversed(children))
         elif isinstance(value, (list, tuple)):
-            stack.extend(reversed([(child, f"{ptr}/{i}", None) for i, child in enumerate(value)]))
+            stack.extend(reversed([(child, ptr if frozen else f"{ptr}/{i}", None, frozen)
+                                   for i, child in enumerate(value)]))
     return findings

@@ -1,8 +1,10 @@
-"""The package: schema v1.0.0 (DESIGN §6), as msgspec Structs.
+"""The package: schema v1.0.0, as msgspec Structs.
 
 This is what `export` writes, `preview` shows, `upload` sends and the
 backend validates. Structs forbid unknown fields, so nothing unreviewed can
-ride along. New fields in a later minor version always get defaults.
+ride along, and every field the system writes itself has its fixed format
+(`fixed_formats.py`), checked while decoding. New fields in a later minor
+version always get defaults.
 """
 
 from __future__ import annotations
@@ -12,6 +14,21 @@ from typing import Annotated, Literal
 import msgspec
 
 from .event import Category, DurationMs, Source
+from .fixed_formats import (
+    Arch,
+    CatalogId,
+    CatalogRevision,
+    ErrorHash,
+    ErrorType,
+    OsName,
+    OsRelease,
+    RefId,
+    Sha256Hex,
+    Status,
+    Timestamp,
+    Uuid,
+    Version,
+)
 
 SCHEMA_VERSION = "1.0.0"
 SUPPORTED_SCHEMA_VERSIONS: tuple[str, ...] = ("1.0.0",)
@@ -28,31 +45,40 @@ class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class SanitizedEvent(_Strict, kw_only=True, omit_defaults=True):
-    event_id: str
-    ts: str
+    event_id: Uuid
+    ts: Timestamp
     category: Category
     source: Source
     name: str
     duration_ms: DurationMs | None = None
-    status: str | None = None
-    session_id: str | None = None
-    correlation_id: str | None = None
+    status: Status | None = None
+    session_id: RefId | None = None
+    correlation_id: RefId | None = None
     error_code: str | None = None
-    error_hash: str | None = None
+    error_hash: ErrorHash | None = None
     attrs: dict[str, AttrValue] = {}
+
+
+class CatalogRef(_Strict, kw_only=True):
+    """Which catalog decided what this package may hold."""
+
+    id: CatalogId
+    revision: CatalogRevision
+    sha256: Sha256Hex
 
 
 class Summary(_Strict, kw_only=True):
     events: list[SanitizedEvent]
     event_count: int
-    window_from: str | None = None
-    window_to: str | None = None
-    first_event_ts: str | None = None
-    last_event_ts: str | None = None
+    window_from: Timestamp | None = None
+    window_to: Timestamp | None = None
+    first_event_ts: Timestamp | None = None
+    last_event_ts: Timestamp | None = None
     part: int = 1
     last_part: bool = True
     skipped_lines: int = 0  # undecodable or partial lines seen while reading the window
     redactions: dict[str, int] = {}  # rule -> count (never the removed values)
+    catalog: CatalogRef | None = None
 
 
 class CommandPerformance(_Strict, kw_only=True):
@@ -73,35 +99,43 @@ class UsageStatistics(_Strict, kw_only=True):
 
 
 class ErrorSample(_Strict, kw_only=True):
-    error_hash: str  # "sha256:" + hex of the normalized message
+    error_hash: ErrorHash  # "sha256:" + hex of the message template
     error_code: str | None = None
-    error_type: str | None = None
+    error_type: ErrorType | None = None
     name: str  # the command or feature it happened in
     count: int
-    first_seen: str
-    last_seen: str
+    first_seen: Timestamp
+    last_seen: Timestamp
 
 
 class Platform(_Strict, kw_only=True):
-    os: str
-    os_release: str | None = None
-    arch: str
-    python: str
+    os: OsName
+    os_release: OsRelease | None = None
+    arch: Arch
+    python: Version
 
 
 class TelemetryPackage(_Strict, kw_only=True):
     schema_version: Literal["1.0.0"]
-    package_id: str
-    export_timestamp: str
-    branchpy_version: str
+    package_id: Uuid
+    export_timestamp: Timestamp
+    branchpy_version: Version
     platform: Platform
     summary: Summary
     performance_metrics: dict[str, CommandPerformance]
     usage_statistics: UsageStatistics
     errors: list[ErrorSample]
-    governance_id: str
-    correlation_ids: list[str]
+    governance_id: Uuid
+    correlation_ids: list[RefId]
 
+
+# Every field name the schema has: the only mapping keys a server-side finding may spell.
+SCHEMA_FIELD_NAMES: frozenset[str] = frozenset().union(*(
+    s.__struct_fields__ for s in (TelemetryPackage, Summary, SanitizedEvent, CatalogRef, CommandPerformance,
+                                  UsageStatistics, ErrorSample, Platform)))
+# Mappings whose keys a sender chooses (names, attrs keys, rules): findings inside point at the mapping.
+FREE_KEY_MAPPINGS: frozenset[str] = frozenset({"attrs", "performance_metrics", "commands", "features",
+                                               "categories", "sources", "statuses", "redactions"})
 
 package_decoder = msgspec.json.Decoder(TelemetryPackage)
 package_encoder = msgspec.json.Encoder()

@@ -19,6 +19,10 @@ Percentiles are nearest-rank: p-th = sorted[ceil(p/100 * n) - 1].
 from __future__ import annotations
 
 import math
+from collections import Counter
+from functools import partial
+from itertools import compress
+from operator import attrgetter, is_not, itemgetter
 from typing import Any
 
 import msgspec
@@ -53,6 +57,29 @@ _ERROR_ENTRY = len(_enc.encode(ErrorSample(
     last_seen=""))) - 6 * 2 + 1
 
 
+_TS, _NAME, _DURATION = attrgetter("ts"), attrgetter("name"), attrgetter("duration_ms")
+_COMBO = attrgetter("category", "name", "source", "status")
+_CID = attrgetter("correlation_id")
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
+_IS_NOT_NONE = partial(is_not, None)
+
+
+class CleanBatch:
+    """What `PartAggregates.add_clean_many` needs of a list of events (EventRecords or
+    SanitizedEvents with wire-form timestamps), gathered once with C-level maps."""
+
+    __slots__ = ("tss", "names", "durations", "combos", "cids", "timed")
+
+    def __init__(self, evs: list) -> None:
+        self.tss: list[str] = list(map(_TS, evs))
+        self.names: list[str] = list(map(_NAME, evs))
+        self.durations: list[float | None] = list(map(_DURATION, evs))
+        self.combos: Counter = Counter(map(_COMBO, evs))
+        self.cids: set[str] = set(map(_CID, evs))
+        self.cids.discard(None)
+        self.timed: set[str] = set(compress(self.names, map(_IS_NOT_NONE, self.durations)))
+
+
 class PartAggregates:
     """Aggregates of one package part. Call `cost()` (optional) then `add()`.
 
@@ -60,11 +87,16 @@ class PartAggregates:
     one dict operation per event — and split into the five tables at the end.
     """
 
-    __slots__ = ("durations", "combos", "commands", "features", "categories", "sources", "statuses",
-                 "errors", "correlation_ids", "redactions", "_first", "_last", "ts_width", "bound")
+    __slots__ = ("timed", "duration_names", "duration_values", "combos", "commands", "features",
+                 "categories", "sources", "statuses", "errors", "correlation_ids", "redactions", "_first",
+                 "_last", "ts_width", "bound")
 
     def __init__(self) -> None:
-        self.durations: dict[str, list[float]] = {}
+        # every event's (name, duration) in two flat lists (None where it has none), grouped
+        # by name once, when the part is written; `timed`: the names with a duration
+        self.timed: set[str] = set()
+        self.duration_names: list[str] = []
+        self.duration_values: list[float | None] = []
         # (category, name, source, status) -> [count]: a list, so counting hashes the key once
         self.combos: dict[tuple[str, str, str, str | None], list[int]] = {}
         # keys seen so far per usage table (their counts come from `combos`)
@@ -96,7 +128,7 @@ class PartAggregates:
         """Exactly how much `bound` grows if `ev` is added (without adding it)."""
         name, cat = ev.name, ev.category
         c = 0
-        if ev.duration_ms is not None and name not in self.durations:
+        if ev.duration_ms is not None and name not in self.timed:
             c += _PERF_ENTRY + json_len(name)
         if (cat, name, ev.source, ev.status) not in self.combos:
             c += self._combo_cost(cat, name, ev.source, ev.status)
@@ -138,23 +170,30 @@ class PartAggregates:
         self.add_rest(ev, error_type, rules)
 
     def add_rest(self, ev: SanitizedEvent, error_type: str | None, rules: dict[str, int] | None) -> None:
-        """What `add` does beyond `add_clean`: redaction counts and the error sample
-        (the compiled export loop calls it after its own `add_clean`)."""
+        """What `add` does beyond `add_clean`: redaction counts and the error sample."""
         if rules:
-            for rule, k in rules.items():
-                old = self.redactions.get(rule)
-                if old is None:
-                    self.redactions[rule] = k
-                    self.bound += _COUNT_ENTRY + json_len(rule)
-                else:
-                    self.redactions[rule] = old + k
+            self.add_redactions(rules)
         if ev.error_hash is not None:
             self._add_error(ev, error_type)
+
+    def redactions_cost(self, rules: dict[str, int]) -> int:
+        """How much `bound` grows if `rules` are counted (new rule names only)."""
+        return sum(_COUNT_ENTRY + json_len(r) for r in rules if r not in self.redactions)
+
+    def add_redactions(self, rules: dict[str, int]) -> None:
+        """Count removals (also those of an event dropped whole, which adds nothing else)."""
+        for rule, k in rules.items():
+            old = self.redactions.get(rule)
+            if old is None:
+                self.redactions[rule] = k
+                self.bound += _COUNT_ENTRY + json_len(rule)
+            else:
+                self.redactions[rule] = old + k
 
     def add_clean(self, ev: Any) -> None:
         """The counting every event gets (`add` calls it too); on its own it is
         `add(ev, None, None)` for an event with no error hash and a timestamp
-        in the wire form (`client.redaction.is_clean_record` guarantees both):
+        in the wire form (`client.declared.is_clean_record` guarantees both):
         the exporter passes such EventRecords here as they are."""
         ts = ev.ts
         if ts > self._last:
@@ -166,12 +205,11 @@ class PartAggregates:
         name = ev.name
         d = ev.duration_ms
         if d is not None:
-            lst = self.durations.get(name)
-            if lst is None:
-                self.durations[name] = [d]
+            self.duration_names.append(name)
+            self.duration_values.append(d)
+            if name not in self.timed:
+                self.timed.add(name)
                 self.bound += _PERF_ENTRY + json_len(name)
-            else:
-                lst.append(d)
         key = (ev.category, name, ev.source, ev.status)
         count = self.combos.get(key)
         if count is None:
@@ -182,6 +220,67 @@ class PartAggregates:
         if cid is not None and cid not in self.correlation_ids:
             self.correlation_ids.add(cid)
             self.bound += json_len(cid) + 1
+
+    def growth_clean_many(self, batch: CleanBatch) -> int:
+        """Exactly how much `bound` grows if `add_clean_many(batch)` runs (events with no error
+        hash and wire-form timestamps)."""
+        c = (2 * len(self.errors) + 2) * max(0, WIRE_TS_WIDTH - self.ts_width)
+        for name in batch.timed - self.timed:
+            c += _PERF_ENTRY + json_len(name)
+        commands, features = set(self.commands), set(self.features)
+        categories, sources, statuses = set(self.categories), set(self.sources), set(self.statuses)
+        for cat, name, source, status in batch.combos.keys() - self.combos.keys():
+            if cat == "command" and name not in commands:
+                c += _COUNT_ENTRY + json_len(name)
+                commands.add(name)
+            elif cat == "feature" and name not in features:
+                c += _COUNT_ENTRY + json_len(name)
+                features.add(name)
+            for value, seen in ((cat, categories), (source, sources), (status, statuses)):
+                if value is not None and value not in seen:
+                    c += _COUNT_ENTRY + json_len(value)
+                    seen.add(value)
+        for cid in batch.cids - self.correlation_ids:
+            c += json_len(cid) + 1
+        return c
+
+    def add_clean_many(self, batch: CleanBatch) -> None:
+        """`add_clean` of every event of `batch`, in bulk."""
+        if not batch.tss:
+            return
+        first, last = min(batch.tss), max(batch.tss)
+        if last > self._last:
+            self._last = last
+        if first < self._first:
+            self._first = first
+        if self.ts_width < WIRE_TS_WIDTH:
+            self._widen(first)
+        self.duration_names += batch.names
+        self.duration_values += batch.durations
+        for name in batch.timed - self.timed:
+            self.timed.add(name)
+            self.bound += _PERF_ENTRY + json_len(name)
+        combos = self.combos
+        for key, n in batch.combos.items():
+            count = combos.get(key)
+            if count is None:
+                self._new_combo(key)
+                combos[key][0] = n
+            else:
+                count[0] += n
+        for cid in batch.cids - self.correlation_ids:
+            self.correlation_ids.add(cid)
+            self.bound += json_len(cid) + 1
+
+    def rest_bound(self, ev: SanitizedEvent, error_type: str | None, rules: dict[str, int] | None) -> int:
+        """An upper bound on what `add_rest(ev, …)` adds to `bound` (exact for one event alone)."""
+        c = self.redactions_cost(rules) if rules else 0
+        if ev.error_hash is not None and (ev.error_hash, ev.error_code, ev.name) not in self.errors:
+            c += (_ERROR_ENTRY + json_len(ev.error_hash) + json_len(ev.error_code) + json_len(ev.name)
+                  + json_len(error_type) + 2 * max(self.ts_width, WIRE_TS_WIDTH))
+        elif ev.error_hash is not None and error_type is not None:
+            c += json_len(error_type)
+        return c
 
     def _widen(self, ts: str) -> None:
         width = max(self.ts_width, json_len(ts))
@@ -221,9 +320,17 @@ class PartAggregates:
 
     # --- results -----------------------------------------------------------------
     def performance_metrics(self) -> dict[str, CommandPerformance]:
+        by_name: dict[str, list[float]] = {}
+        for name, d in zip(self.duration_names, self.duration_values, strict=True):
+            if d is not None:
+                values = by_name.get(name)
+                if values is None:
+                    by_name[name] = [d]
+                else:
+                    values.append(d)
         out = {}
-        for name in sorted(self.durations):
-            values = sorted(self.durations[name])
+        for name in sorted(by_name):
+            values = sorted(by_name[name])
             n = len(values)
             total = math.fsum(values)
             out[name] = CommandPerformance(

@@ -37,11 +37,10 @@ from .checkpoints import CheckpointStore
 from .consent_gate import ConsentArgs, delivery_blocker, hint_for
 from .counters import CounterStore
 from .delivery import DeliveryReport, ledger_record_for, send_outbox
-from .identity import load_or_create_governance_id
+from .exporter import prepare_export
 from .ledger import append_receipt, read_history
 from .outbox import Outbox
 from .package_builder import build_packages
-from .package_writer import make_header
 from .retention import apply_retention
 from .rotation_policy import apply_rotation_policy
 from .source_reader import NewEventsReader
@@ -95,18 +94,19 @@ def export_new_events(paths: TelemetryPaths, config: Config, outbox: Outbox, cou
     packages = exported = 0
     if first is not None:
         staging = ensure_private_dir(paths.data_dir / STAGING_DIR)
-        header = make_header(load_or_create_governance_id(paths), None, None)
+        header, policy = prepare_export(paths, config, None, None)
         output = staging / f"auto-{time.time_ns()}.json"
         built = build_packages(itertools.chain([first], records), header=header, cap=config.max_upload_bytes,
-                               output=output, stats=stats, progress=progress)
+                               output=output, policy=policy, stats=stats, progress=progress)
         try:
-            for path, _sha, package_id, _n, _size in built.written:
-                outbox.add(Path(path), package_id=package_id)
+            for path, _sha, package_id, events, _size in built.written:
+                if events:  # every event undeclared: nothing worth sending
+                    outbox.add(Path(path), package_id=package_id)
         finally:
             for path, *_ in built.written:
                 Path(path).unlink(missing_ok=True)
             Path(built.report_file).unlink(missing_ok=True)
-        packages, exported = len(built.written), built.events
+        packages, exported = sum(1 for w in built.written if w[3]), built.events
     else:
         for _ in records:  # nothing new: still walk every source so offsets and sightings update
             pass

@@ -16,14 +16,17 @@ from pathlib import Path
 import msgspec
 import structlog
 
+from ..client.catalog import cached_catalog
 from ..client.config import Config
+from ..client.declared import ExportPolicy
 from ..client.errors import StorageError, UsageError
 from ..client.paths import TelemetryPaths
-from ..client.timewindow import format_ts
+from ..client.schema import CatalogRef
+from ..client.timewindow import format_ts, utcnow
 from .counters import CounterStore
-from .identity import load_or_create_governance_id
+from .identity import load_or_create_identity
 from .package_builder import ProgressFn, build_packages
-from .package_writer import ExportRecord, make_header, record_export, remove_stale_exports
+from .package_writer import ExportRecord, PackageHeader, make_header, record_export, remove_stale_exports
 from .spool_reader import ReadStats, RecordBlocks, open_sources, read_blocks, select_blocks
 
 log = structlog.get_logger(__name__)
@@ -37,6 +40,7 @@ class ExportResult(msgspec.Struct):
     redactions: dict[str, int]
     bytes: int
     report_file: str
+    left_out: dict[str, int] = {}  # undeclared/expired event names -> count (local only)
 
 
 def export_window(paths: TelemetryPaths, config: Config, output: Path, start: datetime | None,
@@ -44,20 +48,20 @@ def export_window(paths: TelemetryPaths, config: Config, output: Path, start: da
     """Export every source's events with `start <= ts < end` to `output` (or its parts)."""
     output = Path(output)
     check_output(output)
-    header = make_header(load_or_create_governance_id(paths),
-                         format_ts(start) if start else None, format_ts(end) if end else None)
+    header, policy = prepare_export(paths, config, format_ts(start) if start else None,
+                                    format_ts(end) if end else None)
     stats = ReadStats()
     sources = open_sources(paths, config)
     try:
         records = RecordBlocks(select_blocks(read_blocks(sources, stats), start, end, stats))
         result = build_packages(records, header=header, cap=config.max_upload_bytes, output=output,
-                                stats=stats, progress=progress)
+                                policy=policy, stats=stats, progress=progress)
     finally:
         sources.close()
     removed = remove_stale_exports(paths.data_dir, output, [Path(w[0]) for w in result.written])
     record_export(paths.data_dir, [
         ExportRecord(path=str(Path(f).resolve()), sha256=sha, package_id=pid, events=n, bytes=size,
-                     created=header.export_timestamp)
+                     created=header.export_timestamp, undeclared=policy.left_out)
         for f, sha, pid, n, size in result.written
     ])
     CounterStore(paths.counters_file).increment_many(
@@ -68,7 +72,19 @@ def export_window(paths: TelemetryPaths, config: Config, output: Path, start: da
     return ExportResult(
         files=[w[0] for w in result.written], package_ids=[w[2] for w in result.written],
         events=result.events, skipped_lines=stats.skipped_lines, redactions=result.redactions,
-        bytes=result.bytes, report_file=str(result.report_file))
+        bytes=result.bytes, report_file=str(result.report_file), left_out=policy.left_out)
+
+
+def prepare_export(paths: TelemetryPaths, config: Config, window_from: str | None,
+                   window_to: str | None) -> tuple[PackageHeader, ExportPolicy]:
+    """What every part of one export shares, and the policy it applies: the configured
+    catalog (validated; a bad one is a `catalog_invalid` error before anything is read),
+    today's date for expiry, and the install's id key."""
+    catalog = cached_catalog(config.telemetry.catalog)
+    gid, key = load_or_create_identity(paths)
+    ref = CatalogRef(id=catalog.id, revision=catalog.revision, sha256=catalog.sha256)
+    policy = ExportPolicy(catalog=catalog, today=utcnow().date(), id_key=bytes.fromhex(key))
+    return make_header(gid, window_from, window_to, catalog=ref), policy
 
 
 def check_output(output: Path) -> None:

@@ -1,9 +1,17 @@
-"""The governance id (DESIGN §6): a random, pseudonymous install id.
+"""The install's identity: the governance id and the id key.
 
-Stored in `paths.install_file` as JSON (`{"governance_id": …, "created": …}`),
-created on first use, replaced by `reset_governance_id` (`purge --reset-id`).
-Creation is race-free between processes: the first writer wins via a hard
-link that cannot overwrite; everybody else reads the winner's id.
+The governance id is a random, pseudonymous install id sent in every package.
+The id key (32 random bytes, never sent) keys the hashes that replace
+caller-supplied session and correlation ids of another form
+(`fixed_formats.keyed_ref_id`): the same id keeps grouping its events, and
+nobody without the key can test a guess against the hash.
+
+Both live in `paths.install_file` as JSON (`{"governance_id", "id_key", "created"}`,
+mode 0600), created on first use and replaced together by
+`reset_governance_id` (`purge --reset-id`: a new pseudonym must not be
+linkable to the old one). Creation is race-free between processes: the first
+writer wins via a hard link that cannot overwrite; everybody else reads the
+winner's.
 """
 
 from __future__ import annotations
@@ -25,30 +33,45 @@ log = structlog.get_logger(__name__)
 
 def load_or_create_governance_id(paths: TelemetryPaths) -> str:
     """The stored id, or a new one stored now (first use)."""
+    return load_or_create_identity(paths)[0]
+
+
+def load_or_create_id_key(paths: TelemetryPaths) -> bytes:
+    """The install's secret key for keyed id hashes (created with the governance id)."""
+    return bytes.fromhex(load_or_create_identity(paths)[1])
+
+
+def load_or_create_identity(paths: TelemetryPaths) -> tuple[str, str]:
+    """(governance id, id key as hex), creating what is missing."""
     existing = _read_install(paths.install_file)
-    gid = existing.get("governance_id") if existing is not None else None
-    if _is_uuid(gid):
-        return gid
-    if existing is not None:
-        # Unreadable or hand-edited: a fresh pseudonym loses nothing of value.
-        log.warning("identity.invalid_install_file", path=str(paths.install_file))
-        return _write_new(paths, existing or {}, replace=True)
-    return _write_new(paths, {}, replace=False)
+    if existing is None:
+        return _write_new(paths, {}, replace=False)
+    gid, key = existing.get("governance_id"), existing.get("id_key")
+    if _is_uuid(gid) and _is_key(key):
+        return gid, key
+    if _is_uuid(gid):  # written by an earlier version: add the key, keep the pseudonym
+        return _write_new(paths, existing, replace=True, keep_id=True)
+    # Unreadable or hand-edited: a fresh pseudonym loses nothing of value.
+    log.warning("identity.invalid_install_file", path=str(paths.install_file))
+    return _write_new(paths, existing or {}, replace=True)
 
 
 def reset_governance_id(paths: TelemetryPaths) -> str:
-    """Forget the current id and store a new random one; returns the new id."""
+    """Forget the current id and key, store new random ones; returns the new id."""
     existing = _read_install(paths.install_file) or {}
-    gid = _write_new(paths, existing, replace=True)
+    gid, _ = _write_new(paths, existing, replace=True)
     log.info("identity.reset")
     return gid
 
 
-def _write_new(paths: TelemetryPaths, keep: dict[str, Any], *, replace: bool) -> str:
-    gid = str(uuid.uuid4())
+def _write_new(paths: TelemetryPaths, keep: dict[str, Any], *, replace: bool,
+               keep_id: bool = False) -> tuple[str, str]:
     body = dict(keep)
-    body["governance_id"] = gid
-    body["created"] = format_ts(utcnow())
+    if not keep_id:
+        body["governance_id"] = str(uuid.uuid4())
+        body["created"] = format_ts(utcnow())
+    body["id_key"] = os.urandom(32).hex()
+    gid, key = body["governance_id"], body["id_key"]
     target = paths.install_file
     try:
         ensure_private_dir(target.parent)
@@ -61,16 +84,16 @@ def _write_new(paths: TelemetryPaths, keep: dict[str, Any], *, replace: bool) ->
         try:
             if replace:
                 os.replace(tmp, target)
-                return gid
+                return gid, key
             try:
                 os.link(tmp, target)  # fails if another process created it first
             except FileExistsError:
-                winner = (_read_install(target) or {}).get("governance_id")
-                if _is_uuid(winner):
-                    return winner
+                winner = _read_install(target) or {}
+                if _is_uuid(winner.get("governance_id")) and _is_key(winner.get("id_key")):
+                    return winner["governance_id"], winner["id_key"]
                 os.replace(tmp, target)
-                return gid
-            return gid
+                return gid, key
+            return gid, key
         finally:
             tmp.unlink(missing_ok=True)
     except OSError as exc:
@@ -91,6 +114,10 @@ def _read_install(path: Path) -> dict[str, Any] | None:
     except msgspec.DecodeError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def _is_key(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
 def _is_uuid(value: Any) -> bool:

@@ -1,8 +1,9 @@
-"""Building packages from records (DESIGN §6, §7): the exporter's core.
+"""Building packages from records: the exporter's core.
 
 `build_packages` takes any iterable of EventRecords (the exporter's window,
 or auto mode's records read from checkpoints). For each record, in one pass:
-sanitize (`client.privacy.sanitize_event`), encode once (msgspec), aggregate
+apply the catalog and the privacy rules (`client.declared.sanitize_event`;
+an undeclared event is dropped whole and counted), encode once (msgspec), aggregate
 (`PartAggregates`), and stream the bytes to the current part's file
 (`package_writer.PartWriter`). A part is closed — written as a complete
 package — when the next event would take it over the cap; sizes are
@@ -11,9 +12,6 @@ so no file is ever over the cap and nothing is truncated. A window that fits
 is written as exactly the output path; a larger one as `NAME.part001.json`, …
 (NAME = the output path without `.json`), each with its own package_id and
 aggregates. The redaction report goes next to it (`NAME.redactions.json`).
-
-The optional compiled loop (`_export_fast.take_records`) does the same for
-the records it can prove simple; tests prove both write identical packages.
 """
 
 from __future__ import annotations
@@ -25,12 +23,14 @@ from pathlib import Path
 import msgspec
 import structlog
 
+from ..client.declared import ExportPolicy, dirty_positions, is_clean_record, sanitize_event
 from ..client.errors import TelemetryError, UsageError
 from ..client.event import EventRecord
+from ..client.fixed_formats import public_error_type
 from ..client.gc_pause import gc_paused
-from ..client.privacy import RedactionReport, check_string, sanitize_event
-from ..client.redaction import is_clean_record
-from .aggregates import WIRE_TS_WIDTH, PartAggregates
+from ..client.redaction import RedactionReport
+from ..client.schema import SanitizedEvent
+from .aggregates import CleanBatch, PartAggregates
 from .package_writer import (
     PackageHeader,
     PartWriter,
@@ -44,14 +44,10 @@ from .package_writer import (
 from .redaction_sidecar import RedactionSidecar
 from .spool_reader import ReadStats, RecordBlocks
 
-try:  # the optional compiled hot loop; the pure-Python loop below gives the same results
-    from ._export_fast import take_records as _take_records
-except ImportError:  # pragma: no cover - only without a C compiler at install time
-    _take_records = None
-
 log = structlog.get_logger(__name__)
 
 PROGRESS_EVERY = 10_000
+BULK_MIN = 32  # below this many records, a block that does not fit is taken one by one
 FLUSH_BYTES = 64 << 10  # encoded events are written to the part's file in pieces of about this size
 
 ProgressFn = Callable[[int, "int | None"], None]
@@ -70,14 +66,15 @@ class BuildResult(msgspec.Struct):
 
 
 def build_packages(events: Iterable[EventRecord], *, header: PackageHeader, cap: int, output: Path,
-                   stats: ReadStats | None = None, progress: ProgressFn | None = None) -> BuildResult:
+                   policy: ExportPolicy, stats: ReadStats | None = None,
+                   progress: ProgressFn | None = None) -> BuildResult:
     """Sanitize, aggregate and write `events` as one package at `output`, or as parts.
 
     Parts are written to temporary files and get their names together at the
     end, so a failed export leaves nothing behind and does not disturb the files
     of an earlier export to the same name.
     """
-    builder = _PartBuilder(header, cap, output, stats or ReadStats())
+    builder = _PartBuilder(header, cap, output, stats or ReadStats(), policy)
     try:
         with gc_paused():
             builder.run(_blocks(events), progress)
@@ -93,12 +90,16 @@ def build_packages(events: Iterable[EventRecord], *, header: PackageHeader, cap:
 
 
 class _PartBuilder:
-    def __init__(self, header: PackageHeader, cap: int, output: Path, stats: ReadStats) -> None:
-        self.header, self.cap, self.output, self.stats = header, cap, output, stats
+    def __init__(self, header: PackageHeader, cap: int, output: Path, stats: ReadStats,
+                 policy: ExportPolicy) -> None:
+        self.header, self.cap, self.output, self.stats, self.policy = header, cap, output, stats, policy
         self.skeleton = skeleton_size(header)
         if self.skeleton + 2 > cap:
             raise UsageError(f"telemetry.max_upload_size_mb is too small for any package ({cap} bytes)",
                              hint="raise it: `branchpy telemetry config set telemetry.max_upload_size_mb 5`")
+        self.limit = cap - self.skeleton  # room for events + aggregates in one part
+        self.scratch = RedactionReport()
+        self.encode = msgspec.json.Encoder().encode
         self.sidecar = RedactionSidecar(report_path(output))
         self.written: list[tuple[str, str, str, int, int]] = []
         self.temps: list[tuple[Path, Path]] = []  # (temporary file, final name) of parts written
@@ -121,12 +122,13 @@ class _PartBuilder:
         self.writer.write(self.prefix)
         self.body = bytearray()  # the part's latest encoded events, comma-separated (see _flush)
         self.count = 0
+        self.events_bytes = 0  # what the part's events take: each one's bytes + 1
         self.agg = PartAggregates()
         self.findings: list[tuple[str, str, str]] = []
         self.findings_omitted = 0
 
     def _append(self, data: bytes) -> None:
-        """One encoded event onto the part (the compiled loop does the same itself)."""
+        """One encoded event onto the part."""
         if self.count:
             self.body.append(44)  # ","
         self.body += data
@@ -140,101 +142,115 @@ class _PartBuilder:
         del self.body[:]
 
     def run(self, blocks: Iterable[list[EventRecord]], progress: ProgressFn | None) -> None:
-        scratch = RedactionReport()
-        encoder = msgspec.json.Encoder()
-        encode, encode_into = encoder.encode, encoder.encode_into
-        cap = self.cap
-        limit = cap - self.skeleton  # room for events + aggregates in one part
         done, next_progress = 0, PROGRESS_EVERY
-        body, agg = self.body, self.agg
-        events_bytes = 0  # what the part's events take: each one's bytes + 1
-        add, add_clean = agg.add, agg.add_clean
-        is_clean = is_clean_record
-        take_records = _take_records
         for block in blocks:
-            i, n = 0, len(block)
-            fast = take_records is not None and type(block) is list
-            while i < n:
-                if fast:  # compiled: what the branches below do, for the records it can prove simple
-                    j, events_bytes = take_records(block, i, encode_into, body, agg, events_bytes, limit,
-                                                   next_progress - done, self.count, self._add_findings,
-                                                   FLUSH_BYTES)
-                    if len(body) >= FLUSH_BYTES:
-                        self._flush()
-                    if j != i:
-                        self.count += j - i
-                        done += j - i
-                        i = j
-                        if done == next_progress:
-                            next_progress += PROGRESS_EVERY
-                            if progress is not None:
-                                progress(done, None)
-                        if i == n:
-                            break
-                rec = block[i]
-                i += 1
-                clean = is_clean(rec)
-                if clean:  # its own encoding is the sanitized event's (see is_clean_record)
-                    data = encode(rec)
-                    need = len(data) + 1
-                    if events_bytes + need * 7 + 4096 + agg.bound <= limit and agg.ts_width >= WIRE_TS_WIDTH:
-                        self._append(data)  # the common case, as below without rules or findings
-                        events_bytes += need
-                        add_clean(rec)
-                        done += 1
-                        if done == next_progress:
-                            next_progress += PROGRESS_EVERY
-                            if progress is not None:
-                                progress(done, None)
-                        continue
-                    ev, rules, etype = rec, None, None
-                else:
-                    ev = sanitize_event(rec, self.count, scratch)
-                    rules = scratch.counts or None
-                    etype = None
-                    err = rec.error
-                    if err is not None and err.type is not None and ev.error_hash is not None:
-                        etype = err.type if check_string(err.type) is None else None
-                    data = encode(ev)
-                    need = len(data) + 1
-                # Fast path: the aggregates grow by at most ~4x the event's own strings
-                # plus constants, unless a wider timestamp re-reserves every reserved
-                # one; only then, or near the cap, is the exact cost computed. (A
-                # timestamp that needs JSON escapes is not a time: the reader drops
-                # those; if one came from elsewhere, `_close_part` still refuses to
-                # write an oversized file.)
-                if (events_bytes + agg.bound + need * 7 + 4096 + (len(rules) * 64 if rules else 0) > limit
-                        or len(ev.ts) + 2 > agg.ts_width):
-                    if clean:  # the exact cost takes a SanitizedEvent (the same fields, no findings)
-                        ev, clean = sanitize_event(rec, self.count, scratch), False
-                    if events_bytes + agg.bound + need + agg.cost(ev, etype, rules) > limit:
-                        index = self.count  # where the event's findings point; it moves to a new part
-                        self._close_part(last=False)
-                        if need + self.agg.cost(ev, etype, rules) > limit:
-                            raise EventTooLargeError(
-                                f"event {rec.event_id} alone ({len(data)} bytes sanitized) does not fit in a "
-                                f"package of telemetry.max_upload_size_mb ({cap} bytes)",
-                                hint="raise telemetry.max_upload_size_mb")
-                        if rules:
-                            _move_pointers(scratch, index, 0)
-                        body, agg, events_bytes = self.body, self.agg, 0
-                        add, add_clean = agg.add, agg.add_clean
-                self._append(data)
-                events_bytes += need
-                if clean:
-                    add_clean(ev)
-                else:
-                    add(ev, etype, rules)
-                if rules:
-                    self._take_findings(scratch)
-                done += 1
-                if done == next_progress:
-                    next_progress += PROGRESS_EVERY
-                    if progress is not None:
-                        progress(done, None)
+            self._take(block)
+            done += len(block)
+            if progress is not None and done >= next_progress:
+                next_progress = (done // PROGRESS_EVERY + 1) * PROGRESS_EVERY
+                progress(done, None)
         self._close_part(last=True)
         if progress is not None:
             progress(done, done)
+
+    def _take(self, block: list[EventRecord]) -> None:
+        """A block in bulk; where it does not fit, its halves, down to a few records taken one by one."""
+        if self._take_block(block):
+            return
+        if len(block) <= BULK_MIN:
+            self._take_one_by_one(block)
+            return
+        half = len(block) // 2
+        self._take(block[:half])
+        self._take(block[half:])
+
+    def _take_block(self, block: list[EventRecord]) -> bool:
+        """The whole block at once when it fits in the current part: clean records as they
+        are, the others sanitized (or dropped), encoded in one call, aggregated in bulk.
+        False (and nothing changed) when it would not fit: the caller goes record by record."""
+        policy, scratch, agg = self.policy, self.scratch, self.agg
+        out = list(block)
+        dirty: list[tuple] = []  # (event, error type, rules, findings, findings omitted)
+        dropped: dict[str, int] = {}
+        gone: list[int] = []  # positions of records dropped whole
+        for i in dirty_positions(block, policy):
+            rec = block[i]
+            ev = sanitize_event(rec, self.count + i - len(gone), scratch, policy)
+            rules = scratch.counts or None
+            if ev is None:
+                gone.append(i)
+                for rule, k in (rules or {}).items():
+                    dropped[rule] = dropped.get(rule, 0) + k
+            else:
+                dirty.append((ev, self._error_type(rec, ev), rules,
+                              [(f.pointer, f.rule, f.location) for f in scratch.findings], scratch.omitted))
+                out[i] = ev
+            scratch.counts, scratch.findings, scratch.omitted = {}, [], 0
+        for i in reversed(gone):
+            del out[i]
+        data = self.encode(out) if out else b"[]"
+        batch = CleanBatch(out)
+        growth = agg.growth_clean_many(batch) + agg.redactions_cost(dropped) + sum(
+            agg.rest_bound(ev, etype, rules) for ev, etype, rules, _, _ in dirty)
+        added = len(data) - 1 if out else 0  # each event's bytes + 1 (the brackets make up the commas)
+        if self.events_bytes + added + agg.bound + growth > self.limit:
+            return False
+        if out:
+            self._flush()
+            if self.count:
+                self.writer.write(b",")
+            self.writer.write(memoryview(data)[1:-1])
+            self.count += len(out)
+            self.events_bytes += added
+            agg.add_clean_many(batch)
+        for ev, etype, rules, found, omitted in dirty:
+            agg.add_rest(ev, etype, rules)
+            if found or omitted:
+                self._add_findings(found, omitted)
+        if dropped:
+            agg.add_redactions(dropped)
+        return True
+
+    def _error_type(self, rec: EventRecord, ev: SanitizedEvent) -> str | None:
+        err = rec.error
+        if err is None or ev.error_hash is None:
+            return None
+        return public_error_type(err.type, self.policy.catalog.type_modules)
+
+    def _take_one_by_one(self, block: list[EventRecord]) -> None:
+        """Record by record, closing the part (and opening the next) exactly where the cap falls."""
+        policy, scratch, encode, limit = self.policy, self.scratch, self.encode, self.limit
+        for rec in block:
+            agg = self.agg
+            ev = rec if is_clean_record(rec, policy) else sanitize_event(rec, self.count, scratch, policy)
+            rules = scratch.counts or None
+            if ev is None:  # dropped whole: only its counts go into the part
+                if rules:
+                    if self.events_bytes + agg.bound + agg.redactions_cost(rules) > limit:
+                        self._close_part(last=False)
+                    self.agg.add_redactions(rules)
+                    self._take_findings(scratch)
+                continue
+            if ev is rec:  # the exact cost takes a SanitizedEvent (the same fields, no findings)
+                ev = sanitize_event(rec, self.count, scratch, policy)
+            etype = self._error_type(rec, ev)
+            data = encode(ev)
+            need = len(data) + 1
+            if self.events_bytes + agg.bound + need + agg.cost(ev, etype, rules) > limit:
+                index = self.count  # where the event's findings point; it moves to a new part
+                self._close_part(last=False)
+                if need + self.agg.cost(ev, etype, rules) > limit:
+                    raise EventTooLargeError(
+                        f"event {rec.event_id} alone ({len(data)} bytes sanitized) does not fit in a "
+                        f"package of telemetry.max_upload_size_mb ({self.cap} bytes)",
+                        hint="raise telemetry.max_upload_size_mb")
+                if rules:
+                    _move_pointers(scratch, index, 0)
+            self._append(data)
+            self.events_bytes += need
+            self.agg.add(ev, etype, rules)
+            if rules:
+                self._take_findings(scratch)
 
     def _take_findings(self, scratch: RedactionReport) -> None:
         self._add_findings([(f.pointer, f.rule, f.location) for f in scratch.findings], scratch.omitted)

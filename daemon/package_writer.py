@@ -28,8 +28,8 @@ from pathlib import Path
 import msgspec
 
 from ..client.errors import StorageError
-from ..client.privacy import check_string
-from ..client.schema import SCHEMA_VERSION, Platform, Summary, TelemetryPackage, UsageStatistics
+from ..client.fixed_formats import ARCH_REGEX, OS_REGEX, is_version, os_release_numbers
+from ..client.schema import SCHEMA_VERSION, CatalogRef, Platform, Summary, TelemetryPackage, UsageStatistics
 from ..client.timewindow import format_ts, utcnow
 from .aggregates import WIDE_INT, PartAggregates
 
@@ -48,33 +48,42 @@ class PackageHeader:
     governance_id: str
     window_from: str | None
     window_to: str | None
+    catalog: CatalogRef | None = None
 
 
-def make_header(governance_id: str, window_from: str | None, window_to: str | None) -> PackageHeader:
+def make_header(governance_id: str, window_from: str | None, window_to: str | None,
+                catalog: CatalogRef | None = None) -> PackageHeader:
     return PackageHeader(
         export_timestamp=format_ts(utcnow()), branchpy_version=branchpy_version(),
         platform=platform_info(), governance_id=governance_id,
-        window_from=window_from, window_to=window_to)
+        window_from=window_from, window_to=window_to, catalog=catalog)
 
 
 def platform_info() -> Platform:
-    """OS family, release, CPU architecture and Python version — nothing that
-    identifies the machine or the person (no hostname, no user name)."""
-    release = platform.release() or None
-    if release is not None and check_string(release) is not None:
-        release = None
-    return Platform(os=platform.system().lower() or "unknown", os_release=release,
-                    arch=platform.machine().lower() or "unknown", python=platform.python_version())
+    """OS family, release numbers, CPU architecture and Python version — nothing that
+    identifies the machine or the person (no hostname, no user name, no kernel's local tail)."""
+    os_name, arch = platform.system().lower(), platform.machine().lower()
+    return Platform(os=os_name if re.fullmatch(OS_REGEX, os_name) else "unknown",
+                    os_release=os_release_numbers(platform.release()),
+                    arch=arch if re.fullmatch(ARCH_REGEX, arch) else "unknown",
+                    python=version_numbers(platform.python_version()))
 
 
 def branchpy_version() -> str:
     """BranchPy's version when installed, else this telemetry package's."""
     for dist in ("branchpy", "branchpy-telemetry"):
         try:
-            return metadata.version(dist)
+            return version_numbers(metadata.version(dist))
         except metadata.PackageNotFoundError:
             continue
-    return "0+unknown"
+    return "0"
+
+
+def version_numbers(text: str) -> str:
+    """A version as it is when version-shaped, else its leading numbers (`0.1.dev3+gabc` -> `0.1`)."""
+    if is_version(text):
+        return text
+    return os_release_numbers(text) or "0"
 
 
 def skeleton_size(header: PackageHeader) -> int:
@@ -122,7 +131,7 @@ def _encode(header: PackageHeader, *, package_id: str, events: bytes, count: int
         event_count=count, window_from=header.window_from, window_to=header.window_to,
         first_event_ts=None if empty else agg.first_ts, last_event_ts=None if empty else agg.last_ts,
         part=part, last_part=last_part, skipped_lines=skipped,
-        redactions=dict(sorted(agg.redactions.items())))
+        redactions=dict(sorted(agg.redactions.items())), catalog=header.catalog)
     package = TelemetryPackage(
         schema_version=SCHEMA_VERSION, package_id=package_id,
         export_timestamp=header.export_timestamp, branchpy_version=header.branchpy_version,
@@ -239,13 +248,16 @@ def commit_temp(tmp: Path, path: Path) -> None:
         raise StorageError(f"cannot write {path}: {exc.strerror}") from None
 
 
-class ExportRecord(msgspec.Struct, kw_only=True):
+class ExportRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     path: str
     sha256: str
     package_id: str
     events: int
     bytes: int
     created: str
+    # event names this export left out because the catalog does not declare them ("category/name" ->
+    # count): shown to this machine's user by `preview`, never written into a package or its report
+    undeclared: dict[str, int] = {}
 
 
 def record_export(data_dir: Path, records: list[ExportRecord]) -> None:
@@ -279,4 +291,6 @@ def find_export_record(data_dir: Path, path: Path) -> ExportRecord | None:
                     found = rec
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise StorageError(f"{data_dir / EXPORTS_RECORD}: cannot read: {exc.strerror}") from None
     return found

@@ -1,10 +1,13 @@
 """`preview FILE`: exactly what a package would send, checked like the server will.
 
 `preview_file` decodes the file strictly against the schema (client.schema)
-and runs the privacy rules' `find_violations` (the server's own check), and
-returns a JSON-able dict for the CLI and the bridge; `render_preview_text`
-turns it into a review a person can read. Violations carry a pointer and a
-rule, never the offending value.
+and runs the privacy rules' `find_violations` (the server's own check), then
+applies the catalog as a server using it would (`declared.filter_package`:
+what it would drop), and returns a JSON-able dict for the CLI and the bridge;
+`render_preview_text` turns it into a review a person can read. Violations
+carry a pointer and a rule, never the offending value. Given the export's
+local record, it also lists the user's own event names that the export left
+out as undeclared (they never left the machine).
 """
 
 from __future__ import annotations
@@ -16,14 +19,20 @@ from typing import Any
 
 import msgspec
 
+from ..client.catalog import Catalog
+from ..client.declared import filter_package
 from ..client.errors import NotFoundError, StorageError
-from ..client.privacy import attr_key_rule, check_string, find_violations
+from ..client.privacy import attr_key_rule, check_string
+from ..client.redaction import find_violations
 from ..client.schema import decode_package
-from .package_writer import report_path
+from ..client.timewindow import utcnow
+from .package_writer import ExportRecord, report_path
 from .redaction_sidecar import read_sidecar
 
 
-def preview_file(path: Path) -> dict:
+def preview_file(path: Path, catalog: Catalog | None = None, export: ExportRecord | None = None) -> dict:
+    """The review of `path`; with `catalog`, what a server using it would drop; with the
+    export's local `record`, the event names the export left out."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -32,9 +41,12 @@ def preview_file(path: Path) -> dict:
     except OSError as exc:
         raise StorageError(f"cannot read {path}: {exc.strerror}") from None
     schema_error = None
+    server_drops = None
     try:
         package = decode_package(data)
         body = msgspec.to_builtins(package)
+        if catalog is not None:
+            server_drops = filter_package(package, catalog, utcnow().date())[1]
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         schema_error = _describe(exc)
         try:
@@ -76,6 +88,9 @@ def preview_file(path: Path) -> dict:
         "correlation_ids": doc.get("correlation_ids"),
         "events": events,
         "redaction_report": read_sidecar(report_path(path)),
+        "catalog": summary.get("catalog"),
+        "server_would_drop": server_drops,
+        "left_out": dict(export.undeclared) if export is not None else None,
     }
 
 
@@ -97,6 +112,12 @@ def mask_violations(body: Any, violations: list[dict]) -> Any:
                     renamed[f"[rejected key {n}: {v['rule']}]" if bad else key] = value
                 holder.clear()
                 holder.update(renamed)
+            continue
+        target = _resolve(body, tokens)
+        if isinstance(target, dict):  # a finding inside a mapping whose keys the sender chose
+            for key, value in target.items():
+                if isinstance(value, str) and check_string(value) is not None:
+                    target[key] = f"[rejected: {v['rule']}]"
             continue
         if not tokens:
             continue
@@ -183,6 +204,19 @@ def render_preview_text(preview: dict, *, max_events: int = 50) -> str:
                [[e.get("ts"), e.get("category"), e.get("source"), e.get("name"), e.get("duration_ms"),
                  e.get("status"), e.get("error_code") or _short(e.get("error_hash")),
                  _attrs(e.get("attrs"))] for e in events[:max_events] if isinstance(e, dict)]))
+    add("")
+    catalog = preview.get("catalog") or {}
+    add(f"Catalog: {catalog.get('id', '?')} {catalog.get('revision', '?')}"
+        f"{' · sha256 ' + catalog['sha256'][:12] + '…' if catalog.get('sha256') else ''}"
+        "  (only what it declares was exported; `branchpy telemetry catalog` lists it)")
+    left_out = preview.get("left_out")
+    if left_out:
+        add("  left out, not in the catalog (never exported): "
+            + ", ".join(f"{name} ×{n}" for name, n in sorted(left_out.items())))
+    drops = preview.get("server_would_drop")
+    if drops:
+        add("  a server with the same catalog would drop: "
+            + ", ".join(f"{reason}: {n}" for reason, n in sorted(drops.items())))
     add("")
     add("Redactions (removed before export; values are never recorded):")
     counts = s.get("redactions") or {}

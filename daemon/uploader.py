@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import random
 import re
 import time
@@ -111,22 +110,10 @@ def verify_unchanged(path: Path, expected_sha256: str, *, data: bytes | None = N
 
 def recorded_sha256(exports_file: Path, path: Path) -> str | None:
     """The sha256 the exporter recorded for `path` (latest record wins), or None."""
-    wanted = str(Path(path).resolve())  # the exporter records resolved paths
-    found = None
-    try:
-        lines = exports_file.read_bytes().splitlines()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise StorageError(f"{exports_file}: cannot read: {exc.strerror}") from None
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # a torn last line or garbage: never fatal
-        if isinstance(record, dict) and str(Path(str(record.get("path", ""))).resolve()) == wanted:
-            found = record.get("sha256") or found
-    return found
+    from .package_writer import find_export_record
+
+    record = find_export_record(exports_file.parent, path)
+    return record.sha256 if record is not None else None
 
 
 def prepare_upload(path: Path, config: Config, *, expected_sha256: str | None = None) -> PreparedUpload:

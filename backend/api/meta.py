@@ -1,4 +1,4 @@
-"""`GET /health` (no auth), `GET /schema`, `GET /openapi.json`."""
+"""`GET /health` (no auth), `GET /schema`, `GET /catalog`, `GET /openapi.json`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import msgspec
 import structlog
 from flask import Blueprint
 
+from branchpy_telemetry.client.catalog import describe_catalog
 from branchpy_telemetry.client.schema import SUPPORTED_SCHEMA_VERSIONS, package_json_schema
+from branchpy_telemetry.client.timewindow import utcnow
 
 from ..context import current_context, respond
 from ..openapi import build_openapi
@@ -57,6 +59,14 @@ def sink_health(sink: Sink) -> tuple[SinkHealth, dict[str, SinkHealth]]:
 def schema():
     current_context().authorize("read", current_context().query_limiter)
     return respond(package_json_schema())
+
+
+@bp.get("/catalog")
+def catalog():
+    """The event catalog this server stores by: names, descriptions, attrs, expiry (no file path)."""
+    ctx = current_context()
+    ctx.authorize("read", ctx.query_limiter)
+    return respond(describe_catalog(ctx.catalog, utcnow().date(), with_source=False))
 
 
 @bp.get("/openapi.json")

@@ -2,8 +2,11 @@
 
 auth (ingest) -> rate limit -> content type -> capped body read (gzip aware)
 -> JSON decode (400) -> privacy rules (422 `privacy_violation`, pointers +
-rule names, never the value) -> schema (422 `schema_invalid`, msgspec
-`$.path`) -> sink.store_package (201, or 200 `duplicate` for a known
+rule names, never the value) -> schema (422 `schema_invalid`, or
+`privacy_violation` with rule `fixed_format` when a field the system writes
+itself has another form; a place, never a value or a key) -> the catalog
+(what the server's catalog does not declare is dropped and counted in
+`dropped`) -> sink.store_package (201, or 200 `duplicate` for a known
 package; 503 when the sink is down, nothing half-written).
 
 Fast path: the body is decoded once, straight into `TelemetryPackage` (schema
@@ -23,6 +26,7 @@ import msgspec
 import structlog
 from flask import Blueprint, request
 
+from branchpy_telemetry.client.declared import filter_package
 from branchpy_telemetry.client.gc_pause import gc_paused
 from branchpy_telemetry.client.schema import TelemetryPackage, package_decoder
 from branchpy_telemetry.client.timewindow import utcnow
@@ -37,7 +41,6 @@ log = structlog.get_logger("backend.upload")
 
 MAX_REPORTED_VIOLATIONS = 100
 _PATH = re.compile(r" - at `(\$[^`]*)`$")
-_QUOTED = re.compile(r"'[^']*'")
 
 
 class UploadReceipt(msgspec.Struct, kw_only=True):
@@ -46,6 +49,7 @@ class UploadReceipt(msgspec.Struct, kw_only=True):
     duplicate_events: int
     receipt: str  # "sha256:" + hex of the exact (decompressed) body bytes
     duplicate: bool
+    dropped: dict[str, int] = {}  # what this server's catalog does not declare: reason -> count
 
 
 @bp.post("/upload")
@@ -59,14 +63,17 @@ def upload():
     clock.lap("read")
     with gc_paused():
         package = decode_package_checked(body, clock)
-        result = ctx.sink.store_package(package, receipt=receipt, body_bytes=len(body), received_at=utcnow())
+        now = utcnow()
+        package, dropped = filter_package(package, ctx.catalog, now.date())
+        clock.lap("catalog")
+        result = ctx.sink.store_package(package, receipt=receipt, body_bytes=len(body), received_at=now)
         clock.lap("store")
     log.info("upload.stored", package_id=result.package_id, accepted=result.accepted_events,
              duplicates=result.duplicate_events, duplicate=result.duplicate, bytes=len(body),
-             phases_ms=clock.laps)
+             dropped=sum(dropped.values()), phases_ms=clock.laps)
     answer = UploadReceipt(package_id=result.package_id, accepted_events=result.accepted_events,
                            duplicate_events=result.duplicate_events, receipt=receipt,
-                           duplicate=result.duplicate)
+                           duplicate=result.duplicate, dropped=dropped)
     return respond(answer, 200 if result.duplicate else 201)
 
 
@@ -124,11 +131,54 @@ def validate_package(raw: object) -> TelemetryPackage:
     try:
         return msgspec.convert(raw, TelemetryPackage)
     except msgspec.ValidationError as exc:
-        text = _QUOTED.sub("'…'", str(exc))  # msgspec quotes bad enum values: never echo them
-        match = _PATH.search(text)
-        raise SchemaInvalidError(f"the package does not match schema 1.0.0: {text}",
-                                 details={"path": match.group(1) if match else "$"},
+        problem, path = describe_schema_error(str(exc))
+        if problem == FIXED_FORMAT:
+            raise PrivacyViolationError(
+                "a field the system writes itself does not have its fixed form; values are not echoed",
+                details=[{"pointer": json_pointer(path), "rule": FIXED_FORMAT}],
+                hint="export it again with a current client") from None
+        raise SchemaInvalidError(f"the package does not match schema 1.0.0: {problem} at {path}",
+                                 details={"path": path},
                                  hint="GET /api/telemetry/schema gives the JSON Schema") from None
+
+
+FIXED_FORMAT = "fixed_format"
+_SAFE_MESSAGES = (  # msgspec's messages that quote only our own schema (types, field names)
+    re.compile(r"Expected `[a-z| ]+`(?:, got `[a-z]+`)?"),
+    re.compile(r"Object missing required field `[a-z_]+`"),
+    re.compile(r"Expected (?:array|object) of length [<>=]+ ?\d+"),
+    re.compile(r"Expected `(?:int|float)` >?<?=? ?-?[\d.e+]+"),
+    re.compile(r"Expected `(?:str|array|object)` of length [<>=]+ ?\d+"),
+)
+
+
+def describe_schema_error(text: str) -> tuple[str, str]:
+    """(what is wrong, where as `$.path`) from a msgspec message, never repeating what was sent:
+    an unknown field's name, an enum value and a string that missed its pattern are all left out
+    (msgspec shows a mapping's keys as `[...]` in paths already)."""
+    match = _PATH.search(text)
+    path = match.group(1) if match else "$"
+    head = text[:match.start()] if match else text
+    if head.startswith("Expected `str` matching regex"):
+        return FIXED_FORMAT, path
+    if head.startswith("Object contains unknown field"):
+        return "an unknown field (fields are fixed by the schema)", path
+    if head.startswith("Invalid enum value"):
+        return "a value that is not one of the allowed values", path
+    if any(pattern.fullmatch(head) for pattern in _SAFE_MESSAGES):
+        return head, path
+    return "a value of the wrong type or form", path
+
+
+def json_pointer(path: str) -> str:
+    """`$.summary.events[3].event_id` -> `/summary/events/3/event_id` (a `[...]` key ends the pointer)."""
+    tokens: list[str] = []
+    for token in re.findall(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+|\.\.\.)\]", path):
+        name, index = token
+        if index == "...":
+            break
+        tokens.append(name or index)
+    return "/" + "/".join(tokens) if tokens else ""
 
 
 def check_privacy(raw: object) -> None:

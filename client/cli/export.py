@@ -52,7 +52,11 @@ def print_result(options: argparse.Namespace, result: dict) -> None:
     redactions = {rule: n for rule, n in (result.get("redactions") or {}).items() if n}
     if redactions:
         counts = ", ".join(f"{rule} {n}" for rule, n in sorted(redactions.items()))
-        print(f"redactions: {counts}")
+        print(f"removed before export: {counts}")
+    left_out = result.get("left_out") or {}
+    if left_out:
+        names = ", ".join(f"{name} ×{n}" for name, n in sorted(left_out.items()))
+        print(f"not in the catalog, left out: {names}  (see `branchpy telemetry catalog`)")
     if result.get("report_file"):
         print(f"redaction report: {result['report_file']}")
     if result.get("skipped_lines"):

@@ -13,6 +13,7 @@ import sys
 
 from ..errors import EXIT_FAILED, EXIT_USAGE, TelemetryError
 from . import (
+    catalog,
     config,
     daemon,
     emit,
@@ -28,8 +29,8 @@ from . import (
     upload,
 )
 
-COMMAND_MODULES = (emit, export, preview, upload, sync, schema, status, mode, config, rotate, history, purge,
-                   daemon)
+COMMAND_MODULES = (emit, export, preview, upload, sync, schema, catalog, status, mode, config, rotate,
+                   history, purge, daemon)
 
 
 class CliParser(argparse.ArgumentParser):

@@ -7,6 +7,7 @@ socket I/O; the server's error boundary turns what they raise into replies.
 from __future__ import annotations
 
 from . import (
+    catalog,
     config_get,
     config_set,
     emit,
@@ -38,6 +39,7 @@ REGISTRY = {
     "rotate": rotate.handle,
     "history": history.handle,
     "purge": purge.handle,
+    "catalog": catalog.handle,
 }
 
 # Commands that may take long: run on a worker thread so `status` keeps answering.

@@ -28,9 +28,12 @@ def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
         raise NotFoundError(f"no package file at {path}", hint="run `branchpy telemetry export` first")
     if spec.max_events < 0:
         raise UsageError("max_events must be 0 (all) or more")
+    from branchpy_telemetry.client.catalog import cached_catalog
+    from branchpy_telemetry.daemon.package_writer import find_export_record
     from branchpy_telemetry.daemon.preview import preview_file, render_preview_text  # lazy: fast start-up
 
-    result = preview_file(path)
+    result = preview_file(path, cached_catalog(ctx.config.telemetry.catalog),
+                          find_export_record(ctx.paths.data_dir, path))
     shown = spec.max_events or len(result.get("events") or [])
     result["text"] = render_preview_text(result, max_events=shown)
     return result

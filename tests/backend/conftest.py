@@ -31,7 +31,19 @@ from branchpy_telemetry.client.schema import (
 from branchpy_telemetry.client.timewindow import format_ts
 
 BASE_TS = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
-NAMES = ("analyze", "lint", "graph", "export", "open-panel", "search")
+# (category, name, attrs maker): events the bundled catalog declares, with declared attrs, so that
+# what a server stores equals what was sent (the tests compare against a reference sink)
+EVENT_TYPES = (
+    ("command", "analyze", lambda r: {"files": r.randrange(100), "flag_json": r.random() < 0.5}),
+    ("command", "lint", lambda r: {"files": r.randrange(100), "flag_json": r.random() < 0.5}),
+    ("command", "graph", lambda r: {"files": r.randrange(100), "flag_json": r.random() < 0.5}),
+    ("command", "export", lambda r: {"files": r.randrange(100), "flag_json": r.random() < 0.5}),
+    ("feature", "open-panel", lambda r: {"panel": r.choice(("flow", "graph"))}),
+    ("feature", "search", lambda r: {"results": r.randrange(100), "flag_json": r.random() < 0.5}),
+    ("performance", "parse", lambda r: {"files": r.randrange(100), "cached": r.random() < 0.5}),
+    ("error", "load", lambda r: {"stage": r.choice(("read", "parse"))}),
+)
+NAMES = tuple(name for _, name, _ in EVENT_TYPES)
 STATUSES = ("ok", "ok", "ok", "error", "cancelled")
 MYSQL_URL_ENV = "BRANCHPY_TEST_MYSQL_URL"
 DEFAULT_MYSQL_URL = "mysql://root@127.0.0.1:3306/"
@@ -41,29 +53,42 @@ def event_id_for(seed: int, i: int) -> str:
     return str(uuid.UUID(int=((seed & 0xFFFFFFFF) << 64) | i))
 
 
+def session_id_for(seed: int, n: int) -> str:
+    """A session id in the emitter's form (32 hex), the n-th of a seed's stream."""
+    return f"{seed & 0xFFFFFFFF:08x}{n:024x}"
+
+
+def correlation_id_for(seed: int, i: int) -> str:
+    return f"c0{seed & 0xFFFFFFFF:014x}{i:016x}"
+
+
+def governance_id_for(n: int) -> str:
+    return str(uuid.UUID(int=(0xA << 124) | n))
+
+
 def make_event(i: int, *, seed: int = 0, start: datetime = BASE_TS, step: timedelta = timedelta(minutes=1),
                sessions: int = 4, **overrides) -> SanitizedEvent:
     """Event number `i` of a deterministic stream: ts = start + i*step."""
     rnd = random.Random(seed * 1_000_003 + i)
     status = rnd.choice(STATUSES)
+    category, name, attrs = EVENT_TYPES[rnd.choice((0, 0, 1, 1, 2, 3, 4, 5, 6, 7))]
     fields = dict(
         event_id=event_id_for(seed, i), ts=format_ts(start + i * step),
-        category=rnd.choice(("command", "command", "feature", "performance", "error")),
-        source=rnd.choice(("cli", "extension", "daemon")), name=rnd.choice(NAMES),
+        category=category, source=rnd.choice(("cli", "extension", "daemon")), name=name,
         duration_ms=round(rnd.lognormvariate(4, 1.2), 3) if rnd.random() < 0.9 else None,
-        status=status, session_id=f"s-{seed}-{rnd.randrange(sessions)}",
-        correlation_id=f"c-{i}", attrs={"files": rnd.randrange(100), "flag_json": rnd.random() < 0.5},
+        status=status, session_id=session_id_for(seed, rnd.randrange(sessions)),
+        correlation_id=correlation_id_for(seed, i), attrs=attrs(rnd),
     )
     if status == "error":
         code = rnd.randrange(3)
-        fields.update(error_code=f"BP-E10{code}", error_hash=f"sha256:{code:064x}")
+        fields.update(error_code=f"BP-E100{code}", error_hash=f"sha256:{code:064x}")
     fields.update(overrides)
     return SanitizedEvent(**fields)
 
 
 def make_package(n_events: int = 10, *, seed: int = 0, start: datetime = BASE_TS,
                  step: timedelta = timedelta(minutes=1), sessions: int = 4, package_id: str | None = None,
-                 governance_id: str = "gov-0001", events: list[SanitizedEvent] | None = None,
+                 governance_id: str = governance_id_for(1), events: list[SanitizedEvent] | None = None,
                  branchpy_version: str = "1.4.0", os_name: str = "linux") -> TelemetryPackage:
     """A valid package of `n_events` deterministic events (or exactly `events`)."""
     if events is None:

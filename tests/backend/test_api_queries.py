@@ -19,7 +19,7 @@ from branchpy_telemetry.backend.sinks.memory import MemorySink
 from branchpy_telemetry.client.schema import package_json_schema
 from branchpy_telemetry.client.timewindow import format_ts, parse_time, utcnow
 
-from .conftest import BASE_TS, make_package
+from .conftest import BASE_TS, make_package, session_id_for
 from .live_backend import start_sqlite_backend
 
 PACKAGES = [
@@ -82,7 +82,7 @@ def test_stats_count_what_was_stored(server, reference):
     ({"source": "cli"}, lambda ev: ev.source == "cli"),
     ({"name": "lint"}, lambda ev: ev.name == "lint"),
     ({"status": "error"}, lambda ev: ev.status == "error"),
-    ({"session_id": "s-201-1"}, lambda ev: ev.session_id == "s-201-1"),
+    ({"session_id": session_id_for(201, 1)}, lambda ev: ev.session_id == session_id_for(201, 1)),
     ({"source": "daemon", "status": "ok"}, lambda ev: ev.source == "daemon" and ev.status == "ok"),
     ({"from": T0, "to": T1}, lambda ev: T0 <= ev.ts < T1),
     ({"category": "feature", "name": "graph", "to": T1}, lambda ev: ev.category == "feature"

@@ -12,7 +12,7 @@ import pytest
 
 from branchpy_telemetry.backend.sinks.base import EventFilter, TimeRange
 
-from .conftest import BASE_TS, SINK_KINDS, make_event, make_package
+from .conftest import BASE_TS, SINK_KINDS, governance_id_for, make_event, make_package, session_id_for
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 RANGES = {
@@ -29,7 +29,7 @@ RANGES = {
 def packages():
     """Six packages over three days, overlapping events, a repeated package, two installs."""
     out = [make_package(400, seed=s, start=BASE_TS + timedelta(hours=11 * s), step=timedelta(seconds=97),
-                        sessions=6, governance_id=f"gov-{s % 2}") for s in range(5)]
+                        sessions=6, governance_id=governance_id_for(s % 2)) for s in range(5)]
     out.append(make_package(500, seed=2, start=BASE_TS + timedelta(hours=22), step=timedelta(seconds=97),
                             sessions=6))  # 400 known events + 100 new
     out.append(out[0])  # duplicate package
@@ -49,7 +49,7 @@ def answers(sink) -> dict:
         out[f"latency-{name}"] = sink.latency_summary(rng)
         out[f"sessions-{name}"] = sink.sessions(rng, 25)
     for flt in (EventFilter(), EventFilter(status="error"), EventFilter(category="feature", source="cli"),
-                EventFilter(session_id="s-2-3", start=BASE_TS + timedelta(hours=23))):
+                EventFilter(session_id=session_id_for(2, 3), start=BASE_TS + timedelta(hours=23))):
         for page in (1, 4):
             out[f"events-{flt}-{page}"] = sink.list_events(flt, page, 37)
     out.update(listing_totals(sink))

@@ -21,7 +21,7 @@ from branchpy_telemetry.backend.sinks.base import (
 )
 from branchpy_telemetry.client.timewindow import format_ts
 
-from .conftest import BASE_TS, SINK_KINDS, make_event, make_package, open_test_sink
+from .conftest import BASE_TS, SINK_KINDS, governance_id_for, make_event, make_package, open_test_sink
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -51,7 +51,8 @@ def in_hours(ev, rng: TimeRange) -> bool:
 def load(sink):
     """Three packages (300 events over ~5 hours, two installs)."""
     packages = [make_package(100, seed=s, start=BASE_TS + timedelta(minutes=97 * s),
-                             step=timedelta(seconds=61), governance_id=f"gov-{s % 2}") for s in range(3)]
+                             step=timedelta(seconds=61), governance_id=governance_id_for(s % 2))
+                for s in range(3)]
     for i, p in enumerate(packages):
         store(sink, p, received_at=NOW + timedelta(minutes=i))
     return sink, [ev for p in packages for ev in p.summary.events]

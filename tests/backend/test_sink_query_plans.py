@@ -15,18 +15,18 @@ from branchpy_telemetry.backend.sinks.base import EventFilter, TimeRange
 from branchpy_telemetry.backend.sinks.mysql import MySQLTelemetrySink
 from branchpy_telemetry.backend.sinks.sqlite import LocalSQLiteSink
 
-from .conftest import BASE_TS, fresh_mysql_database, make_package
+from .conftest import BASE_TS, fresh_mysql_database, make_package, session_id_for
 
 FILTERS = {
     "category": EventFilter(category="command"),
     "source": EventFilter(source="cli"),
     "name": EventFilter(name="analyze"),
     "status": EventFilter(status="error"),
-    "session_id": EventFilter(session_id="s-0-1"),
+    "session_id": EventFilter(session_id=session_id_for(0, 1)),
     "source+status": EventFilter(source="daemon", status="ok"),
     "from": EventFilter(start=BASE_TS + timedelta(hours=3, minutes=40)),  # selective, like a dashboard range
     "from+to": EventFilter(start=BASE_TS, end=BASE_TS + timedelta(minutes=20)),
-    "category+name+to": EventFilter(category="feature", name="lint", end=BASE_TS + timedelta(hours=3)),
+    "category+name+to": EventFilter(category="feature", name="search", end=BASE_TS + timedelta(hours=3)),
 }
 RANGE = TimeRange(start=BASE_TS + timedelta(minutes=30), end=BASE_TS + timedelta(days=2, hours=5))
 

@@ -10,9 +10,10 @@ and wall time; the fastest run of each is compared. Peak RSS (ru_maxrss / VmHWM
 of the exporting process) at two spool sizes: under 200 MB, and flat as the
 spool grows.
 
-The spool: ~60% commands, 25% features, 15% performance events, 2-4 attrs,
-4% with a path in an attr, 5% errors. Errors recur (a catalog of 40 failures,
-each with its own message, as a bug hits the same way again); the last row
+The spool: ~60% commands, 25% features, 15% performance events, 2-4 declared
+attrs (the bundled catalog's), 4% with an undeclared path attr, 5% errors.
+Errors recur (40 failures, each with its own message, as a bug hits the same
+way again); the last row
 is the worst case where every error message is distinct (each one must be
 normalized and hashed, see client.error_hashing.normalize_error_message).
 """
@@ -22,14 +23,17 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import subprocess
 import sys
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
 import pytest
 
+from branchpy_telemetry.client.catalog import describe_catalog, load_catalog
 from branchpy_telemetry.client.event import ErrorInfo, EventRecord
 
 from .conftest import full_size, scaled
@@ -41,7 +45,8 @@ ROTATED_BYTES = 8 << 20  # telemetry.rotation.max_file_mb default
 
 _COMMANDS = ["analyze", "lint", "build", "graph.flow", "export.flow", "check", "open", "save",
              "run.tests", "format", "validate", "preview"]
-_FEATURES = ["controlCenter.open", "flow.zoom", "search", "quickfix.apply", "outline.toggle"]
+_FEATURES = ["control-center.open", "flow.zoom", "search", "quickfix.apply", "outline.toggle"]
+_PERFORMANCE = ["parse", "index.build", "graph.render"]
 
 DECODE_CHILD = r"""
 import json, sys, time
@@ -75,12 +80,35 @@ print(json.dumps({"seconds": seconds, "cpu": cpu, "events": result.events, "file
 """
 
 
+def declared_value(attr, r: random.Random):
+    """A valid value for a catalog attribute declaration (what a well-behaved app emits)."""
+    kind = attr["type"]
+    if kind == "bool":
+        return r.random() < 0.5
+    if kind == "int":
+        return r.randint(attr.get("min", 0), min(attr.get("max", 5000), 5000))
+    if kind == "float":
+        return round(r.uniform(attr.get("min", 0.0), min(attr.get("max", 10.0), 10.0)), 3)
+    if kind == "enum":
+        return r.choice(attr["values"])
+    if kind == "version":
+        return f"{r.randint(1, 3)}.{r.randint(0, 20)}.{r.randint(0, 9)}"
+    if kind == "duration_ms":
+        return round(r.lognormvariate(4, 1.2), 3)
+    return r.choice(["renpy-8.2", "renpy-7.6", "BP-R101", "dark-blue"])  # pattern: filtered below
+
+
 def write_spool(spool_dir: Path, count: int, seed: int = 42, distinct_errors: bool = False) -> int:
-    """`count` realistic events as a spool: 8 MB rotated files, then the active file."""
+    """`count` realistic events as a spool: 8 MB rotated files, then the active file.
+
+    Names and attrs follow the bundled catalog (2-4 declared attrs each, as an app
+    emits them); 4% carry an undeclared path attr and 5% an error, as before."""
     spool_dir.mkdir(parents=True, exist_ok=True)
     r = random.Random(seed)
-    catalog = [(f"BP-E{1000 + k}", r.choice(["ValueError", "OSError", "KeyError"]),
-                f"cannot parse /home/alice/vn/game/s{k}.rpy line {r.randint(1, 3000)}") for k in range(40)]
+    described = describe_catalog(load_catalog(), datetime(2026, 12, 1, tzinfo=UTC).date())
+    declared = {(e["category"], e["name"]): e for e in msgspec.to_builtins(described)["events"]}
+    failures = [(f"BP-E{1000 + k}", r.choice(["ValueError", "OSError", "KeyError"]),
+                 f"cannot parse /home/alice/vn/game/s{k}.rpy line {r.randint(1, 3000)}") for k in range(40)]
     enc = msgspec.json.Encoder()
     start = datetime(2026, 11, 20, tzinfo=UTC)
     sessions = [f"{r.getrandbits(128):032x}" for _ in range(200)]
@@ -98,28 +126,30 @@ def write_spool(spool_dir: Path, count: int, seed: int = 42, distinct_errors: bo
         ts = start + timedelta(milliseconds=i * 997)
         roll = r.random()
         category = "command" if roll < 0.6 else "feature" if roll < 0.85 else "performance"
-        name = r.choice(_FEATURES if category == "feature" else _COMMANDS)
-        attrs: dict = {"flag_json": r.random() < 0.5, "files_scanned": r.randint(0, 5000)}
-        if r.random() < 0.6:
-            attrs["mode"] = r.choice(["fast", "full", "incremental"])
-        if r.random() < 0.3:
-            attrs["engine"] = r.choice(["renpy-8.2", "renpy-7.6"])
+        name = r.choice(_COMMANDS if category == "command" else _FEATURES if category == "feature"
+                        else _PERFORMANCE)
+        spec = declared[(category, name)]["attrs"]
+        keys = r.sample(sorted(spec), min(len(spec), r.randint(2, 4)))
+        attrs = {k: declared_value(spec[k], r) for k in keys}
+        attrs = {k: v for k, v in attrs.items()
+                 if spec[k]["type"] != "pattern" or re.fullmatch(spec[k]["regex"], v)}
         if r.random() < 0.04:
             attrs["file"] = r.choice(["/home/alice/vn/game/script.rpy", "C:\\Users\\bob\\vn\\game\\x.rpy",
                                       "game/chapter2.rpy"])
         error, status = None, "ok"
         if r.random() < 0.05:
             status = "error"
-            code, etype, message = r.choice(catalog)
+            code, etype, message = r.choice(failures)
             if distinct_errors:
                 message = f"cannot parse /home/alice/vn/game/s{i}.rpy line {r.randint(1, 3000)}"
             error = ErrorInfo(code=code, type=etype, message=message)
         session = sessions[(i // 500) % len(sessions)]
-        rec = EventRecord(event_id=f"{0x01a2 << 112 | i:032x}", ts=ts.strftime("%Y-%m-%dT%H:%M:%S.")
-                          + f"{ts.microsecond // 1000:03d}Z", category=category,
-                          source="cli" if r.random() < 0.8 else "extension", name=name,
+        rec = EventRecord(event_id=str(uuid.UUID(int=0x01a2 << 112 | 0x7 << 76 | 0x2 << 62 | i)),
+                          ts=ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z",
+                          category=category, source="cli" if r.random() < 0.8 else "extension", name=name,
                           duration_ms=round(r.lognormvariate(4, 1.2), 3), status=status, session_id=session,
-                          correlation_id=session if r.random() < 0.3 else None, error=error, attrs=attrs)
+                          correlation_id=session if r.random() < 0.3 else None, error=error,
+                          attrs=attrs or None)
         line = enc.encode(rec) + b"\n"
         buf.append(line)
         size += len(line)

@@ -1,10 +1,14 @@
-"""The privacy rules' test table (DESIGN §7): strings that must be flagged,
-with the rule, and near-misses that must pass untouched."""
+"""The privacy rules' test table: strings that must be flagged, with the rule,
+and near-misses that must pass untouched."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
+from branchpy_telemetry.client.catalog import DROP_UNDECLARED_ATTR, load_catalog
+from branchpy_telemetry.client.declared import ExportPolicy, sanitize_event
 from branchpy_telemetry.client.event import EventRecord
 from branchpy_telemetry.client.privacy import (
     MAX_STRING_LENGTH,
@@ -12,13 +16,10 @@ from branchpy_telemetry.client.privacy import (
     RULE_MULTILINE,
     RULE_RAW_PATH,
     RULE_TOO_LONG,
-    Finding,
-    RedactionReport,
     check_string,
     contains_raw_path,
-    find_violations,
-    sanitize_event,
 )
+from branchpy_telemetry.client.redaction import Finding, RedactionReport, find_violations
 
 P, M, L, E = RULE_RAW_PATH, RULE_MULTILINE, RULE_TOO_LONG, RULE_EMAIL
 
@@ -286,8 +287,9 @@ def test_path_used_as_a_key_is_flagged_at_the_containing_object(key: str) -> Non
         Finding("/usage_statistics/commands", P, "key"),
     ]
     report = RedactionReport()
-    record = EventRecord(event_id="e", ts="2026-11-28T01:02:03.456Z", category="command", source="cli",
-                         name="analyze", attrs={key: "v", "n": 2})
-    event = sanitize_event(record, 0, report)
-    assert event.attrs == {"n": 2}
-    assert report.findings == [Finding("/summary/events/0/attrs", P, "key")]
+    record = EventRecord(event_id="0192f0e4-1a2b-7c3d-8e4f-0123456789ab", ts="2026-11-28T01:02:03.456Z",
+                         category="command", source="cli", name="analyze", attrs={key: "v", "files": 2})
+    policy = ExportPolicy(catalog=load_catalog(), today=date(2026, 12, 1), id_key=b"k" * 32)
+    event = sanitize_event(record, 0, report, policy)
+    assert event.attrs == {"files": 2}
+    assert report.findings == [Finding("/summary/events/0/attrs", DROP_UNDECLARED_ATTR, "key")]
