@@ -148,7 +148,7 @@ def make_package_bytes(n_events: int = 3, *, package_id: str | None = None, pad_
                   for _ in range(n)]
         package = TelemetryPackage(
             schema_version=SCHEMA_VERSION, package_id=package_id or str(uuid.uuid4()),
-            export_timestamp="2026-11-28T01:05:00.000Z", branchpy_version="0.0.0-test",
+            export_timestamp="2026-11-28T01:05:00.000Z", branchpy_version="0.0.0",
             platform=Platform(os="linux", arch="x86_64", python="3.11"),
             summary=Summary(events=events, event_count=n), performance_metrics={},
             usage_statistics=UsageStatistics(commands={"analyze": n}), errors=[],
