@@ -9,7 +9,7 @@ code only when the catalog's `code_pattern` matches it, and its message only
 as the hash of a template (`error_hashing`). Every change is counted in the
 redaction report (by rule, with JSON pointers: never a removed value, never an
 undeclared key's name). `is_clean_record` is the fast proof that a record needs
-none of this.
+none of this (`daemon/block_proof.py` gives the same answer for a whole block).
 
 The server calls `filter_package` after the privacy rules passed: it keeps
 only what its own catalog declares and counts the rest (`dropped`), so a client
@@ -20,8 +20,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from itertools import count
-from operator import attrgetter
 
 import msgspec
 
@@ -58,13 +56,15 @@ class ExportPolicy:
     today: date
     id_key: bytes
     events: dict[tuple[str, str], DeclaredEvent] = field(init=False, repr=False)
+    checks_by_event: dict[tuple[str, str], dict] = field(init=False, repr=False)  # the current events' checks
     # "category/name" of the events dropped as undeclared or expired, for this machine's user
     # (the export's local record, `preview`); never written into a package or its report
     left_out: dict[str, int] = field(default_factory=dict)
-    _good_ids: set[str] = field(default_factory=set, repr=False)  # session/correlation ids seen valid
+    good_ids: set[str] = field(default_factory=set, repr=False)  # session/correlation ids seen valid
 
     def __post_init__(self) -> None:
         self.events = {key: ev for key, ev in self.catalog.events.items() if not ev.expired(self.today)}
+        self.checks_by_event = {key: ev.checks for key, ev in self.events.items()}
 
     def note_left_out(self, category: str, name: str) -> None:
         key = f"{category}/{name[:MAX_NAME_LENGTH]}"
@@ -74,13 +74,13 @@ class ExportPolicy:
             self.left_out["…"] = self.left_out.get("…", 0) + 1
 
     def ref_id_ok(self, value: str) -> bool:
-        if value in self._good_ids:
+        if value in self.good_ids:
             return True
         if not is_ref_id(value):
             return False
-        if len(self._good_ids) >= _MAX_CACHED_IDS:
-            self._good_ids.clear()
-        self._good_ids.add(value)
+        if len(self.good_ids) >= _MAX_CACHED_IDS:
+            self.good_ids.clear()
+        self.good_ids.add(value)
         return True
 
 
@@ -113,47 +113,6 @@ def is_clean_record(record: EventRecord, policy: ExportPolicy) -> bool:
             if check is None or not check(value):
                 return False
     return True
-
-
-_UUID_TABLE = bytes(48 if chr(c) in "0123456789abcdef" else c if c == 45 else 33 for c in range(256))
-_UUID_SHAPE = b"00000000-0000-0000-0000-000000000000"
-_ALLOWED_STATUSES = STATUS_SET | {None}
-_CATEGORY_NAME, _ERROR, _ATTRS = attrgetter("category", "name"), attrgetter("error"), attrgetter("attrs")
-
-
-def dirty_positions(block: list[EventRecord], policy: ExportPolicy) -> list[int]:
-    """The positions in `block` of the records `is_clean_record` declines; the checks of
-    fixed-format fields run once per block (joined and translated in C, or over the
-    distinct values)."""
-    n = len(block)
-    ids = [rec.event_id for rec in block]
-    tss = [rec.ts for rec in block]
-    joined_ids, joined_ts = "".join(ids), "".join(tss)
-    if not (n and len(joined_ids) == 36 * n and min(map(len, ids)) == 36 and joined_ids.isascii()
-            and joined_ids.encode().translate(_UUID_TABLE) == _UUID_SHAPE * n
-            and len(joined_ts) == 24 * n and min(map(len, tss)) == 24 and joined_ts.isascii()
-            and joined_ts.encode().translate(_DIGITS_TO_ZERO) == _WIRE_TS_SHAPE * n
-            and {rec.status for rec in block} <= _ALLOWED_STATUSES
-            and {(rec.v, type(rec.v)) for rec in block} == {(1, int)}
-            and all(policy.ref_id_ok(i) for i in {rec.session_id for rec in block} if i is not None)
-            and all(policy.ref_id_ok(i) for i in {rec.correlation_id for rec in block} if i is not None)):
-        return [i for i, rec in enumerate(block) if not is_clean_record(rec, policy)]
-    dirty = []
-    declared_events = map(policy.events.get, map(_CATEGORY_NAME, block))
-    for i, declared, err, attrs in zip(count(), declared_events, map(_ERROR, block), map(_ATTRS, block)):
-        if declared is None or err is not None:
-            dirty.append(i)
-        elif attrs is not None:
-            if not attrs:
-                dirty.append(i)
-                continue
-            checks = declared.checks
-            for key, value in attrs.items():
-                check = checks.get(key)
-                if check is None or not check(value):
-                    dirty.append(i)
-                    break
-    return dirty
 
 
 def sanitize_event(record: EventRecord, index: int, report: RedactionReport,

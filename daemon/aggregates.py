@@ -57,6 +57,11 @@ _ERROR_ENTRY = len(_enc.encode(ErrorSample(
     last_seen=""))) - 6 * 2 + 1
 
 
+try:  # the optional compiled form of `gather_in_python`; tests prove both gather the same
+    from ._export_scan import gather
+except ImportError:  # pragma: no cover - only without a C compiler at install time
+    gather = None  # set to gather_in_python below
+
 _TS, _NAME, _DURATION = attrgetter("ts"), attrgetter("name"), attrgetter("duration_ms")
 _COMBO = attrgetter("category", "name", "source", "status")
 _CID = attrgetter("correlation_id")
@@ -71,13 +76,22 @@ class CleanBatch:
     __slots__ = ("tss", "names", "durations", "combos", "cids", "timed")
 
     def __init__(self, evs: list) -> None:
-        self.tss: list[str] = list(map(_TS, evs))
-        self.names: list[str] = list(map(_NAME, evs))
-        self.durations: list[float | None] = list(map(_DURATION, evs))
-        self.combos: Counter = Counter(map(_COMBO, evs))
-        self.cids: set[str] = set(map(_CID, evs))
-        self.cids.discard(None)
-        self.timed: set[str] = set(compress(self.names, map(_IS_NOT_NONE, self.durations)))
+        self.tss, self.names, self.durations, self.combos, self.cids, self.timed = gather(evs)
+
+
+def gather_in_python(evs: list) -> tuple[list, list, list, dict, set, set]:
+    """(timestamps, names, durations, (category, name, source, status) counts, correlation ids,
+    names with a duration) with C-level maps; `_export_scan.gather` does it in one pass."""
+    names = list(map(_NAME, evs))
+    durations = list(map(_DURATION, evs))
+    cids = set(map(_CID, evs))
+    cids.discard(None)
+    return (list(map(_TS, evs)), names, durations, Counter(map(_COMBO, evs)), cids,
+            set(compress(names, map(_IS_NOT_NONE, durations))))
+
+
+if gather is None:
+    gather = gather_in_python
 
 
 class PartAggregates:

@@ -23,7 +23,7 @@ from pathlib import Path
 import msgspec
 import structlog
 
-from ..client.declared import ExportPolicy, dirty_positions, is_clean_record, sanitize_event
+from ..client.declared import ExportPolicy, is_clean_record, sanitize_event
 from ..client.errors import TelemetryError, UsageError
 from ..client.event import EventRecord
 from ..client.fixed_formats import public_error_type
@@ -31,6 +31,7 @@ from ..client.gc_pause import gc_paused
 from ..client.redaction import RedactionReport
 from ..client.schema import SanitizedEvent
 from .aggregates import CleanBatch, PartAggregates
+from .block_proof import dirty_positions
 from .package_writer import (
     PackageHeader,
     PartWriter,

@@ -57,7 +57,7 @@ def test_bench_emit_to_stored_latency_in_auto_mode(live, paths, start_daemon, re
     deadline = next_emit + n * spacing + 3 * INTERVAL_S
     while time.monotonic() < deadline and len(stored_at) < n:
         if len(emitted) < n and time.monotonic() >= next_emit:
-            record = build_event("command", "bench.latency", duration_ms=1.0)
+            record = build_event("command", "analyze", duration_ms=1.0)
             assert write_event(record)
             emitted[record.event_id] = time.monotonic()
             next_emit += spacing
