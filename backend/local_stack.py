@@ -13,14 +13,14 @@ The two keys are kept, readable only by this user, in
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import msgspec
 import structlog
 
+from branchpy_telemetry.client.atomic_write import write_atomic
 from branchpy_telemetry.client.errors import TelemetryError
-from branchpy_telemetry.client.paths import TelemetryPaths, resolve_paths
+from branchpy_telemetry.client.paths import TelemetryPaths, ensure_private_dir, resolve_paths
 from branchpy_telemetry.client.timewindow import utcnow
 
 from .auth import generate_key, hash_key
@@ -127,9 +127,6 @@ def _read_keys(keys_file: Path) -> dict[str, str]:
 
 
 def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    """0600 in a 0700 folder, atomically (the file holds the local keys)."""
+    ensure_private_dir(path.parent)
+    write_atomic(path, text.encode())

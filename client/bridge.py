@@ -18,7 +18,16 @@ import sys
 import threading
 from typing import Any, TextIO
 
-from .errors import DaemonUnavailableError, MalformedRequestError, TelemetryError, UnknownCommandError
+from .bounded_input import decode_json, leading_id, read_lines
+from .errors import (
+    DaemonUnavailableError,
+    InsecureSocketDirError,
+    MalformedRequestError,
+    TelemetryError,
+    TooLargeError,
+    UnknownCommandError,
+)
+from .limits import MAX_BRIDGE_LINE_BYTES
 from .paths import TelemetryPaths, resolve_paths
 
 # Bridge message type -> daemon command (explicit; adding one is one line).
@@ -63,7 +72,7 @@ class Bridge:
             except (BrokenPipeError, ValueError):  # the extension went away: stop quietly
                 self._stop.set()
 
-    def handle_line(self, line: str) -> None:
+    def handle_line(self, line: str | bytes) -> None:
         """Parse one line; answer errors at once, run valid requests on a thread."""
         if not line.strip():
             return
@@ -104,7 +113,11 @@ class Bridge:
         except DaemonUnavailableError as exc:
             from .daemon_launcher import unavailable_hint
 
-            exc.hint = unavailable_hint(self.paths)
+            if not isinstance(exc, InsecureSocketDirError):  # that one's hint says what to do
+                exc.hint = unavailable_hint(self.paths)
+            self.write({"id": message_id, "type": kind + ".result", "ok": False,
+                        "payload": error_payload(exc)})
+        except TelemetryError as exc:  # refused before sending, e.g. too_large for the daemon
             self.write({"id": message_id, "type": kind + ".result", "ok": False,
                         "payload": error_payload(exc)})
         except Exception as exc:  # never let one request kill the bridge
@@ -133,7 +146,10 @@ class Bridge:
         try:
             while not self._stop.is_set():
                 if listener is None or not self._progress_ids:
-                    current = find_address(self.paths)
+                    try:
+                        current = find_address(self.paths)
+                    except TelemetryError:  # an unsafe run folder: never subscribe there
+                        current = None
                     if current != address:
                         if listener is not None:
                             listener.close()
@@ -172,12 +188,21 @@ class Bridge:
         return 0
 
 
-def parse_message(line: str) -> tuple[Any, str, str, dict[str, Any]]:
-    """(message id, type, daemon command, args) or a MalformedRequest/UnknownCommand error."""
+def parse_message(line: str | bytes) -> tuple[Any, str, str, dict[str, Any]]:
+    """(message id, type, daemon command, args) or a MalformedRequest/UnknownCommand/TooLarge error.
+
+    A line past MAX_BRIDGE_LINE_BYTES (as `read_lines` hands it over: its first
+    limit + 1 bytes) or nested past MAX_JSON_DEPTH is refused before it is used.
+    """
+    data = line.encode("utf-8", "surrogatepass") if isinstance(line, str) else line
+    if len(data) > MAX_BRIDGE_LINE_BYTES:
+        raise TooLargeError(f"the line is longer than the limit of {MAX_BRIDGE_LINE_BYTES:,} bytes",
+                            hint="send less data in one message", details={"id": leading_id(data)})
     try:
-        message = json.loads(line)
-    except ValueError as exc:
-        raise MalformedRequestError(f"not valid JSON: {exc}") from None
+        message = decode_json(data, max_bytes=MAX_BRIDGE_LINE_BYTES, what="the line")
+    except MalformedRequestError as exc:  # e.g. nested too deep: answer it by its id if it starts with one
+        exc.details = {"id": leading_id(data)}
+        raise
     if not isinstance(message, dict):
         raise MalformedRequestError(f"a message must be a JSON object, got {type(message).__name__}")
     message_id = message.get("id")
@@ -242,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(options.log_level, stream=sys.stderr)
     bridge = Bridge(resolve_paths(), sys.stdout, start=not options.no_start, timeout=options.timeout)
     try:
-        return bridge.run(sys.stdin)
+        return bridge.run(read_lines(sys.stdin.buffer, MAX_BRIDGE_LINE_BYTES))
     except (BrokenPipeError, KeyboardInterrupt):
         return 0
 

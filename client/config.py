@@ -15,7 +15,9 @@ from typing import Any, Literal
 
 import msgspec
 
-from .errors import ConfigError
+from .atomic_write import write_atomic
+from .errors import ConfigError, StorageError
+from .paths import ensure_private_dir
 from .timewindow import parse_duration
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8787/api/telemetry"
@@ -162,19 +164,65 @@ def flatten(config: Config, *, reveal_secrets: bool = False) -> dict[str, Any]:
 
 
 def set_value_in_file(config_file: Path, key: str, value: Any) -> Config:
-    """Validate and persist one key; returns the file's resulting config."""
-    import tomli_w  # only needed when writing
+    """Validate and persist one key; returns the file's resulting config.
+
+    The file keeps its comments and layout (only the key's line changes, or
+    is added), and is written 0600 in a 0700 folder, atomically: it holds the
+    API key. A symlinked config file is written where the link points.
+    """
+    import tomlkit  # only `config set` needs a TOML writer that keeps comments
 
     _require_known(key)
-    tree = read_config_file(config_file)
+    target = Path(os.path.realpath(config_file)) if config_file.is_symlink() else config_file
+    document = _read_document(target)
+    tree = document.unwrap()
     _set_in_tree(tree, key, value)
     config = config_from_tree(tree, origin=key)  # validate before writing
-    normalized = msgspec.to_builtins(config)  # typed values, defaults omitted
-    config_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = config_file.with_suffix(".toml.tmp")
-    tmp.write_text(tomli_w.dumps(normalized))
-    os.replace(tmp, config_file)
+    removed = key in _OPTIONAL_PATH_KEYS and value in ("", None)
+    _set_in_document(document, key, None if removed else get_value(config, key))
+    try:
+        ensure_private_dir(target.parent)
+        write_atomic(target, tomlkit.dumps(document).encode())
+    except OSError as exc:
+        raise StorageError(f"cannot write {target}: {exc.strerror or exc}",
+                           hint="the file is unchanged; free disk space or fix the folder's permissions"
+                           ) from None
     return config
+
+
+def _read_document(path: Path):
+    import tomlkit
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        return tomlkit.parse(text)
+    except tomlkit.exceptions.ParseError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}", hint="fix or delete the file") from None
+
+
+def _set_in_document(document, key: str, value: Any) -> None:
+    """Set (or, for None, remove) a dotted key in a tomlkit document, creating tables as needed."""
+    import tomlkit
+
+    *parents, leaf = key.split(".")
+    node = document
+    for part in parents:
+        if part not in node:
+            if value is None:
+                return
+            inline = isinstance(node, tomlkit.items.InlineTable)
+            node[part] = tomlkit.inline_table() if inline else tomlkit.table()
+        node = node[part]
+    if value is None:
+        if leaf in node:
+            del node[leaf]
+    else:
+        node[leaf] = value
 
 
 def _require_known(key: str) -> None:

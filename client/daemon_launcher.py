@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from .errors import DaemonUnavailableError
-from .paths import TelemetryPaths
+from .paths import TelemetryPaths, ensure_private_dir
+from .socket_dir import check_own_socket, check_run_dir
 from .transport import describe, find_address, wants_tcp
 
 DAEMON_SCRIPT = "branchpy-telemetryd"
@@ -35,7 +36,9 @@ def is_listening(paths: TelemetryPaths) -> bool:
     """True when something accepts connections on the control socket (no zmq needed).
 
     A crashed daemon leaves a socket (or address) file nobody listens on: that
-    is False, immediately, instead of a request that times out.
+    is False, immediately, instead of a request that times out. A run folder
+    or socket that is not this user's own raises InsecureSocketDirError
+    before anything connects to it.
     """
     if wants_tcp():
         address = find_address(paths)
@@ -46,7 +49,7 @@ def is_listening(paths: TelemetryPaths) -> bool:
             return False
         family, target = socket.AF_INET, (host, int(port))
     else:
-        if not paths.control_socket.exists():
+        if not check_run_dir(paths) or not check_own_socket(paths.control_socket):
             return False
         family, target = socket.AF_UNIX, str(paths.control_socket)
     probe = socket.socket(family, socket.SOCK_STREAM)
@@ -150,9 +153,11 @@ def last_daemon_message(log_file: Path) -> str | None:
 def _open_log(paths: TelemetryPaths):
     import subprocess
 
-    try:
-        paths.log_dir.mkdir(parents=True, exist_ok=True)
-        return open(paths.daemon_log, "ab")
+    try:  # private: the log names this user's folders and commands
+        ensure_private_dir(paths.log_dir)
+        fd = os.open(paths.daemon_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0),
+                     0o600)
+        return os.fdopen(fd, "ab")
     except OSError:
         return subprocess.DEVNULL
 

@@ -19,6 +19,7 @@ use one default instance per process.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -33,6 +34,7 @@ from .consent import consent_withdrawn, env_probe, read_env
 from .error_info import to_error_info
 from .errors import UsageError
 from .event import CATEGORIES, EVENT_VERSION, MAX_DURATION_MS, SOURCES, EventRecord
+from .limits import MAX_ATTRS_PER_EVENT
 from .paths import HOME_ENV, TelemetryPaths, resolve_paths
 from .spool_appender import SpoolAppender, SpoolWriteError
 from .stamping import STAMPER
@@ -55,6 +57,8 @@ class EmitterStats:
     def __init__(self) -> None:
         self.emitted = 0  # incremented by the spool writer under its lock
         self.dropped = dict.fromkeys(DROP_REASONS, 0)
+        self.dropped_attrs = 0  # attrs past MAX_ATTRS_PER_EVENT, cut from events that were kept
+        self.last_detail: dict[str, str] = {}  # reason -> why the latest drop of that kind happened
         self._logged: set[str] = set()
         self._lock = threading.Lock()
         _all_stats.add(self)
@@ -65,18 +69,36 @@ class EmitterStats:
     def count_drop(self, reason: str, detail: str) -> None:
         with self._lock:
             self.dropped[reason] += 1
-            first = reason not in self._logged
-            self._logged.add(reason)
+            self.last_detail[reason] = detail
+            first = self._first(reason)
         if first and reason != "consent":
-            try:  # stdlib logging: unconfigured, it goes to stderr, never to stdout
-                _log.warning("emit.dropped reason=%s detail=%s (further drops of this kind are "
-                             "only counted)", reason, detail)
-            except Exception:  # noqa: S110 - a broken log handler must not break emit()
-                pass
+            _warn("emit.dropped reason=%s detail=%s (further drops of this kind are only counted)",
+                  reason, detail)
+
+    def count_dropped_attrs(self, count: int) -> None:
+        with self._lock:
+            self.dropped_attrs += count
+            first = self._first("attrs")
+        if first:
+            _warn("emit.attrs_dropped count=%d (an event keeps its first %d attrs; further drops are "
+                  "only counted)", count, MAX_ATTRS_PER_EVENT)
+
+    def _first(self, kind: str) -> bool:
+        first = kind not in self._logged
+        self._logged.add(kind)
+        return first
 
     def snapshot(self) -> dict:
         with self._lock:
-            return {"emitted": self.emitted, "dropped": dict(self.dropped)}
+            return {"emitted": self.emitted, "dropped": dict(self.dropped),
+                    "dropped_attrs": self.dropped_attrs}
+
+
+def _warn(message: str, *args: object) -> None:
+    try:  # stdlib logging: unconfigured, it goes to stderr, never to stdout
+        _log.warning(message, *args)
+    except Exception:  # noqa: S110 - a broken log handler must not break emit()
+        pass
 
 
 _appenders: weakref.WeakSet[SpoolAppender] = weakref.WeakSet()
@@ -136,7 +158,7 @@ class Emitter:
             if unknown:
                 _reject_unknown(unknown)
             record = self._record(category, name, duration_ms, status, session_id, correlation_id,
-                                  error, attrs, source)
+                                  error, attrs, source, strict=False)
         except UsageError as exc:
             self.stats.count_drop("invalid", exc.message)
             return False
@@ -149,14 +171,15 @@ class Emitter:
               status: str | None = None, session_id: str | None = None,
               correlation_id: str | None = None, error: Any = None, attrs: dict | None = None,
               source: str | None = None, **unknown: Any) -> EventRecord:
-        """A validated EventRecord. Raises UsageError naming the bad field."""
+        """A validated EventRecord. Raises UsageError naming the bad field (also for
+        more than MAX_ATTRS_PER_EVENT attrs, which `emit()` would cut and count)."""
         if unknown:
             _reject_unknown(unknown)
         return self._record(category, name, duration_ms, status, session_id, correlation_id,
-                            error, attrs, source)
+                            error, attrs, source, strict=True)
 
     def _record(self, category, name, duration_ms, status, session_id, correlation_id,
-                error, attrs, source) -> EventRecord:
+                error, attrs, source, *, strict: bool) -> EventRecord:
         if type(category) is not str or category not in _CATEGORY_SET:
             raise UsageError(f"invalid category {category!r}", hint="one of: " + ", ".join(CATEGORIES))
         if source is None:
@@ -181,12 +204,21 @@ class Emitter:
             error = to_error_info(error)
         if attrs is not None and type(attrs) is not dict:
             raise UsageError(f"invalid attrs {attrs!r}: expected a dict")
+        if attrs and len(attrs) > MAX_ATTRS_PER_EVENT:
+            attrs = self._first_attrs(attrs, strict)
         ts, event_id = STAMPER.stamp()
         return EventRecord(
             event_id=event_id, ts=ts, category=category, source=source, name=name,
             duration_ms=duration_ms, status=status, session_id=session_id,
             correlation_id=correlation_id, error=error, attrs=attrs or None,
         )
+
+    def _first_attrs(self, attrs: dict, strict: bool) -> dict:
+        if strict:
+            raise UsageError(f"{len(attrs):,} attrs given; an event has at most {MAX_ATTRS_PER_EVENT}",
+                             hint="record fewer attributes, or split them over several events")
+        self.stats.count_dropped_attrs(len(attrs) - MAX_ATTRS_PER_EVENT)
+        return dict(itertools.islice(attrs.items(), MAX_ATTRS_PER_EVENT))
 
     def write(self, record: EventRecord) -> bool:
         """Append a built record. Never raises; False (and counted) when not written."""
@@ -289,6 +321,12 @@ def write_event(record: EventRecord) -> bool:
         return False
 
 
+def last_write_error() -> str | None:
+    """Why the latest event of this process could not be written to the spool, if one could not."""
+    return _DEFAULT_STATS.last_detail.get("write_error")
+
+
 def emitter_stats() -> dict:
-    """`{"emitted": n, "dropped": {"write_error": n, "invalid": n, "consent": n}}` for this process."""
+    """`{"emitted": n, "dropped": {"write_error": n, "invalid": n, "consent": n}, "dropped_attrs": n}`
+    for this process (`dropped_attrs`: attrs cut from events that were written)."""
     return _DEFAULT_STATS.snapshot()

@@ -49,6 +49,12 @@ class MalformedRequestError(UsageError):
     code = "malformed_request"
 
 
+class TooLargeError(UsageError):
+    """A request or line past a size limit; `details` names the limit and the size."""
+
+    code = "too_large"
+
+
 class ConfigError(TelemetryError):
     code = "config_invalid"
     exit_code = EXIT_USAGE
@@ -57,6 +63,13 @@ class ConfigError(TelemetryError):
 class DaemonUnavailableError(TelemetryError):
     code = "daemon_unavailable"
     exit_code = EXIT_DAEMON_UNAVAILABLE
+
+
+class InsecureSocketDirError(DaemonUnavailableError):
+    """The socket folder is not this user's private folder (another user's, a
+    symlink, or open to others): no client connects there, no daemon starts there."""
+
+    code = "insecure_socket_dir"
 
 
 class ValidationRejectedError(TelemetryError):
@@ -98,8 +111,9 @@ class StorageError(TelemetryError):
 EXIT_CODE_BY_ERROR_CODE: dict[str, int] = {
     cls.code: cls.exit_code
     for cls in (
-        TelemetryError, UsageError, UnknownCommandError, MalformedRequestError, ConfigError,
-        DaemonUnavailableError, ValidationRejectedError, PrivacyViolationError, PackageChangedError,
-        UploadFailedError, ConsentWithdrawnError, NotFoundError, StorageError,
+        TelemetryError, UsageError, UnknownCommandError, MalformedRequestError, TooLargeError,
+        ConfigError, DaemonUnavailableError, InsecureSocketDirError, ValidationRejectedError,
+        PrivacyViolationError, PackageChangedError, UploadFailedError, ConsentWithdrawnError,
+        NotFoundError, StorageError,
     )
 }

@@ -19,6 +19,8 @@ import msgspec
 import zmq
 
 from . import errors
+from .bounded_input import too_large
+from .limits import MAX_CONTROL_MESSAGE_BYTES
 from .protocol import PROGRESS_TOPIC, Progress, Reply, Request, encoder, progress_decoder, reply_decoder
 from .transport import PLAIN_USER
 
@@ -30,7 +32,8 @@ _ERROR_CLASSES: dict[str, type[errors.TelemetryError]] = {
     cls.code: cls
     for cls in (
         errors.TelemetryError, errors.UsageError, errors.UnknownCommandError,
-        errors.MalformedRequestError, errors.ConfigError, errors.DaemonUnavailableError,
+        errors.MalformedRequestError, errors.TooLargeError, errors.ConfigError,
+        errors.DaemonUnavailableError, errors.InsecureSocketDirError,
         errors.ValidationRejectedError, errors.PrivacyViolationError, errors.PackageChangedError,
         errors.UploadFailedError, errors.ConsentWithdrawnError, errors.NotFoundError,
         errors.StorageError,
@@ -94,6 +97,8 @@ class ControlClient:
         """
         request = Request(id=request_id or str(uuid.uuid4()), cmd=cmd, args=args or {})
         payload = encoder.encode(request)
+        if len(payload) > MAX_CONTROL_MESSAGE_BYTES:  # the daemon would refuse it: say so now
+            raise too_large(f"the {cmd} request", len(payload), MAX_CONTROL_MESSAGE_BYTES)
         timeout_ms = int((self.timeout if timeout is None else timeout) * 1000)
         tries = self.retries if retries is None else max(1, retries)
         listener = None
@@ -145,7 +150,7 @@ class ControlClient:
                 listener.drain(on_progress)
             if sock in ready:
                 reply = _decode_reply(sock.recv_multipart())
-                if reply is not None and reply.id == request_id:
+                if reply is not None and (reply.id == request_id or _unattributed_error(reply)):
                     return reply
                 # a stale or foreign reply: keep waiting
             remaining = deadline - _monotonic_ms()
@@ -194,8 +199,14 @@ def _decode_reply(frames: list[bytes]) -> Reply | None:
         return None
     try:
         return reply_decoder.decode(frames[1])
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return None
+
+
+def _unattributed_error(reply: Reply) -> bool:
+    """An error reply without an id: the daemon could not read our request (too large,
+    not JSON). This socket has one request out at a time, so it answers that one."""
+    return reply.id is None and not reply.ok
 
 
 def _monotonic_ms() -> int:

@@ -72,6 +72,7 @@ rotation there fails with a StorageError while writers hold the file).
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
 import re
@@ -147,10 +148,24 @@ def _open_generation_file(path: Path) -> int:
     try:
         if os.fstat(fd).st_size < 8:
             os.ftruncate(fd, 8)  # zero-filled; never shrinks a written counter
+        _back_with_storage(fd, 8)
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def _back_with_storage(fd: int, length: int) -> None:
+    """Allocate the file's first bytes now. ftruncate leaves a hole, and on tmpfs reading
+    a hole through a mapping allocates a page: on a full disk that is SIGBUS, which ends
+    the process; here it is ENOSPC, an OSError the writer counts."""
+    if not hasattr(os, "posix_fallocate"):
+        return
+    try:
+        os.posix_fallocate(fd, 0, length)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
 
 
 def rotate_spool(spool_dir: Path, now: datetime | None = None, *,

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .atomic_write import write_atomic
 from .paths import TelemetryPaths
 
 TRANSPORT_ENV = "BRANCHPY_TELEMETRY_TRANSPORT"
@@ -57,11 +58,20 @@ def describe(paths: TelemetryPaths, env: Mapping[str, str] | None = None) -> str
 
 
 def find_address(paths: TelemetryPaths, env: Mapping[str, str] | None = None) -> ControlAddress | None:
-    """Where the daemon listens; None on tcp when no daemon published its address."""
+    """Where the daemon listens; None on tcp when no daemon published its address.
+
+    Raises InsecureSocketDirError when the run folder (or the address file in
+    it) is not this user's own: nothing is to be sent there.
+    """
+    from .socket_dir import check_run_dir, read_private_file
+
+    present = check_run_dir(paths)
     if not wants_tcp(env):
         return ControlAddress(paths.control_endpoint, paths.progress_endpoint)
+    if not present:
+        return None
     try:
-        data = json.loads(address_file(paths).read_text())
+        data = json.loads(read_private_file(address_file(paths)) or b"")
         return ControlAddress(str(data["control"]), str(data["progress"]), str(data["token"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -69,12 +79,8 @@ def find_address(paths: TelemetryPaths, env: Mapping[str, str] | None = None) ->
 
 def publish_address(paths: TelemetryPaths, address: ControlAddress) -> None:
     """Write the tcp address + token for clients: private (0600), atomic."""
-    target = address_file(paths)
-    tmp = target.with_suffix(".json.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump({"control": address.control, "progress": address.progress, "token": address.token}, fh)
-    os.replace(tmp, target)
+    body = {"control": address.control, "progress": address.progress, "token": address.token}
+    write_atomic(address_file(paths), json.dumps(body).encode())
 
 
 def open_control_client(paths: TelemetryPaths, *, timeout: float | None = None, retries: int | None = None):

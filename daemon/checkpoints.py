@@ -27,9 +27,8 @@ from pathlib import Path
 
 import structlog
 
+from branchpy_telemetry.client.atomic_write import write_atomic
 from branchpy_telemetry.client.errors import StorageError
-
-from .atomic_file import write_atomic
 
 log = structlog.get_logger("branchpy.checkpoints")
 

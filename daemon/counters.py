@@ -9,12 +9,13 @@ processes) and rewrites it atomically, so nothing is lost or torn.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from .atomic_file import write_atomic
+from branchpy_telemetry.client.atomic_write import write_atomic
 
 try:
     import fcntl
@@ -59,9 +60,12 @@ class CounterStore:
                 yield
                 return
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path.with_name(self.path.name + ".lock"), "a") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX)
+            fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
                 try:
                     yield
                 finally:
-                    fcntl.flock(fh, fcntl.LOCK_UN)
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)

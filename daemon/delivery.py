@@ -28,7 +28,7 @@ from branchpy_telemetry.client.errors import (
 from branchpy_telemetry.client.timewindow import format_ts
 
 from .budget import DailyUploadBudget
-from .ledger import LedgerRecord, append_receipt
+from .ledger import LedgerRecord, append_receipt, read_history
 from .outbox import Outbox, OutboxEntry
 from .uploader import LocalRejection, UploadOutcome, prepare_upload, upload_package
 
@@ -87,6 +87,7 @@ def send_outbox(outbox: Outbox, config: Config, ledger_file: Path, *, dry_run: b
     """
     report = DeliveryReport()
     pending = outbox.pending()
+    counted = receipted_packages(ledger_file) if pending else set()
     for index, entry in enumerate(pending):
         if budget is not None and not dry_run and not budget.budget_allows(entry.size, clock()):
             rest = len(pending) - index
@@ -103,7 +104,7 @@ def send_outbox(outbox: Outbox, config: Config, ledger_file: Path, *, dry_run: b
             result = upload_package(Path(entry.path), config, **upload_options)
         except NotFoundError:
             continue  # removed meanwhile (purge, a concurrent run): nothing to send
-        report.entries.append(_settle(outbox, entry, result, ledger_file, clock(), report))
+        report.entries.append(_settle(outbox, entry, result, ledger_file, clock(), report, counted))
         if result.outcome in ("retry", "throttled") or (result.outcome == "rejected"
                                                         and not result.should_quarantine):
             report.kept += len(pending) - index - 1  # the rest wait too
@@ -113,24 +114,45 @@ def send_outbox(outbox: Outbox, config: Config, ledger_file: Path, *, dry_run: b
     return report
 
 
+def receipted_packages(ledger_file: Path) -> set[str]:
+    """Package ids the ledger holds a delivery receipt for (dry runs aside): already counted."""
+    return {r.package_id for r in read_history(ledger_file) if not r.dry_run and r.package_id}
+
+
+def upload_counts(result: UploadOutcome, counted: set[str]) -> dict[str, int]:
+    """What one delivered package adds to the counters, once per package id.
+
+    A duplicate answer for a package without a receipt means an earlier
+    attempt stored it and its answer was lost (a gateway timeout, a cut
+    connection, a crash before the receipt): its events are uploaded, and
+    were counted nowhere yet.
+    """
+    first = result.package_id not in counted
+    if result.package_id:
+        counted.add(result.package_id)
+    if result.outcome == "delivered":
+        events = result.accepted_events if result.accepted_events is not None else result.events
+        return {"uploaded.packages": 1, "uploaded.events": events}
+    return {"duplicates.packages": 1, **({"uploaded.packages": 1, "uploaded.events": result.events}
+                                         if first else {})}
+
+
 def _settle(outbox: Outbox, entry: OutboxEntry, result: UploadOutcome, ledger_file: Path,
-            now: datetime, report: DeliveryReport) -> EntryResult:
+            now: datetime, report: DeliveryReport, counted: set[str]) -> EntryResult:
     base = EntryResult(name=entry.name, package_id=result.package_id or entry.package_id,
                        outcome=result.outcome, events=result.events, bytes=result.bytes or entry.size,
                        status_code=result.status_code, receipt=result.receipt,
                        message=result.server_message)
     if result.ok:
+        deltas = upload_counts(result, counted)
         append_receipt(ledger_file, ledger_record_for(result, when=now))
         outbox.mark_delivered(entry, result.receipt)
         if result.outcome == "delivered":
-            events = result.accepted_events if result.accepted_events is not None else result.events
             report.delivered += 1
-            report.events_delivered += events
-            counted = {"uploaded.packages": 1, "uploaded.events": events}
+            report.events_delivered += deltas["uploaded.events"]
         else:
             report.duplicates += 1
-            counted = {"duplicates.packages": 1}
-        outbox.counters.increment_many(counted)  # per package, as the ledger: a later failure keeps it
+        outbox.counters.increment_many(deltas)  # per package, as the ledger: a later failure keeps it
         return base
     if result.should_quarantine:
         base.kept_at = str(outbox.quarantine(entry, result.server_message or "rejected",
@@ -183,10 +205,9 @@ def deliver_file(path: Path, config: Config, outbox: Outbox, ledger_file: Path, 
                                events=result.events, bytes=result.bytes, status_code=result.status_code,
                                receipt=result.receipt, message=result.server_message)
     if result.ok:
+        deltas = upload_counts(result, receipted_packages(ledger_file))
         append_receipt(ledger_file, ledger_record_for(result, when=clock(), file=str(path)))
-        counters = {"uploaded.packages": 1, "uploaded.events": result.accepted_events or 0} \
-            if result.outcome == "delivered" else {"duplicates.packages": 1}
-        outbox.counters.increment_many(counters)
+        outbox.counters.increment_many(deltas)
         return entry_result
     entry = outbox.add(path, package_id=result.package_id)
     if result.should_quarantine:

@@ -13,7 +13,8 @@ import secrets
 
 import zmq
 
-from branchpy_telemetry.client.paths import TelemetryPaths, ensure_private_dir
+from branchpy_telemetry.client.paths import TelemetryPaths
+from branchpy_telemetry.client.socket_dir import claim_run_dir
 from branchpy_telemetry.client.transport import (
     PLAIN_USER,
     ControlAddress,
@@ -33,7 +34,7 @@ class Listener:
         self._auth = None
 
     def bind(self, router: zmq.Socket, pub: zmq.Socket) -> ControlAddress:
-        ensure_private_dir(self.paths.run_dir)
+        claim_run_dir(self.paths)  # ours, 0700, not a symlink: or InsecureSocketDirError
         self._remove_files()  # stale ones from a crash: we hold the instance lock
         self.address = self._bind_tcp(router, pub) if wants_tcp() else self._bind_ipc(router, pub)
         return self.address

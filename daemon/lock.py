@@ -30,7 +30,7 @@ class InstanceLock:
 
     def acquire(self) -> None:
         """Take the lock or raise AlreadyRunningError (never waits)."""
-        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
         try:
             _lock(fd)
         except OSError:

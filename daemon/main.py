@@ -19,6 +19,7 @@ from branchpy_telemetry.client.config import load_config
 from branchpy_telemetry.client.errors import TelemetryError
 from branchpy_telemetry.client.logging_setup import setup_logging
 from branchpy_telemetry.client.paths import TelemetryPaths, ensure_private_dir, resolve_paths
+from branchpy_telemetry.client.socket_dir import claim_run_dir
 from branchpy_telemetry.client.transport import describe
 
 from .context import DaemonContext
@@ -97,7 +98,7 @@ def serve(paths: TelemetryPaths, config, idle_timeout: float,
     try:
         try:
             server.bind()
-        except (zmq.ZMQError, OSError) as exc:
+        except (zmq.ZMQError, OSError, TelemetryError) as exc:
             return fail_to_start(paths, exc)
         log.info("daemon.started", pid=daemon.pid, mode=daemon.mode, version=daemon.version,
                  idle_timeout_s=idle_timeout)
@@ -150,8 +151,12 @@ def stop_delivery(daemon: DaemonContext) -> None:
 
 
 def prepare_folders(paths: TelemetryPaths) -> None:
-    """Create what the daemon needs; fail now (exit 1) rather than on the first request."""
-    ensure_private_dir(paths.run_dir)
+    """Create what the daemon needs; fail now (exit 1) rather than on the first request.
+
+    The run folder must be this user's own (created 0700, never a symlink or
+    another user's folder, never chmod'ed through a link): client/socket_dir.py.
+    """
+    claim_run_dir(paths)
     for folder in (paths.data_dir, paths.spool_dir, paths.outbox_dir):
         ensure_private_dir(folder)
     if not os.access(paths.data_dir, os.W_OK):
@@ -160,8 +165,12 @@ def prepare_folders(paths: TelemetryPaths) -> None:
 
 def fail_to_start(paths: TelemetryPaths, exc: BaseException) -> int:
     message = getattr(exc, "message", None) or str(exc)
-    log.error("daemon.start_failed", error=message, error_type=type(exc).__name__)
-    print(f"branchpy-telemetryd: cannot start: {message}", file=sys.stderr)
+    code = getattr(exc, "code", None) if isinstance(exc, TelemetryError) else None
+    log.error("daemon.start_failed", error=message, error_type=type(exc).__name__, code=code)
+    print(f"branchpy-telemetryd: cannot start: {message}" + (f" [{code}]" if code else ""), file=sys.stderr)
+    hint = getattr(exc, "hint", None)
+    if hint:
+        print(f"hint: {hint}", file=sys.stderr)
     return EXIT_START_FAILED
 
 

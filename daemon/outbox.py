@@ -22,11 +22,11 @@ from typing import Any
 import msgspec
 import structlog
 
+from branchpy_telemetry.client.atomic_write import fsync_dir, is_temp_file, write_atomic
 from branchpy_telemetry.client.config import Config
 from branchpy_telemetry.client.errors import StorageError
 from branchpy_telemetry.client.paths import TelemetryPaths, ensure_private_dir
 
-from .atomic_file import fsync_dir, is_temp_file, write_atomic
 from .counters import CounterStore
 
 log = structlog.get_logger("branchpy.outbox")
@@ -59,9 +59,21 @@ def read_package_head(data: bytes) -> tuple[str | None, int]:
     """(package_id, event_count) from package bytes, leniently; (None, 0) if unreadable."""
     try:
         head = _head_decoder.decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None, 0
     return head.package_id, head.summary.event_count if head.summary else 0
+
+
+def count_package_events(data: bytes) -> int:
+    """The events a package holds: its summary's count, or for a file that no longer
+    decodes (corrupted on disk, cut short) the events still in it, one `"event_id":` each."""
+    try:
+        head = _head_decoder.decode(data)
+        if head.summary is not None:
+            return head.summary.event_count
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        pass
+    return data.count(b'"event_id":')
 
 
 class Outbox:
@@ -147,8 +159,12 @@ class Outbox:
         with self._lock:
             ensure_private_dir(self.quarantine_dir)
             target = self.quarantine_dir / entry.name
+            try:
+                events = count_package_events(Path(entry.path).read_bytes())
+            except FileNotFoundError:
+                raise StorageError(f"{entry.path} is no longer in the outbox") from None
             record = {"reason": reason, "code": code, "status_code": status_code, "details": details,
-                      "package_id": entry.package_id, "quarantined_at": time.time()}
+                      "package_id": entry.package_id, "events": events, "quarantined_at": time.time()}
             write_atomic(target.with_name(target.name + ".reason.json"),
                          json.dumps(record, indent=1, default=str).encode())
             try:
@@ -157,11 +173,23 @@ class Outbox:
                 raise StorageError(f"{entry.path} is no longer in the outbox") from None
             fsync_dir(self.dir)
             fsync_dir(self.quarantine_dir)
-            _, events = read_package_head(target.read_bytes())
             self.counters.increment_many({"quarantined.packages": 1, "quarantined.events": events})
         log.warning("outbox.quarantined", name=entry.name, package_id=entry.package_id, code=code,
                     status=status_code)
         return target
+
+    def quarantined_events(self) -> int:
+        """Events in the quarantine folder (from each reason file; older ones: from the package)."""
+        total = 0
+        for path, reason in self.quarantined():
+            events = reason.get("events")
+            if not isinstance(events, int):
+                try:
+                    events = count_package_events(path.read_bytes())
+                except FileNotFoundError:
+                    continue
+            total += events
+        return total
 
     def quarantined(self) -> list[tuple[Path, dict]]:
         """(package path, reason record) for every quarantined package, oldest first."""

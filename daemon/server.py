@@ -23,11 +23,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import msgspec
 import structlog
 import zmq
 
+from branchpy_telemetry.client.bounded_input import decode_json
 from branchpy_telemetry.client.errors import MalformedRequestError, TelemetryError, UnknownCommandError
+from branchpy_telemetry.client.limits import MAX_CONTROL_FRAME_BYTES, MAX_CONTROL_MESSAGE_BYTES
 from branchpy_telemetry.client.protocol import (
     PROGRESS_TOPIC,
     PROTOCOL_VERSION,
@@ -44,8 +45,6 @@ log = structlog.get_logger(__name__)
 
 Handler = Callable[[RequestContext, dict[str, Any]], Any]
 
-MAX_REQUEST_BYTES = 1024 * 1024  # larger requests get an error reply
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # zmq drops the peer past this (memory guard)
 REPLY_CACHE_SIZE = 256
 WORKERS = 2
 
@@ -75,13 +74,7 @@ def parse_request(body: list[bytes], commands: Mapping[str, Handler]) -> tuple[s
     """
     if len(body) != 1:
         raise MalformedRequestError(f"expected one JSON frame after the envelope, got {len(body)} frames")
-    data = body[0]
-    if len(data) > MAX_REQUEST_BYTES:
-        raise MalformedRequestError(f"request is {len(data)} bytes; the limit is {MAX_REQUEST_BYTES}")
-    try:
-        obj = msgspec.json.decode(data)
-    except msgspec.DecodeError as exc:
-        raise MalformedRequestError(f"request is not valid JSON: {exc}") from None
+    obj = decode_json(body[0], max_bytes=MAX_CONTROL_MESSAGE_BYTES)
     if not isinstance(obj, dict):
         raise MalformedRequestError(f"request must be a JSON object, got {type(obj).__name__}")
     request_id = obj.get("id")
@@ -140,7 +133,7 @@ class ControlServer:
     def bind(self) -> None:
         self._router = self._context.socket(zmq.ROUTER)
         self._router.setsockopt(zmq.LINGER, 0)
-        self._router.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        self._router.setsockopt(zmq.MAXMSGSIZE, MAX_CONTROL_FRAME_BYTES)
         self._pub = self._context.socket(zmq.PUB)
         self._pub.setsockopt(zmq.LINGER, 0)
         address = self._listener.bind(self._router, self._pub)
@@ -223,8 +216,9 @@ class ControlServer:
         try:
             request_id, cmd, args = parse_request(body, self.registry)
         except TelemetryError as exc:
-            request_id = exc.details.get("id") if isinstance(exc.details, dict) else None
-            exc.details = None
+            details = dict(exc.details) if isinstance(exc.details, dict) else {}
+            request_id = details.pop("id", None)
+            exc.details = details or None  # e.g. the limit a too_large request broke
             log.info("request.rejected", code=exc.code, message=exc.message)
             self._send(envelope, encode_error(request_id, exc))
             return

@@ -16,6 +16,9 @@ exporter does (`spool_reader.decode_block`: bad lines skipped and counted).
   between) is skipped this run; its checkpoint waits `VANISHED_GRACE_S`.
 - A file shorter than its checkpoint was truncated and rewritten in place:
   it is read again from 0 (the backend drops event ids it already has).
+- Memory is bounded by one chunk and one line: a line longer than
+  `spool_reader.MAX_LINE_BYTES` is dropped while it is read (skipped and
+  counted once its newline arrives, the offset moving past it), never held.
 
 The new offsets are applied to the store only by `commit()`, after the
 caller has made the read events durable (packages in the outbox).
@@ -36,8 +39,9 @@ from ..client.config import Config
 from ..client.event import EventRecord
 from ..client.paths import TelemetryPaths
 from ..client.spool import ACTIVE_NAME, list_spool_files
+from . import spool_reader
 from .checkpoints import CheckpointStore, FileIdentity, identify
-from .spool_reader import CHUNK_BYTES, ReadStats, decode_block, extension_dir, select_window
+from .spool_reader import ReadStats, decode_block, extension_dir, select_window
 
 log = structlog.get_logger("branchpy.sources")
 
@@ -139,30 +143,53 @@ class NewEventsReader:
         if start == size and (entry is None or entry.consumed_ns is not None or not source.final):
             return
         fh.seek(start)
-        pos, tail = start, b""
+        limit = spool_reader.MAX_LINE_BYTES
+        size = min(spool_reader.CHUNK_BYTES, limit)  # so a line inside one chunk is within the limit
+        pos = read_pos = start  # pos: the first byte not consumed yet (where `tail` or a skipped line starts)
+        tail = b""  # an incomplete line, shorter than the limit
+        skipping = False  # inside a line over the limit that starts at pos: dropped up to its newline
         while True:
-            chunk = fh.read(CHUNK_BYTES)
+            chunk = fh.read(size)
             if not chunk:
                 break
+            chunk_start, read_pos = read_pos, read_pos + len(chunk)
+            if skipping:
+                newline = chunk.find(b"\n")
+                if newline < 0:
+                    continue
+                self._skip_overlong(source, chunk_start + newline + 1 - pos)
+                pos, chunk, skipping = chunk_start + newline + 1, chunk[newline + 1:], False
             data = tail + chunk if tail else chunk
             cut = data.rfind(b"\n")
             if cut < 0:
-                tail = data
+                skipping = len(data) >= limit
+                tail = b"" if skipping else data
                 continue
-            block, tail = data[:cut + 1], data[cut + 1:]
-            records = decode_block(block, self.stats)
-            pos += len(block)
-            self.events += len(records)
-            yield records
-            self._note(source, identity, pos, consumed=False)
+            block, rest = data[:cut + 1], data[cut + 1:]
+            first = block.find(b"\n") + 1
+            if tail and first > limit:  # the line begun in `tail` ended over the limit
+                self._skip_overlong(source, first)
+                block, pos = block[first:], pos + first
+            if block:
+                records = decode_block(block, self.stats)
+                pos += len(block)
+                self.events += len(records)
+                yield records
+                self._note(source, identity, pos, consumed=False)
+            skipping = len(rest) >= limit
+            tail = b"" if skipping else rest
         consumed = False
         if source.final:
-            if tail.strip():
+            if skipping or tail.strip():
                 self.stats.skipped_lines += 1  # a torn line in a file nobody writes any more
-                log.info("sources.torn_tail_skipped", path=str(source.path), bytes=len(tail))
-            pos += len(tail)
-            consumed = True
+                log.info("sources.torn_tail_skipped", path=str(source.path), bytes=read_pos - pos)
+            pos, consumed = read_pos, True
         self._note(source, identity, pos, consumed=consumed)
+
+    def _skip_overlong(self, source: SourceFile, length: int) -> None:
+        self.stats.skipped_lines += 1
+        log.info("sources.overlong_line_skipped", path=str(source.path), bytes=length,
+                 limit=spool_reader.MAX_LINE_BYTES)
 
     def _note(self, source: SourceFile, identity: FileIdentity, pos: int, *, consumed: bool) -> None:
         self._advances[identity.key] = _Advance(identity, pos, source.path, source.kind, consumed)

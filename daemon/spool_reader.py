@@ -29,6 +29,7 @@ import structlog
 
 from ..client.config import Config
 from ..client.event import EventRecord
+from ..client.limits import MAX_SPOOL_LINE_BYTES
 from ..client.paths import TelemetryPaths
 from ..client.spool import list_spool_files
 from ..client.timewindow import format_ts
@@ -36,7 +37,8 @@ from ..client.timewindow import format_ts
 log = structlog.get_logger(__name__)
 
 CHUNK_BYTES = 1 << 20
-MAX_LINE_BYTES = 8 << 20  # a longer line (newline included) is skipped and counted, never held whole
+# A longer line (newline included) is skipped and counted, never held whole.
+MAX_LINE_BYTES = MAX_SPOOL_LINE_BYTES
 EXTENSION_GLOB = "*.jsonl"
 # The wire form of a timestamp (client.timewindow.format_ts): fixed width, so
 # such timestamps compare correctly as strings. Checked by mapping every ASCII
@@ -191,7 +193,7 @@ def decode_block(block: bytes | memoryview, stats: ReadStats) -> list[EventRecor
     """Decode complete lines; on a bad line, decode one by one and count the bad ones."""
     try:
         return _decoder.decode_lines(block)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         pass
     out = []
     for line in bytes(block).split(b"\n"):
@@ -199,7 +201,7 @@ def decode_block(block: bytes | memoryview, stats: ReadStats) -> list[EventRecor
             continue
         try:
             out.append(_decoder.decode(line))
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):  # or nested too deep
             stats.skipped_lines += 1
     return out
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import EXIT_OK, UsageError
+from ..errors import EXIT_OK, StorageError, UsageError
 
 CATEGORIES = ("command", "feature", "error", "performance", "session", "system")
 
@@ -38,6 +38,7 @@ def register(sub, parents: list[argparse.ArgumentParser]) -> None:
 
 def run(options: argparse.Namespace) -> int:
     from .. import emitter
+    from ..consent import consent_withdrawn
     from ..paths import resolve_paths
     from .render import print_json
 
@@ -54,14 +55,17 @@ def run(options: argparse.Namespace) -> int:
                                 **{k: v for k, v in fields.items() if v is not None})
     recorded = emitter.write_event(event)
     spool = resolve_paths().active_spool
+    if not recorded and not consent_withdrawn():
+        raise StorageError(f"not recorded: cannot write to the spool {spool}: "
+                           f"{emitter.last_write_error() or 'unknown error'}",
+                           hint="nothing was written; free disk space or fix the folder's permissions")
     result = {"recorded": recorded, "event_id": event.event_id if recorded else None, "spool": str(spool)}
     if options.json:
         print_json(result)
     elif recorded:
         print(f"recorded {options.category}/{options.name} ({event.event_id}) in {spool}")
     else:
-        print("not recorded: telemetry is off (DO_NOT_TRACK / BRANCHPY_TELEMETRY=off) "
-              "or the spool could not be written")
+        print("not recorded: telemetry is off (DO_NOT_TRACK / BRANCHPY_TELEMETRY=off)")
     return EXIT_OK
 
 

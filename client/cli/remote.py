@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import DaemonUnavailableError
+from ..errors import DaemonUnavailableError, InsecureSocketDirError
 from ..paths import resolve_paths
 
 QUICK_TIMEOUT = 5.0  # seconds per try for ordinary commands
@@ -30,6 +30,8 @@ def call_daemon(options: argparse.Namespace, cmd: str, args: dict[str, Any] | No
     timeout = options.timeout or (LONG_TIMEOUT if long else QUICK_TIMEOUT)
     try:
         client = open_control_client(paths, timeout=timeout)
+    except InsecureSocketDirError:
+        raise
     except DaemonUnavailableError as exc:
         raise DaemonUnavailableError(exc.message, hint=unavailable_hint(paths)) from None
     try:

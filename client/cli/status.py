@@ -66,7 +66,9 @@ def delivery_pairs(result: dict) -> list[tuple[str, object]]:
     outbox = result.get("outbox")
     if outbox:
         pairs.append(("outbox", f"{outbox['packages']} package(s), {format_bytes(outbox['bytes'])}"
-                                f", {outbox['quarantined']} quarantined"))
+                                f", {outbox['quarantined']} quarantined"
+                                + (f" ({outbox['quarantined_events']} events)" if outbox.get("quarantined")
+                                   else "")))
     counters = result.get("counters")
     if counters:
         dropped = ", ".join(f"{k} {v}" for k, v in sorted((counters.get("dropped") or {}).items())) or "none"

@@ -50,6 +50,7 @@ def delivery_status(ctx: RequestContext) -> dict[str, Any]:
 
     outbox = Outbox(ctx.paths, 1, counters=CounterStore(ctx.paths.counters_file))
     pending = outbox.pending()
+    quarantined = outbox.quarantined()
     counters = CounterStore(ctx.paths.counters_file).snapshot()
     dropped: dict[str, int] = {}
     for name, value in counters.items():
@@ -59,7 +60,8 @@ def delivery_status(ctx: RequestContext) -> dict[str, Any]:
     return {
         "auto": auto_status(ctx.daemon),
         "outbox": {"packages": len(pending), "bytes": sum(e.size for e in pending),
-                   "quarantined": len(outbox.quarantined()), "dir": str(ctx.paths.outbox_dir)},
+                   "quarantined": len(quarantined), "quarantined_events": outbox.quarantined_events(),
+                   "dir": str(ctx.paths.outbox_dir)},
         "counters": {
             "emitted": counters.get("emitted.events", 0),
             "exported": counters.get("exported.events", 0),
@@ -68,6 +70,7 @@ def delivery_status(ctx: RequestContext) -> dict[str, Any]:
             "uploaded_packages": counters.get("uploaded.packages", 0),
             "duplicates": counters.get("duplicates.packages", 0),
             "quarantined": counters.get("quarantined.packages", 0),
+            "quarantined_events": counters.get("quarantined.events", 0),
             "dropped": dropped,
         },
     }

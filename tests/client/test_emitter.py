@@ -164,7 +164,7 @@ def test_unencodable_attrs_or_oversized_lines_are_dropped_as_invalid_without_rai
     assert emitter.emit("feature", "x", attrs={"obj": Unprintable()}) is False
     assert emitter.emit("feature", "x", attrs={"big": "z" * 70_000}) is False
     assert emitter.stats.snapshot() == {"emitted": 0, "dropped": {"write_error": 0, "invalid": 2,
-                                                                   "consent": 0}}
+                                                                   "consent": 0}, "dropped_attrs": 0}
     assert not paths.active_spool.exists()
 
 
@@ -262,7 +262,7 @@ def test_session_id_comes_from_branchpy_session_id_else_one_random_per_process(s
 
 def test_emitter_stats_has_the_documented_shape():
     stats = emitter_stats()
-    assert set(stats) == {"emitted", "dropped"}
+    assert set(stats) == {"emitted", "dropped", "dropped_attrs"}
     assert set(stats["dropped"]) == {"write_error", "invalid", "consent"}
     assert msgspec.json.encode(stats)
 

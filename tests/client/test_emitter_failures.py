@@ -56,7 +56,8 @@ def test_file_size_limit_mid_line_drops_events_counted_and_leaves_no_torn_line(p
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["results"] == [True, True, True] + [False] * 8
-    assert out["stats"] == {"emitted": 3, "dropped": {"write_error": 8, "invalid": 0, "consent": 0}}
+    assert out["stats"] == {"emitted": 3, "dropped": {"write_error": 8, "invalid": 0, "consent": 0},
+                            "dropped_attrs": 0}
     assert "emit.dropped reason=write_error" in proc.stderr
     assert proc.stderr.count("emit.dropped") == 1  # logged once per kind
     data = paths.active_spool.read_bytes()
@@ -81,7 +82,8 @@ def test_read_only_spool_folder_drops_events_counted_without_raising(subprocess_
         assert proc.returncode == 0, proc.stderr
         out = json.loads(proc.stdout)
         assert out == {"results": [False] * 3,
-                       "stats": {"emitted": 0, "dropped": {"write_error": 3, "invalid": 0, "consent": 0}}}
+                       "stats": {"emitted": 0, "dropped": {"write_error": 3, "invalid": 0, "consent": 0},
+                                 "dropped_attrs": 0}}
         assert os.listdir(spool) == []
     finally:
         spool.chmod(0o700)

@@ -70,7 +70,7 @@ def test_many_processes_and_a_rotator_lose_no_line_tear_none_and_never_write_a_r
     assert [proc.returncode for proc in procs] == [0] * writers
     for out in outputs:
         assert json.loads(out) == {"emitted": count, "dropped": {"write_error": 0, "invalid": 0,
-                                                                  "consent": 0}}
+                                                                  "consent": 0}, "dropped_attrs": 0}
     assert len(snapshots) >= 5, "the rotator must have rotated while the writers wrote"
     for path, content in snapshots.items():
         assert path.read_bytes() == content, f"{path.name} changed after its rotation"

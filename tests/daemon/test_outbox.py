@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from branchpy_telemetry.client.atomic_write import temp_path_for, write_atomic
 from branchpy_telemetry.client.errors import StorageError
-from branchpy_telemetry.daemon.atomic_file import temp_path_for, write_atomic
 from branchpy_telemetry.daemon.counters import CounterStore
 from branchpy_telemetry.daemon.outbox import STALE_TEMP_SECONDS, Outbox, read_package_head
 

@@ -85,7 +85,9 @@ GARBAGE = {
     "args_not_an_object": ([b"", b'{"v": 1, "id": "a", "cmd": "status", "args": [1]}'], "malformed_request"),
     "wrong_protocol_version": ([b"", b'{"v": 99, "id": "a", "cmd": "status"}'], "malformed_request"),
     "unknown_field": ([b"", b'{"v": 1, "id": "a", "cmd": "status", "extra": 1}'], "malformed_request"),
-    "huge_frame": ([b"", b'{"id": "' + b"x" * (2 * 1024 * 1024) + b'"}'], "malformed_request"),
+    "huge_frame": ([b"", b'{"id": "' + b"x" * (2 * 1024 * 1024) + b'"}'], "too_large"),
+    "nested_1000_deep": ([b"", b'{"v": 1, "id": "d", "cmd": "status", "args": {"a": '
+                          + b"[" * 1000 + b"]" * 1000 + b"}}"], "malformed_request"),
     "unknown_command": ([b"", request_bytes("launch_missiles")], "unknown_command"),
     "unknown_argument": ([b"", request_bytes("status", {"verbose": True})], "bad_arguments"),
     "wrong_argument_type": ([b"", request_bytes("config.get", {"key": 5})], "bad_arguments"),

@@ -1,8 +1,13 @@
-"""Crash-safe file replacement: temp file + fsync + rename + directory fsync.
+"""Crash-safe private files: the one way this project replaces a file it owns.
 
-A crash at any point leaves either the old file or the new one, never a
-half-written file under the final name. Temp files are hidden (`.NAME.tmp-…`)
-so directory listings that skip dotfiles never see them.
+`write_atomic` writes a temp file in the same folder (created 0600 with
+O_EXCL, so never through a planted symlink), fsyncs it, renames it over the
+target and fsyncs the folder. A crash or a full disk at any point leaves the
+old file or the new one whole, never a half-written file under the final
+name, and never a moment where a secret is readable by others. Temp files
+are hidden (`.NAME.tmp-…`) so listings that skip dotfiles never see them.
+Used for the config file (API key), `local-backend.json` (backend keys), the
+tcp address file (token), and the daemon's counters, checkpoints and outbox.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import uuid
 from pathlib import Path
 
 TEMP_MARKER = ".tmp-"
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def temp_path_for(path: Path) -> Path:
@@ -19,12 +25,14 @@ def temp_path_for(path: Path) -> Path:
 
 
 def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> Path:
-    """Write `data` to `path` atomically (same directory, so rename is atomic)."""
+    """Replace `path` with `data` atomically; the file has exactly `mode` (default 0600)."""
     path = Path(path)
     tmp = temp_path_for(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, mode)
     try:
         with os.fdopen(fd, "wb") as fh:
+            if hasattr(os, "fchmod"):
+                os.fchmod(fh.fileno(), mode)  # exactly `mode`, whatever the umask
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
