@@ -18,7 +18,13 @@ import sys
 import threading
 from typing import Any, TextIO
 
-from .errors import DaemonUnavailableError, MalformedRequestError, TelemetryError, UnknownCommandError
+from .errors import (
+    DaemonUnavailableError,
+    MalformedRequestError,
+    TelemetryError,
+    UnknownCommandError,
+    UsageError,
+)
 from .paths import TelemetryPaths, resolve_paths
 
 # Bridge message type -> daemon command (explicit; adding one is one line).
@@ -34,9 +40,11 @@ COMMAND_BY_TYPE: dict[str, str] = {
     "telemetry.history": "history",
     "telemetry.sync": "sync",
     "telemetry.purge": "purge",
+    "telemetry.catalog": "catalog",
 }
 LONG_COMMANDS = frozenset({"export", "preview", "upload", "sync"})
-PATH_ARGS = ("output", "file")  # made absolute against the bridge's working folder
+# Payload paths must be absolute: the bridge's working folder is arbitrary under VS Code.
+PATH_ARGS = ("output", "file")
 QUICK_TIMEOUT, LONG_TIMEOUT = 5.0, 600.0
 
 
@@ -195,10 +203,19 @@ def parse_message(line: str) -> tuple[Any, str, str, dict[str, Any]]:
         raise MalformedRequestError(f'"payload" must be a JSON object, got {type(payload).__name__}',
                                     details=where)
     args = with_consent(COMMAND_BY_TYPE[kind], dict(payload))
-    for name in PATH_ARGS:
-        if isinstance(args.get(name), str) and args[name]:
-            args[name] = os.path.abspath(os.path.expanduser(args[name]))
+    check_absolute_paths(args, where)
     return message_id, kind, COMMAND_BY_TYPE[kind], args
+
+
+def check_absolute_paths(args: dict[str, Any], where: dict[str, Any]) -> None:
+    """Refuse a relative (or `~`) path in the payload: nothing is guessed from our working folder."""
+    for name in PATH_ARGS:
+        value = args.get(name)
+        if isinstance(value, str) and not os.path.isabs(value):
+            raise UsageError(f'"{name}" must be an absolute path, got {value!r}',
+                             hint="the bridge does not resolve paths against its working folder; "
+                                  "send an absolute path (e.g. under the workspace or globalStorage folder)",
+                             details=where)
 
 
 def with_consent(cmd: str, args: dict[str, Any], env=None) -> dict[str, Any]:

@@ -18,9 +18,53 @@ import msgspec
 
 from ..client.errors import NotFoundError, StorageError
 from ..client.privacy import attr_key_rule, check_string, find_violations
+from ..client.redaction import Finding
 from ..client.schema import decode_package
 from .package_writer import report_path
 from .redaction_sidecar import read_sidecar
+
+
+class PreviewWindow(msgspec.Struct, kw_only=True):
+    from_: Any = msgspec.field(name="from")
+    to: Any
+    first_event: Any
+    last_event: Any
+
+
+class PreviewSummary(msgspec.Struct, kw_only=True):
+    event_count: Any
+    window: PreviewWindow
+    part: Any
+    last_part: Any
+    skipped_lines: Any
+    redactions: Any
+
+
+class PreviewResult(msgspec.Struct, kw_only=True):
+    """A package as the server will judge it. `valid`: it passes the schema and the privacy rules
+    (then every field below follows the package schema; otherwise fields are as read, with each
+    offending value replaced by a `[rejected: rule]` marker). `text` is the review for a person."""
+
+    file: str
+    bytes: int
+    sha256: str
+    valid: bool
+    violations: list[Finding]
+    schema_error: str | None
+    package_id: Any
+    schema_version: Any
+    export_timestamp: Any
+    branchpy_version: Any
+    governance_id: Any
+    platform: Any
+    summary: PreviewSummary
+    performance_metrics: Any
+    usage_statistics: Any
+    errors: Any
+    correlation_ids: Any
+    events: list[Any]
+    redaction_report: dict[str, Any] | None  # the sidecar NAME.redactions.json: counts and pointers
+    text: str
 
 
 def preview_file(path: Path) -> dict:
