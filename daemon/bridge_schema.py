@@ -85,6 +85,8 @@ def bridge_protocol_schema() -> dict[str, Any]:
     for kind in types:
         payload_types += PAYLOADS[COMMAND_BY_TYPE[kind]]
     refs, components = msgspec.json.schema_components(payload_types, ref_template=REF)
+    results = [PAYLOADS[COMMAND_BY_TYPE[kind]][1] for kind in types] + [ErrorBody, ProgressUpdate]
+    _require_what_is_always_sent(components, results)
     ref_of = dict(zip(map(_key, payload_types), refs, strict=True))
     defs: dict[str, Any] = {"MessageId": MESSAGE_ID}
     for kind in types:
@@ -168,6 +170,38 @@ def _error(error_ref: dict) -> dict[str, Any]:
         "required": ["id", "type", "ok", "payload"],
         "additionalProperties": False,
     }
+
+
+def _require_what_is_always_sent(components: dict[str, Any], result_types: list[Any]) -> None:
+    """A result Struct without `omit_defaults` always encodes every field: say so (`required`),
+    so that clients may rely on them; optional stays what may really be left out."""
+    for cls in _struct_classes(result_types):
+        if not cls.__struct_config__.omit_defaults:
+            schema = components[cls.__name__]
+            schema["required"] = list(schema.get("properties", {}))
+
+
+def _struct_classes(types: list[Any]) -> list[type]:
+    """Every Struct class reachable from `types` (fields, items, values, union members)."""
+    found: dict[type, None] = {}
+
+    def visit(info: Any) -> None:
+        if isinstance(info, msgspec.inspect.StructType):
+            if info.cls not in found:
+                found[info.cls] = None
+                for field in info.fields:
+                    visit(field.type)
+        elif isinstance(info, msgspec.inspect.UnionType):
+            for member in info.types:
+                visit(member)
+        elif isinstance(info, msgspec.inspect.DictType):
+            visit(info.value_type)
+        elif hasattr(info, "item_type"):  # list, set, frozenset, variadic tuple
+            visit(info.item_type)
+
+    for info in msgspec.inspect.multi_type_info(types):
+        visit(info)
+    return list(found)
 
 
 def _has_required_fields(spec: Any) -> bool:

@@ -8,7 +8,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { it } = require('node:test');
 
-const { makeClient, makeHome, startBackend, startDaemon } = require('./harness');
+const { makeClient, makeHome, startBackend, startDaemon } = require('../testkit/harness');
 
 const SETTING = 'VS Code telemetry setting';
 

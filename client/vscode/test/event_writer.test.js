@@ -9,7 +9,7 @@ const path = require('node:path');
 const { it } = require('node:test');
 
 const { ExtensionEventWriter, encodeEventLine } = require('..');
-const { eventRecordErrors, makeClient, makeHome, readEventLines } = require('./harness');
+const { eventRecordErrors, makeClient, makeHome, readEventLines } = require('../testkit/harness');
 
 const UUID7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;

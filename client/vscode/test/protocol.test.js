@@ -10,7 +10,7 @@ const { after, before, describe, it } = require('node:test');
 const { TelemetryError } = require('..');
 const {
   cleanup, exportedEvents, makeClient, makeHome, protocolErrors, startDaemon, waitFor,
-} = require('./harness');
+} = require('../testkit/harness');
 
 describe('the bridge protocol against a real daemon', () => {
   let ctx;
@@ -27,8 +27,8 @@ describe('the bridge protocol against a real daemon', () => {
   });
 
   after(async () => {
-    assert.deepEqual(client.schemaErrors, []);
     await cleanup(ctx);
+    assert.deepEqual(client.schemaErrors, []);
   });
 
   it('answers status with the daemon it reached', async () => {

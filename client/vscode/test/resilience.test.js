@@ -8,7 +8,7 @@ const path = require('node:path');
 const { it } = require('node:test');
 
 const { TelemetryClient } = require('..');
-const { makeClient, makeHome, startDaemon, stopProcess, waitFor } = require('./harness');
+const { makeClient, makeHome, startDaemon, stopProcess, waitFor } = require('../testkit/harness');
 
 function processRuns(pid) {
   try {

@@ -69,11 +69,11 @@ function socketAccepts(file) {
   });
 }
 
-/** Start `branchpy-telemetryd --idle-timeout 0` on `ctx.home`; resolves once it listens. */
+/** Start `branchpy-telemetryd` on `ctx.home` (it exits by itself after 5 idle minutes, should a test leave it behind); resolves once it listens. */
 async function startDaemon(ctx) {
   fs.mkdirSync(path.join(ctx.home, 'log'), { recursive: true });
   const log = fs.openSync(path.join(ctx.home, 'log', 'daemon-test.log'), 'a');
-  const proc = spawn(bin('branchpy-telemetryd'), ['--idle-timeout', '0'],
+  const proc = spawn(bin('branchpy-telemetryd'), ['--idle-timeout', '300'],
     { env: ctx.env, stdio: ['ignore', log, log] });
   fs.closeSync(log);
   ctx.processes.push(proc);
