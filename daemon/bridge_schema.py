@@ -174,10 +174,12 @@ def _error(error_ref: dict) -> dict[str, Any]:
 
 def _require_what_is_always_sent(components: dict[str, Any], result_types: list[Any]) -> None:
     """A result Struct without `omit_defaults` always encodes every field: say so (`required`),
-    so that clients may rely on them; optional stays what may really be left out."""
+    so that clients may rely on them; optional stays what may really be left out. A result
+    may gain fields in a later version: clients must accept unknown ones."""
     for cls in _struct_classes(result_types):
+        schema = components[cls.__name__]
+        schema.pop("additionalProperties", None)
         if not cls.__struct_config__.omit_defaults:
-            schema = components[cls.__name__]
             schema["required"] = list(schema.get("properties", {}))
 
 

@@ -40,7 +40,7 @@ class PreviewSummary(msgspec.Struct, kw_only=True):
     redactions: Any
 
 
-class PreviewResult(msgspec.Struct, kw_only=True):
+class PreviewResult(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A package as the server will judge it. `valid`: it passes the schema and the privacy rules
     (then every field below follows the package schema; otherwise fields are as read, with each
     offending value replaced by a `[rejected: rule]` marker). `text` is the review for a person."""

@@ -42,4 +42,4 @@ def handle(ctx: RequestContext, args: dict[str, Any]) -> PreviewResult:
     result = preview_file(path)
     shown = spec.max_events or len(result.get("events") or [])
     result["text"] = render_preview_text(result, max_events=shown)
-    return msgspec.convert(result, PreviewResult)
+    return msgspec.convert(result, PreviewResult)  # a key preview_file adds must be declared there
