@@ -35,7 +35,7 @@ def handle(ctx: RequestContext, args: dict[str, Any]) -> ExportResult:
     output = Path(spec.output)
     if not output.is_absolute():
         raise UsageError(f"output must be an absolute path, got {spec.output!r}",
-                         hint="the CLI and the bridge resolve it against the caller's folder")
+                         hint="send an absolute path (the CLI resolves it against its working folder)")
     now = utcnow()
     start = parse_window_start(spec.from_, now) if spec.from_ else None
     end = parse_window_start(spec.to, now) if spec.to else None

@@ -28,7 +28,7 @@ def handle(ctx: RequestContext, args: dict[str, Any]) -> PreviewResult:
     path = Path(spec.file)
     if not path.is_absolute():
         raise UsageError(f"file must be an absolute path, got {spec.file!r}",
-                         hint="the CLI and the bridge resolve it against the caller's folder")
+                         hint="send an absolute path (the CLI resolves it against its working folder)")
     if not path.is_file():
         raise NotFoundError(f"no package file at {path}", hint="run `branchpy telemetry export` first")
     if spec.max_events < 0:

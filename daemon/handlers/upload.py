@@ -63,7 +63,7 @@ def upload_file(ctx: RequestContext, path: Path, dry_run: bool, expected: str | 
 
     if not path.is_absolute():
         raise UsageError(f"file must be an absolute path, got {str(path)!r}",
-                         hint="the CLI and the bridge resolve it against the caller's folder")
+                         hint="send an absolute path (the CLI resolves it against its working folder)")
     if expected is None:
         expected = recorded_sha256(ctx.paths.data_dir / EXPORTS_FILENAME, path)
     outbox = open_outbox(ctx.paths, ctx.config, CounterStore(ctx.paths.counters_file))
