@@ -455,7 +455,7 @@ export class TelemetryClient extends EventEmitter {
   /** Sets `telemetry.sources.extension_dir` to `eventsDir` unless already; true if it changed. */
   registerEventsDir(): Promise<boolean>;
 
-  /** Records an event; never throws; false when nothing was written. */
+  /** Records an event; never throws; false when nothing was written (telemetry disabled, an invalid event, a write error, or after dispose). */
   appendEvent(event: ExtensionEvent): boolean;
   eventStats(): EventStats;
   /** Seals the events file, fails requests in flight (disposed), ends the bridge. */

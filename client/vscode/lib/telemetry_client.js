@@ -31,6 +31,7 @@ class TelemetryClient extends EventEmitter {
     this.sessionId = options.sessionId || newSessionId();
     this._writer = new ExtensionEventWriter(eventsDir, options.segments || {});
     this._stats = { written: 0, dropped: { consent: 0, invalid: 0, write_error: 0 } };
+    this._disposed = false;
     this.connection = new BridgeConnection({
       command: options.bridgePath || DEFAULT_BRIDGE,
       args: options.bridgeArgs || [],
@@ -128,6 +129,7 @@ class TelemetryClient extends EventEmitter {
    * an invalid event, or a write error.
    */
   appendEvent(event) {
+    if (this._disposed) return this._drop('write_error', 'the telemetry client was disposed');
     if (!this.telemetryEnabled()) return this._drop('consent', 'telemetry is disabled in VS Code');
     let line;
     try {
@@ -151,6 +153,7 @@ class TelemetryClient extends EventEmitter {
 
   /** Seal the events file, fail requests in flight, and end the bridge. */
   async dispose() {
+    this._disposed = true;
     try {
       this._writer.close();
     } catch {

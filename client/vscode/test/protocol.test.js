@@ -194,6 +194,12 @@ describe('the bridge protocol against a real daemon', () => {
     assert.equal(typeof purged.removed.outbox_files, 'number');
   });
 
+  it('registers the events folder with the daemon once', async () => {
+    assert.equal(await client.registerEventsDir(), true);
+    assert.equal((await client.getConfig({ key: 'telemetry.sources.extension_dir' })).value, ctx.eventsDir);
+    assert.equal(await client.registerEventsDir(), false);
+  });
+
   it('sends telemetry.catalog through to the daemon', async () => {
     const reply = await client.handleMessage({ id: 'c', type: 'telemetry.catalog' });
     assert.equal(reply.type, 'telemetry.catalog.result');

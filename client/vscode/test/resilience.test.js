@@ -155,4 +155,6 @@ it('dispose fails requests in flight with disposed and ends the bridge', async (
   await pending;
   await assert.rejects(client.status(), { code: 'disposed' });
   assert.equal(processRuns(pid), false);
+  assert.equal(client.appendEvent({ category: 'command', name: 'analyze' }), false);
+  assert.equal(client.eventStats().dropped.write_error, 1);
 });

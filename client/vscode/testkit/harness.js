@@ -100,7 +100,8 @@ function stopProcess(proc, signal = 'SIGTERM') {
 async function startBackend(ctx) {
   const db = `sqlite:///${path.join(ctx.home, 'backend.db')}`;
   const created = execFileSync(bin('branchpy-telemetry-backend'),
-    ['keys', 'create', '--scope', 'ingest', '--db', db, '--json'], { env: ctx.env, encoding: 'utf8' });
+    ['keys', 'create', '--scope', 'ingest', '--db', db, '--json'],
+    { env: ctx.env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   const { key } = JSON.parse(created.trim().split('\n').pop());
   const log = fs.openSync(path.join(ctx.home, 'backend.log'), 'a');
   const proc = spawn(bin('branchpy-telemetry-backend'), ['serve', '--port', '0', '--db', db, '--workers', '2'],
