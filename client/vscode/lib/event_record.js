@@ -3,7 +3,7 @@
 // extension's own events: validated like the Python emitter validates them,
 // stamped with a UUIDv7 `event_id` and a millisecond UTC `ts`, source "extension".
 
-const { randomBytes, randomUUID } = require('node:crypto');
+const { randomFillSync, randomUUID } = require('node:crypto');
 
 const EVENT_VERSION = 1;
 const CATEGORIES = Object.freeze(['command', 'feature', 'error', 'performance', 'session', 'system']);
@@ -25,13 +25,23 @@ function newSessionId() {
   return randomUUID().replace(/-/g, '');
 }
 
+// Random bytes drawn 4 KiB at a time: one call to the system's generator per 409 ids.
+const randomPool = Buffer.alloc(4096);
+let randomOffset = randomPool.length;
+const idBytes = Buffer.alloc(16);
+
 /** A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then random bits; sorts like the events. */
 function newEventId(ms = Date.now()) {
-  const bytes = randomBytes(16);
-  bytes.writeUIntBE(ms, 0, 6);
-  bytes[6] = 0x70 | (bytes[6] & 0x0f);
-  bytes[8] = 0x80 | (bytes[8] & 0x3f);
-  const hex = bytes.toString('hex');
+  if (randomOffset + 10 > randomPool.length) {
+    randomFillSync(randomPool);
+    randomOffset = 0;
+  }
+  idBytes.writeUIntBE(ms, 0, 6);
+  randomPool.copy(idBytes, 6, randomOffset, randomOffset + 10);
+  randomOffset += 10;
+  idBytes[6] = 0x70 | (idBytes[6] & 0x0f);
+  idBytes[8] = 0x80 | (idBytes[8] & 0x3f);
+  const hex = idBytes.toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
