@@ -27,6 +27,8 @@ class ErrorInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 class EventRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One event: one JSONL line. A line that does not decode is skipped and counted, never fatal."""
+
     v: int = EVENT_VERSION
     event_id: str
     ts: str

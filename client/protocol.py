@@ -31,6 +31,8 @@ class Request(msgspec.Struct, kw_only=True):
 
 
 class ErrorBody(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Why a request failed: a stable `code`, a `message` for people, a `hint` on what to do."""
+
     code: str
     message: str
     hint: str | None = None
@@ -45,13 +47,18 @@ class Reply(msgspec.Struct, kw_only=True, omit_defaults=True):
     error: ErrorBody | None = None
 
 
-class Progress(msgspec.Struct, kw_only=True, omit_defaults=True):
-    id: str
+class ProgressUpdate(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """How far a long request is: `done` of `total` (absent: not known yet) in `stage`."""
+
     cmd: str
     stage: str
     done: int = 0
     total: int | None = None
     message: str | None = None
+
+
+class Progress(ProgressUpdate, kw_only=True, omit_defaults=True):
+    id: str  # the request it belongs to
 
 
 request_decoder = msgspec.json.Decoder(Request)

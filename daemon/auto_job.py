@@ -44,7 +44,7 @@ from .package_builder import build_packages
 from .retention import apply_retention
 from .rotation_policy import apply_rotation_policy
 from .source_reader import NewEventsReader
-from .spool_reader import ReadStats
+from .spool_reader import ReadStats, extension_dir
 from .uploader import LocalRejection, UploadOutcome, prepare_upload
 
 log = structlog.get_logger("branchpy.auto")
@@ -54,6 +54,8 @@ ProgressFn = Callable[[int, "int | None", str], None]  # (done, total, stage)
 
 
 class AutoRunReport(msgspec.Struct, kw_only=True):
+    """One auto-mode run (what `sync` runs now): rotated, read, exported, delivered, kept, retained."""
+
     dry_run: bool
     rotated: str | None = None
     read_events: int = 0
@@ -179,7 +181,8 @@ def run_auto_job(paths: TelemetryPaths, config: Config, lock: threading.Lock, *,
             if progress and pending:
                 progress(pending, pending, "upload")
         store = CheckpointStore.load(paths.checkpoints_file)
-        retained = apply_retention(paths.spool_dir, config, store, outbox, counters)
+        retained = apply_retention(paths.spool_dir, config, store, outbox, counters,
+                                   extension_dir=extension_dir(paths, config))
         report.retention_deleted = len(retained.deleted)
         report.outbox_packages = len(outbox.pending())
     report.duration_s = round(time.monotonic() - started, 3)

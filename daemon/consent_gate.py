@@ -24,6 +24,8 @@ from branchpy_telemetry.client.errors import ConsentWithdrawnError
 
 
 class ConsentArgs(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The caller's consent: `consent: "off"` (with a label in `consent_source`) refuses this delivery."""
+
     consent: Literal["on", "off"] = "on"
     consent_source: str | None = msgspec.field(default=None)
 

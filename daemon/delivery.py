@@ -36,6 +36,8 @@ log = structlog.get_logger("branchpy.delivery")
 
 
 class EntryResult(msgspec.Struct, kw_only=True):
+    """One package's delivery: its outcome, the server's receipt, and where a kept copy is."""
+
     name: str
     package_id: str | None
     outcome: str  # an uploader outcome, or "dry_run" / "over_budget"
@@ -62,6 +64,15 @@ class DeliveryReport(msgspec.Struct, kw_only=True):
     def failed(self) -> bool:
         """True when something could not be delivered (the CLI exits 5)."""
         return self.kept > 0 or self.quarantined > 0
+
+
+class UploadResult(msgspec.Struct, kw_only=True):
+    """What `upload` sent: one result per package (a failed one is the error reply instead)."""
+
+    dry_run: bool
+    packages: int
+    events: int
+    results: list[EntryResult]
 
 
 def ledger_record_for(outcome: UploadOutcome, *, when: datetime, dry_run: bool = False,

@@ -33,6 +33,8 @@ log = structlog.get_logger(__name__)
 
 
 class ExportResult(msgspec.Struct):
+    """The package file(s) written, their ids, what they hold, and the redaction report beside them."""
+
     files: list[str]
     package_ids: list[str]
     events: int

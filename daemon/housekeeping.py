@@ -29,6 +29,7 @@ def run_housekeeping(paths: TelemetryPaths, config: Config, lock: threading.Lock
     from .counters import CounterStore
     from .retention import apply_retention
     from .rotation_policy import apply_rotation_policy
+    from .spool_reader import extension_dir
 
     if not lock.acquire(blocking=False):
         return False
@@ -37,7 +38,8 @@ def run_housekeeping(paths: TelemetryPaths, config: Config, lock: threading.Lock
         counters = CounterStore(paths.counters_file)
         outbox = open_outbox(paths, config, counters)
         store = CheckpointStore.load(paths.checkpoints_file)
-        retained = apply_retention(paths.spool_dir, config, store, outbox, counters)
+        retained = apply_retention(paths.spool_dir, config, store, outbox, counters,
+                                   extension_dir=extension_dir(paths, config))
         if rotated or retained.deleted:
             log.info("housekeeping.done", rotated=str(rotated) if rotated else None,
                      deleted=len(retained.deleted), bytes=retained.bytes)

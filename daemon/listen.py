@@ -49,11 +49,11 @@ class Listener:
     def _bind_ipc(self, router: zmq.Socket, pub: zmq.Socket) -> ControlAddress:
         paths = self.paths
         old_umask = os.umask(0o177)
-        try:
-            router.bind(paths.control_endpoint)
-            paths.control_socket.chmod(0o600)
+        try:  # progress first: a client that finds the control socket finds the progress one too
             pub.bind(paths.progress_endpoint)
             paths.progress_socket.chmod(0o600)
+            router.bind(paths.control_endpoint)
+            paths.control_socket.chmod(0o600)
         finally:
             os.umask(old_umask)
         return ControlAddress(paths.control_endpoint, paths.progress_endpoint)

@@ -23,11 +23,57 @@ from ..client.catalog import Catalog
 from ..client.declared import filter_package
 from ..client.errors import NotFoundError, StorageError
 from ..client.privacy import attr_key_rule, check_string
-from ..client.redaction import find_violations
+from ..client.redaction import Finding, find_violations
 from ..client.schema import decode_package
 from ..client.timewindow import utcnow
 from .package_writer import ExportRecord, report_path
 from .redaction_sidecar import read_sidecar
+
+
+class PreviewWindow(msgspec.Struct, kw_only=True):
+    from_: Any = msgspec.field(name="from")
+    to: Any
+    first_event: Any
+    last_event: Any
+
+
+class PreviewSummary(msgspec.Struct, kw_only=True):
+    event_count: Any
+    window: PreviewWindow
+    part: Any
+    last_part: Any
+    skipped_lines: Any
+    redactions: Any
+
+
+class PreviewResult(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A package as the server will judge it. `valid`: it passes the schema and the privacy rules
+    (then every field below follows the package schema; otherwise fields are as read, with each
+    offending value replaced by a `[rejected: rule]` marker). `text` is the review for a person."""
+
+    file: str
+    bytes: int
+    sha256: str
+    valid: bool
+    violations: list[Finding]
+    schema_error: str | None
+    package_id: Any
+    schema_version: Any
+    export_timestamp: Any
+    branchpy_version: Any
+    governance_id: Any
+    platform: Any
+    summary: PreviewSummary
+    performance_metrics: Any
+    usage_statistics: Any
+    errors: Any
+    correlation_ids: Any
+    events: list[Any]
+    redaction_report: dict[str, Any] | None  # the sidecar NAME.redactions.json: counts and pointers
+    catalog: dict[str, Any] | None  # the package's catalog reference (id, revision, sha256)
+    server_would_drop: dict[str, int] | None  # what a server with the configured catalog drops, per reason
+    left_out: dict[str, int] | None  # this machine's own event names the export left out (never sent)
+    text: str
 
 
 def preview_file(path: Path, catalog: Catalog | None = None, export: ExportRecord | None = None) -> dict:

@@ -1,15 +1,18 @@
 """Local retention (`telemetry.retention.*`, DESIGN §4): delete only what may go.
 
-Candidates are *rotated* spool files (the active file and the extension's
-folder are never touched). A rotated file is *delivered* when its checkpoint
-says it was read to the end (`consumed_ns`) and no package built at or before
-that moment still waits in the outbox (packages are added before checkpoints
-advance, so every package holding its events is that old or older).
+Candidates are the *final* files: rotated spool files and, when the
+extension's folder is given, the files its writer sealed (`*.sealed.jsonl`;
+the active spool file and the extension's other files are never touched).
+A final file is *delivered* when its checkpoint says it was read to the end
+(`consumed_ns`) and no package built at or before that moment still waits in
+the outbox (packages are added before checkpoints advance, so every package
+holding its events is that old or older).
 
-- `keep`: delete rotated files older than this (by modification time) that
+- `keep`: delete final files older than this (by modification time) that
   are delivered — or, in manual mode, any of them.
-- `max_total_mb`: while spool + outbox is over the cap, delete delivered
-  rotated files, oldest first. (The outbox bounds itself: `Outbox`.)
+- `max_total_mb`: while spool + sealed extension files + outbox is over the
+  cap, delete delivered final files, oldest first. (The outbox bounds
+  itself: `Outbox`.)
 
 Every deletion is counted (`retention.files`, `retention.bytes`) and its
 checkpoint forgotten.
@@ -29,6 +32,7 @@ from ..client.timewindow import parse_duration
 from .checkpoints import CheckpointStore
 from .counters import CounterStore
 from .outbox import Outbox
+from .spool_reader import sealed_extension_files
 
 log = structlog.get_logger("branchpy.retention")
 
@@ -49,7 +53,8 @@ def is_delivered(path: Path, store: CheckpointStore, oldest_waiting_ns: int | No
 
 
 def apply_retention(spool_dir: Path, config: Config, store: CheckpointStore, outbox: Outbox,
-                    counters: CounterStore | None = None, *, now: float | None = None) -> RetentionResult:
+                    counters: CounterStore | None = None, *, now: float | None = None,
+                    extension_dir: Path | None = None) -> RetentionResult:
     """Delete what the retention settings allow (see the module docstring); saves the store."""
     now = time.time() if now is None else now
     keep_s = parse_duration(config.telemetry.retention.keep).total_seconds()
@@ -57,14 +62,16 @@ def apply_retention(spool_dir: Path, config: Config, store: CheckpointStore, out
     waiting = outbox.pending()
     oldest_waiting_ns = waiting[0].created_ns if waiting else None
     rotated = []
-    for path in list_spool_files(spool_dir):
-        if path.name == ACTIVE_NAME:
-            continue
+    final = [p for p in list_spool_files(spool_dir) if p.name != ACTIVE_NAME]
+    if extension_dir is not None:
+        final += sealed_extension_files(extension_dir)
+    for path in final:
         try:
             st = path.stat()
         except FileNotFoundError:
             continue
         rotated.append((path, st.st_size, st.st_mtime))
+    rotated.sort(key=lambda item: item[2])  # oldest first
     result = RetentionResult()
     total = sum(size for _, size, _ in rotated) + sum(e.size for e in waiting)
     try:

@@ -2,13 +2,15 @@
 
 Sources are the CLI spool (rotated files, then the active one) and the VS
 Code extension's `*.jsonl` folder (written by a program that knows nothing of
-our locks). Each file is opened, identified (`checkpoints.identify`), and read
-from its checkpoint to its last complete line; lines are decoded like the
-exporter does (`spool_reader.decode_block`: bad lines skipped and counted).
+our locks; its writer renames a file it finished to `*.sealed.jsonl`). Each
+file is opened, identified (`checkpoints.identify`), and read from its
+checkpoint to its last complete line; lines are decoded like the exporter
+does (`spool_reader.decode_block`: bad lines skipped and counted).
 
 - A half-written last line is not consumed: the offset stops before it, and
   the next run reads it once it is complete. Exception: a *rotated* spool
-  file is final (the rotator holds the writers' lock while renaming), so a
+  file is final (the rotator holds the writers' lock while renaming), and so
+  is a sealed extension file (its writer renames it after its last write): a
   torn tail there is skipped and counted, and the file is marked consumed.
 - A rotated or renamed file keeps its identity: reading continues at its
   offset whatever its name now is, and two names of one inode are read once.
@@ -41,7 +43,13 @@ from ..client.paths import TelemetryPaths
 from ..client.spool import ACTIVE_NAME, list_spool_files
 from . import spool_reader
 from .checkpoints import CheckpointStore, FileIdentity, identify
-from .spool_reader import ReadStats, decode_block, extension_dir, select_window
+from .spool_reader import (
+    SEALED_SUFFIX,
+    ReadStats,
+    decode_block,
+    extension_dir,
+    select_window,
+)
 
 log = structlog.get_logger("branchpy.sources")
 
@@ -52,7 +60,7 @@ EXTENSION_GLOB = "*.jsonl"
 class SourceFile:
     path: Path
     kind: str  # "spool" | "extension"
-    final: bool  # a rotated spool file: never written again
+    final: bool  # a rotated spool file or a sealed extension file: never written again
 
 
 @dataclass(slots=True)
@@ -72,7 +80,7 @@ def list_delivery_sources(paths: TelemetryPaths, config: Config) -> list[SourceF
         ext_files = sorted((p for p in ext_dir.glob(EXTENSION_GLOB) if p.is_file()), key=lambda p: p.name)
     except OSError:
         ext_files = []
-    return sources + [SourceFile(p, "extension", False) for p in ext_files]
+    return sources + [SourceFile(p, "extension", p.name.endswith(SEALED_SUFFIX)) for p in ext_files]
 
 
 class NewEventsReader:

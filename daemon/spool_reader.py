@@ -40,6 +40,8 @@ CHUNK_BYTES = 1 << 20
 # A longer line (newline included) is skipped and counted, never held whole.
 MAX_LINE_BYTES = MAX_SPOOL_LINE_BYTES
 EXTENSION_GLOB = "*.jsonl"
+# An extension file its writer finished (client/vscode/lib/event_writer.js): never written again.
+SEALED_SUFFIX = ".sealed.jsonl"
 # The wire form of a timestamp (client.timewindow.format_ts): fixed width, so
 # such timestamps compare correctly as strings. Checked by mapping every ASCII
 # digit to 0 and comparing with the shape (cheaper than a regex, per event).
@@ -60,6 +62,14 @@ class ReadStats:
 def extension_dir(paths: TelemetryPaths, config: Config) -> Path:
     configured = config.telemetry.sources.extension_dir
     return Path(configured).expanduser() if configured else paths.extension_dir
+
+
+def sealed_extension_files(ext_dir: Path) -> list[Path]:
+    """The extension's sealed files (final, like a rotated spool file), by name."""
+    try:
+        return sorted(p for p in ext_dir.glob("*" + SEALED_SUFFIX) if p.is_file())
+    except OSError:
+        return []
 
 
 def list_sources(paths: TelemetryPaths, config: Config) -> tuple[list[Path], list[Path]]:

@@ -11,17 +11,30 @@ from branchpy_telemetry.client.config import flatten, get_value
 from ..context import RequestContext
 from .args import parse_args
 
+Scalar = str | int | float | bool | None
 
-class Args(msgspec.Struct, forbid_unknown_fields=True):
+
+class ConfigGetArgs(msgspec.Struct, forbid_unknown_fields=True):
+    """One key (dotted, e.g. `telemetry.mode`), or every key when `key` is absent."""
+
     key: str | None = None
     reveal_secrets: bool = False
 
 
-def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
-    spec = parse_args(args, Args)
+class ConfigGetResult(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """With `key`: that key and its effective `value`; without: every key in `values`."""
+
+    key: str | msgspec.UnsetType = msgspec.UNSET
+    value: Scalar | msgspec.UnsetType = msgspec.UNSET
+    values: dict[str, Scalar] | msgspec.UnsetType = msgspec.UNSET
+    config_file: str
+
+
+def handle(ctx: RequestContext, args: dict[str, Any]) -> ConfigGetResult:
+    spec = parse_args(args, ConfigGetArgs)
     config = ctx.daemon.reload_config()
     values = flatten(config, reveal_secrets=spec.reveal_secrets)
     if spec.key is None:
-        return {"values": values, "config_file": str(ctx.paths.config_file)}
+        return ConfigGetResult(values=values, config_file=str(ctx.paths.config_file))
     get_value(config, spec.key)  # unknown key -> config_invalid naming it
-    return {"key": spec.key, "value": values[spec.key], "config_file": str(ctx.paths.config_file)}
+    return ConfigGetResult(key=spec.key, value=values[spec.key], config_file=str(ctx.paths.config_file))

@@ -7,7 +7,7 @@ the daemon starts fast and a broken exporter cannot stop `status` answering.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -17,19 +17,25 @@ from branchpy_telemetry.client.timewindow import parse_window_start, utcnow
 from ..context import RequestContext
 from .args import parse_args
 
+if TYPE_CHECKING:
+    from ..exporter import ExportResult
 
-class Args(msgspec.Struct, forbid_unknown_fields=True):
+
+class ExportArgs(msgspec.Struct, forbid_unknown_fields=True):
+    """Export the window [`from`, `to`) (30m, 24h, 7d or ISO 8601; default: everything) to `output`
+    (an absolute path; a larger window becomes NAME.part001.json, …)."""
+
     output: str
     from_: str | None = msgspec.field(default=None, name="from")
     to: str | None = None
 
 
-def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
-    spec = parse_args(args, Args)
+def handle(ctx: RequestContext, args: dict[str, Any]) -> ExportResult:
+    spec = parse_args(args, ExportArgs)
     output = Path(spec.output)
     if not output.is_absolute():
         raise UsageError(f"output must be an absolute path, got {spec.output!r}",
-                         hint="the CLI and the bridge resolve it against the caller's folder")
+                         hint="send an absolute path (the CLI resolves it against its working folder)")
     now = utcnow()
     start = parse_window_start(spec.from_, now) if spec.from_ else None
     end = parse_window_start(spec.to, now) if spec.to else None
@@ -41,5 +47,4 @@ def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
     def progress(done: int, total: int | None) -> None:
         ctx.progress(done, total, stage="export")
 
-    result = export_window(ctx.paths, ctx.config, output, start, end, progress=progress)
-    return msgspec.to_builtins(result)
+    return export_window(ctx.paths, ctx.config, output, start, end, progress=progress)

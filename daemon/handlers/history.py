@@ -9,17 +9,26 @@ import msgspec
 from branchpy_telemetry.client.errors import UsageError
 
 from ..context import RequestContext
-from ..ledger import read_history
+from ..ledger import LedgerRecord, read_history
 from .args import parse_args
 
 
-class Args(msgspec.Struct, forbid_unknown_fields=True):
+class HistoryArgs(msgspec.Struct, forbid_unknown_fields=True):
+    """The newest `limit` receipts (all when absent)."""
+
     limit: int | None = None
 
 
-def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
-    spec = parse_args(args, Args)
+class HistoryResult(msgspec.Struct, kw_only=True):
+    """Upload receipts from the ledger, newest first."""
+
+    ledger_file: str
+    records: list[LedgerRecord]
+
+
+def handle(ctx: RequestContext, args: dict[str, Any]) -> HistoryResult:
+    spec = parse_args(args, HistoryArgs)
     if spec.limit is not None and spec.limit <= 0:
         raise UsageError(f"limit must be greater than 0, got {spec.limit}")
-    records = read_history(ctx.paths.ledger_file, spec.limit)
-    return {"ledger_file": str(ctx.paths.ledger_file), "records": msgspec.to_builtins(records)}
+    return HistoryResult(ledger_file=str(ctx.paths.ledger_file),
+                         records=read_history(ctx.paths.ledger_file, spec.limit))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import msgspec
+
 from branchpy_telemetry.client.config import INTERVAL_FLOOR_SECONDS, set_value_in_file
 from branchpy_telemetry.client.errors import UsageError
 from branchpy_telemetry.client.timewindow import parse_duration
@@ -17,14 +19,28 @@ from ..context import RequestContext
 from .args import parse_args
 
 
-class Args(ConsentArgs, forbid_unknown_fields=True, kw_only=True):
+class ModeArgs(ConsentArgs, forbid_unknown_fields=True, kw_only=True):
+    """Switch delivery mode; `auto` without `dry_run` turns dry-run off.
+
+    A withdrawn consent refuses `auto` (unless `dry_run`)."""
+
     mode: Literal["manual", "auto"]
-    interval: str | None = None
+    interval: str | None = None  # 30m, 6h, … (at least 10s)
     dry_run: bool | None = None
 
 
-def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
-    spec = parse_args(args, Args)
+class ModeResult(msgspec.Struct, kw_only=True):
+    """The mode now in force, and when auto mode runs next."""
+
+    mode: Literal["manual", "auto"]
+    interval: str
+    dry_run: bool
+    next_run: str | None  # ISO 8601; None in manual mode
+    config_file: str
+
+
+def handle(ctx: RequestContext, args: dict[str, Any]) -> ModeResult:
+    spec = parse_args(args, ModeArgs)
     if spec.interval is not None:
         seconds = parse_duration(spec.interval).total_seconds()
         if seconds < INTERVAL_FLOOR_SECONDS:
@@ -46,6 +62,5 @@ def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
 
     apply_mode(ctx.daemon)
     auto = auto_status(ctx.daemon)
-    return {"mode": config.telemetry.mode, "interval": config.telemetry.auto.interval,
-            "dry_run": config.telemetry.auto.dry_run, "next_run": auto["next_run"],
-            "config_file": str(file)}
+    return ModeResult(mode=config.telemetry.mode, interval=config.telemetry.auto.interval,
+                      dry_run=config.telemetry.auto.dry_run, next_run=auto["next_run"], config_file=str(file))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -12,28 +12,37 @@ from branchpy_telemetry.client.errors import NotFoundError, UsageError
 from ..context import RequestContext
 from .args import parse_args
 
+if TYPE_CHECKING:
+    from ..preview import PreviewResult
 
-class Args(msgspec.Struct, forbid_unknown_fields=True):
+
+class PreviewArgs(msgspec.Struct, forbid_unknown_fields=True):
+    """Review the package `file` (an absolute path): what it would send and what was removed."""
+
     file: str
     max_events: int = 50  # events listed in the human-readable `text`; 0 = all (the data has all)
 
 
-def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
-    spec = parse_args(args, Args)
+def handle(ctx: RequestContext, args: dict[str, Any]) -> PreviewResult:
+    spec = parse_args(args, PreviewArgs)
     path = Path(spec.file)
     if not path.is_absolute():
         raise UsageError(f"file must be an absolute path, got {spec.file!r}",
-                         hint="the CLI and the bridge resolve it against the caller's folder")
+                         hint="send an absolute path (the CLI resolves it against its working folder)")
     if not path.is_file():
         raise NotFoundError(f"no package file at {path}", hint="run `branchpy telemetry export` first")
     if spec.max_events < 0:
         raise UsageError("max_events must be 0 (all) or more")
     from branchpy_telemetry.client.catalog import cached_catalog
     from branchpy_telemetry.daemon.package_writer import find_export_record
-    from branchpy_telemetry.daemon.preview import preview_file, render_preview_text  # lazy: fast start-up
+    from branchpy_telemetry.daemon.preview import (  # lazy: fast start-up
+        PreviewResult,
+        preview_file,
+        render_preview_text,
+    )
 
     result = preview_file(path, cached_catalog(ctx.config.telemetry.catalog),
                           find_export_record(ctx.paths.data_dir, path))
     shown = spec.max_events or len(result.get("events") or [])
     result["text"] = render_preview_text(result, max_events=shown)
-    return result
+    return msgspec.convert(result, PreviewResult)  # a key preview_file adds must be declared there

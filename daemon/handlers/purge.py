@@ -28,13 +28,29 @@ from .args import parse_args
 LOCK_TIMEOUT_S = 60.0
 
 
-class Args(msgspec.Struct, forbid_unknown_fields=True):
+class PurgeArgs(msgspec.Struct, forbid_unknown_fields=True):
+    """Forget local data; nothing happens without `yes`. `reset_id` also gives a new governance id."""
+
     yes: bool = False
     reset_id: bool = False
 
 
-def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
-    spec = parse_args(args, Args)
+class PurgeRemoved(msgspec.Struct, kw_only=True):
+    spool_files: int
+    outbox_files: int
+    quarantine_files: int
+    ledger: bool
+
+
+class PurgeResult(msgspec.Struct, kw_only=True):
+    """What was deleted, and whether the install got a new governance id."""
+
+    removed: PurgeRemoved
+    governance_id_reset: bool
+
+
+def handle(ctx: RequestContext, args: dict[str, Any]) -> PurgeResult:
+    spec = parse_args(args, PurgeArgs)
     if not spec.yes:
         raise UsageError("purge deletes the local spool, outbox and ledger: confirm with yes",
                          hint="branchpy telemetry purge --yes")
@@ -44,22 +60,20 @@ def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
     try:
         rotate_spool(paths.spool_dir)
         spool = [p for p in list_spool_files(paths.spool_dir) if p.name != ACTIVE_NAME]
-        removed = {"spool_files": _remove(spool), "outbox_files": _remove(_files(paths.outbox_dir)),
-                   "quarantine_files": _remove(_files(paths.quarantine_dir)),
-                   "ledger": _remove([paths.ledger_file]) == 1}
+        removed = PurgeRemoved(spool_files=_remove(spool), outbox_files=_remove(_files(paths.outbox_dir)),
+                               quarantine_files=_remove(_files(paths.quarantine_dir)),
+                               ledger=_remove([paths.ledger_file]) == 1)
         shutil.rmtree(paths.data_dir / "staging", ignore_errors=True)
         store = CheckpointStore.load(paths.checkpoints_file)
         store.forget_where(lambda e: e.kind == "spool")
         store.save()
     finally:
         ctx.daemon.delivery_lock.release()
-    result: dict[str, Any] = {"removed": removed, "governance_id_reset": False}
     if spec.reset_id:
         from ..identity import reset_governance_id
 
         reset_governance_id(paths)
-        result["governance_id_reset"] = True
-    return result
+    return PurgeResult(removed=removed, governance_id_reset=spec.reset_id)
 
 
 def _files(folder: Path) -> list[Path]:

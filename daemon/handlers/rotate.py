@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from branchpy_telemetry.client.spool import rotate_spool
 
 from ..context import RequestContext
 from .args import NoArgs, parse_args
 
 
-def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+class RotateResult(msgspec.Struct, kw_only=True):
+    """Whether the active spool file was rotated (an empty one is not), and its new name."""
+
+    rotated: bool
+    file: str | None
+
+
+def handle(ctx: RequestContext, args: dict[str, Any]) -> RotateResult:
     parse_args(args, NoArgs)
     rotated = rotate_spool(ctx.paths.spool_dir)
-    return {"rotated": rotated is not None, "file": str(rotated) if rotated else None}
+    return RotateResult(rotated=rotated is not None, file=str(rotated) if rotated else None)

@@ -1,15 +1,25 @@
-"""`schema`: the package JSON Schema (DESIGN §6)."""
+"""`schema`: a published JSON Schema — the package (DESIGN §6), the bridge protocol, or the event record."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+
+import msgspec
 
 from branchpy_telemetry.client.schema import package_json_schema
 
 from ..context import RequestContext
-from .args import NoArgs, parse_args
+from .args import parse_args
+
+
+class SchemaArgs(msgspec.Struct, forbid_unknown_fields=True):
+    document: Literal["package", "bridge", "event"] = "package"
 
 
 def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
-    parse_args(args, NoArgs)
-    return package_json_schema()
+    spec = parse_args(args, SchemaArgs)
+    if spec.document == "package":
+        return package_json_schema()
+    from ..bridge_schema import bridge_protocol_schema, event_record_schema  # lazy: imports every handler
+
+    return bridge_protocol_schema() if spec.document == "bridge" else event_record_schema()

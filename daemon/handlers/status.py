@@ -4,76 +4,145 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+import msgspec
 
 from ..consent_gate import ConsentArgs, delivery_blocker
 from ..context import RequestContext
 from .args import parse_args
 
 
-def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+class AutoStatus(msgspec.Struct, kw_only=True):
+    """Auto mode: its settings, whether a run is scheduled, the next and the last run."""
+
+    interval: str
+    dry_run: bool
+    scheduled: bool
+    next_run: str | None  # ISO 8601
+    last_run: dict[str, Any] | None  # ok, trigger, started_at, duration_s, error, error_code, report
+    runs: dict[str, int]  # run counts by outcome
+
+
+class OutboxStatus(msgspec.Struct, kw_only=True):
+    """Built packages waiting to be sent, and those the server rejected."""
+
+    packages: int
+    bytes: int
+    quarantined: int
+    quarantined_events: int  # events in the quarantined packages (read from the files)
+    dir: str
+
+
+class CounterStatus(msgspec.Struct, kw_only=True):
+    """Counters since install (events and packages)."""
+
+    emitted: int  # events read by sync/auto mode
+    exported: int
+    exported_packages: int
+    uploaded: int
+    uploaded_packages: int
+    duplicates: int
+    quarantined: int
+    quarantined_events: int
+    dropped: dict[str, int]  # "<reason>.<unit>" -> count
+
+
+class ConsentStatus(msgspec.Struct, kw_only=True):
+    """Whether a delivery asked for now would go out, and if not, which source blocks it."""
+
+    deliveries: Literal["allowed", "blocked"]
+    blocked_by: str | None
+    config: str  # telemetry.consent
+
+
+class StatusResult(msgspec.Struct, kw_only=True):
+    """Who and where the daemon is, how much waits in the spool and the outbox, and consent."""
+
+    pid: int
+    version: str
+    uptime_s: float
+    mode: Literal["manual", "auto"]
+    endpoint: str
+    socket: str
+    progress_socket: str
+    idle_timeout_s: float | None  # manual mode exits after this many idle seconds; None: never
+    spool_dir: str
+    spool_files: int
+    spool_bytes: int
+    config_file: str
+    log_file: str
+    auto: AutoStatus
+    outbox: OutboxStatus
+    counters: CounterStatus
+    consent: ConsentStatus
+
+
+def handle(ctx: RequestContext, args: dict[str, Any]) -> StatusResult:
     caller = parse_args(args, ConsentArgs)
     daemon, paths = ctx.daemon, ctx.paths
     spool_files, spool_bytes = measure_spool(paths.spool_dir)
-    return {
-        "pid": daemon.pid,
-        "version": daemon.version,
-        "uptime_s": round(daemon.uptime_s, 3),
-        "mode": daemon.mode,
-        "endpoint": daemon.config.telemetry.endpoint,
-        "socket": daemon.endpoint or paths.control_endpoint,
-        "progress_socket": daemon.progress_endpoint or paths.progress_endpoint,
-        # manual mode exits after this many idle seconds; None: never (auto mode, or 0)
-        "idle_timeout_s": daemon.idle_timeout if daemon.mode == "manual" and daemon.idle_timeout else None,
-        "spool_dir": str(paths.spool_dir),
-        "spool_files": spool_files,
-        "spool_bytes": spool_bytes,
-        "config_file": str(paths.config_file),
-        "log_file": str(paths.daemon_log),
-        **delivery_status(ctx),
-        "consent": consent_status(ctx, caller),
-    }
-
-
-def consent_status(ctx: RequestContext, caller: ConsentArgs) -> dict[str, Any]:
-    """Whether a delivery asked for now would go out, and if not, which source blocks it."""
-    blocker = delivery_blocker(ctx.config, caller)
-    return {"deliveries": "blocked" if blocker else "allowed", "blocked_by": blocker,
-            "config": ctx.config.telemetry.consent}
-
-
-def delivery_status(ctx: RequestContext) -> dict[str, Any]:
-    """Auto mode (next run, last run), outbox size, and the counters since install."""
     from ..auto_mode import auto_status
+
+    return StatusResult(
+        pid=daemon.pid,
+        version=daemon.version,
+        uptime_s=round(daemon.uptime_s, 3),
+        mode=daemon.mode,
+        endpoint=daemon.config.telemetry.endpoint,
+        socket=daemon.endpoint or paths.control_endpoint,
+        progress_socket=daemon.progress_endpoint or paths.progress_endpoint,
+        idle_timeout_s=daemon.idle_timeout if daemon.mode == "manual" and daemon.idle_timeout else None,
+        spool_dir=str(paths.spool_dir),
+        spool_files=spool_files,
+        spool_bytes=spool_bytes,
+        config_file=str(paths.config_file),
+        log_file=str(paths.daemon_log),
+        auto=AutoStatus(**auto_status(ctx.daemon)),
+        outbox=outbox_status(ctx),
+        counters=counter_status(ctx),
+        consent=consent_status(ctx, caller),
+    )
+
+
+def consent_status(ctx: RequestContext, caller: ConsentArgs) -> ConsentStatus:
+    blocker = delivery_blocker(ctx.config, caller)
+    return ConsentStatus(deliveries="blocked" if blocker else "allowed", blocked_by=blocker,
+                         config=ctx.config.telemetry.consent)
+
+
+def outbox_status(ctx: RequestContext) -> OutboxStatus:
     from ..counters import CounterStore
     from ..outbox import Outbox
 
     outbox = Outbox(ctx.paths, 1, counters=CounterStore(ctx.paths.counters_file))
     pending = outbox.pending()
     quarantined = outbox.quarantined()
+    return OutboxStatus(packages=len(pending), bytes=sum(e.size for e in pending),
+                        quarantined=len(quarantined), quarantined_events=outbox.quarantined_events(),
+                        dir=str(ctx.paths.outbox_dir))
+
+
+def counter_status(ctx: RequestContext) -> CounterStatus:
+    from ..counters import CounterStore
+
     counters = CounterStore(ctx.paths.counters_file).snapshot()
     dropped: dict[str, int] = {}
     for name, value in counters.items():
         if name.startswith("dropped.") and name.count(".") >= 2:
             reason, unit = name[len("dropped."):].rsplit(".", 1)
             dropped[f"{reason}.{unit}"] = value
-    return {
-        "auto": auto_status(ctx.daemon),
-        "outbox": {"packages": len(pending), "bytes": sum(e.size for e in pending),
-                   "quarantined": len(quarantined), "quarantined_events": outbox.quarantined_events(),
-                   "dir": str(ctx.paths.outbox_dir)},
-        "counters": {
-            "emitted": counters.get("emitted.events", 0),
-            "exported": counters.get("exported.events", 0),
-            "exported_packages": counters.get("exported.packages", 0),
-            "uploaded": counters.get("uploaded.events", 0),
-            "uploaded_packages": counters.get("uploaded.packages", 0),
-            "duplicates": counters.get("duplicates.packages", 0),
-            "quarantined": counters.get("quarantined.packages", 0),
-            "quarantined_events": counters.get("quarantined.events", 0),
-            "dropped": dropped,
-        },
-    }
+    return CounterStatus(
+        emitted=counters.get("emitted.events", 0),
+        exported=counters.get("exported.events", 0),
+        exported_packages=counters.get("exported.packages", 0),
+        uploaded=counters.get("uploaded.events", 0),
+        uploaded_packages=counters.get("uploaded.packages", 0),
+        duplicates=counters.get("duplicates.packages", 0),
+        quarantined=counters.get("quarantined.packages", 0),
+        quarantined_events=counters.get("quarantined.events", 0),
+        dropped=dropped,
+    )
 
 
 def measure_spool(spool_dir: Path) -> tuple[int, int]:

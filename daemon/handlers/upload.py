@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -23,18 +23,24 @@ from ..consent_gate import ConsentArgs, require_consent
 from ..context import RequestContext
 from .args import parse_args
 
+if TYPE_CHECKING:
+    from ..delivery import UploadResult
+
 STAGING_DIR = "staging"
 
 
-class Args(ConsentArgs, forbid_unknown_fields=True, kw_only=True):
+class UploadArgs(ConsentArgs, forbid_unknown_fields=True, kw_only=True):
+    """Send the reviewed `file` (an absolute path; refused if it changed since export), or, with `auto`,
+    a fresh package for the window `from`. `dry_run`: build, validate and record, never send."""
+
     file: str | None = None
     auto: bool = False
     from_: str | None = msgspec.field(default=None, name="from")
     dry_run: bool = False
 
 
-def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
-    spec = parse_args(args, Args)
+def handle(ctx: RequestContext, args: dict[str, Any]) -> UploadResult:
+    spec = parse_args(args, UploadArgs)
     if spec.auto == (spec.file is not None):
         raise UsageError("give either file or auto (with from)",
                          hint="upload --file FILE, or upload --auto --from 24h")
@@ -57,7 +63,7 @@ def upload_file(ctx: RequestContext, path: Path, dry_run: bool, expected: str | 
 
     if not path.is_absolute():
         raise UsageError(f"file must be an absolute path, got {str(path)!r}",
-                         hint="the CLI and the bridge resolve it against the caller's folder")
+                         hint="send an absolute path (the CLI resolves it against its working folder)")
     if expected is None:
         expected = recorded_sha256(ctx.paths.data_dir / EXPORTS_FILENAME, path)
     outbox = open_outbox(ctx.paths, ctx.config, CounterStore(ctx.paths.counters_file))
@@ -68,7 +74,7 @@ def upload_file(ctx: RequestContext, path: Path, dry_run: bool, expected: str | 
     return result
 
 
-def upload_window(ctx: RequestContext, spec: Args) -> list:
+def upload_window(ctx: RequestContext, spec: UploadArgs) -> list:
     from ..exporter import export_window
 
     start = parse_window_start(spec.from_, utcnow())
@@ -95,16 +101,15 @@ def upload_window(ctx: RequestContext, spec: Args) -> list:
     return results
 
 
-def check_results(results: list, dry_run: bool) -> dict[str, Any]:
+def check_results(results: list, dry_run: bool) -> UploadResult:
     """The reply, or the first failure as the CLI's error (with every result in its details)."""
-    from ..delivery import failure_error
+    from ..delivery import UploadResult, failure_error
 
-    body = {"dry_run": dry_run, "packages": len(results), "events": sum(r.events for r in results),
-            "results": msgspec.to_builtins(results)}
     for result in results:
         error = failure_error(result)
         if error is not None:
             if len(results) > 1:
-                error.details = {**(error.details or {}), "results": body["results"]}
+                error.details = {**(error.details or {}), "results": msgspec.to_builtins(results)}
             raise error
-    return body
+    return UploadResult(dry_run=dry_run, packages=len(results), events=sum(r.events for r in results),
+                        results=results)

@@ -134,4 +134,4 @@ def test_history_rejects_a_limit_below_1(paths):
     daemon = DaemonContext(paths=paths, config=load_config(None, env={}), version="t", idle_timeout=0)
     with pytest.raises(UsageError, match="greater than 0"):
         history.handle(RequestContext(daemon, "r1", "history"), {"limit": 0})
-    assert history.handle(RequestContext(daemon, "r2", "history"), {"limit": 3})["records"] == []
+    assert history.handle(RequestContext(daemon, "r2", "history"), {"limit": 3}).records == []

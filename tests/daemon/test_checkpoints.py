@@ -184,3 +184,37 @@ def test_two_names_of_one_inode_are_read_once(paths, n):
     ids = append(paths.extension_dir / "a.jsonl", n)
     os.link(paths.extension_dir / "a.jsonl", paths.extension_dir / "b.jsonl")
     assert run(paths) == ids
+
+
+def test_an_extension_segment_sealed_between_runs_is_read_on_from_its_offset_and_marked_consumed(paths):
+    segment = paths.extension_dir / "ext-20261201T000000000-4242-0000000a.jsonl"
+    first = append(segment, 3)
+    assert run(paths) == first
+    entry = CheckpointStore.load(paths.checkpoints_file).find_by_path(segment)
+    assert entry.consumed_ns is None  # still written by its writer
+    second = append(segment, 2)
+    sealed = segment.with_name(segment.name.replace(".jsonl", ".sealed.jsonl"))
+    segment.rename(sealed)  # what client/vscode/lib/event_writer.js does when it finishes a segment
+    assert run(paths) == second
+    entry = CheckpointStore.load(paths.checkpoints_file).find_by_path(sealed)
+    assert entry.consumed_ns is not None and entry.offset == sealed.stat().st_size
+    assert run(paths) == []
+
+
+def test_a_torn_tail_is_final_only_in_a_sealed_extension_file(paths):
+    active = paths.extension_dir / "ext-20261201T000000000-4242-0000000b.jsonl"
+    ids = append(active, 2)
+    with open(active, "ab") as fh:
+        fh.write(b'{"v":1,"event_id":"torn')
+    assert run(paths) == ids
+    entry = CheckpointStore.load(paths.checkpoints_file).find_by_path(active)
+    assert entry.consumed_ns is None and entry.offset < active.stat().st_size  # may still be completed
+    sealed = active.with_name(active.name.replace(".jsonl", ".sealed.jsonl"))
+    active.rename(sealed)
+    config = load_config(paths.config_file, env={})
+    reader = NewEventsReader(paths, config, CheckpointStore.load(paths.checkpoints_file))
+    assert list(reader.records()) == []
+    reader.commit()
+    assert reader.stats.skipped_lines == 1
+    entry = CheckpointStore.load(paths.checkpoints_file).find_by_path(sealed)
+    assert entry.consumed_ns is not None and entry.offset == sealed.stat().st_size

@@ -1,4 +1,6 @@
-"""Handlers are plain functions (ctx, args) -> dict: called directly here, no sockets."""
+"""Handlers are plain functions (ctx, args) -> result: called directly here, no sockets.
+
+`call` turns a result into what the wire carries (a Struct result becomes its JSON form)."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ def daemon_ctx(paths) -> DaemonContext:
 
 
 def call(daemon_ctx: DaemonContext, cmd: str, args: dict | None = None):
-    return REGISTRY[cmd](RequestContext(daemon_ctx, "req-1", cmd), args or {})
+    return msgspec.to_builtins(REGISTRY[cmd](RequestContext(daemon_ctx, "req-1", cmd), args or {}))
 
 
 def test_registry_names_are_protocol_commands_and_long_ones_run_in_background():

@@ -78,3 +78,24 @@ def test_over_max_total_mb_delivered_files_go_oldest_first_and_undelivered_stay(
     deleted = retain(paths, cfg).deleted
     assert deleted == [str(p) for p in files[:len(deleted)]] and 2 <= len(deleted) < 4
     assert extra.exists()
+
+
+def test_sealed_extension_files_are_retained_like_rotated_ones_and_other_extension_files_never(paths):
+    cfg = config(paths, **{"telemetry.mode": "auto", "telemetry.retention.keep": "1h"})
+    sealed = paths.extension_dir / "ext-20261201T000000000-4242-0000000a.sealed.jsonl"
+    writing = paths.extension_dir / "ext-20261201T000000000-4343-0000000b.jsonl"
+    other = paths.extension_dir / "notes.jsonl"
+    for path in (sealed, writing, other):
+        append(path, 3)
+        age(path, 7200)
+
+    def retain_with_extension():
+        store = CheckpointStore.load(paths.checkpoints_file)
+        return apply_retention(paths.spool_dir, cfg, store, Outbox(paths, 10 * MB),
+                               CounterStore(paths.counters_file), extension_dir=paths.extension_dir)
+
+    assert retain_with_extension().deleted == []  # never read: not delivered
+    run(paths)
+    assert retain_with_extension().deleted == [str(sealed)]
+    assert writing.exists() and other.exists()
+    assert retain(paths, config(paths, **{"telemetry.retention.keep": "1s"})).deleted == []  # spool only
