@@ -101,8 +101,18 @@ def bridge_protocol_schema() -> dict[str, Any]:
                        "the bridge writes results, progress and errors to its stdout. "
                        "$defs names each message by its type.",
         "anyOf": [{"$ref": REF.format(name=name)} for name in messages],
-        "$defs": {**defs, **components},
+        "$defs": _without_discriminators({**defs, **components}),
     }
+
+
+def _without_discriminators(node: Any) -> Any:
+    """msgspec marks tagged unions with OpenAPI's `discriminator`, which JSON Schema does not
+    know; the `const` of each tag field already tells the members apart."""
+    if isinstance(node, dict):
+        return {k: _without_discriminators(v) for k, v in node.items() if k != "discriminator"}
+    if isinstance(node, list):
+        return [_without_discriminators(v) for v in node]
+    return node
 
 
 def event_record_schema() -> dict[str, Any]:
