@@ -10,7 +10,8 @@ exactly as it went in.
 
 The server half (`privacy_uploads`) uploads packages that are valid except
 for one planted value per field, to a real backend on SQLite, then reads the
-database file itself and every answer's raw bytes: no value stored, none echoed.
+database file itself and every answer's raw bytes: no value stored, none echoed, and no
+value the rules refuse accepted anywhere.
 
 A leak the product still has is one `(value, position)` case in
 KNOWN_EXPORT_LEAKS / KNOWN_SERVER_LEAKS: the per-value test tolerates exactly
@@ -33,6 +34,7 @@ from branchpy_telemetry.client.catalog import load_catalog
 from branchpy_telemetry.client.daemon_launcher import wait_until_listening
 from branchpy_telemetry.client.error_hashing import hash_error_message, normalize_error_message
 from branchpy_telemetry.client.paths import resolve_paths
+from branchpy_telemetry.client.privacy import check_string
 from branchpy_telemetry.client.schema import package_json_schema
 
 from ..backend.live_backend import LiveBackend, clean_env, start_sqlite_backend
@@ -94,6 +96,10 @@ KNOWN_SERVER_LEAKS: dict[tuple[str, str], str] = {
        for v in VERSION_SHAPED},
     **{(v, "stored:exported_package"): "the export's version-attr leak, uploaded: stored in events.attrs"
        for v in VERSION_SHAPED},
+    **{(v, "accepted:summary.catalog.revision"): "the server's secret-shape check skips fixed-format "
+       "fields, and CATALOG_REVISION_REGEX fits an AWS key id or a GitLab token: a package carrying one in "
+       "summary.catalog.revision is accepted (201; not stored) instead of refused with 422"
+       for v in ("token-04", "token-08", "token-09")},
     **{(v, "stored:platform.os"): "platform.os is any lower-case word (OS_REGEX ^[a-z][a-z0-9]{0,15}$): "
                                   "a user name is stored in packages.platform_os" for v in OS_SHAPED},
 }
@@ -390,6 +396,9 @@ def server_leaks(run: ServerRun, index: int, s: Sensitive) -> set[tuple[str, str
         status = run.campaign.uploads[number].status
         if not (200 <= status < 300 or 400 <= status < 500):
             leaks.add((f"status:{position.name}", f"HTTP {status}"))
+        elif status < 300 and check_string(s.value) is not None:  # a string breaking a rule is a 422
+            leaks.add((f"accepted:{position.name}", f"HTTP {status} for a value the rules refuse "
+                                                    f"({check_string(s.value)})"))
     if run.bodies.holds(forms):
         for upload in run.campaign.uploads:
             if text_holds(upload.body.decode("utf-8", "replace"), forms) or \
