@@ -33,8 +33,9 @@ Two ways to answer "clean?":
     3. credentials by shape (`secret_value_rule`), which no byte class can
        see: checked on every distinct text of the decoded package a sender
        chooses (names, codes, types, attrs keys and text values, the keys of
-       the aggregate tables); every other field has a fixed format, already
-       checked while decoding, that no secret shape fits.
+       the aggregate tables, the catalog's id and revision); every other field
+       has a fixed format, already checked while decoding, that no secret
+       shape fits (ids and hashes are lower-case hex, versions numbers).
   Either way the answer equals `find_violations` of the decoded body
   (tests/backend/test_api_privacy_gate.py checks both functions).
 """
@@ -121,6 +122,9 @@ def _no_secret_shapes(package: TelemetryPackage) -> bool:
         texts.update(table)
     for sample in package.errors:
         texts.update(t for t in (sample.name, sample.error_code, sample.error_type) if t is not None)
+    catalog = package.summary.catalog  # fixed formats, but wide enough to fit a token's shape
+    if catalog is not None:
+        texts.update((catalog.id, catalog.revision))
     return not any(len(t) >= MIN_SECRET_LENGTH and secret_value_rule(t) is not None for t in texts)
 
 

@@ -29,10 +29,15 @@ SHA256_HEX_REGEX = "^[0-9a-f]{64}$"
 TIMESTAMP_REGEX = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?Z$"
 # 1.2.3, v2.0.0-rc.1, 3.13.0b2, 0.4.dev3: at most three numbers (four would fit an IPv4 address) and
 # only a known pre-release or development label (a free label or a local `+tail` could carry a name)
-VERSION_REGEX = (r"^v?[0-9]{1,9}(?:\.[0-9]{1,9}){0,2}"
+VERSION_REGEX = (r"^v?(?:0|[1-9][0-9]{0,8})(?:\.(?:0|[1-9][0-9]{0,8})){0,2}"
                  r"(?:[-.]?(?:a|b|c|rc|alpha|beta|pre|preview|dev|post)(?:\.?[0-9]{1,6})?)?$")
-OS_REGEX = "^[a-z][a-z0-9]{0,15}$"  # linux, darwin, windows, freebsd
-OS_RELEASE_REGEX = "^[0-9]{1,9}(?:\\.[0-9]{1,9}){0,2}$"  # numbers only: a kernel's local tail can name a host
+# the OS families Python reports (platform.system(), lower-cased): a free word could be a user's name
+OS_NAMES: tuple[str, ...] = ("linux", "darwin", "windows", "freebsd", "openbsd", "netbsd", "dragonfly",
+                             "sunos", "aix", "cygwin", "msys", "haiku", "android", "ios", "emscripten",
+                             "wasi", "unknown")
+OS_REGEX = "^(?:" + "|".join(OS_NAMES) + ")$"
+# numbers only (a kernel's local tail can name a host), no leading zeros (a dotted phone number)
+OS_RELEASE_REGEX = "^(?:0|[1-9][0-9]{0,8})(?:\\.(?:0|[1-9][0-9]{0,8})){0,2}$"
 ARCH_REGEX = "^[A-Za-z0-9_]{1,16}$"  # x86_64, arm64, aarch64, AMD64
 CATALOG_ID_REGEX = "^[a-z][a-z0-9._-]{0,63}$"
 CATALOG_REVISION_REGEX = "^[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}$"
@@ -58,7 +63,7 @@ _UUID = re.compile(UUID_REGEX)
 _REF_ID = re.compile(REF_ID_REGEX)
 _VERSION = re.compile(VERSION_REGEX)
 _ERROR_TYPE = re.compile(ERROR_TYPE_REGEX)
-_OS_RELEASE_HEAD = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,9}){0,2}")
+_OS_RELEASE_HEAD = re.compile(r"(?:0|[1-9][0-9]{0,8})(?:\.(?:0|[1-9][0-9]{0,8})){0,2}(?![0-9])")
 
 
 def is_uuid(value: object) -> bool:

@@ -112,7 +112,8 @@ theme = { type = "pattern", regex = "^[a-z][a-z0-9/-]{0,30}$" }
     ("ratio", [0, 0.5, 1, 1.0], [-0.1, 1.01, math.nan, math.inf, True, "0.5", None]),
     ("mode", ["fast", "full"], ["FAST", "fast ", "slow", 1, None, True]),
     ("engine", ["1.2.3", "v2.0.0-rc.1", "8", "3.13.0b2", "0.4.dev3"],
-     ["1.2.3.4", "10.0.0.12", "1.0-alice", "3.12.1+local.2", "alice", "1.2/3", "", 3]),
+     ["1.2.3.4", "10.0.0.12", "1.0-alice", "3.12.1+local.2", "415.555.0132", "01.2", "alice",
+      "1.2/3", "", 3]),
     ("took", [0, 12.5, 10**12], [-1, 10**12 + 1, math.nan, True, "5"]),
     ("theme", ["dark", "solarized-light"], ["Dark", "a/b.txt", "dark/../etc/passwd.cfg", "x" * 40, 3]),
 ], ids=["bool", "int", "float", "enum", "version", "duration_ms", "pattern"])

@@ -208,3 +208,13 @@ def test_the_server_returns_the_same_package_when_nothing_is_dropped():
                                                   name="analyze", attrs={"files": 2})])
     kept, dropped = filter_package(package, load_catalog(), TODAY)
     assert kept is package and dropped == {}
+
+
+@pytest.mark.parametrize("os_name, kept", [("linux", True), ("darwin", True), ("windows", True),
+                                           ("jmartinez", False), ("tkimura", False)])
+def test_platform_os_is_one_of_the_known_families(os_name, kept):
+    import re
+
+    from branchpy_telemetry.client.fixed_formats import OS_REGEX
+
+    assert (re.fullmatch(OS_REGEX, os_name) is not None) is kept

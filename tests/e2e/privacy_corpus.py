@@ -330,7 +330,7 @@ BENIGN: list[Benign] = [
     *_attrs("command", "search", "results", 9),
     *_attrs("command", "search", "regex", True),
     *_attrs("command", "search", "scope", "file", "project", "selection"),
-    *_attrs("command", "doctor", "engine_version", "8.2.1", "v2.0.0-rc.1", "7.4.11", "3.12.1+local.2"),
+    *_attrs("command", "doctor", "engine_version", "8.2.1", "v2.0.0-rc.1", "7.4.11", "3.13.0b2"),
     *_attrs("command", "doctor", "python_ok", True),
     *_attrs("feature", "graph.open", "panel", "flow", "graph", "outline", "control-center"),
     *_attrs("feature", "flow.zoom", "level", 0.05, 1.5, 20.0),

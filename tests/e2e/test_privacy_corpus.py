@@ -13,10 +13,12 @@ for one planted value per field, to a real backend on SQLite, then reads the
 database file itself and every answer's raw bytes: no value stored, none echoed, and no
 value the rules refuse accepted anywhere.
 
-A leak the product still has is one `(value, position)` case in
-KNOWN_EXPORT_LEAKS / KNOWN_SERVER_LEAKS: the per-value test tolerates exactly
-that case, and `test_known_*_leak` asserts it is gone, marked xfail(strict),
-so fixing the product turns it into a failure that asks for the entry's removal.
+A leak found and not yet fixed may be listed as one `(value, position)` case
+in KNOWN_EXPORT_LEAKS / KNOWN_SERVER_LEAKS (with how it leaks): the per-value
+test tolerates exactly that case. Both are empty: every leak this suite found
+(version-shaped IPv4 addresses, a user name as platform.os, a token shape in
+the catalog revision, a container value for an enum crashing the export) is
+fixed.
 """
 
 from __future__ import annotations
@@ -81,28 +83,9 @@ MAX_REQUESTS = 6000
 ERROR_FRAMES = ("{}", "could not open {}", "permission denied for user {}: access refused",
                 "connection to '{}' failed after 3 retries")
 
-# (value id, position) -> what leaks there and how. Each one is a finding for the product.
-VERSION_SHAPED = ("host-03", "host-04", "host-05", "host-06", "phone-04")  # IPv4 addresses, 415.555.0132
-OS_SHAPED = ("user-00", "user-03", "user-13")  # jmartinez, tkimura, kowalskia
-_VERSION_TYPE = ("the `version` type (fixed_formats.VERSION_REGEX) takes up to 4 dotted numbers with leading "
-                 "zeros, so an IPv4 address or a dotted phone number is a valid version")
-KNOWN_EXPORT_LEAKS: dict[tuple[str, str], str] = {
-    (v, "api.attr.version_value"): f"{_VERSION_TYPE}: kept as doctor.engine_version in the package"
-    for v in VERSION_SHAPED}
-KNOWN_SERVER_LEAKS: dict[tuple[str, str], str] = {
-    **{(v, "stored:branchpy_version"): f"{_VERSION_TYPE}: stored in packages.branchpy_version"
-       for v in VERSION_SHAPED},
-    **{(v, "stored:events.attrs.version_value"): f"{_VERSION_TYPE}: stored in events.attrs (doctor)"
-       for v in VERSION_SHAPED},
-    **{(v, "stored:exported_package"): "the export's version-attr leak, uploaded: stored in events.attrs"
-       for v in VERSION_SHAPED},
-    **{(v, "accepted:summary.catalog.revision"): "the server's secret-shape check skips fixed-format "
-       "fields, and CATALOG_REVISION_REGEX fits an AWS key id or a GitLab token: a package carrying one in "
-       "summary.catalog.revision is accepted (201; not stored) instead of refused with 422"
-       for v in ("token-04", "token-08", "token-09")},
-    **{(v, "stored:platform.os"): "platform.os is any lower-case word (OS_REGEX ^[a-z][a-z0-9]{0,15}$): "
-                                  "a user name is stored in packages.platform_os" for v in OS_SHAPED},
-}
+# (value id, position) -> what leaks there and how: a finding for the product. None known.
+KNOWN_EXPORT_LEAKS: dict[tuple[str, str], str] = {}
+KNOWN_SERVER_LEAKS: dict[tuple[str, str], str] = {}
 
 
 # --- the client half: plant, export, search ---------------------------------------------------------
@@ -262,17 +245,6 @@ def unexpected_leaks(s: Sensitive, leaks: set[tuple[str, str]], known: dict) -> 
     return sorted(leak for leak in leaks if (s.id, leak[0]) not in known)
 
 
-def known_leak_cases(known: dict) -> list:
-    """One xfail(strict) case per known leak: it passes, and so fails the run, once the leak is fixed."""
-    return [pytest.param(key, marks=pytest.mark.xfail(strict=True, reason=reason), id=f"{key[0]}@{key[1]}")
-            for key, reason in known.items()]
-
-
-@pytest.mark.parametrize("key", known_leak_cases(KNOWN_EXPORT_LEAKS))
-def test_known_export_leak(exported, key):
-    assert key[1] not in {p for p, _ in export_leaks(exported, BY_ID[key[0]])}
-
-
 @pytest.mark.parametrize("b", BENIGN, ids=[b.id for b in BENIGN])
 def test_declared_value_survives_export_exactly(exported, b: Benign):
     for position in BENIGN_POSITIONS:
@@ -309,9 +281,6 @@ def test_exported_error_hashes_are_template_hashes(exported):
         assert event["error_hash"] == hash_error_message(f"could not open {s.value}", "ValueError", modules)
 
 
-@pytest.mark.xfail(strict=True, reason="a dict or list value for a declared enum attr crashes the whole "
-                   "export: declared.is_clean_record calls the enum's frozenset.__contains__ with an "
-                   "unhashable value (TypeError: unhashable type), so one hostile line blocks every export")
 @pytest.mark.parametrize("value", [{"value": "fast"}, ["fast"]], ids=["dict", "list"])
 def test_a_container_value_for_a_declared_enum_is_dropped_not_fatal(value, paths, subprocess_env,
                                                                      start_daemon, tmp_path):
@@ -427,12 +396,6 @@ def test_the_server_neither_stores_nor_echoes_the_value(server_run, index):
     s = SENSITIVE[index]
     unexpected = unexpected_leaks(s, server_leaks(server_run, index, s), KNOWN_SERVER_LEAKS)
     assert not unexpected, f"{s.id} ({s.cls}): {unexpected}"
-
-
-@pytest.mark.parametrize("key", known_leak_cases(KNOWN_SERVER_LEAKS))
-def test_known_server_leak(server_run, key):
-    index = next(i for i, s in enumerate(SENSITIVE) if s.id == key[0])
-    assert key[1] not in {kind for kind, _ in server_leaks(server_run, index, SENSITIVE[index])}
 
 
 def test_what_the_server_accepted_it_dropped_and_counted(server_run):
