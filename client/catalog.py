@@ -297,6 +297,19 @@ def _compile_pattern(regex: str, entry: str, problem) -> re.Pattern | None:
         return None
 
 
+class IntRange:
+    """An int declaration's check: an int (not a bool) within [lo, hi]. A class rather than a
+    lambda so that the exporter's compiled scan can apply it without a Python call."""
+
+    __slots__ = ("lo", "hi")
+
+    def __init__(self, lo: int, hi: int) -> None:
+        self.lo, self.hi = lo, hi
+
+    def __call__(self, value: object) -> bool:
+        return type(value) is int and self.lo <= value <= self.hi
+
+
 _is_bool = functools.partial(type.__instancecheck__, bool)  # isinstance(v, bool), called from C
 
 
@@ -309,7 +322,7 @@ def _attr_check(attr: AttrSpec, entry: str, problem) -> AttrCheck | None:
         hi = attr.max if attr.max is not None else 2**63 - 1
         if lo > hi:
             problem(entry, "min is greater than max")
-        return lambda v: type(v) is int and lo <= v <= hi
+        return IntRange(lo, hi)
     if isinstance(attr, FloatAttr):
         flo = attr.min if attr.min is not None else -math.inf
         fhi = attr.max if attr.max is not None else math.inf

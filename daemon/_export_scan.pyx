@@ -16,6 +16,7 @@ itself does; any other type is read through getattr.
 
 from cpython.object cimport PyObject
 
+from branchpy_telemetry.client.catalog import IntRange
 from branchpy_telemetry.client.event import EventRecord
 
 
@@ -45,6 +46,7 @@ cdef Py_ssize_t O_TS = _offset("ts"), O_CAT = _offset("category"), O_NAME = _off
 cdef Py_ssize_t O_SRC = _offset("source"), O_DUR = _offset("duration_ms"), O_STATUS = _offset("status")
 cdef Py_ssize_t O_CID = _offset("correlation_id"), O_ERROR = _offset("error"), O_ATTRS = _offset("attrs")
 cdef object _RECORD = EventRecord
+cdef object _INT_RANGE = IntRange
 
 
 cdef inline object _field(object rec, Py_ssize_t off, str name):
@@ -116,32 +118,45 @@ def record_scan(list block, dict checks_by_event, frozenset statuses, set good_i
             continue
         for key, value in (<dict>attrs).items():
             check = (<dict>checks).get(key)
-            if check is None or not check(value):
+            if check is None:
+                dirty.append(i)
+                break
+            if type(check) is _INT_RANGE:  # IntRange.__call__, without the call
+                if type(value) is not int or not (check.lo <= value <= check.hi):
+                    dirty.append(i)
+                    break
+            elif not check(value):
                 dirty.append(i)
                 break
     return dirty
 
 
 def gather(list evs):
-    """(timestamps, names, durations, combination counts, correlation ids, names with a duration)."""
+    """(earliest and latest timestamp, durations by name in event order, combination counts,
+    correlation ids): `aggregates.gather_in_python` in one pass."""
     cdef Py_ssize_t i, n = len(evs)
-    cdef list tss = [None] * n, names = [None] * n, durations = [None] * n
-    cdef dict combos = {}
-    cdef set cids = set(), timed = set()
-    cdef object ev, name, d, cid, key, count
+    cdef dict combos = {}, durations = {}
+    cdef set cids = set()
+    cdef object ev, name, d, cid, key, count, ts, values, first = None, last = None
     for i in range(n):
         ev = evs[i]
-        tss[i] = _field(ev, O_TS, "ts")
+        ts = _field(ev, O_TS, "ts")
+        if first is None or ts < first:
+            first = ts
+        if last is None or ts > last:
+            last = ts
         name = _field(ev, O_NAME, "name")
-        names[i] = name
         d = _field(ev, O_DUR, "duration_ms")
-        durations[i] = d
         if d is not None:
-            timed.add(name)
+            values = durations.get(name)
+            if values is None:
+                durations[name] = [d]
+            else:
+                (<list>values).append(d)
         cid = _field(ev, O_CID, "correlation_id")
         if cid is not None:
             cids.add(cid)
         key = (_field(ev, O_CAT, "category"), name, _field(ev, O_SRC, "source"), _field(ev, O_STATUS, "status"))
         count = combos.get(key)
         combos[key] = 1 if count is None else count + 1
-    return tss, names, durations, combos, cids, timed
+    return first, last, durations, combos, cids

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from functools import partial
-from itertools import compress
-from operator import attrgetter, is_not, itemgetter
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -65,29 +63,34 @@ except ImportError:  # pragma: no cover - only without a C compiler at install t
 _TS, _NAME, _DURATION = attrgetter("ts"), attrgetter("name"), attrgetter("duration_ms")
 _COMBO = attrgetter("category", "name", "source", "status")
 _CID = attrgetter("correlation_id")
-_FIRST, _SECOND = itemgetter(0), itemgetter(1)
-_IS_NOT_NONE = partial(is_not, None)
 
 
 class CleanBatch:
     """What `PartAggregates.add_clean_many` needs of a list of events (EventRecords or
     SanitizedEvents with wire-form timestamps), gathered once with C-level maps."""
 
-    __slots__ = ("tss", "names", "durations", "combos", "cids", "timed")
+    __slots__ = ("first", "last", "durations", "combos", "cids")
 
     def __init__(self, evs: list) -> None:
-        self.tss, self.names, self.durations, self.combos, self.cids, self.timed = gather(evs)
+        self.first, self.last, self.durations, self.combos, self.cids = gather(evs)
 
 
-def gather_in_python(evs: list) -> tuple[list, list, list, dict, set, set]:
-    """(timestamps, names, durations, (category, name, source, status) counts, correlation ids,
-    names with a duration) with C-level maps; `_export_scan.gather` does it in one pass."""
-    names = list(map(_NAME, evs))
-    durations = list(map(_DURATION, evs))
+def gather_in_python(evs: list) -> tuple[str | None, str | None, dict, dict, set]:
+    """(earliest and latest timestamp, durations by name in event order, (category, name, source,
+    status) counts, correlation ids); `_export_scan.gather` does the same in one pass."""
+    tss = list(map(_TS, evs))
+    durations: dict[str, list[float]] = {}
+    for name, d in zip(map(_NAME, evs), map(_DURATION, evs), strict=True):
+        if d is not None:
+            values = durations.get(name)
+            if values is None:
+                durations[name] = [d]
+            else:
+                values.append(d)
     cids = set(map(_CID, evs))
     cids.discard(None)
-    return (list(map(_TS, evs)), names, durations, Counter(map(_COMBO, evs)), cids,
-            set(compress(names, map(_IS_NOT_NONE, durations))))
+    return (min(tss) if tss else None, max(tss) if tss else None, durations, Counter(map(_COMBO, evs)),
+            cids)
 
 
 if gather is None:
@@ -101,16 +104,12 @@ class PartAggregates:
     one dict operation per event — and split into the five tables at the end.
     """
 
-    __slots__ = ("timed", "duration_names", "duration_values", "combos", "commands", "features",
+    __slots__ = ("durations", "combos", "commands", "features",
                  "categories", "sources", "statuses", "errors", "correlation_ids", "redactions", "_first",
                  "_last", "ts_width", "bound")
 
     def __init__(self) -> None:
-        # every event's (name, duration) in two flat lists (None where it has none), grouped
-        # by name once, when the part is written; `timed`: the names with a duration
-        self.timed: set[str] = set()
-        self.duration_names: list[str] = []
-        self.duration_values: list[float | None] = []
+        self.durations: dict[str, list[float]] = {}  # name -> durations (sorted when the part is written)
         # (category, name, source, status) -> [count]: a list, so counting hashes the key once
         self.combos: dict[tuple[str, str, str, str | None], list[int]] = {}
         # keys seen so far per usage table (their counts come from `combos`)
@@ -142,7 +141,7 @@ class PartAggregates:
         """Exactly how much `bound` grows if `ev` is added (without adding it)."""
         name, cat = ev.name, ev.category
         c = 0
-        if ev.duration_ms is not None and name not in self.timed:
+        if ev.duration_ms is not None and name not in self.durations:
             c += _PERF_ENTRY + json_len(name)
         if (cat, name, ev.source, ev.status) not in self.combos:
             c += self._combo_cost(cat, name, ev.source, ev.status)
@@ -219,11 +218,12 @@ class PartAggregates:
         name = ev.name
         d = ev.duration_ms
         if d is not None:
-            self.duration_names.append(name)
-            self.duration_values.append(d)
-            if name not in self.timed:
-                self.timed.add(name)
+            values = self.durations.get(name)
+            if values is None:
+                self.durations[name] = [d]
                 self.bound += _PERF_ENTRY + json_len(name)
+            else:
+                values.append(d)
         key = (ev.category, name, ev.source, ev.status)
         count = self.combos.get(key)
         if count is None:
@@ -239,7 +239,7 @@ class PartAggregates:
         """Exactly how much `bound` grows if `add_clean_many(batch)` runs (events with no error
         hash and wire-form timestamps)."""
         c = (2 * len(self.errors) + 2) * max(0, WIRE_TS_WIDTH - self.ts_width)
-        for name in batch.timed - self.timed:
+        for name in batch.durations.keys() - self.durations.keys():
             c += _PERF_ENTRY + json_len(name)
         commands, features = set(self.commands), set(self.features)
         categories, sources, statuses = set(self.categories), set(self.sources), set(self.statuses)
@@ -260,20 +260,23 @@ class PartAggregates:
 
     def add_clean_many(self, batch: CleanBatch) -> None:
         """`add_clean` of every event of `batch`, in bulk."""
-        if not batch.tss:
+        first, last = batch.first, batch.last
+        if first is None:
             return
-        first, last = min(batch.tss), max(batch.tss)
         if last > self._last:
             self._last = last
         if first < self._first:
             self._first = first
         if self.ts_width < WIRE_TS_WIDTH:
             self._widen(first)
-        self.duration_names += batch.names
-        self.duration_values += batch.durations
-        for name in batch.timed - self.timed:
-            self.timed.add(name)
-            self.bound += _PERF_ENTRY + json_len(name)
+        durations = self.durations
+        for name, values in batch.durations.items():
+            mine = durations.get(name)
+            if mine is None:
+                durations[name] = values
+                self.bound += _PERF_ENTRY + json_len(name)
+            else:
+                mine += values
         combos = self.combos
         for key, n in batch.combos.items():
             count = combos.get(key)
@@ -334,17 +337,9 @@ class PartAggregates:
 
     # --- results -----------------------------------------------------------------
     def performance_metrics(self) -> dict[str, CommandPerformance]:
-        by_name: dict[str, list[float]] = {}
-        for name, d in zip(self.duration_names, self.duration_values, strict=True):
-            if d is not None:
-                values = by_name.get(name)
-                if values is None:
-                    by_name[name] = [d]
-                else:
-                    values.append(d)
         out = {}
-        for name in sorted(by_name):
-            values = sorted(by_name[name])
+        for name in sorted(self.durations):
+            values = sorted(self.durations[name])
             n = len(values)
             total = math.fsum(values)
             out[name] = CommandPerformance(

@@ -99,6 +99,9 @@ class _PartBuilder:
             raise UsageError(f"telemetry.max_upload_size_mb is too small for any package ({cap} bytes)",
                              hint="raise it: `branchpy telemetry config set telemetry.max_upload_size_mb 5`")
         self.limit = cap - self.skeleton  # room for events + aggregates in one part
+        # bytes per event seen so far (a block that clearly will not fit is halved without trying)
+        self.mean_event_bytes = 0.0
+        self.seen_events = self.seen_bytes = 0
         self.scratch = RedactionReport()
         self.encode = msgspec.json.Encoder().encode
         self.sidecar = RedactionSidecar(report_path(output))
@@ -156,7 +159,8 @@ class _PartBuilder:
 
     def _take(self, block: list[EventRecord]) -> None:
         """A block in bulk; where it does not fit, its halves, down to a few records taken one by one."""
-        if self._take_block(block):
+        if (len(block) <= BULK_MIN or self.events_bytes + self.agg.bound + len(block) * self.mean_event_bytes
+                < self.limit) and self._take_block(block):
             return
         if len(block) <= BULK_MIN:
             self._take_one_by_one(block)
@@ -203,6 +207,9 @@ class _PartBuilder:
             self.writer.write(memoryview(data)[1:-1])
             self.count += len(out)
             self.events_bytes += added
+            self.seen_events += len(out)
+            self.seen_bytes += added
+            self.mean_event_bytes = self.seen_bytes / self.seen_events
             agg.add_clean_many(batch)
         for ev, etype, rules, found, omitted in dirty:
             agg.add_rest(ev, etype, rules)
