@@ -61,6 +61,7 @@ class EventFilter(msgspec.Struct, kw_only=True):
     name: str | None = None
     status: str | None = None
     session_id: str | None = None
+    error_hash: str | None = None
     start: datetime | None = None  # inclusive, UTC
     end: datetime | None = None  # exclusive, UTC
 

@@ -180,7 +180,7 @@ class MemorySink(MemoryUsage, _Sink):
         start = R.datetime_to_us(flt.start) if flt.start else None
         end = R.datetime_to_us(flt.end) if flt.end else None
         checks = [(i, v) for i, v in ((4, flt.category), (5, flt.source), (6, flt.name), (8, flt.status),
-                                      (9, flt.session_id)) if v is not None]
+                                      (9, flt.session_id), (12, flt.error_hash)) if v is not None]
         with self._lock:
             rows = [r for r in self._events.values()
                     if all(r[i] == v for i, v in checks)

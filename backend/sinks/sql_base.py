@@ -171,7 +171,7 @@ class SqlSink(Sink):
         if flt.status is not None and flt.source is None and self.status_via_source:
             where.append(f"source IN ({S.qmarks(len(SOURCES))})")
             args.extend(SOURCES)
-        for col in ("category", "source", "name", "status", "session_id"):
+        for col in ("category", "source", "name", "status", "session_id", "error_hash"):
             value = getattr(flt, col)
             if value is not None:
                 where.append(f"{col} = ?")
