@@ -13,7 +13,7 @@ from ..sinks import rollups as R
 from ..sinks.base import EventFilter, KeyCount
 from ..slo import SloReport, command_slos, compute_slo
 from .filters import get_usage_filter, narrowed
-from .params import get_choice, get_int, get_range, get_text
+from .params import get_choice, get_int, get_range, get_text, get_time
 
 bp = Blueprint("queries", __name__)
 __all__ = ["bp", "compute_slo", "SloReport"]  # SloReport and compute_slo live in slo.py
@@ -111,7 +111,8 @@ def errors_slo():
     ctx = current_context()
     now = utcnow()
     settings = ctx.settings
-    flt = get_usage_filter(request.args, now, default_from=now - settings.slo_window_delta)
+    end = get_time(request.args, "to", now) or now  # without `from`: the window that ends at `to`
+    flt = get_usage_filter(request.args, now, default_from=end - settings.slo_window_delta)
     summary = ctx.sink.latency_summary(flt.range)
     report = compute_slo(summary, flt.range, now, settings.slo_success_target, settings.slo_p95_target_ms)
     report.commands = command_slos(ctx.sink, flt, settings.slo_success_target, settings.slo_p95_targets,
