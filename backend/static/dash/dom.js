@@ -21,6 +21,7 @@ export function h(tag, attrs = {}, ...children) {
 export function setPanel(id, state, content) {
   const panel = $(id);
   panel.dataset.state = state;
+  panel.dataset.generation = document.body.dataset.generation || "";
   const body = panel.querySelector(".body");
   if (typeof content === "string") body.replaceChildren(h("p", { class: `note ${state}` }, content));
   else if (content) body.replaceChildren(...[content].flat());
