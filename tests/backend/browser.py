@@ -132,7 +132,8 @@ class Browser:
             time.sleep(0.05)
         state = self.js("document.body && document.body.dataset.state")
         status = self.js("document.getElementById('status')?.textContent")
-        raise BrowserError(f"timed out waiting for {what or expression}; state: {state!r}, status: {status!r}")
+        raise BrowserError(f"timed out waiting for {what or expression}; state: {state!r}, "
+                           f"status: {status!r}")
 
     def screenshot(self, path: Path) -> Path:
         data = self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})["data"]
@@ -157,7 +158,8 @@ class Browser:
                                                          for a in params["args"]))
             elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
                 entry = params["entry"]
-                if entry.get("source") == "network" and statuses.get(entry.get("networkRequestId")) in allow_status:
+                status = statuses.get(entry.get("networkRequestId"))
+                if entry.get("source") == "network" and status in allow_status:
                     continue
                 out.append(f"log ({entry.get('source')}): {entry['text']} {entry.get('url', '')}")
             elif method == "Page.javascriptDialogOpening":

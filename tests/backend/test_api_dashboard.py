@@ -11,7 +11,9 @@ page has a JavaScript or console error. Screenshots: the test's tmp dir, copies 
 
 from __future__ import annotations
 
+import base64
 import shutil
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -31,18 +33,19 @@ from .live_backend import start_sqlite_backend
 pytestmark = pytest.mark.browser
 XSS = "<img src=x onerror=alert(1)>"
 SHOTS = Path("/tmp/dashboard-shots")
-PANELS = ("p-cards", "p-timeline", "p-commands", "p-slo", "p-features", "p-errors", "p-versions", "p-platform",
-          "p-categories", "p-sources", "p-sessions", "p-events")
+PANELS = ("p-cards", "p-timeline", "p-commands", "p-slo", "p-features", "p-errors", "p-versions",
+          "p-platform", "p-categories", "p-sources", "p-sessions", "p-events")
 
 
-def package(seed: int, start: datetime, hours: float, step_min: float, version: str, os_name: str, python: str,
-            install: int):
+def package(seed: int, start: datetime, hours: float, step_min: float, version: str, os_name: str,
+            python: str, install: int):
     n = int(hours * 60 / step_min)
     p = make_package(n, seed=seed, start=start, step=timedelta(minutes=step_min), sessions=5,
                      branchpy_version=version, os_name=os_name, governance_id=governance_id_for(install))
     errors = [msgspec.structs.replace(e, error_type="ValueError" if e.error_code == "BP-E1000" else None)
               for e in p.errors]
-    return msgspec.structs.replace(p, errors=errors, platform=Platform(os=os_name, arch="x86_64", python=python))
+    platform = Platform(os=os_name, arch="x86_64", python=python)
+    return msgspec.structs.replace(p, errors=errors, platform=platform)
 
 
 @pytest.fixture(scope="module")
@@ -106,8 +109,8 @@ def choose(b, select: str, value: str) -> None:
 
 
 def wait_ready(b, after: int = 0) -> int:
-    b.wait_for(f"document.body.dataset.state === 'ready' && Number(document.body.dataset.generation) > {after}",
-               what="the dashboard to be ready")
+    b.wait_for("document.body.dataset.state === 'ready' && "
+               f"Number(document.body.dataset.generation) > {after}", what="the dashboard to be ready")
     return int(b.js("document.body.dataset.generation"))
 
 
@@ -152,7 +155,8 @@ def test_the_page_and_its_icon_need_no_key(server):
     assert 'type="module"' in response.text and "/static/dashboard.js" in response.text
     for asset in ("/static/dashboard.js", "/static/dashboard.css", "/static/dash/panels.js", "/favicon.ico"):
         assert requests.get(server.url + asset, timeout=10).status_code == 200, asset
-    assert requests.get(server.url + "/favicon.ico", timeout=10).headers["Content-Type"].startswith("image/svg+xml")
+    icon = requests.get(server.url + "/favicon.ico", timeout=10)
+    assert icon.headers["Content-Type"].startswith("image/svg+xml") and icon.content.startswith(b"<svg")
 
 
 def test_every_number_on_the_cards_and_in_the_commands_table_is_the_apis(page, server):
@@ -211,8 +215,8 @@ def test_clicking_a_command_filters_every_panel_and_the_url_keeps_the_filters(pa
 def test_a_command_name_that_is_html_is_shown_as_text(page):
     b = page()
     name = msgspec.json.encode(XSS).decode()
-    assert b.js(f"[...document.querySelectorAll('#p-commands tbody tr')].find(tr => tr.dataset.name === {name})"
-                ".querySelector('.name').textContent") == XSS
+    assert b.js("[...document.querySelectorAll('#p-commands tbody tr')]"
+                f".find(tr => tr.dataset.name === {name}).querySelector('.name').textContent") == XSS
     assert b.js("document.querySelectorAll('img').length") == 0
     assert XSS in b.js("[...document.querySelectorAll('#f-name option')].map(o => o.textContent)")
 
@@ -263,31 +267,27 @@ def test_an_answer_for_filters_no_longer_shown_is_dropped(page, server, browser)
                 pass  # the page gave up on it already (aborted)
     finally:
         b.send("Fetch.disable")
-    b.wait_for("performance.getEntriesByType('resource').filter(e => e.name.includes('from=24h')).length === 0 "
-               "|| document.body.dataset.state === 'ready'")
+    final = int(b.js("document.body.dataset.generation"))
+    drawn_by = b.js(f"[{', '.join(repr(p) for p in PANELS)}].map(id => document.getElementById(id)"
+                    ".dataset.generation)")
+    assert drawn_by == [str(final)] * len(PANELS)  # every panel drawn by the last load, none by the 24h one
     assert b.js("document.getElementById('f-range').value") == "30d"
     assert "30 days" in b.js("document.getElementById('status').textContent")
     assert_cards_equal(b, api(server, "/stats", **{"from": "30d"}))
 
 
-def poll_paused(b, at_least: int) -> list[str]:
-    """Request ids of Fetch.requestPaused events seen so far (waiting for `at_least` of them)."""
+def poll_paused(b, at_least: int, timeout: float = 20.0) -> list[str]:
+    """Request ids of the Fetch.requestPaused events seen so far, waiting (on a deadline) for `at_least`."""
     ids: list[str] = []
-
-    def seen() -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
         with b._cond:
-            found = [e for e in b.events if e["method"] == "Fetch.requestPaused"]
+            ids += [e["params"]["requestId"] for e in b.events if e["method"] == "Fetch.requestPaused"]
             b.events = [e for e in b.events if e["method"] != "Fetch.requestPaused"]
-        ids.extend(e["params"]["requestId"] for e in found)
-        return len(ids) >= at_least
-
-    b.wait_for("true") if seen() else None
-    deadline_checks = 0
-    while not seen() and deadline_checks < 400:
-        b.js("new Promise(r => setTimeout(r, 25))")
-        deadline_checks += 1
-    assert len(ids) >= at_least
-    return ids
+        if len(ids) >= at_least:
+            return ids
+        assert time.monotonic() < deadline, f"{len(ids)} requests paused, expected {at_least}"
+        time.sleep(0.02)
 
 
 def test_a_failing_call_shows_its_error_in_its_own_panel(page, server, request):
@@ -298,10 +298,9 @@ def test_a_failing_call_shows_its_error_in_its_own_panel(page, server, request):
         choose(b, "range", "30d")
         (request_id,) = poll_paused(b, at_least=1)[:1]
         body = msgspec.json.encode({"error": {"code": "sink_unavailable", "message": "the database is down"}})
-        import base64
-        b.send("Fetch.fulfillRequest", {"requestId": request_id, "responseCode": 503, "body":
-                                        base64.b64encode(body).decode(),
-                                        "responseHeaders": [{"name": "Content-Type", "value": "application/json"}]})
+        b.send("Fetch.fulfillRequest", {
+            "requestId": request_id, "responseCode": 503, "body": base64.b64encode(body).decode(),
+            "responseHeaders": [{"name": "Content-Type", "value": "application/json"}]})
     finally:
         b.send("Fetch.disable")
     b.wait_for("document.body.dataset.state === 'error'", what="the error state")
@@ -322,8 +321,8 @@ def test_an_error_group_lists_its_events_and_the_commands_table_sorts(page, serv
     assert parse_qs(urlsplit(b.js("location.href")).query) == {"error": [group["error_hash"]]}
     events = api(server, "/events", **{"from": "7d", "error_hash": group["error_hash"], "per_page": 25})
     assert b.js("document.querySelector('#p-events [data-total]').dataset.total") == str(events["total"])
-    assert set(b.js("[...document.querySelectorAll('#p-events tbody tr')].map(tr => tr.cells[6].textContent)")) \
-        == {group["error_code"]}
+    codes = b.js("[...document.querySelectorAll('#p-events tbody tr')].map(tr => tr.cells[6].textContent)")
+    assert set(codes) == {group["error_code"]}
 
     b.js("document.querySelector('#p-commands th[data-sort=\"p95_ms\"]').click()")
     p95 = [float(r["cells"][5][0]) for r in command_rows(b)]
