@@ -21,8 +21,7 @@ const HONOURS = {
   "p-cards": ["category", "source", "name", "version"], "p-timeline": ["category", "source", "name", "version"],
   "p-commands": ["category", "source", "name", "version"], "p-features": ["category", "source", "name", "version"],
   "p-slo": ["category", "source", "name", "version"], "p-versions": ["category", "source", "name", "version"],
-  "p-platform": ["category", "source", "name", "version"], "p-categories": ["category", "source", "name", "version"],
-  "p-sources": ["category", "source", "name", "version"], "p-errors": ["category", "name"], "p-sessions": [],
+  "p-platform": ["category", "source", "name", "version"], "p-errors": ["category", "name"], "p-sessions": [],
   "p-events": ["category", "source", "name"],
 };
 const NOTES = {
@@ -74,15 +73,17 @@ function authFailed(err) {
   showKeyForm(`The key was refused (${err.code}): enter a key with the read scope.`);
 }
 
-/** Fetch, then render into the panel unless a newer load has started since. */
-async function panel(id, gen, fetchers, render, isEmpty, emptyText) {
+/** Render into the panel once its answers are in, unless a newer load has started since. */
+async function panel(id, gen, answers, render, isEmpty, emptyText) {
   setPanel(id, "loading", "Loading…");
   setScope(id, scopeNote(id));
   try {
-    const data = await Promise.all(fetchers.map((f) => f()));
+    const data = await Promise.all(answers);
     if (gen !== generation) return "stale";
-    if (isEmpty && isEmpty(...data)) { setPanel(id, "empty", emptyText); return "ok"; }
-    setPanel(id, "ready", render(...data));
+    const started = performance.now();
+    if (isEmpty && isEmpty(...data)) setPanel(id, "empty", emptyText);
+    else setPanel(id, "ready", render(...data));
+    performance.measure(`render ${id}`, { start: started, end: performance.now() });
     return "ok";
   } catch (err) {
     if (gen !== generation || err.name === "AbortError") return "stale";
@@ -95,9 +96,15 @@ async function panel(id, gen, fetchers, render, isEmpty, emptyText) {
 async function load() {
   if (!readKey()) return showKeyForm("Enter a read key to see the data.");
   const gen = ++generation;
+  performance.mark(`dashboard-load-${gen}`);
   if (inFlight) inFlight.abort();
   const controller = inFlight = new AbortController();
-  const get = (path, params) => () => getJson(API, path, params, controller.signal);
+  // every request leaves before any panel is touched (the browser runs six at a time)
+  const get = (path, params) => {
+    const answer = getJson(API, path, params, controller.signal);
+    answer.catch(() => {});  // handled by its panel; never an unhandled rejection
+    return answer;
+  };
   const range = RANGES[state.range], bucket = range.bucket, now = Date.now();
   const window = apiParams(state);
   const span = { start: now - range.seconds * 1000, end: now, stepMs: BUCKET_SECONDS[bucket] * 1000 };
@@ -106,45 +113,53 @@ async function load() {
   setStatus(`Loading ${range.label}…`);
   $("timeline-caption").textContent = `1 bar = 1 ${bucket} (UTC) · ${RANGES[state.range].label} · `
     + "blue: events, red: errors; an empty bucket is a gap";
-  const namesPromise = getJson(API, "/aggregate/name", window, controller.signal);
-  const names = () => namesPromise;
+  const calls = {
+    errors: get("/errors/recent", { ...apiParams(state, ["category", "name"]), limit: 20 }),
+    platform: get("/aggregate/platform", window),
+    names: get("/aggregate/name", window),
+    versions: get("/aggregate/version", window),
+    adoption: get("/aggregate/version/timeline", window),
+    stats: get("/stats", window),
+    timeline: get("/aggregate/timeline", { ...window, bucket }),
+    slo: get("/errors/slo", window),
+    sessions: get("/sessions", { from: state.range, limit: 15 }),
+    events: get("/events", { ...apiParams(state, ["category", "source", "name"]), error_hash: state.error,
+                             page: state.page, per_page: 25 }),
+  };
   const pick = (name) => setFilters({ name: state.name === name ? "" : name });
   const results = await Promise.all([
-    panel("p-cards", gen, [get("/stats", window)], P.renderCards),
-    panel("p-timeline", gen, [get("/aggregate/timeline", { ...window, bucket })],
-          (rows) => timelineChart(rows, span)),
-    panel("p-commands", gen, [names], (report) => {
+    panel("p-cards", gen, [calls.stats], P.renderCards),
+    panel("p-timeline", gen, [calls.timeline], (rows) => timelineChart(rows, span)),
+    panel("p-commands", gen, [calls.names], (report) => {
       lastNames = report;
       return renderCommandsTable();
     }, (r) => !commandItems(r).length, "No command in this range and selection."),
-    panel("p-features", gen, [names], (r) => P.renderFeatures(featureItems(r), describe, pick),
+    panel("p-features", gen, [calls.names], (r) => P.renderFeatures(featureItems(r), describe, pick),
           (r) => !featureItems(r).length, "No feature used in this range and selection."),
-    panel("p-slo", gen, [get("/errors/slo", window)], (slo) => P.renderSlo(slo, describe),
+    panel("p-slo", gen, [calls.slo], (slo) => P.renderSlo(slo, describe),
           (slo) => !slo.commands.length, "No command reported a status in this range."),
-    panel("p-versions", gen, [get("/aggregate/version", window), get("/aggregate/version/timeline", window)],
-          (list, days) => { fillOptions("f-version", list.map((r) => r.key)); return P.renderVersions(list, days, span); },
-          (list) => !list.length, "No version seen in this range."),
-    panel("p-platform", gen, [get("/aggregate/platform", window)],
+    panel("p-versions", gen, [calls.versions, calls.adoption], (list, days) => {
+      fillOptions("f-version", list.map((r) => r.key));
+      return P.renderVersions(list, days, span);
+    }, (list) => !list.length, "No version seen in this range."),
+    panel("p-platform", gen, [calls.platform],
           (p) => [P.renderKeyTable("OS", p.os), P.renderKeyTable("Python", p.python)],
           (p) => !p.os.length, "No platform seen in this range."),
-    panel("p-categories", gen, [get("/aggregate/category", window)], P.renderMix, (r) => !r.length, "No events."),
-    panel("p-sources", gen, [get("/aggregate/source", window)], P.renderMix, (r) => !r.length, "No events."),
-    panel("p-errors", gen, [get("/errors/recent", { ...apiParams(state, ["category", "name"]), limit: 20 })],
-          (groups) => P.renderErrors(groups, { onPick: pickError, picked: state.error }),
-          (g) => !g.length, "No error in this range. 🎉"),
-    panel("p-sessions", gen, [get("/sessions", { from: state.range, limit: 15 })], P.renderSessions,
+    panel("p-errors", gen, [calls.errors], (groups) => P.renderErrors(groups, { onPick: pickError, picked: state.error }),
+          (g) => !g.length, "No error in this range."),
+    panel("p-sessions", gen, [calls.sessions], P.renderSessions,
           (s) => !s.count && !s.items.length, "No session started in this range."),
-    panel("p-events", gen, [get("/events", { ...apiParams(state, ["category", "source", "name"]),
-                                             error_hash: state.error, page: state.page, per_page: 25 })],
+    panel("p-events", gen, [calls.events],
           (page) => P.renderEvents(page, (n) => { state.page = n; writeState(state); load(); }),
           (page) => !page.total, state.error ? "No event of this error in this range." : "No event in this range."),
   ]);
   if (gen !== generation) return;
-  names().then((r) => fillOptions("f-name", r.items.map((it) => it.name))).catch(() => {});
+  calls.names.then((r) => fillOptions("f-name", r.items.map((it) => it.name))).catch(() => {});
   const refused = results.find((r) => r instanceof ApiError);
   if (refused) return authFailed(refused);
   const failed = results.filter((r) => r === "error").length;
   document.body.dataset.state = failed ? "error" : "ready";
+  performance.mark(`dashboard-ready-${gen}`);  // every panel drawn (tests/bench measures the first)
   const stamp = new Date().toISOString().slice(0, 19).replace("T", " ");
   setStatus(failed ? `${failed} panel(s) could not be loaded; see them below.`
                    : `Updated ${stamp} UTC · ${range.label}${describeFilters()}`, failed ? "error" : "");

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.browser
 XSS = "<img src=x onerror=alert(1)>"
 SHOTS = Path("/tmp/dashboard-shots")
 PANELS = ("p-cards", "p-timeline", "p-commands", "p-slo", "p-features", "p-errors", "p-versions",
-          "p-platform", "p-categories", "p-sources", "p-sessions", "p-events")
+          "p-platform", "p-sessions", "p-events")
 
 
 def package(seed: int, start: datetime, hours: float, step_min: float, version: str, os_name: str,

@@ -1,9 +1,11 @@
 // Numbers and times as the page shows them (UTC everywhere).
 export const DASH = "–";
-const nf = new Intl.NumberFormat("en-US");
 
 export const isNum = (x) => typeof x === "number" && Number.isFinite(x);
-export const count = (n) => (isNum(n) ? nf.format(n) : DASH);
+// 1234567 -> "1,234,567" (what Intl.NumberFormat("en-US") gives, without loading ICU's locale data
+// on a fresh page: that cost the first table ~20 ms)
+const grouped = (n) => String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+export const count = (n) => (isNum(n) ? (n < 0 ? "-" + grouped(-n) : grouped(n)) : DASH);
 export const pct = (x, digits = 1) => (isNum(x) ? (x * 100).toFixed(digits) + " %" : DASH);
 
 export function ms(x) {

@@ -165,10 +165,3 @@ export function renderEvents(page, onPage) {
   return [table(["Time", "Category", "Source", "Name", "Status", "Duration", "Code", "Session (end)"].map(
     (t, i) => h("th", { class: i === 5 ? "num" : "" }, t)), rows), nav];
 }
-
-export function renderMix(rows) {
-  const max = Math.max(0, ...rows.map((r) => r.count));
-  return table([h("th", {}, ""), h("th", { class: "num" }, "Events"), h("th", {}, "")],
-    rows.map((r) => h("tr", { "data-key": r.key }, h("td", {}, r.key), num(r.count, count(r.count)),
-                          h("td", { class: "barcell" }, bar(r.count, max)))));
-}
