@@ -60,10 +60,8 @@ function axis(svg, starts, stepMs) {
   const bw = (W - L - R) / starts.length;
   for (const { i, text } of xTicks(starts, stepMs)) {
     const x = L + i * bw;
-    const atEnd = x > W - R - 40;  // a label that would run past the right edge ends at its tick
-    svg.append(el("line", { class: "xtick", x1: x, x2: x, y1: H - B, y2: H - B + 5 }),
-               el("text", { class: "xlabel", x: atEnd ? x : x + 2, y: H - B + 17,
-                            "text-anchor": atEnd ? "end" : "start" }, text));
+    svg.append(el("line", { class: "xtick", x1: x, x2: x, y1: H - B, y2: H - B + 5 }));
+    if (x < W - R - 34) svg.append(el("text", { class: "xlabel", x: x + 2, y: H - B + 17 }, text));  // else clipped
   }
   svg.append(el("line", { class: "axis", x1: L, x2: W - R, y1: H - B, y2: H - B }));
   return bw;
