@@ -16,7 +16,8 @@ from .context import current_context
 PUBLIC_ENDPOINTS: dict[str, str] = {
     "meta.health": "readiness probe for load balancers; answers sink kinds and states only",
     "dashboard.dashboard": "the page holds no data; every data call it makes sends a read key",
-    "static": "the dashboard page's script and stylesheet",
+    "dashboard.favicon": "the dashboard page's icon",
+    "static": "the dashboard page's scripts, stylesheet and icon",
 }
 
 SCOPE_BY_BLUEPRINT: dict[str, str] = {

@@ -19,13 +19,14 @@ from branchpy_telemetry.client.timewindow import format_ts, parse_duration, utcn
 
 from .auth import SCOPES, generate_key
 from .local_stack import cmd_up
-from .settings import BackendSettings, load_backend_settings
+from .settings import BackendSettings, load_backend_settings, parse_targets
 from .sinks.base import Sink, SinkError
 
 log = structlog.get_logger("backend.cli")
 # command-line flags that set a BackendSettings field of the same name
 SETTING_FLAGS = ("connection_limit", "keepalive_timeout_s", "header_timeout_s", "body_timeout_s",
-                 "body_min_rate", "trusted_proxy", "secondary_backlog", "catalog")
+                 "body_min_rate", "trusted_proxy", "secondary_backlog", "catalog", "slo_success_target",
+                 "slo_p95_target_ms", "slo_p95_targets", "slo_window")
 _json = msgspec.json.Encoder()
 
 
@@ -66,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--trusted-proxy", dest="trusted_proxy", metavar="ADDR",
                        help="your load balancer's address: its X-Forwarded-For names the client "
                             "(per-client limits need it behind a balancer)")
+    serve.add_argument("--slo-success-target", type=float, dest="slo_success_target", metavar="RATE",
+                       help="share of events that must succeed (default 0.99: an error budget of 1 %%)")
+    serve.add_argument("--slo-p95-target-ms", type=float, dest="slo_p95_target_ms", metavar="MS",
+                       help="p95 duration target of a command with no target of its own (default 1000)")
+    serve.add_argument("--slo-p95-target", action="append", dest="slo_p95_targets", metavar="NAME=MS",
+                       help="a command's own p95 target, e.g. analyze=5000 (repeat per command)")
+    serve.add_argument("--slo-window", dest="slo_window", metavar="DURATION",
+                       help="the SLO window when a request gives no range (default 7d)")
     serve.set_defaults(handler=cmd_serve)
 
     up = with_db(sub.add_parser("up", help="run the local stack: backend + daemon + local keys, "
@@ -121,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
 def settings_from_args(args: argparse.Namespace) -> BackendSettings:
     """Environment and defaults, overridden by the flags given."""
     overrides = {name: getattr(args, name, None) for name in SETTING_FLAGS}
+    if overrides.get("slo_p95_targets"):
+        overrides["slo_p95_targets"] = parse_targets(overrides["slo_p95_targets"])
     return load_backend_settings(db_urls=args.db, **overrides)
 
 

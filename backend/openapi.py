@@ -54,7 +54,9 @@ TIMESTAMP_FIELDS: dict[str, tuple[str, ...]] = {
     "StoredEvent": ("ts",),
     "Stats": ("last_upload",),
     "TimelineBucket": ("bucket",),
-    "RecentError": ("last_seen",),
+    "RecentError": ("last_seen", "first_seen"),
+    "NameReport": ("window_from", "window_to", "previous_from", "previous_to"),
+    "VersionDay": ("bucket",),
     "SessionRow": ("first_ts", "last_ts"),
     "SloReport": ("window_from", "window_to"),
 }
@@ -73,12 +75,19 @@ def _routes() -> list[tuple[str, str, str, str | None, list[dict], object, dict[
     from branchpy_telemetry.client.catalog import CatalogDescription
 
     from .api.meta import HealthReport
-    from .api.queries import SloReport
     from .api.upload import UploadReceipt
+    from .breakdowns import KeyUsage, NameReport, PlatformReport, VersionDay
+    from .slo import SloReport
 
     cats = {"type": "string", "enum": ["command", "feature", "error", "performance", "session", "system"]}
     srcs = {"type": "string", "enum": ["cli", "extension", "daemon"]}
     text = {"type": "string", "maxLength": 200}
+    filters = [*_RANGE, _param("category", cats, "only events of this category"),
+               _param("source", srcs, "only events from this source"),
+               _param("name", text, "only this command or feature"),
+               _param("version", text, "only events of packages from this branchpy_version"),
+               _param("os", text, "only events of packages from this OS"),
+               _param("python", text, "only events of packages from this Python version")]
     return [
         ("/health", "get", "Readiness: sinks reachable, limits advertised", None, [], HealthReport, {}),
         ("/upload", "post", "Upload one telemetry package", "ingest", [], UploadReceipt,
@@ -87,24 +96,41 @@ def _routes() -> list[tuple[str, str, str, str | None, list[dict], object, dict[
           "422": "schema_invalid (details.path), privacy_violation (details: [{pointer, rule}]), "
                  "limit_exceeded (details: [{pointer, rule, limit}]: more than 64 attrs on an event, "
                  "or an attr key over 64 characters) or invalid_package (details.pointer)"}),
-        ("/stats", "get", "Totals for the dashboard cards", "read", [], base.Stats, {}),
+        ("/stats", "get", "Totals for the dashboard cards: all time, or over a range and filters (events, "
+                          "errors: every filter; installs: range, version, os, python; sessions, packages "
+                          "and last upload: the range only)", "read", filters, base.Stats, {}),
         ("/events", "get", "Stored events, newest first", "read", [
             _param("category", cats, "filter"), _param("source", srcs, "filter"),
             _param("name", text, "filter"), _param("status", text, "filter"),
-            _param("session_id", text, "filter"), *_RANGE,
+            _param("session_id", text, "filter"),
+            _param("error_hash", {"type": "string", "maxLength": 200}, "the events of one error group"),
+            *_RANGE,
             _param("page", {"type": "integer", "minimum": 1, "default": 1}, "page number"),
             _param("per_page", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "page size"),
         ], base.EventPage, {}),
-        ("/aggregate/category", "get", "Event counts per category", "read", _RANGE, list[base.KeyCount], {}),
-        ("/aggregate/source", "get", "Event counts per source", "read", _RANGE, list[base.KeyCount], {}),
-        ("/aggregate/timeline", "get", "Events and errors per time bucket", "read", [
+        ("/aggregate/category", "get", "Event counts per category", "read", filters, list[base.KeyCount], {}),
+        ("/aggregate/source", "get", "Event counts per source", "read", filters, list[base.KeyCount], {}),
+        ("/aggregate/timeline", "get", "Events and errors per time bucket (empty buckets left out)", "read", [
             _param("bucket", {"type": "string", "enum": ["hour", "day"], "default": "hour"}, "bucket size"),
-            *_RANGE], list[base.TimelineBucket], {}),
-        ("/errors/recent", "get", "Latest hashed error groups", "read", [
+            *filters], list[base.TimelineBucket], {}),
+        ("/aggregate/name", "get", "Per command or feature: events, errors, error rate (errors over events "
+                                   "that reported a status), p50/p95/max duration, and the same over the "
+                                   "previous period of equal length. p50/p95 are per command over every "
+                                   "source and platform", "read", filters, NameReport, {}),
+        ("/aggregate/version", "get", "Events and installs per branchpy_version (installs: distinct over the "
+                                      "UTC days the range overlaps; under the version and platform filters "
+                                      "only)", "read", filters, list[KeyUsage], {}),
+        ("/aggregate/version/timeline", "get", "Events and installs per branchpy_version per UTC day", "read",
+         filters, list[VersionDay], {}),
+        ("/aggregate/platform", "get", "Events and installs per OS and per Python version", "read", filters,
+         PlatformReport, {}),
+        ("/errors/recent", "get", "Error groups, most recently seen first: all time, or seen in a range "
+                                  "(with first seen, type and the commands affected; the category and name "
+                                  "filters apply)", "read", [
             _param("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 20}, "how many"),
-        ], list[base.RecentError], {}),
-        ("/errors/slo", "get", "Success rate and p95 latency against the SLO targets", "read", _RANGE,
-         SloReport, {}),
+            *filters], list[base.RecentError], {}),
+        ("/errors/slo", "get", "Success rate and p95 latency against the SLO targets, overall and per "
+                               "command", "read", filters, SloReport, {}),
         ("/sessions", "get", "Session analytics", "read", [
             _param("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "rows"),
             *_RANGE], base.SessionsSummary, {}),

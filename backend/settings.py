@@ -33,9 +33,10 @@ class BackendSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     upload_burst: int = 200
     query_rate_per_s: float = 50.0
     query_burst: int = 300
-    # SLO targets for GET /errors/slo
+    # SLO targets for GET /errors/slo (slo.py): one success rate, a p95 per command (else the default)
     slo_success_target: float = 0.99
     slo_p95_target_ms: float = 1000.0
+    slo_p95_targets: dict[str, float] = {}  # command name -> p95 target in ms; env: "analyze=5000,lint=300"
     slo_window: str = "7d"
     # the event catalog this server stores by (a TOML file); None: the bundled BranchPy catalog
     catalog: str | None = None
@@ -78,6 +79,8 @@ def load_backend_settings(env: Mapping[str, str] | None = None, **overrides: obj
         value = env.get(ENV_PREFIX + field.upper())
         if value is not None and value != "":
             raw[field] = value.split(",") if field == "db_urls" else value
+    if isinstance(raw.get("slo_p95_targets"), str):
+        raw["slo_p95_targets"] = parse_targets(raw["slo_p95_targets"].split(","))
     if env.get(DB_ENV) and "db_urls" not in raw:
         raw["db_urls"] = [env[DB_ENV]]
     for key, value in overrides.items():
@@ -94,13 +97,25 @@ def load_backend_settings(env: Mapping[str, str] | None = None, **overrides: obj
     return settings
 
 
+def parse_targets(items: list[str]) -> dict[str, str]:
+    """["analyze=5000", "lint=300"] -> {"analyze": "5000", "lint": "300"} (converted and checked later)."""
+    out = {}
+    for item in items:
+        name, sep, value = item.strip().partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ConfigError(f"invalid SLO target {item.strip()!r}",
+                              hint="use NAME=MILLISECONDS, e.g. analyze=5000")
+        out[name.strip()] = value.strip()
+    return out
+
+
 def validate_settings(settings: BackendSettings) -> None:
     if settings.max_upload_size_mb <= 0:
         raise ConfigError("max_upload_size_mb must be > 0")
     if not 0 < settings.slo_success_target < 1:
         raise ConfigError("slo_success_target must be between 0 and 1 (e.g. 0.99)")
-    if settings.slo_p95_target_ms <= 0:
-        raise ConfigError("slo_p95_target_ms must be > 0")
+    if settings.slo_p95_target_ms <= 0 or any(v <= 0 for v in settings.slo_p95_targets.values()):
+        raise ConfigError("p95 targets (slo_p95_target_ms, slo_p95_targets) must be > 0")
     if settings.upload_rate_per_s < 0 or settings.query_rate_per_s < 0:
         raise ConfigError("rate limits must be >= 0 (0 disables)")
     for name in ("health_timeout_s", "keepalive_timeout_s", "header_timeout_s", "body_timeout_s"):

@@ -2,39 +2,31 @@
 
 from __future__ import annotations
 
-import msgspec
 from flask import Blueprint, request
 
 from branchpy_telemetry.client.event import CATEGORIES, SOURCES
-from branchpy_telemetry.client.timewindow import format_ts, utcnow
+from branchpy_telemetry.client.timewindow import utcnow
 
+from .. import breakdowns as B
 from ..context import current_context, respond
-from ..sinks.base import EventFilter, LatencySummary, TimeRange
-from .params import get_choice, get_int, get_range, get_text
+from ..sinks import rollups as R
+from ..sinks.base import EventFilter, KeyCount
+from ..slo import SloReport, command_slos, compute_slo
+from .filters import get_usage_filter, narrowed
+from .params import get_choice, get_int, get_range, get_text, get_time
 
 bp = Blueprint("queries", __name__)
+__all__ = ["bp", "compute_slo", "SloReport"]  # SloReport and compute_slo live in slo.py
 
 MAX_PER_PAGE = 500
 
 
-class SloReport(msgspec.Struct, kw_only=True):
-    window_from: str
-    window_to: str
-    total: int
-    errors: int
-    success_rate: float | None  # None when no event in the window had a status
-    success_target: float
-    success_met: bool
-    error_budget_remaining: float  # fraction of the budget left (1 = untouched, < 0 = overspent)
-    burn_rate: float  # observed error rate / allowed error rate (1 = exactly on budget)
-    p95_ms: float | None
-    p95_target_ms: float
-    latency_met: bool
-
-
 @bp.get("/stats")
 def stats():
-    return respond(current_context().sink.stats())
+    sink = current_context().sink
+    if not narrowed(request.args):
+        return respond(sink.stats())
+    return respond(B.stats_in_range(sink, get_usage_filter(request.args, utcnow())))
 
 
 @bp.get("/events")
@@ -48,6 +40,7 @@ def events():
         name=get_text(args, "name"),
         status=get_text(args, "status"),
         session_id=get_text(args, "session_id"),
+        error_hash=get_text(args, "error_hash"),
         start=rng.start,
         end=rng.end,
     )
@@ -56,29 +49,61 @@ def events():
     return respond(ctx.sink.list_events(flt, page, per_page))
 
 
+def _key_counts(dimension: str):
+    sink, flt = current_context().sink, get_usage_filter(request.args, utcnow())
+    if not flt.has_fields:
+        return respond(sink.aggregate(dimension, flt.range))
+    return respond([KeyCount(key=g.key[0], count=g.events)
+                    for g in sorted(sink.usage(flt, (dimension,)), key=lambda g: (-g.events, g.key))])
+
+
 @bp.get("/aggregate/category")
 def aggregate_category():
-    ctx = current_context()
-    return respond(ctx.sink.aggregate("category", get_range(request.args, utcnow())))
+    return _key_counts("category")
 
 
 @bp.get("/aggregate/source")
 def aggregate_source():
-    ctx = current_context()
-    return respond(ctx.sink.aggregate("source", get_range(request.args, utcnow())))
+    return _key_counts("source")
 
 
 @bp.get("/aggregate/timeline")
 def aggregate_timeline():
-    ctx = current_context()
+    sink, flt = current_context().sink, get_usage_filter(request.args, utcnow())
     bucket = get_choice(request.args, "bucket", ("hour", "day"), default="hour")
-    return respond(ctx.sink.timeline(bucket, get_range(request.args, utcnow())))
+    if not flt.has_fields:
+        return respond(sink.timeline(bucket, flt.range))
+    return respond(B.filtered_timeline(sink, flt, {"hour": R.HOUR, "day": R.DAY}[bucket]))
+
+
+@bp.get("/aggregate/name")
+def aggregate_name():
+    now = utcnow()
+    return respond(B.name_report(current_context().sink, get_usage_filter(request.args, now), now))
+
+
+@bp.get("/aggregate/version")
+def aggregate_version():
+    return respond(B.key_usage(current_context().sink, get_usage_filter(request.args, utcnow()), "version"))
+
+
+@bp.get("/aggregate/version/timeline")
+def aggregate_version_timeline():
+    return respond(B.version_days(current_context().sink, get_usage_filter(request.args, utcnow())))
+
+
+@bp.get("/aggregate/platform")
+def aggregate_platform():
+    return respond(B.platform_report(current_context().sink, get_usage_filter(request.args, utcnow())))
 
 
 @bp.get("/errors/recent")
 def errors_recent():
-    ctx = current_context()
-    return respond(ctx.sink.recent_errors(get_int(request.args, "limit", 20, 1, MAX_PER_PAGE)))
+    sink = current_context().sink
+    limit = get_int(request.args, "limit", 20, 1, MAX_PER_PAGE)
+    if not narrowed(request.args):
+        return respond(sink.recent_errors(limit))
+    return respond(sink.error_groups(get_usage_filter(request.args, utcnow()), limit))
 
 
 @bp.get("/errors/slo")
@@ -86,9 +111,13 @@ def errors_slo():
     ctx = current_context()
     now = utcnow()
     settings = ctx.settings
-    rng = get_range(request.args, now, default_from=now - settings.slo_window_delta)
-    summary = ctx.sink.latency_summary(rng)
-    return respond(compute_slo(summary, rng, now, settings.slo_success_target, settings.slo_p95_target_ms))
+    end = get_time(request.args, "to", now) or now  # without `from`: the window that ends at `to`
+    flt = get_usage_filter(request.args, now, default_from=end - settings.slo_window_delta)
+    summary = ctx.sink.latency_summary(flt.range)
+    report = compute_slo(summary, flt.range, now, settings.slo_success_target, settings.slo_p95_target_ms)
+    report.commands = command_slos(ctx.sink, flt, settings.slo_success_target, settings.slo_p95_targets,
+                                   settings.slo_p95_target_ms)
+    return respond(report)
 
 
 @bp.get("/sessions")
@@ -96,29 +125,3 @@ def sessions():
     ctx = current_context()
     limit = get_int(request.args, "limit", 50, 1, MAX_PER_PAGE)
     return respond(ctx.sink.sessions(get_range(request.args, utcnow()), limit))
-
-
-def compute_slo(summary: LatencySummary, rng: TimeRange, now, success_target: float,
-                p95_target_ms: float) -> SloReport:
-    """Success rate vs target, error budget left and burn rate, p95 vs target."""
-    allowed_error_rate = 1.0 - success_target
-    if summary.total:
-        error_rate = summary.errors / summary.total
-        success_rate: float | None = 1.0 - error_rate
-    else:
-        error_rate, success_rate = 0.0, None
-    burn_rate = error_rate / allowed_error_rate
-    return SloReport(
-        window_from=format_ts(rng.start) if rng.start else "",
-        window_to=format_ts(rng.end or now),
-        total=summary.total,
-        errors=summary.errors,
-        success_rate=success_rate,
-        success_target=success_target,
-        success_met=success_rate is None or success_rate >= success_target,
-        error_budget_remaining=round(1.0 - burn_rate, 6),
-        burn_rate=round(burn_rate, 6),
-        p95_ms=summary.p95_ms,
-        p95_target_ms=p95_target_ms,
-        latency_met=summary.p95_ms is None or summary.p95_ms <= p95_target_ms,
-    )

@@ -9,12 +9,16 @@ can encode them directly and so every sink answers in the same shape.
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
 from branchpy_telemetry.client.schema import TelemetryPackage
+
+if TYPE_CHECKING:
+    from .usage_types import InstallCount, UsageFilter, UsageGroup
 
 
 class SinkError(Exception):
@@ -57,6 +61,7 @@ class EventFilter(msgspec.Struct, kw_only=True):
     name: str | None = None
     status: str | None = None
     session_id: str | None = None
+    error_hash: str | None = None
     start: datetime | None = None  # inclusive, UTC
     end: datetime | None = None  # exclusive, UTC
 
@@ -122,9 +127,13 @@ class TimelineBucket(msgspec.Struct, kw_only=True):
 class RecentError(msgspec.Struct, kw_only=True, omit_defaults=True):
     error_hash: str
     error_code: str | None = None
-    name: str | None = None
+    name: str | None = None  # the command or feature of its latest sighting
     count: int
     last_seen: str
+    # given when the groups are read over a range (usage.py's error_rollup):
+    first_seen: str | None = None
+    error_type: str | None = None  # the exception type, when one left the machine
+    commands: list[str] | None = None  # every command or feature it happened in
 
 
 class LatencySummary(msgspec.Struct, kw_only=True):
@@ -217,6 +226,31 @@ class Sink(abc.ABC):
 
     @abc.abstractmethod
     def sessions(self, rng: TimeRange, limit: int) -> SessionsSummary: ...
+
+    # -- breakdowns (usage.py; filters and groups: usage_types.py) --
+    @abc.abstractmethod
+    def usage(self, flt: UsageFilter, group_by: Sequence[str], bucket: int | None = None) -> list[UsageGroup]:
+        """Sums of usage rows per `group_by` (columns of usage.USAGE_KEYS) and, with `bucket`
+        (HOUR or DAY seconds), per time bucket; groups with no event left out; ordered."""
+
+    @abc.abstractmethod
+    def name_percentiles(self, flt: UsageFilter, qs: Sequence[float]) -> dict[tuple[str, str], list]:
+        """(category, name) -> the `qs` duration percentiles (ms) over the range; only the category and
+        name filters apply (the histograms are per command, over every source and platform)."""
+
+    @abc.abstractmethod
+    def install_counts(self, flt: UsageFilter, group_by: str | None, by_day: bool) -> list[InstallCount]:
+        """Distinct installs over the days the range overlaps, per `group_by` (version, os or python)
+        and per day; only the version, os and python filters apply."""
+
+    @abc.abstractmethod
+    def error_groups(self, flt: UsageFilter, limit: int) -> list[RecentError]:
+        """The error groups seen in the range, most recently seen first; only the category and name
+        filters apply."""
+
+    @abc.abstractmethod
+    def uploads(self, rng: TimeRange) -> tuple[int, str | None]:
+        """(packages received in the hours the range overlaps, the latest receipt)."""
 
     @abc.abstractmethod
     def purge_older_than(self, cutoff: datetime, batch_size: int = 5000) -> int:

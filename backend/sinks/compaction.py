@@ -19,27 +19,43 @@ after retention, for aggregates older than a day (`--compact-older-than`).
 
 from __future__ import annotations
 
+import operator
+
 from . import histogram
 from . import rollups as R
+from . import usage as U
 from .sql_store import ERROR_COLUMNS, Dialect, chunks, read_locked, upsert_rows
 
-# Additive tables: (natural key, the column holding the hour, summed columns).
+# Additive tables keyed by hour: (natural key, the column holding the hour, summed columns, columns
+# keeping their maximum, columns keeping their minimum).
 ADDITIVE = {
-    "rollup_hour": (("hour",), "hour", ("events", "errors", "with_status", "dur_n", "dur_sum")),
-    "rollup_dim": (("dim", "hour", "dkey"), "hour", ("events",)),
-    "session_hour": (("hour",), "hour", ("sessions", "duration_us", "events")),
+    "rollup_hour": (("hour",), "hour", ("events", "errors", "with_status", "dur_n", "dur_sum"), (), ()),
+    "rollup_dim": (("dim", "hour", "dkey"), "hour", ("events",), (), ()),
+    "session_hour": (("hour",), "hour", ("sessions", "duration_us", "events"), (), ()),
+    "upload_hour": (("hour",), "hour", ("packages",), ("last_us",), ()),
 }
+# Additive tables keyed by (level, start, ...): blocks of `level` seconds (usage.py).
+LEVELED = {
+    "usage_rollup": (U.USAGE_KEYS, U.USAGE_SUMS, ("dur_max",), ()),
+    "error_rollup": (U.ERROR_KEYS, ("count",), ("last_us",), ("first_us",)),
+}
+# Cumulative histograms: (table, natural key after level and start).
+HISTOGRAMS = (("hist", ()), ("name_hist", ("category", "name")))
 
 
 def compact_batch(cur, dialect: Dialect, before_us: int, limit: int) -> int:
     """Fold up to `limit` shard rows whose time is wholly before `before_us`; returns how many."""
     before_s = before_us // 1_000_000
     folded = 0
-    for table, (keys, hour_column, sums) in ADDITIVE.items():
-        folded += _fold_additive(cur, dialect, table, keys, sums, f"{hour_column} <= ?", before_s - R.HOUR,
-                                 limit - folded)
+    for table, (keys, hour_column, sums, maxes, mins) in ADDITIVE.items():
+        folded += _fold_additive(cur, dialect, table, keys, (sums, maxes, mins), f"{hour_column} <= ?",
+                                 (before_s - R.HOUR,), limit - folded)
     for level in R.HIST_LEVELS:
-        folded += _fold_hist(cur, dialect, level, before_s - level, limit - folded)
+        for table, (keys, sums, maxes, mins) in LEVELED.items():
+            folded += _fold_additive(cur, dialect, table, ("level", "start", *keys), (sums, maxes, mins),
+                                     "level = ? AND start <= ?", (level, before_s - level), limit - folded)
+        for table, keys in HISTOGRAMS:
+            folded += _fold_hist(cur, dialect, table, keys, level, before_s - level, limit - folded)
     folded += _fold_errors(cur, dialect, before_us, limit - folded)
     return folded
 
@@ -60,37 +76,45 @@ def _delete_rows(cur, table: str, keys: tuple[str, ...], rows: list[tuple]) -> N
         cur.executemany(f"DELETE FROM {table} WHERE {condition}", chunk)
 
 
-def _fold_additive(cur, dialect: Dialect, table: str, keys: tuple[str, ...], sums: tuple[str, ...],
-                   where: str, bound: int, limit: int) -> int:
-    rows = _locked_rows(cur, dialect, table, [*keys, "shard", *sums], where, (bound,), [*keys, "shard"],
-                        limit)
+def _fold_additive(cur, dialect: Dialect, table: str, keys: tuple[str, ...],
+                   columns: tuple[tuple, tuple, tuple], where: str, args: tuple, limit: int) -> int:
+    sums, maxes, mins = columns
+    values = [*sums, *maxes, *mins]
+    rows = _locked_rows(cur, dialect, table, [*keys, "shard", *values], where, args, [*keys, "shard"], limit)
     if not rows:
         return 0
+    folds = (*(operator.add for _ in sums), *(max for _ in maxes), *(min for _ in mins))
     totals: dict[tuple, list] = {}
     for row in rows:
-        cell = totals.setdefault(row[:len(keys)], [0] * len(sums))
-        for i, value in enumerate(row[len(keys) + 1:]):
-            cell[i] += value
-    upsert_rows(cur, dialect.upsert_add(table, [*keys, "shard"], sums),
-            [(*key, 0, *values) for key, values in sorted(totals.items())])
+        key, new = row[:len(keys)], row[len(keys) + 1:]
+        cell = totals.get(key)
+        totals[key] = list(new) if cell is None else [fold(a, b) for fold, a, b in zip(folds, cell, new,
+                                                                                        strict=True)]
+    upsert_rows(cur, dialect.upsert_add(table, [*keys, "shard"], sums, maxes, mins),
+                [(*key, 0, *cell) for key, cell in sorted(totals.items())])
     _delete_rows(cur, table, keys, [row[:len(keys) + 1] for row in rows])
     return len(rows)
 
 
-def _fold_hist(cur, dialect: Dialect, level: int, last_start: int, limit: int) -> int:
-    rows = _locked_rows(cur, dialect, "hist", ["start", "shard", "cum"], "level = ? AND start <= ?",
-                        (level, last_start), ["start", "shard"], limit)
+def _fold_hist(cur, dialect: Dialect, table: str, keys: tuple[str, ...], level: int, last_start: int,
+               limit: int) -> int:
+    natural = ("start", *keys)
+    rows = _locked_rows(cur, dialect, table, [*natural, "shard", "cum"], "level = ? AND start <= ?",
+                        (level, last_start), [*natural, "shard"], limit)
     if not rows:
         return 0
-    blobs: dict[int, list[bytes]] = {}
-    for start, _, cum in rows:
-        blobs.setdefault(start, []).append(bytes(cum))
-    starts = sorted(blobs)
-    old = read_locked(cur, dialect, "hist", "start", "cum", starts, 0, where="level = ? AND ", args=(level,))
-    merged = [(level, start, 0, histogram.merge([*blobs[start], *(bytes(cum) for cum in old.get(start, []))]))
-              for start in starts]
-    upsert_rows(cur, dialect.upsert_replace("hist", ["level", "start", "shard"], ["cum"]), merged)
-    _delete_rows(cur, "hist", ("level", "start"), [(level, start, shard) for start, shard, _ in rows])
+    blobs: dict[tuple, list[bytes]] = {}
+    for *key, _, cum in rows:
+        blobs.setdefault(tuple(key[:len(natural)]), []).append(bytes(cum))
+    condition = " AND ".join(f"{c} = ?" for c in natural)
+    merged = []
+    for key in sorted(blobs):
+        cur.execute(f"SELECT cum FROM {table} WHERE level = ? AND {condition} AND shard = 0"
+                    f"{dialect.lock_suffix}", (level, *key))
+        old = [bytes(row[0]) for row in cur.fetchall()]
+        merged.append((level, *key, 0, histogram.merge([*blobs[key], *old])))
+    upsert_rows(cur, dialect.upsert_replace(table, ["level", *natural, "shard"], ["cum"]), merged)
+    _delete_rows(cur, table, ("level", *natural), [(level, *row[:len(natural) + 1]) for row in rows])
     return len(rows)
 
 

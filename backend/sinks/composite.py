@@ -335,6 +335,21 @@ class CompositeSink(Sink):
     def sessions(self, rng, limit):
         return self.primary.sessions(rng, limit)
 
+    def usage(self, flt, group_by, bucket=None):
+        return self.primary.usage(flt, group_by, bucket)
+
+    def name_percentiles(self, flt, qs):
+        return self.primary.name_percentiles(flt, qs)
+
+    def install_counts(self, flt, group_by, by_day):
+        return self.primary.install_counts(flt, group_by, by_day)
+
+    def error_groups(self, flt, limit):
+        return self.primary.error_groups(flt, limit)
+
+    def uploads(self, rng):
+        return self.primary.uploads(rng)
+
     def add_api_key(self, record):
         return self.primary.add_api_key(record)
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 from . import rollups as R
 from .base import EventFilter
 
-_FILTER_FIELDS = ("category", "source", "name", "status", "session_id")
+_FILTER_FIELDS = ("category", "source", "name", "status", "session_id", "error_hash")
 _HOUR_US = R.HOUR * 1_000_000
 
 

@@ -69,7 +69,16 @@ def add_counts(blob: bytes | None, counts: dict[int, int]) -> bytes:
 
 def percentile(blobs: Iterable[bytes], q: float = 0.95) -> float | None:
     """Nearest-rank percentile over the union of the blocks; None when they are empty."""
+    return percentiles(blobs, (q,))[0]
+
+
+def percentiles(blobs: Iterable[bytes], qs: Iterable[float]) -> list[float | None]:
+    """Each nearest-rank percentile of `qs` over the union of the blocks (each decoded once)."""
     arrays = [decode(b) for b in blobs]
+    return [_rank_value(arrays, q) for q in qs]
+
+
+def _rank_value(arrays: list[array], q: float) -> float | None:
     total = sum(a[-1] for a in arrays)
     if total <= 0:
         return None

@@ -16,6 +16,7 @@ from branchpy_telemetry.client.schema import TelemetryPackage
 
 from . import histogram
 from . import rollups as R
+from . import usage as U
 from .base import (
     ApiKeyRecord,
     EventFilter,
@@ -34,6 +35,7 @@ from .base import (
     TimeRange,
 )
 from .base import Sink as _Sink
+from .memory_usage import MemoryUsage
 
 _attrs_decoder = msgspec.json.Decoder(dict)
 
@@ -63,11 +65,12 @@ def _in_hours(hour: int, lo: int | None, hi: int | None) -> bool:
     return (lo is None or hour >= lo) and (hi is None or hour < hi)
 
 
-class MemorySink(_Sink):
+class MemorySink(MemoryUsage, _Sink):
     kind = "memory"
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
+        self._init_usage()
         self._events: dict[str, tuple] = {}
         self._packages: dict[str, dict] = {}
         self._hours: dict[int, list] = {}  # hour -> [events, errors, with_status, dur_n, dur_sum]
@@ -98,6 +101,8 @@ class MemorySink(_Sink):
             for r in new:
                 self._events[r[0]] = r
             self._apply(R.compute_deltas(new))
+            self._apply_usage(U.compute_usage(new), U.context_of(package), U.error_types(package),
+                              received_us)
             if package.governance_id not in self._installs:
                 self._installs.add(package.governance_id)
             t = self._totals
@@ -154,6 +159,7 @@ class MemorySink(_Sink):
             self._totals["sessions"] -= len(gone)
             for ehash in [h for h, v in self._errors.items() if v[3] < cut_us]:
                 del self._errors[ehash]
+            self._purge_usage(cut_hour_s)
         return len(old)
 
     # ---- reads ----------------------------------------------------------------
@@ -174,7 +180,7 @@ class MemorySink(_Sink):
         start = R.datetime_to_us(flt.start) if flt.start else None
         end = R.datetime_to_us(flt.end) if flt.end else None
         checks = [(i, v) for i, v in ((4, flt.category), (5, flt.source), (6, flt.name), (8, flt.status),
-                                      (9, flt.session_id)) if v is not None]
+                                      (9, flt.session_id), (12, flt.error_hash)) if v is not None]
         with self._lock:
             rows = [r for r in self._events.values()
                     if all(r[i] == v for i, v in checks)

@@ -42,6 +42,7 @@ import pymysql
 
 from . import mysql_schema as M
 from . import sql_store as S
+from .backfill import BACKFILL_VERSION, backfill_usage
 from .base import SinkError, SinkHealth
 from .mysql_pool import ConnectionPool, close_quietly, is_timeout
 from .registry import redact_url
@@ -67,10 +68,11 @@ class _MySQLDialect(S.Dialect):
     # CLIENT_FOUND_ROWS (PyMySQL's default) an unchanged duplicate counts 0 affected rows.
     event_insert_new = S.EVENT_INSERT + " ON DUPLICATE KEY UPDATE event_id = event_id"
 
-    def upsert_add(self, table, keys, adds, maxes=()):
-        cols = [*keys, *adds, *maxes]
+    def upsert_add(self, table, keys, adds, maxes=(), mins=()):
+        cols = [*keys, *adds, *maxes, *mins]
         sets = ", ".join([*(f"{c} = {c} + VALUES({c})" for c in adds),
-                          *(f"{c} = GREATEST({c}, VALUES({c}))" for c in maxes)])
+                          *(f"{c} = GREATEST({c}, VALUES({c}))" for c in maxes),
+                          *(f"{c} = LEAST({c}, VALUES({c}))" for c in mins)])
         return (f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({S.qmarks(len(cols))}) "
                 f"ON DUPLICATE KEY UPDATE {sets}")
 
@@ -200,6 +202,8 @@ class MySQLTelemetrySink(SqlSink):
                     for version in range(current + 1, M.SCHEMA_VERSION + 1):
                         for statement in M.migration_statements(version, collation):
                             cur.execute(statement)  # DDL commits implicitly in MySQL
+                        if version == BACKFILL_VERSION:
+                            backfill_usage(TracingCursor(cur, to_pyformat, None), self.dialect)
                         cur.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
                     cur.execute("SELECT RELEASE_LOCK(%s)", (f"branchpy_migrate_{self.database}",))
             finally:

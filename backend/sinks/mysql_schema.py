@@ -6,7 +6,8 @@ SQLite's and Python's (case-sensitive, trailing spaces significant, code
 point order). Identifiers here are constants; values are never formatted in.
 
 Migrations are append-only and keep every count: version 2 stripes the
-aggregates (shards.py) with one ALTER TABLE per table.
+aggregates (shards.py) with one ALTER TABLE per table; version 3 adds the
+dashboard's breakdowns (usage.py), filled from the stored events by backfill.py.
 
 The 15 secondary indexes and the query each one serves (rollup tables are
 clustered on their primary key, natural key first and `shard` last, which
@@ -103,6 +104,32 @@ MIGRATIONS: list[list[str]] = [
         f"ADD COLUMN last_event_id {_ID} NOT NULL DEFAULT '', "
         "DROP PRIMARY KEY, ADD PRIMARY KEY (error_hash, shard)",
         "ALTER TABLE totals CHANGE COLUMN id shard SMALLINT NOT NULL",
+    ],
+    [  # 3: the dashboard's breakdowns (usage.py): per command, version and platform; error groups by
+       # time and command; installs per day; uploads per hour. Rows written before are rebuilt by backfill.py
+        "ALTER TABLE packages ADD COLUMN platform_python VARCHAR(64) NOT NULL DEFAULT ''",
+        f"""CREATE TABLE usage_rollup (level INT NOT NULL, start BIGINT NOT NULL,
+            category VARCHAR(16) NOT NULL, name {_ID} NOT NULL, source VARCHAR(16) NOT NULL,
+            version VARCHAR(64) NOT NULL,
+            os VARCHAR(16) NOT NULL, python VARCHAR(64) NOT NULL, shard SMALLINT NOT NULL,
+            events BIGINT NOT NULL, errors BIGINT NOT NULL, with_status BIGINT NOT NULL,
+            dur_n BIGINT NOT NULL, dur_max DOUBLE NOT NULL,
+            PRIMARY KEY (level, start, category, name, source, version, os, python, shard)) {_T}""",
+        f"""CREATE TABLE name_hist (level INT NOT NULL, start BIGINT NOT NULL, category VARCHAR(16) NOT NULL,
+            name {_ID} NOT NULL, shard SMALLINT NOT NULL, cum BLOB NOT NULL,
+            PRIMARY KEY (level, start, category, name, shard)) {_T}""",
+        f"""CREATE TABLE error_rollup (level INT NOT NULL, start BIGINT NOT NULL,
+            error_hash VARCHAR(80) NOT NULL, error_code {_ID} NOT NULL, category VARCHAR(16) NOT NULL,
+            name {_ID} NOT NULL,
+            shard SMALLINT NOT NULL, count BIGINT NOT NULL, first_us BIGINT NOT NULL, last_us BIGINT NOT NULL,
+            PRIMARY KEY (level, start, error_hash, error_code, category, name, shard)) {_T}""",
+        f"""CREATE TABLE error_types (error_hash VARCHAR(80) NOT NULL PRIMARY KEY,
+            error_type VARCHAR(600) NOT NULL) {_T}""",
+        f"""CREATE TABLE install_days (day BIGINT NOT NULL, governance_id VARCHAR(64) NOT NULL,
+            version VARCHAR(64) NOT NULL, os VARCHAR(16) NOT NULL, python VARCHAR(64) NOT NULL,
+            PRIMARY KEY (day, governance_id, version, os, python)) {_T}""",
+        f"""CREATE TABLE upload_hour (hour BIGINT NOT NULL, shard SMALLINT NOT NULL, packages BIGINT NOT NULL,
+            last_us BIGINT NOT NULL, PRIMARY KEY (hour, shard)) {_T}""",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -2,8 +2,9 @@
 
 Every aggregate row that concurrent uploads would otherwise share — the
 totals, the hourly rollups (`rollup_hour`, `rollup_dim`), the duration
-histograms (`hist`), `session_hour` and the error groups — carries a
-`shard` column, last in its primary key. An upload writes only the rows of
+histograms (`hist`), `session_hour`, the error groups, and the dashboard's
+breakdowns (usage.py: `usage_rollup`, `name_hist`, `error_rollup`,
+`upload_hour`) — carries a `shard` column, last in its primary key. An upload writes only the rows of
 its package's shard, `shard_of(package_id, shards)`, one of `shards`
 stripes; every read sums (or merges) over all shards, so answers stay exact
 whatever shards hold rows. Two uploads touch a common aggregate row only
@@ -16,7 +17,8 @@ Readers never depend on the shard count: writers may use any count
 (`BRANCHPY_TELEMETRY_BACKEND_WRITE_SHARDS`; 1 is the old single row), the
 rows of a database migrated from before shards sit in one shard, and
 retention deletes by time across all shards. The per-session and per-install
-rows (`sessions`, `installs`) and the events are not striped: their keys
+rows (`sessions`, `installs`, `install_days`), the one row per error group of
+`error_types` and the events are not striped: their keys
 already differ between uploads (a session's packages arrive one after the
 other from one install).
 

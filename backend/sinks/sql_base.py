@@ -29,6 +29,7 @@ from . import compaction as C
 from . import histogram
 from . import rollups as R
 from . import sql_store as S
+from . import usage_queries as Q
 from .base import (
     ApiKeyRecord,
     EventFilter,
@@ -170,7 +171,7 @@ class SqlSink(Sink):
         if flt.status is not None and flt.source is None and self.status_via_source:
             where.append(f"source IN ({S.qmarks(len(SOURCES))})")
             args.extend(SOURCES)
-        for col in ("category", "source", "name", "status", "session_id"):
+        for col in ("category", "source", "name", "status", "session_id", "error_hash"):
             value = getattr(flt, col)
             if value is not None:
                 where.append(f"{col} = ?")
@@ -258,6 +259,22 @@ class SqlSink(Sink):
             items = [session_row(*row) for row in cur.fetchall()]
             return sessions_summary(count, dur, events, items)
         return self._query("sessions", run)
+
+    # ---- breakdowns (usage.py) -------------------------------------------------------
+    def usage(self, flt, group_by, bucket=None):
+        return self._query("usage", lambda cur: Q.usage(cur, flt, group_by, bucket))
+
+    def name_percentiles(self, flt, qs):
+        return self._query("name_percentiles", lambda cur: Q.name_percentiles(cur, flt, qs))
+
+    def install_counts(self, flt, group_by, by_day):
+        return self._query("install_counts", lambda cur: Q.install_counts(cur, flt, group_by, by_day))
+
+    def error_groups(self, flt, limit):
+        return self._query("error_groups", lambda cur: Q.error_groups(cur, flt, limit))
+
+    def uploads(self, rng):
+        return self._query("uploads", lambda cur: Q.uploads(cur, rng))
 
     # ---- API keys -----------------------------------------------------------------
     def add_api_key(self, record: ApiKeyRecord) -> None:

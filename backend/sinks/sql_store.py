@@ -20,6 +20,7 @@ from branchpy_telemetry.client.schema import TelemetryPackage
 
 from . import histogram
 from . import rollups as R
+from . import usage as U
 from .base import StoreResult
 from .shards import PURGE_SHARD
 
@@ -29,8 +30,8 @@ INSERT_CHUNK = 2000  # rows per executemany call (PyMySQL sends each as one mult
 EVENT_INSERT = (f"INSERT INTO events ({', '.join(R.EVENT_COLUMNS)}) "
                 f"VALUES ({', '.join('?' * len(R.EVENT_COLUMNS))})")
 PACKAGE_INSERT = ("INSERT INTO packages (package_id, receipt, received_us, governance_id, body_bytes, "
-                  "event_count, accepted_events, branchpy_version, platform_os) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                  "event_count, accepted_events, branchpy_version, platform_os, platform_python) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 TOTALS_ADDS = ("events", "packages", "errors", "sessions", "installs")
 
 
@@ -52,9 +53,9 @@ class Dialect:
     event_insert_new: str | None = None
 
     def upsert_add(self, table: str, keys: Sequence[str], adds: Sequence[str],
-                   maxes: Sequence[str] = ()) -> str:
+                   maxes: Sequence[str] = (), mins: Sequence[str] = ()) -> str:
         """INSERT one row, or add its `adds` columns to the existing row's and keep the
-        larger of each `maxes` column."""
+        larger of each `maxes` column and the smaller of each `mins` column."""
         raise NotImplementedError
 
     def upsert_replace(self, table: str, keys: Sequence[str], cols: Sequence[str]) -> str:
@@ -75,9 +76,12 @@ def store_package_rows(cur, dialect: Dialect, package: TelemetryPackage, rows: l
     received_us = R.datetime_to_us(received_at)
     cur.execute(PACKAGE_INSERT, (pid, receipt, received_us, package.governance_id, body_bytes,
                                  len(package.summary.events), len(new), package.branchpy_version,
-                                 package.platform.os))
+                                 package.platform.os, package.platform.python))
     deltas = R.compute_deltas(new)
     new_sessions = apply_deltas(cur, dialect, deltas, shard)
+    usage_store.write_usage(cur, dialect, U.compute_usage(new), U.context_of(package), shard)
+    usage_store.insert_error_types(cur, U.error_types(package))
+    usage_store.add_upload(cur, dialect, received_us, shard)
     new_install = insert_install(cur, package.governance_id, received_us)
     add_totals(cur, dialect, shard, (deltas.events, 1, deltas.error_events, new_sessions, new_install),
                received_us)
@@ -239,16 +243,22 @@ def purge_batch(cur, dialect: Dialect, cut_us: int, batch_size: int) -> int:
 
 def purge_aggregates(cur, dialect: Dialect, cut_us: int) -> None:
     """Drop rollup rows wholly older than the cutoff, and sessions/error groups last seen before it.
-    A partly purged hour keeps its rollup row (rollups are hour-granular)."""
+    A partly purged hour keeps its rollup row (rollups are hour-granular), a partly purged block or
+    day its row. What was uploaded when (upload_hour) stays, like the packages."""
     cut_s = cut_us // 1_000_000
     cur.execute("DELETE FROM rollup_hour WHERE hour <= ?", (cut_s - R.HOUR,))
     cur.execute("DELETE FROM rollup_dim WHERE dim = ? AND hour <= ?", ("category", cut_s - R.HOUR))
     cur.execute("DELETE FROM rollup_dim WHERE dim = ? AND hour <= ?", ("source", cut_s - R.HOUR))
     for level in R.HIST_LEVELS:
-        cur.execute("DELETE FROM hist WHERE level = ? AND start <= ?", (level, cut_s - level))
+        for table in ("hist", "usage_rollup", "name_hist", "error_rollup"):
+            cur.execute(f"DELETE FROM {table} WHERE level = ? AND start <= ?", (level, cut_s - level))
+    cur.execute("DELETE FROM install_days WHERE day <= ?", (cut_s - R.DAY,))
     cur.execute("DELETE FROM session_hour WHERE hour <= ?", (cut_s - R.HOUR,))
     cur.execute("SELECT COUNT(*) FROM sessions WHERE last_us < ?", (cut_us,))
     gone = cur.fetchone()[0]
     cur.execute("DELETE FROM sessions WHERE last_us < ?", (cut_us,))
     add_totals(cur, dialect, PURGE_SHARD, (0, 0, 0, -gone, 0), 0)
     cur.execute("DELETE FROM error_groups WHERE last_us < ?", (cut_us,))
+
+
+from . import usage_store  # noqa: E402 - last: it writes with this module's helpers

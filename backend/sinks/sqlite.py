@@ -24,6 +24,7 @@ import threading
 from pathlib import Path
 
 from . import sql_store as S
+from .backfill import BACKFILL_VERSION, backfill_usage
 from .base import SinkError, SinkHealth
 from .sql_base import SqlSink, TracingCursor
 from .sqlite_schema import MIGRATIONS, SCHEMA_VERSION, SCHEMA_VERSION_TABLE
@@ -33,10 +34,11 @@ class _SQLiteDialect(S.Dialect):
     # ON CONFLICT names the key: a NOT NULL or CHECK failure still raises (OR IGNORE would skip it).
     event_insert_new = S.EVENT_INSERT + " ON CONFLICT (event_id) DO NOTHING"
 
-    def upsert_add(self, table, keys, adds, maxes=()):
-        cols = [*keys, *adds, *maxes]
+    def upsert_add(self, table, keys, adds, maxes=(), mins=()):
+        cols = [*keys, *adds, *maxes, *mins]
         sets = ", ".join([*(f"{c} = {c} + excluded.{c}" for c in adds),
-                          *(f"{c} = MAX({c}, excluded.{c})" for c in maxes)])
+                          *(f"{c} = MAX({c}, excluded.{c})" for c in maxes),
+                          *(f"{c} = MIN({c}, excluded.{c})" for c in mins)])
         return (f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({S.qmarks(len(cols))}) "
                 f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}")
 
@@ -136,6 +138,8 @@ class LocalSQLiteSink(SqlSink):
                 for version in range(current + 1, SCHEMA_VERSION + 1):
                     for statement in MIGRATIONS[version - 1]:
                         conn.execute(statement)
+                    if version == BACKFILL_VERSION:
+                        backfill_usage(TracingCursor(conn.cursor(), _same, None), self.dialect)
                     conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
             except BaseException:
                 conn.rollback()

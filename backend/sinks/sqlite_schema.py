@@ -1,8 +1,8 @@
 """The SQLite schema: ordered migrations, run when a LocalSQLiteSink opens a file.
 
 `events` is a WITHOUT ROWID table keyed by event_id, so every index also
-holds event_id (the listing's tie-break) and has exactly 5 indexes, chosen
-for the `/events` filters:
+holds event_id (the listing's tie-break) and has 6 indexes, chosen for the
+`/events` filters:
 
   ix_events_ts                (ts_us)                 unfiltered listing, from/to, purge
   ix_events_category_ts       (category, ts_us)       category=
@@ -10,6 +10,8 @@ for the `/events` filters:
   ix_events_session_ts        (session_id, ts_us)     session_id=
   ix_events_source_status_ts  (source, status, ts_us) source=, source+status; status= alone
                                                       runs as `source IN (cli, extension, daemon)`
+  ix_events_error_hash_ts     (error_hash, ts_us)     error_hash= (the events of one error group;
+                                                      since version 3)
 
 Migrations are append-only: a database of any earlier version is brought
 forward, keeping every count. Version 2 stripes the aggregates (shards.py):
@@ -100,5 +102,29 @@ MIGRATIONS.append([  # 2: aggregates striped into shards (shard last in the prim
             sessions INTEGER NOT NULL, installs INTEGER NOT NULL, last_upload_us INTEGER NOT NULL)""",
               "shard, events, packages, errors, sessions, installs, last_upload_us",
               "id, events, packages, errors, sessions, installs, last_upload_us"),
+])
+
+MIGRATIONS.append([  # 3: the dashboard's breakdowns (usage.py): per command, version and platform;
+    # error groups by time and command; installs per day; uploads per hour; events of one error group
+    "ALTER TABLE packages ADD COLUMN platform_python TEXT NOT NULL DEFAULT ''",
+    """CREATE TABLE usage_rollup (level INTEGER NOT NULL, start INTEGER NOT NULL, category TEXT NOT NULL,
+        name TEXT NOT NULL, source TEXT NOT NULL, version TEXT NOT NULL, os TEXT NOT NULL,
+        python TEXT NOT NULL, shard INTEGER NOT NULL, events INTEGER NOT NULL, errors INTEGER NOT NULL,
+        with_status INTEGER NOT NULL, dur_n INTEGER NOT NULL, dur_max REAL NOT NULL,
+        PRIMARY KEY (level, start, category, name, source, version, os, python, shard)) WITHOUT ROWID""",
+    """CREATE TABLE name_hist (level INTEGER NOT NULL, start INTEGER NOT NULL, category TEXT NOT NULL,
+        name TEXT NOT NULL, shard INTEGER NOT NULL, cum BLOB NOT NULL,
+        PRIMARY KEY (level, start, category, name, shard))""",
+    """CREATE TABLE error_rollup (level INTEGER NOT NULL, start INTEGER NOT NULL, error_hash TEXT NOT NULL,
+        error_code TEXT NOT NULL, category TEXT NOT NULL, name TEXT NOT NULL, shard INTEGER NOT NULL,
+        count INTEGER NOT NULL, first_us INTEGER NOT NULL, last_us INTEGER NOT NULL,
+        PRIMARY KEY (level, start, error_hash, error_code, category, name, shard)) WITHOUT ROWID""",
+    """CREATE TABLE error_types (error_hash TEXT PRIMARY KEY, error_type TEXT NOT NULL) WITHOUT ROWID""",
+    """CREATE TABLE install_days (day INTEGER NOT NULL, governance_id TEXT NOT NULL, version TEXT NOT NULL,
+        os TEXT NOT NULL, python TEXT NOT NULL,
+        PRIMARY KEY (day, governance_id, version, os, python)) WITHOUT ROWID""",
+    """CREATE TABLE upload_hour (hour INTEGER NOT NULL, shard INTEGER NOT NULL, packages INTEGER NOT NULL,
+        last_us INTEGER NOT NULL, PRIMARY KEY (hour, shard)) WITHOUT ROWID""",
+    "CREATE INDEX ix_events_error_hash_ts ON events (error_hash, ts_us)",
 ])
 SCHEMA_VERSION = len(MIGRATIONS)

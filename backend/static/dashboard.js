@@ -1,193 +1,246 @@
-/* BranchPy telemetry dashboard: plain JS, no dependencies, no CDN.
- * The read key comes from the URL fragment (#key=…, removed from the address
- * bar at once) or the form, is kept in sessionStorage only, and is sent as
- * X-API-Key with every data call. All data is written with textContent. */
-"use strict";
+// BranchPy telemetry dashboard: ES modules, no dependencies, no build step, no CDN.
+// The filter bar lives in the URL's query string; the read key in sessionStorage only.
+// Every load has a generation: an answer that arrives after the filters changed is dropped.
+import { ApiError, forgetKey, getJson, readKey, storeKey, takeKeyFromFragment } from "./dash/api.js";
+import { $, setPanel, setScope } from "./dash/dom.js";
+import * as P from "./dash/panels.js";
+import { BUCKET_SECONDS, FIELD_LABELS, RANGES, activeFields, apiParams, readState, writeState } from "./dash/state.js";
+import { timelineChart } from "./dash/svg.js";
 
 const API = document.body.dataset.api;
-const STORE = "branchpy.telemetry.readKey";
-const SVG = "http://www.w3.org/2000/svg";
-const $ = (id) => document.getElementById(id);
+let state = readState();
+let generation = 0;
+let inFlight = null;
+let sort = { key: "count", dir: "desc" };
+let lastNames = null;
+const descriptions = new Map();
+const describe = (category, name) => descriptions.get(`${category}/${name}`) || "";
 
-function takeKeyFromFragment() {
-  const params = new URLSearchParams(location.hash.replace(/^#/, ""));
-  const key = params.get("key");
-  if (key) {
-    sessionStorage.setItem(STORE, key);
-    history.replaceState(null, "", location.pathname + location.search);
-  }
+// panel id -> the filters its data honours (the range always)
+const HONOURS = {
+  "p-cards": ["category", "source", "name", "version"], "p-timeline": ["category", "source", "name", "version"],
+  "p-commands": ["category", "source", "name", "version"], "p-features": ["category", "source", "name", "version"],
+  "p-slo": ["category", "source", "name", "version"], "p-versions": ["category", "source", "name", "version"],
+  "p-platform": ["category", "source", "name", "version"], "p-errors": ["category", "name"], "p-sessions": [],
+  "p-events": ["category", "source", "name"],
+};
+const NOTES = {
+  "p-cards": "Sessions and packages are counted over the range only, installs under the version filter only: "
+    + "none of them belongs to one command.",
+  "p-commands": "p50/p95 cover every source and version of a command.",
+  "p-errors": "Error groups are kept per command, not per source or version.",
+  "p-sessions": "A session spans several commands, sources and versions.",
+  "p-events": "An event does not record its version.",
+};
+
+/** What a panel says when a filter is set that its data cannot honour (or honours only in part). */
+function scopeNote(id) {
+  const ignored = activeFields(state).filter((f) => !HONOURS[id].includes(f));
+  const partly = { "p-cards": activeFields(state).length, "p-commands": state.source || state.version };
+  if (ignored.length) return `Not narrowed by ${ignored.map((f) => FIELD_LABELS[f]).join(", ")}. ${NOTES[id]}`;
+  return partly[id] ? NOTES[id] : "";
 }
 
-class ApiError extends Error {
-  constructor(status, code, message) { super(message); this.status = status; this.code = code; }
-}
-
-async function getJson(path, params) {
-  const url = new URL(API + path, location.origin);
-  for (const [k, v] of Object.entries(params || {})) url.searchParams.set(k, v);
-  const response = await fetch(url, { headers: { "X-API-Key": sessionStorage.getItem(STORE) || "" } });
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    const err = body.error || {};
-    throw new ApiError(response.status, err.code || "http_error", err.message || response.statusText);
-  }
-  return body;
-}
-
-const fmt = (n) => (n === null || n === undefined) ? "–" : Number(n).toLocaleString("en-US");
-const pct = (x) => (x === null || x === undefined) ? "–" : (x * 100).toFixed(2) + " %";
-function ms(x) {
-  if (x === null || x === undefined) return "–";
-  if (x < 1000) return Math.round(x) + " ms";
-  if (x < 60000) return (x / 1000).toFixed(1) + " s";
-  if (x < 3600000) return (x / 60000).toFixed(1) + " min";
-  return (x / 3600000).toFixed(1) + " h";
-}
-const when = (ts) => ts ? ts.replace("T", " ").replace(/\.\d+Z$/, " UTC") : "–";
-
-function setText(id, text, cls) {
-  const el = $(id);
-  el.textContent = text;
-  if (cls !== undefined) el.className = cls;
-}
-
-function svgEl(name, attrs, text) {
-  const el = document.createElementNS(SVG, name);
-  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
-
-function empty(container, message) {
-  container.replaceChildren();
-  const p = document.createElement("p");
-  p.className = "empty";
-  p.textContent = message;
-  container.append(p);
-}
-
-function drawTimeline(container, rows) {
-  if (!rows.length) return empty(container, "No events in this range.");
-  const W = 900, H = 220, pad = 30, max = Math.max(...rows.map((r) => r.count));
-  const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "events per bucket" });
-  const bw = (W - 2 * pad) / rows.length;
-  rows.forEach((r, i) => {
-    const h = (H - 2 * pad) * r.count / max, he = (H - 2 * pad) * r.errors / max;
-    const x = pad + i * bw, w = Math.max(1, bw - 1);
-    const bar = svgEl("rect", { class: "bar", x, y: H - pad - h, width: w, height: h });
-    bar.append(svgEl("title", {}, `${when(r.bucket)}: ${r.count} events, ${r.errors} errors`));
-    svg.append(bar, svgEl("rect", { class: "err", x, y: H - pad - he, width: w, height: he }));
-  });
-  svg.append(svgEl("text", { x: pad, y: H - 8 }, when(rows[0].bucket)),
-             svgEl("text", { x: W - pad, y: H - 8, "text-anchor": "end" }, when(rows[rows.length - 1].bucket)),
-             svgEl("text", { x: pad, y: pad - 10 }, `max ${fmt(max)} / bucket`));
-  container.replaceChildren(svg);
-}
-
-function drawBars(container, rows) {
-  if (!rows.length) return empty(container, "No events in this range.");
-  const W = 420, row = 24, label = 110, H = rows.length * row + 4, max = Math.max(...rows.map((r) => r.count));
-  const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, role: "img" });
-  rows.forEach((r, i) => {
-    const y = i * row + 2, w = (W - label - 70) * r.count / max;
-    svg.append(svgEl("text", { x: 0, y: y + 15 }, r.key),
-               svgEl("rect", { class: "bar", x: label, y, width: Math.max(1, w), height: row - 6 }),
-               svgEl("text", { x: label + w + 6, y: y + 15, "data-key": r.key }, fmt(r.count)));
-  });
-  container.replaceChildren(svg);
-}
-
-function fillTable(id, rows, cells) {
-  const body = $(id);
-  body.replaceChildren();
-  if (!rows.length) {
-    const tr = document.createElement("tr"), td = document.createElement("td");
-    td.colSpan = 5; td.className = "empty"; td.textContent = "Nothing yet.";
-    tr.append(td); body.append(tr); return;
-  }
-  for (const r of rows) {
-    const tr = document.createElement("tr");
-    for (const text of cells(r)) {
-      const td = document.createElement("td");
-      td.textContent = text;
-      tr.append(td);
+function syncControls() {
+  for (const k of ["range", "category", "source", "name", "version"]) {
+    const select = $(`f-${k}`);
+    if (state[k] && ![...select.options].some((o) => o.value === state[k])) {
+      select.append(new Option(state[k], state[k]));
     }
-    body.append(tr);
+    select.value = state[k] || "";
+  }
+  $("f-clear").disabled = !activeFields(state).length && !state.error;
+}
+
+function setFilters(change, { push = true } = {}) {
+  state = { ...state, page: 1, ...change };
+  if (push) writeState(state);
+  syncControls();
+  load();
+}
+
+function fillOptions(id, values) {
+  const select = $(id), keep = select.value;
+  const known = new Set([...select.options].map((o) => o.value));
+  for (const v of values) if (v && !known.has(v)) { select.append(new Option(v, v)); known.add(v); }
+  select.value = keep;
+}
+
+// ---- loading ----------------------------------------------------------------------------------
+
+function authFailed(err) {
+  forgetKey();
+  showKeyForm(`The key was refused (${err.code}): enter a key with the read scope.`);
+}
+
+/** Render into the panel once its answers are in, unless a newer load has started since. */
+async function panel(id, gen, answers, render, isEmpty, emptyText) {
+  setPanel(id, "loading", "Loading…");
+  setScope(id, scopeNote(id));
+  try {
+    const data = await Promise.all(answers);
+    if (gen !== generation) return "stale";
+    const started = performance.now();
+    if (isEmpty && isEmpty(...data)) setPanel(id, "empty", emptyText);
+    else setPanel(id, "ready", render(...data));
+    performance.measure(`render ${id}`, { start: started, end: performance.now() });
+    return "ok";
+  } catch (err) {
+    if (gen !== generation || err.name === "AbortError") return "stale";
+    if (err instanceof ApiError && err.refusesKey) return err;
+    setPanel(id, "error", `Could not load this panel: ${err.message}${err.code ? ` (${err.code})` : ""}`);
+    return "error";
   }
 }
 
 async function load() {
-  const range = $("range").value;
-  const bucket = ["24h", "7d"].includes(range) ? "hour" : "day";
-  const window = { from: range };
+  if (!readKey()) return showKeyForm("Enter a read key to see the data.");
+  const gen = ++generation;
+  performance.mark(`dashboard-load-${gen}`);
+  if (inFlight) inFlight.abort();
+  const controller = inFlight = new AbortController();
+  // every request leaves before any panel is touched (the browser runs six at a time)
+  const get = (path, params) => {
+    const answer = getJson(API, path, params, controller.signal);
+    answer.catch(() => {});  // handled by its panel; never an unhandled rejection
+    return answer;
+  };
+  const range = RANGES[state.range], bucket = range.bucket, now = Date.now();
+  const window = apiParams(state);
+  const span = { start: now - range.seconds * 1000, end: now, stepMs: BUCKET_SECONDS[bucket] * 1000 };
   document.body.dataset.state = "loading";
-  setText("status", "Loading…", "");
-  try {
-    const [stats, timeline, cats, srcs, errs, slo, sessions] = await Promise.all([
-      getJson("/stats"), getJson("/aggregate/timeline", { ...window, bucket }),
-      getJson("/aggregate/category", window), getJson("/aggregate/source", window),
-      getJson("/errors/recent", { limit: 10 }), getJson("/errors/slo", window),
-      getJson("/sessions", { ...window, limit: 20 }),
-    ]);
-    setText("card-events", fmt(stats.events));
-    setText("card-packages", fmt(stats.packages));
-    setText("card-sessions", fmt(stats.sessions));
-    setText("card-errors", fmt(stats.errors));
-    setText("card-installs", fmt(stats.installs));
-    setText("card-last-upload", when(stats.last_upload));
-    drawTimeline($("timeline"), timeline);
-    drawBars($("categories"), cats);
-    drawBars($("sources"), srcs);
-    fillTable("errors-body", errs, (e) => [e.error_code || e.error_hash.slice(0, 15), e.name || "–", fmt(e.count), when(e.last_seen)]);
-    setText("slo-success", `${pct(slo.success_rate)} (target ${pct(slo.success_target)})`, slo.success_met ? "met" : "missed");
-    setText("slo-budget", pct(slo.error_budget_remaining), slo.error_budget_remaining >= 0 ? "met" : "missed");
-    setText("slo-burn", slo.burn_rate.toFixed(2) + "×", slo.burn_rate <= 1 ? "met" : "missed");
-    setText("slo-p95", `${ms(slo.p95_ms)} (target ${ms(slo.p95_target_ms)})`, slo.latency_met ? "met" : "missed");
-    setText("sessions-summary", `${fmt(sessions.count)} sessions · avg ${ms(sessions.avg_duration_ms)} · ${sessions.avg_events.toFixed(1)} events each`);
-    fillTable("sessions-body", sessions.items, (s) => [s.session_id, when(s.first_ts), ms(s.duration_ms), fmt(s.events), fmt(s.errors)]);
-    setText("status", `Updated ${new Date().toISOString().replace("T", " ").slice(0, 19)} UTC · range ${range}`, "");
-    document.body.dataset.state = "ready";
-  } catch (err) {
-    document.body.dataset.state = "error";
-    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
-      sessionStorage.removeItem(STORE);
-      showKeyForm();
-      setText("status", `The key was refused (${err.code}): enter a key with the read scope.`, "error");
-    } else {
-      setText("status", `Could not load the data: ${err.message}`, "error");
-    }
-  }
+  document.body.dataset.generation = gen;
+  setStatus(`Loading ${range.label}…`);
+  $("timeline-caption").textContent = `1 bar = 1 ${bucket} (UTC) · ${RANGES[state.range].label} · `
+    + "blue: events, red: errors; an empty bucket is a gap";
+  const calls = {
+    errors: get("/errors/recent", { ...apiParams(state, ["category", "name"]), limit: 20 }),
+    platform: get("/aggregate/platform", window),
+    names: get("/aggregate/name", window),
+    versions: get("/aggregate/version", window),
+    adoption: get("/aggregate/version/timeline", window),
+    stats: get("/stats", window),
+    timeline: get("/aggregate/timeline", { ...window, bucket }),
+    slo: get("/errors/slo", window),
+    sessions: get("/sessions", { from: state.range, limit: 15 }),
+    events: get("/events", { ...apiParams(state, ["category", "source", "name"]), error_hash: state.error,
+                             page: state.page, per_page: 25 }),
+  };
+  const pick = (name) => setFilters({ name: state.name === name ? "" : name });
+  const results = await Promise.all([
+    panel("p-cards", gen, [calls.stats], P.renderCards),
+    panel("p-timeline", gen, [calls.timeline], (rows) => timelineChart(rows, span)),
+    panel("p-commands", gen, [calls.names], (report) => {
+      lastNames = report;
+      return renderCommandsTable();
+    }, (r) => !commandItems(r).length, "No command in this range and selection."),
+    panel("p-features", gen, [calls.names], (r) => P.renderFeatures(featureItems(r), describe, pick),
+          (r) => !featureItems(r).length, "No feature used in this range and selection."),
+    panel("p-slo", gen, [calls.slo], (slo) => P.renderSlo(slo, describe),
+          (slo) => !slo.commands.length, "No command reported a status in this range."),
+    panel("p-versions", gen, [calls.versions, calls.adoption], (list, days) => {
+      fillOptions("f-version", list.map((r) => r.key));
+      return P.renderVersions(list, days, span);
+    }, (list) => !list.length, "No version seen in this range."),
+    panel("p-platform", gen, [calls.platform],
+          (p) => [P.renderKeyTable("OS", p.os), P.renderKeyTable("Python", p.python)],
+          (p) => !p.os.length, "No platform seen in this range."),
+    panel("p-errors", gen, [calls.errors], (groups) => P.renderErrors(groups, { onPick: pickError, picked: state.error }),
+          (g) => !g.length, "No error in this range."),
+    panel("p-sessions", gen, [calls.sessions], P.renderSessions,
+          (s) => !s.count && !s.items.length, "No session started in this range."),
+    panel("p-events", gen, [calls.events],
+          (page) => P.renderEvents(page, (n) => { state.page = n; writeState(state); load(); }),
+          (page) => !page.total, state.error ? "No event of this error in this range." : "No event in this range."),
+  ]);
+  if (gen !== generation) return;
+  calls.names.then((r) => fillOptions("f-name", r.items.map((it) => it.name))).catch(() => {});
+  const refused = results.find((r) => r instanceof ApiError);
+  if (refused) return authFailed(refused);
+  const failed = results.filter((r) => r === "error").length;
+  document.body.dataset.state = failed ? "error" : "ready";
+  performance.mark(`dashboard-ready-${gen}`);  // every panel drawn (tests/bench measures the first)
+  const stamp = new Date().toISOString().slice(0, 19).replace("T", " ");
+  setStatus(failed ? `${failed} panel(s) could not be loaded; see them below.`
+                   : `Updated ${stamp} UTC · ${range.label}${describeFilters()}`, failed ? "error" : "");
 }
 
-function showKeyForm() {
+const describeFilters = () => activeFields(state).map((f) => ` · ${FIELD_LABELS[f]} ${state[f]}`).join("")
+  + (state.error ? " · one error group" : "");
+
+function commandItems(report) {
+  const category = state.category || "command";
+  return report.items.filter((it) => it.category === category);
+}
+const featureItems = (report) => report.items.filter((it) => it.category === "feature");
+
+function renderCommandsTable() {
+  return P.renderCommands(commandItems(lastNames), describe, sort, {
+    picked: state.name,
+    onPick: (name) => setFilters({ name: state.name === name ? "" : name }),
+    onSort: (key) => {
+      sort = { key, dir: sort.key === key && sort.dir === "desc" ? "asc" : "desc" };
+      setPanel("p-commands", "ready", renderCommandsTable());
+    },
+  });
+}
+
+function pickError(hash) {
+  setFilters({ error: state.error === hash ? "" : hash });
+  $("p-events").scrollIntoView({ block: "start" });
+}
+
+function setStatus(text, cls = "") {
+  const node = $("status");
+  node.textContent = text;
+  node.className = cls;
+}
+
+function showKeyForm(message) {
   $("key-form").hidden = false;
   $("forget-key").hidden = true;
+  document.body.dataset.state = "needs-key";
+  setStatus(message, message.startsWith("The key was refused") ? "error" : "");
+  $("key-input").focus();
+}
+
+async function loadCatalog() {
+  try {
+    const catalog = await getJson(API, "/catalog", {});
+    for (const ev of catalog.events) descriptions.set(`${ev.category}/${ev.name}`, ev.description);
+    fillOptions("f-name", catalog.events.filter((ev) => ev.category === "command" || ev.category === "feature")
+                                   .map((ev) => ev.name).sort());
+    if (lastNames) setPanel("p-commands", "ready", renderCommandsTable());
+  } catch (err) {
+    if (!(err instanceof ApiError && err.refusesKey)) setStatus(`The catalog could not be loaded: ${err.message}`);
+  }
 }
 
 function start() {
   takeKeyFromFragment();
+  writeState(state, { replace: true });
+  syncControls();
   $("key-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
-    sessionStorage.setItem(STORE, $("key-input").value.trim());
+    storeKey($("key-input").value.trim());
     $("key-input").value = "";
     $("key-form").hidden = true;
     $("forget-key").hidden = false;
+    loadCatalog();
     load();
   });
-  $("forget-key").addEventListener("click", () => {
-    sessionStorage.removeItem(STORE);
-    showKeyForm();
-    document.body.dataset.state = "needs-key";
-    setText("status", "Enter a read key to see the data.", "");
-  });
-  $("range").addEventListener("change", load);
-  if (sessionStorage.getItem(STORE)) {
+  $("forget-key").addEventListener("click", () => { forgetKey(); showKeyForm("Enter a read key to see the data."); });
+  for (const k of ["range", "category", "source", "name", "version"]) {
+    $(`f-${k}`).addEventListener("change", (ev) => setFilters({ [k]: ev.target.value }));
+  }
+  $("f-clear").addEventListener("click", () => setFilters({ category: "", source: "", name: "", version: "", error: "" }));
+  window.addEventListener("popstate", () => { state = readState(); syncControls(); load(); });
+  if (readKey()) {
     $("forget-key").hidden = false;
+    loadCatalog();
     load();
   } else {
-    showKeyForm();
-    document.body.dataset.state = "needs-key";
-    setText("status", "Enter a read key to see the data.", "");
+    showKeyForm("Enter a read key to see the data.");
   }
 }
 

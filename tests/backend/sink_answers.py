@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 
+from branchpy_telemetry.backend.sinks import rollups as R
 from branchpy_telemetry.backend.sinks.base import EventFilter, TimeRange
+from branchpy_telemetry.backend.sinks.usage_types import UsageFilter
 
 from .conftest import BASE_TS, session_id_for
 
@@ -23,8 +25,38 @@ RANGES = {
 }
 
 
-def answers(sink) -> dict:
-    out: dict = {"stats": sink.stats(), "errors": sink.recent_errors(50)}
+# The dashboard's filters (usage_types.UsageFilter), each tried over every range.
+USAGE_FILTERS = ({}, {"category": "command"}, {"name": "analyze", "source": "cli"}, {"version": "1.4.0"},
+                 {"name": "lint", "version": "9.9.9"}, {"os": "linux"})
+GROUPS = (("name",), ("category", "name"), ("source",), ("version",), ("os",), ())
+
+
+def usage_answers(sink, python: bool = True) -> dict:
+    """The breakdown queries (usage.py). `python=False` leaves out what depends on the packages'
+    Python (a database migrated from before it was stored says "" there)."""
+    out: dict = {}
+    groups = GROUPS + ((("python",),) if python else ())
+    for name, rng in RANGES.items():
+        for fields in USAGE_FILTERS:
+            flt = UsageFilter(start=rng.start, end=rng.end, **fields)
+            tag = f"{name}-{fields}"
+            for group_by in groups:
+                out[f"usage-{tag}-{group_by}"] = sink.usage(flt, group_by)
+            out[f"usage-{tag}-hour"] = sink.usage(flt, ("name",), R.HOUR)
+            out[f"usage-{tag}-day"] = sink.usage(flt, ("version",), R.DAY)
+            percentiles = sink.name_percentiles(flt, (0.5, 0.95))
+            out[f"percentiles-{tag}"] = {"/".join(k): v for k, v in percentiles.items()}
+            out[f"error-groups-{tag}"] = sink.error_groups(flt, 7)
+            for key in ("version", "os", *(("python",) if python else ()), None):
+                if python or "python" not in fields:
+                    out[f"installs-{tag}-{key}"] = sink.install_counts(flt, key, False)
+            out[f"installs-{tag}-daily"] = sink.install_counts(flt, "version", True)
+        out[f"uploads-{name}"] = sink.uploads(rng)
+    return out
+
+
+def answers(sink, python: bool = True) -> dict:
+    out: dict = {"stats": sink.stats(), "errors": sink.recent_errors(50), **usage_answers(sink, python)}
     for name, rng in RANGES.items():
         out[f"aggregate-category-{name}"] = sink.aggregate("category", rng)
         out[f"aggregate-source-{name}"] = sink.aggregate("source", rng)

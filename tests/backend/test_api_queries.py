@@ -7,6 +7,8 @@ and the filters are also checked against a plain Python count.
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from datetime import timedelta
 
 import msgspec
@@ -14,8 +16,17 @@ import pytest
 import requests
 
 from branchpy_telemetry.backend.api.queries import compute_slo
+from branchpy_telemetry.backend.breakdowns import (
+    filtered_timeline,
+    key_usage,
+    name_report,
+    platform_report,
+    stats_in_range,
+    version_days,
+)
 from branchpy_telemetry.backend.sinks.base import EventFilter, TimeRange
 from branchpy_telemetry.backend.sinks.memory import MemorySink
+from branchpy_telemetry.backend.sinks.usage_types import UsageFilter
 from branchpy_telemetry.client.schema import package_json_schema
 from branchpy_telemetry.client.timewindow import format_ts, parse_time, utcnow
 
@@ -35,7 +46,7 @@ RANGE = TimeRange(start=BASE_TS + timedelta(hours=3), end=BASE_TS + timedelta(da
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     backend = start_sqlite_backend(tmp_path_factory.mktemp("queries"), slo_success_target="0.95",
-                                   slo_p95_target_ms="250")
+                                   slo_p95_target_ms="250", slo_p95_targets="analyze=5000,lint=40")
     for package in PACKAGES:
         response = requests.post(backend.api + "/upload", data=msgspec.json.encode(package), timeout=30,
                                  headers={**backend.headers("ingest"), "Content-Type": "application/json"})
@@ -233,3 +244,117 @@ def test_listing_matches_the_reference_sink_item_for_item(server, reference):
     flt = EventFilter(category="command", start=RANGE.start, end=RANGE.end)
     assert ok(server, "/events", category="command", per_page=20, page=2, **{"from": T0, "to": T1}) == \
         builtins(reference.list_events(flt, 2, 20))
+
+
+# ---- the dashboard's breakdowns ---------------------------------------------------
+
+FILTERS = [{}, {"category": "command"}, {"name": "analyze"}, {"source": "cli", "version": "1.4.0"},
+           {"os": "linux", "python": "3.11.2"}, {"version": "0.0.1"}]
+
+
+def usage_filter(params: dict) -> UsageFilter:
+    return UsageFilter(start=RANGE.start, end=RANGE.end, **params)
+
+
+def in_whole_hours(ev) -> bool:
+    """Rollup precision: T0 and T1 fall on whole hours."""
+    return T0 <= ev.ts < T1
+
+
+@pytest.mark.parametrize("params", FILTERS)
+def test_aggregate_name_agrees_with_the_reference_and_the_events(server, reference, params):
+    report = ok(server, "/aggregate/name", **{"from": T0, "to": T1}, **params)
+    flt = usage_filter(params)
+    assert report == builtins(name_report(reference, flt, utcnow()))
+    assert (report["window_from"], report["window_to"]) == (T0, T1)
+    length = RANGE.end - RANGE.start
+    assert report["previous_from"] == format_ts(RANGE.start - length) and report["previous_to"] == T0
+    keep = [ev for ev in EVENTS if in_whole_hours(ev)
+            and all(getattr(ev, k, "1.4.0" if k == "version" else None) == v
+                    for k, v in params.items() if k in ("category", "name", "source", "version"))]
+    if params.get("version") == "0.0.1":
+        keep = []
+    assert {row["name"]: row["count"] for row in report["items"]} == dict(Counter(ev.name for ev in keep))
+    for row in report["items"]:
+        mine = [ev for ev in keep if ev.name == row["name"]]
+        assert row["errors"] == sum(ev.status == "error" for ev in mine)
+        durations = sorted(ev.duration_ms for ev in mine if ev.duration_ms is not None)
+        assert row["max_ms"] == (max(durations) if durations else None)
+        if len(durations) >= 20 and not params.get("source"):  # percentiles: every source of the command
+            exact = durations[math.ceil(0.95 * len(durations)) - 1]
+            assert row["p95_ms"] == pytest.approx(exact, rel=0.03)
+
+
+def test_aggregate_name_without_a_range_has_no_previous_period(server, reference):
+    report = ok(server, "/aggregate/name")
+    assert report["previous_from"] is None and all(row["previous"] is None for row in report["items"])
+    assert sum(row["count"] for row in report["items"]) == len(EVENTS)
+
+
+@pytest.mark.parametrize("params", FILTERS)
+def test_version_platform_and_stats_agree_with_the_reference(server, reference, params):
+    flt = usage_filter(params)
+    window = {"from": T0, "to": T1, **params}
+    assert ok(server, "/aggregate/version", **window) == builtins(key_usage(reference, flt, "version"))
+    assert ok(server, "/aggregate/version/timeline", **window) == builtins(version_days(reference, flt))
+    assert ok(server, "/aggregate/platform", **window) == builtins(platform_report(reference, flt))
+    assert ok(server, "/stats", **window) == {**builtins(stats_in_range(reference, flt)), "packages": 0,
+                                                "last_upload": None}  # both received today, not in RANGE
+    assert ok(server, "/errors/recent", limit=5, **window) == builtins(reference.error_groups(flt, 5))
+    for dimension in ("category", "source"):
+        rows = ok(server, f"/aggregate/{dimension}", **window)
+        expected = sorted(reference.usage(flt, (dimension,)), key=lambda g: (-g.events, g.key))
+        assert rows == [{"key": g.key[0], "count": g.events} for g in expected]
+    for bucket, size in (("hour", 3600), ("day", 86400)):
+        expected = (filtered_timeline(reference, flt, size) if flt.has_fields
+                    else reference.timeline(bucket, RANGE))
+        assert ok(server, "/aggregate/timeline", bucket=bucket, **window) == builtins(expected)
+
+
+def test_version_and_platform_count_events_and_installs(server):
+    assert ok(server, "/aggregate/version") == [{"key": "1.4.0", "events": len(EVENTS), "installs": 1}]
+    platform = ok(server, "/aggregate/platform")
+    assert platform == {"os": [{"key": "linux", "events": len(EVENTS), "installs": 1}],
+                        "python": [{"key": "3.11.2", "events": len(EVENTS), "installs": 1}]}
+    stats = ok(server, "/stats", **{"from": "3650d"})
+    assert (stats["events"], stats["packages"], stats["installs"]) == (len(EVENTS), 2, 1)
+
+
+def test_error_groups_over_a_range_name_every_command_and_their_first_and_last_sighting(server):
+    groups = ok(server, "/errors/recent", **{"from": T0, "to": T1})
+    errors = [ev for ev in EVENTS if in_whole_hours(ev) and ev.error_hash]
+    assert {g["error_hash"] for g in groups} == {ev.error_hash for ev in errors}
+    for g in groups:
+        mine = [ev for ev in errors if ev.error_hash == g["error_hash"]]
+        assert g["count"] == len(mine)
+        assert (g["first_seen"], g["last_seen"]) == (min(ev.ts for ev in mine), max(ev.ts for ev in mine))
+        assert g["commands"] == sorted({ev.name for ev in mine})
+    assert [g["last_seen"] for g in groups] == sorted((g["last_seen"] for g in groups), reverse=True)
+    events = ok(server, "/events", error_hash=groups[0]["error_hash"], per_page=500)
+    assert events["total"] == sum(ev.error_hash == groups[0]["error_hash"] for ev in EVENTS)
+
+
+def test_slo_per_command_uses_each_commands_own_p95_target(server, reference):
+    slo = ok(server, "/errors/slo", **{"from": T0, "to": T1})
+    by_name = {c["name"]: c for c in slo["commands"]}
+    assert {c["category"] for c in slo["commands"]} == {"command"}
+    assert by_name["analyze"]["p95_target_ms"] == 5000 and by_name["lint"]["p95_target_ms"] == 40
+    assert by_name["graph"]["p95_target_ms"] == 250
+    for c in slo["commands"]:
+        mine = [ev for ev in EVENTS if in_whole_hours(ev) and ev.name == c["name"] and ev.status]
+        assert (c["total"], c["errors"]) == (len(mine), sum(ev.status == "error" for ev in mine))
+        assert c["burn_rate"] == pytest.approx((c["errors"] / c["total"]) / 0.05, abs=1e-5)
+        assert c["latency_met"] == (c["p95_ms"] <= c["p95_target_ms"])
+    features = ok(server, "/errors/slo", category="feature", **{"from": T0, "to": T1})["commands"]
+    assert {c["category"] for c in features} == {"feature"}
+
+
+@pytest.mark.parametrize("path", ["/aggregate/name", "/aggregate/version", "/aggregate/version/timeline",
+                                  "/aggregate/platform", "/stats", "/errors/recent"])
+@pytest.mark.parametrize(("params", "name"), [({"category": "commands"}, "category"),
+                                              ({"source": "browser"}, "source"), ({"from": "soon"}, "from"),
+                                              ({"version": "v" * 201}, "version"), ({"os": "a\x00b"}, "os")])
+def test_bad_filters_are_a_400_naming_the_parameter(server, path, params, name):
+    response = get(server, path, **params)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["details"] == {"parameter": name}

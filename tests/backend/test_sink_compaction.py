@@ -20,10 +20,13 @@ from .sink_answers import answers
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 CUT = BASE_TS + timedelta(hours=30, minutes=20)  # hours before 06:00 of day 2 get folded
-STRIPED = ("rollup_hour", "rollup_dim", "hist", "session_hour", "error_groups")
+STRIPED = ("rollup_hour", "rollup_dim", "hist", "session_hour", "error_groups", "usage_rollup", "name_hist",
+           "error_rollup", "upload_hour")
 TIME = {"rollup_hour": "hour + 3600 <= ?", "rollup_dim": "hour + 3600 <= ?",
         "session_hour": "hour + 3600 <= ?", "hist": "start + level <= ?",
-        "error_groups": "last_us < ? * 1000000"}
+        "error_groups": "last_us < ? * 1000000", "usage_rollup": "start + level <= ?",
+        "name_hist": "start + level <= ?", "error_rollup": "start + level <= ?",
+        "upload_hour": "hour + 3600 <= ?"}
 
 
 def striped_packages(count: int, seed: int = 300):
@@ -34,9 +37,11 @@ def striped_packages(count: int, seed: int = 300):
 
 
 def store_all(sinks, packages) -> None:
+    """Each package received an hour after its last event (upload_hour is keyed by receipt)."""
     for i, package in enumerate(packages):
+        received = datetime.fromisoformat(package.summary.last_event_ts) + timedelta(hours=1)
         for sink in sinks:
-            sink.store_package(package, receipt=f"sha256:{i}", body_bytes=100, received_at=NOW)
+            sink.store_package(package, receipt=f"sha256:{i}", body_bytes=100, received_at=received)
 
 
 def shard_rows(sink, before: datetime) -> dict[str, tuple[int, int]]:

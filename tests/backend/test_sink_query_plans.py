@@ -14,6 +14,7 @@ import pytest
 from branchpy_telemetry.backend.sinks.base import EventFilter, TimeRange
 from branchpy_telemetry.backend.sinks.mysql import MySQLTelemetrySink
 from branchpy_telemetry.backend.sinks.sqlite import LocalSQLiteSink
+from branchpy_telemetry.backend.sinks.usage_types import UsageFilter
 
 from .conftest import BASE_TS, fresh_mysql_database, make_package, session_id_for
 
@@ -23,6 +24,7 @@ FILTERS = {
     "name": EventFilter(name="analyze"),
     "status": EventFilter(status="error"),
     "session_id": EventFilter(session_id=session_id_for(0, 1)),
+    "error_hash": EventFilter(error_hash="sha256:" + "0" * 63 + "1"),
     "source+status": EventFilter(source="daemon", status="ok"),
     "from": EventFilter(start=BASE_TS + timedelta(hours=3, minutes=40)),  # selective, like a dashboard range
     "from+to": EventFilter(start=BASE_TS, end=BASE_TS + timedelta(minutes=20)),
@@ -89,6 +91,52 @@ def test_unfiltered_listing_walks_the_ts_index_and_counts_from_totals(sql_sink):
         sql_sink.list_events(EventFilter(), 3, 50)
     assert full_scans_of_events(sql_sink, statements) == []
     assert "FROM totals" in statements[1][0]
+
+
+BREAKDOWNS = {
+    "usage": lambda s, f: (s.usage(f, ("category", "name")), s.usage(f, ("version",), 86400),
+                           s.usage(f, ("source",), 3600), s.usage(f, ())),
+    "name_percentiles": lambda s, f: s.name_percentiles(f, (0.5, 0.95)),
+    "install_counts": lambda s, f: (s.install_counts(f, "version", True), s.install_counts(f, None, False)),
+    "error_groups": lambda s, f: s.error_groups(f, 10),
+    "uploads": lambda s, f: s.uploads(f.range),
+}
+BREAKDOWN_FILTERS = {
+    "all": UsageFilter(),
+    "range": UsageFilter(start=RANGE.start, end=RANGE.end),
+    "range+command": UsageFilter(start=RANGE.start, end=RANGE.end, category="command", name="analyze"),
+    "range+source+version": UsageFilter(start=RANGE.start, end=RANGE.end, source="cli", version="1.4.0"),
+}
+
+
+@pytest.mark.parametrize("query", sorted(BREAKDOWNS))
+@pytest.mark.parametrize("name", sorted(BREAKDOWN_FILTERS))
+def test_breakdowns_read_their_rollup_by_its_primary_key(sql_sink, query, name):
+    """A range reads the blocks covering it through the primary key (led by level/start, day/hour):
+    never events, never a whole rollup table."""
+    flt = BREAKDOWN_FILTERS[name]
+    with sql_sink.trace() as statements:
+        BREAKDOWNS[query](sql_sink, flt)
+    assert statements
+    for sql, args in statements:
+        assert not re.search(r"\bFROM events\b", sql), sql
+        plan = sql_sink.explain(sql, args)
+        assert "events" not in {tables_read(sql_sink, line) for line in plan}
+        # error_types holds a row per group (3 here): MySQL rightly scans so small a table
+        if flt.start is not None and "FROM error_types" not in sql:
+            assert full_scans(sql_sink, plan) == [], (sql, plan)
+
+
+def full_scans(sink, plan: list[str]) -> list[str]:
+    if sink.kind == "sqlite":
+        return [line for line in plan if re.match(r"SCAN \w+$|SCAN \w+ USING (?!.*INDEX)", line)]
+    return [line for line in plan if line.split("|")[1] in ("ALL", "index")]
+
+
+def test_the_full_scan_check_flags_a_scan_of_a_rollup(sql_sink):
+    """Guard: dur_max is in no key."""
+    plan = sql_sink.explain("SELECT SUM(events) FROM usage_rollup WHERE dur_max > ?", (1.0,))
+    assert full_scans(sql_sink, plan) != []
 
 
 @pytest.mark.parametrize("query", ["stats", "aggregate", "timeline", "recent_errors", "latency", "sessions"])

@@ -30,11 +30,12 @@ def test_connections_use_wal_normal_sync_64mib_cache_and_a_busy_timeout(sqlite_s
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 10_000
 
 
-def test_events_table_has_exactly_five_indexes(sqlite_sink):
+def test_events_table_has_exactly_six_indexes(sqlite_sink):
+    """The five of the first schema, and since version 3 the one listing an error group's events."""
     names = [r[0] for r in sqlite_sink._conn().execute(
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL")]
-    assert sorted(names) == ["ix_events_category_ts", "ix_events_name_ts", "ix_events_session_ts",
-                             "ix_events_source_status_ts", "ix_events_ts"]
+    assert sorted(names) == ["ix_events_category_ts", "ix_events_error_hash_ts", "ix_events_name_ts",
+                             "ix_events_session_ts", "ix_events_source_status_ts", "ix_events_ts"]
 
 
 def test_schema_is_created_once_and_versioned(tmp_path):

@@ -23,7 +23,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from branchpy_telemetry.backend import breakdowns as B
 from branchpy_telemetry.backend.sinks.base import EventFilter, TimeRange
+from branchpy_telemetry.backend.sinks.usage_types import UsageFilter
 from branchpy_telemetry.client.schema import SanitizedEvent
 from branchpy_telemetry.client.timewindow import format_ts
 
@@ -38,6 +40,7 @@ NOW = START + SPAN
 PACKAGE_EVENTS = 10_000
 NAMES = [f"cmd-{i}" for i in range(12)]
 WEEK = TimeRange(start=NOW - timedelta(days=7, minutes=17), end=NOW - timedelta(minutes=3))
+WEEK_FILTER = UsageFilter(start=WEEK.start, end=WEEK.end)
 
 QUERIES = {
     "stats": lambda s: s.stats(),
@@ -50,6 +53,15 @@ QUERIES = {
     "SLO latency p95 (all)": lambda s: s.latency_summary(TimeRange()),
     "sessions (all, 20)": lambda s: s.sessions(TimeRange(), 20),
     "sessions (7d, 20)": lambda s: s.sessions(WEEK, 20),
+    "aggregate/name with previous period (7d)": lambda s: B.name_report(s, WEEK_FILTER, NOW),
+    "aggregate/name (all)": lambda s: B.name_report(s, UsageFilter(), NOW),
+    "aggregate/version (7d)": lambda s: B.key_usage(s, WEEK_FILTER, "version"),
+    "aggregate/platform (7d)": lambda s: B.platform_report(s, WEEK_FILTER),
+    "version timeline (30d)": lambda s: B.version_days(s, UsageFilter(start=NOW - SPAN)),
+    "stats (7d, command=cmd-3)": lambda s: B.stats_in_range(s, UsageFilter(start=WEEK.start, name="cmd-3")),
+    "timeline hour (7d, source=cli)": lambda s: B.filtered_timeline(s, UsageFilter(start=WEEK.start,
+                                                                                   source="cli"), 3600),
+    "error groups (7d, 20)": lambda s: s.error_groups(WEEK_FILTER, 20),
 }
 EXTRA = {  # not dashboard aggregates: listed for information, not part of the target
     "events page 1 (no filter)": lambda s: s.list_events(EventFilter(), 1, 50),
