@@ -85,6 +85,19 @@ class PackageChangedError(ValidationRejectedError):
     code = "package_changed"
 
 
+class NotReviewedError(ValidationRejectedError):
+    """`upload --file` of content this machine did not export and the user did not confirm
+    (`--reviewed`, after a `preview` of exactly that content)."""
+
+    code = "not_reviewed"
+
+
+class NotAPackageError(ValidationRejectedError):
+    """A file given as a package that is not one at all (not JSON, not a package object)."""
+
+    code = "not_a_package"
+
+
 class UploadFailedError(TelemetryError):
     code = "upload_failed"
     exit_code = EXIT_UPLOAD_FAILED
@@ -113,7 +126,7 @@ EXIT_CODE_BY_ERROR_CODE: dict[str, int] = {
     for cls in (
         TelemetryError, UsageError, UnknownCommandError, MalformedRequestError, TooLargeError,
         ConfigError, DaemonUnavailableError, InsecureSocketDirError, ValidationRejectedError,
-        PrivacyViolationError, PackageChangedError, UploadFailedError, ConsentWithdrawnError,
-        NotFoundError, StorageError,
+        PrivacyViolationError, PackageChangedError, NotReviewedError, NotAPackageError, UploadFailedError,
+        ConsentWithdrawnError, NotFoundError, StorageError,
     )
 }
