@@ -17,6 +17,7 @@ PUBLIC_ENDPOINTS: dict[str, str] = {
     "meta.health": "readiness probe for load balancers; answers sink kinds and states only",
     "dashboard.dashboard": "the page holds no data; every data call it makes sends a read key",
     "static": "the dashboard page's script and stylesheet",
+    "favicon.favicon": "the icon browsers fetch for every page",
 }
 
 SCOPE_BY_BLUEPRINT: dict[str, str] = {

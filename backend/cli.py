@@ -14,7 +14,7 @@ import msgspec
 import structlog
 
 from branchpy_telemetry.client.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, TelemetryError
-from branchpy_telemetry.client.logging_setup import setup_logging
+from branchpy_telemetry.client.logging_setup import LOG_FORMATS, LOG_LEVELS, default_level, setup_logging
 from branchpy_telemetry.client.timewindow import format_ts, parse_duration, utcnow
 
 from .auth import SCOPES, generate_key
@@ -26,13 +26,19 @@ log = structlog.get_logger("backend.cli")
 # command-line flags that set a BackendSettings field of the same name
 SETTING_FLAGS = ("connection_limit", "keepalive_timeout_s", "header_timeout_s", "body_timeout_s",
                  "body_min_rate", "trusted_proxy", "secondary_backlog", "catalog")
+SERVICE_COMMANDS = ("serve", "up")  # long-running: they log their requests when run as a service
 _json = msgspec.json.Encoder()
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="branchpy-telemetry-backend",
                                      description="BranchPy telemetry ingestion backend")
-    parser.add_argument("--log-level", default="info", help="debug, info, warning, error")
+    parser.add_argument("--log-level", choices=LOG_LEVELS,
+                        help="default: warning at a terminal and for one-shot commands; info for "
+                             "serve/up run as a service (stderr not a terminal)")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default="auto",
+                        help="logs on stderr: text for people, json for services (default auto: text on "
+                             "a terminal, json otherwise; under systemd with journal priorities)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -105,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging(args.log_level)
+    level = args.log_level or default_level(service=args.command in SERVICE_COMMANDS)
+    setup_logging(level, log_format=args.log_format)
     try:
         return args.handler(args, settings_from_args(args))
     except TelemetryError as exc:
@@ -136,9 +143,21 @@ def _with_sink(settings: BackendSettings, body: Callable[[Sink], int]) -> int:
 
     sink = open_configured_sink(settings)
     try:
+        for note in schema_notes(sink):  # e.g. a database created on the way: say so
+            print(f"note: {note}", file=sys.stderr)
         return body(sink)
     finally:
         sink.close()
+
+
+def schema_notes(sink: Sink) -> list[str]:
+    """What opening (and migrating) the configured sinks changed, each named by its member."""
+    from .sinks.members import sink_members
+
+    members = sink_members(sink)
+    prefix = len(members) > 1
+    return [f"{name}: {change}" if prefix else change
+            for name, member in members.items() for change in member.schema_changes()]
 
 
 def cmd_serve(args, settings: BackendSettings) -> int:
@@ -150,6 +169,8 @@ def cmd_serve(args, settings: BackendSettings) -> int:
     sink = open_configured_sink(settings)
     stop_on_signals()
     try:
+        for note in schema_notes(sink):
+            print(f"note: {note}", file=sys.stderr)
         app = create_app(settings, sink)
 
         def announce(host: str, port: int) -> None:
@@ -245,10 +266,17 @@ def cmd_purge(args, settings: BackendSettings) -> int:
 
 
 def cmd_migrate(args, settings: BackendSettings) -> int:
-    def body(sink: Sink) -> int:
-        version = sink.migrate()
-        log.info("migrate.done", version=version)
-        print(f"schema version {version}")
-        return EXIT_OK
+    """Create what is missing (the database itself included) and upgrade the schema, saying which."""
+    from .app import open_configured_sink
 
-    return _with_sink(settings, body)
+    sink = open_configured_sink(settings)  # opening migrates already; migrate() again is a no-op check
+    try:
+        version = sink.migrate()
+        changes = schema_notes(sink)
+        log.info("migrate.done", version=version, changes=changes)
+        for change in changes:
+            print(change)
+        print(f"schema version {version}" + ("" if changes else " (already current, nothing to do)"))
+        return EXIT_OK
+    finally:
+        sink.close()

@@ -79,12 +79,15 @@ def test_every_rule_outside_the_public_allowlist_is_401_without_a_key(app_and_ke
     assert checked >= 13
 
 
-def test_the_public_allowlist_is_exactly_health_the_dashboard_page_and_its_static_files(app_and_keys):
+def test_the_public_allowlist_is_exactly_health_the_dashboard_page_its_static_files_and_icon(app_and_keys):
     app, _, _ = app_and_keys
-    assert set(PUBLIC_ENDPOINTS) == {"meta.health", "dashboard.dashboard", "static"}
+    assert set(PUBLIC_ENDPOINTS) == {"meta.health", "dashboard.dashboard", "static", "favicon.favicon"}
     client = app.test_client()
     assert client.get("/api/telemetry/health").status_code == 200
     assert client.get("/dashboard").status_code == 200
+    with client.get("/favicon.ico") as response:
+        assert response.status_code == 200 and response.mimetype == "image/vnd.microsoft.icon"
+        assert response.data[:4] == b"\x00\x00\x01\x00"  # an ICO file's header
     with client.get("/static/dashboard.js") as response:
         assert response.status_code == 200
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
