@@ -1,4 +1,4 @@
-"""`branchpy-telemetry-backend up | serve | keys create/list/revoke | purge | migrate` (DESIGN §10).
+"""`branchpy-telemetry-backend up | serve | keys create/list/revoke | purge | migrate | install` (DESIGN §10).
 
 Results go to stdout (the new key alone on the last line of `keys create`),
 logs to stderr. Exit codes: 0 ok, 1 failed, 2 usage.
@@ -19,6 +19,7 @@ from branchpy_telemetry.client.timewindow import format_ts, parse_duration, utcn
 
 from .auth import SCOPES, generate_key
 from .local_stack import cmd_up
+from .service_install import add_install_parser
 from .settings import BackendSettings, load_backend_settings
 from .sinks.base import Sink, SinkError
 
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = with_db(sub.add_parser("migrate", help="create or upgrade the database schema"))
     migrate.set_defaults(handler=cmd_migrate)
+    add_install_parser(sub)
     return parser
 
 
@@ -114,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     level = args.log_level or default_level(service=args.command in SERVICE_COMMANDS)
     setup_logging(level, log_format=args.log_format)
     try:
-        return args.handler(args, settings_from_args(args))
+        return args.handler(args, None if args.command == "install" else settings_from_args(args))
     except TelemetryError as exc:
         return _fail(exc.code, exc.message, exc.hint, exc.exit_code)
     except SinkError as exc:
