@@ -120,13 +120,12 @@ class StorageError(TelemetryError):
     exit_code = EXIT_FAILED
 
 
+# Every error class a reply may name by its code (ipc turns a reply back into its class).
+ERROR_CLASSES: tuple[type[TelemetryError], ...] = (
+    TelemetryError, UsageError, UnknownCommandError, MalformedRequestError, TooLargeError,
+    ConfigError, DaemonUnavailableError, InsecureSocketDirError, ValidationRejectedError,
+    PrivacyViolationError, PackageChangedError, NotReviewedError, NotAPackageError, UploadFailedError,
+    ConsentWithdrawnError, NotFoundError, StorageError,
+)
 # Every code a reply may carry -> the exit code the CLI uses for it.
-EXIT_CODE_BY_ERROR_CODE: dict[str, int] = {
-    cls.code: cls.exit_code
-    for cls in (
-        TelemetryError, UsageError, UnknownCommandError, MalformedRequestError, TooLargeError,
-        ConfigError, DaemonUnavailableError, InsecureSocketDirError, ValidationRejectedError,
-        PrivacyViolationError, PackageChangedError, NotReviewedError, NotAPackageError, UploadFailedError,
-        ConsentWithdrawnError, NotFoundError, StorageError,
-    )
-}
+EXIT_CODE_BY_ERROR_CODE: dict[str, int] = {cls.code: cls.exit_code for cls in ERROR_CLASSES}
