@@ -152,6 +152,18 @@ def _with_sink(settings: BackendSettings, body: Callable[[Sink], int]) -> int:
         sink.close()
 
 
+def announce_schema_changes(sink: Sink) -> None:
+    """What opening the sinks created or upgraded: a `note:` for a person at a terminal, a log
+    event for a service (whose stderr carries only log lines)."""
+    from branchpy_telemetry.client.logging_setup import is_terminal
+
+    for note in schema_notes(sink):
+        if is_terminal():
+            print(f"note: {note}", file=sys.stderr)
+        else:
+            log.info("sink.schema_changed", change=note)
+
+
 def schema_notes(sink: Sink) -> list[str]:
     """What opening (and migrating) the configured sinks changed, each named by its member."""
     from .sinks.members import sink_members
@@ -171,8 +183,7 @@ def cmd_serve(args, settings: BackendSettings) -> int:
     sink = open_configured_sink(settings)
     stop_on_signals()
     try:
-        for note in schema_notes(sink):
-            print(f"note: {note}", file=sys.stderr)
+        announce_schema_changes(sink)
         app = create_app(settings, sink)
 
         def announce(host: str, port: int) -> None:

@@ -43,6 +43,9 @@ def cmd_up(args, settings: BackendSettings) -> int:
     sink = open_configured_sink(settings)
     stop_on_signals()
     try:
+        from .cli import announce_schema_changes
+
+        announce_schema_changes(sink)
         sink.migrate()
         keys = ensure_local_keys(sink, paths)
         app = create_app(settings, sink)
