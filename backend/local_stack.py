@@ -104,7 +104,6 @@ def connect_daemon(paths: TelemetryPaths, endpoint: str, ingest_key: str, *, sta
 
 def render_welcome(base: str, read_key: str, daemon_note: str, paths: TelemetryPaths) -> str:
     return "\n".join([
-        "",
         "BranchPy telemetry — local stack is up",
         f"  backend:   {base}/api/telemetry   (health: {base}/api/telemetry/health)",
         f"  dashboard: {base}/dashboard#key={read_key}",
