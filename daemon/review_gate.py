@@ -15,7 +15,6 @@ to the same two steps: `preview FILE`, then `upload --file FILE --reviewed`.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import msgspec
@@ -23,7 +22,7 @@ import msgspec
 from branchpy_telemetry.client.errors import NotReviewedError, PackageChangedError, StorageError
 from branchpy_telemetry.client.timewindow import format_ts, utcnow
 
-from .package_writer import EXPORTS_RECORD, find_export_record
+from .package_writer import EXPORTS_RECORD, append_records, find_export_record
 
 REVIEWS_RECORD = "reviews.jsonl"
 
@@ -42,15 +41,8 @@ class _Sha(msgspec.Struct):
 
 def record_review(data_dir: Path, path: Path, sha256: str) -> None:
     """Remember that `preview` showed these bytes and found them VALID (append, 0600)."""
-    line = msgspec.json.encode(ReviewRecord(sha256=sha256, path=str(path), when=format_ts(utcnow()))) + b"\n"
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(data_dir / REVIEWS_RECORD, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "ab") as fh:
-            fh.write(line)
-    except OSError as exc:
-        raise StorageError(f"cannot record the review in {data_dir / REVIEWS_RECORD}: {exc.strerror}",
-                           hint="check the telemetry state folder is writable") from None
+    record = ReviewRecord(sha256=sha256, path=str(path), when=format_ts(utcnow()))
+    append_records(data_dir / REVIEWS_RECORD, msgspec.json.encode(record) + b"\n", "review")
 
 
 def _holds_sha(record_file: Path, sha256: str) -> bool:

@@ -21,12 +21,11 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
-from ..backend.conftest import _database_url, _server_connect
+from ..backend.conftest import fresh_mysql_database
 from ..conftest import console_script
 from .readme_transcript import Step, code_blocks, match_output, section, transcript
 
@@ -111,17 +110,10 @@ class Walk:
 
 
 @pytest.fixture
-def fresh_mysql_database():
-    name = f"bpt_readme_{uuid.uuid4().hex[:10]}"
-    conn = _server_connect()
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-    try:
-        yield _database_url(name)
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        conn.close()
+def readme_database():
+    """A database of its own on the test server, created and dropped here (never a shared one)."""
+    with fresh_mysql_database() as (url, _drop):
+        yield url
 
 
 def set_up_run_command() -> str:
@@ -133,7 +125,7 @@ def set_up_run_command() -> str:
     return run[2]
 
 
-def test_the_readme_quickstart_and_backend_on_mysql_work_as_written(tmp_path, fresh_mysql_database):
+def test_the_readme_quickstart_and_backend_on_mysql_work_as_written(tmp_path, readme_database):
     import pymysql  # noqa: F401 - the `.[mysql]` extra the section installs
 
     home, work = tmp_path / "telemetry-home", tmp_path / "work"
@@ -142,7 +134,7 @@ def test_the_readme_quickstart_and_backend_on_mysql_work_as_written(tmp_path, fr
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BRANCHPY_TELEMETRY", "XDG_"))}
     env.pop("DO_NOT_TRACK", None)
     env["BRANCHPY_TELEMETRY_HOME"] = str(home)
-    walk = Walk(env, work, {README_DB_URL: fresh_mysql_database,
+    walk = Walk(env, work, {README_DB_URL: readme_database,
                             "--host 0.0.0.0 --port 8787": "--host 127.0.0.1 --port 0"})
     try:
         quickstart = section("Quickstart")
@@ -170,7 +162,7 @@ def test_the_readme_quickstart_and_backend_on_mysql_work_as_written(tmp_path, fr
         walk.substitutions[README_BACKEND] = walk.printed[0].split()[2]  # `serving on http://…:PORT  (…)`
         for step in transcript(sender_side):
             assert walk.run(step) == [], step.command
-        stored = count_rows(fresh_mysql_database, "events")
+        stored = count_rows(readme_database, "events")
         assert stored == 1  # the quickstart's event, now in the MySQL backend too
     finally:
         walk.stop_all()
