@@ -43,6 +43,6 @@ def print_report(options: argparse.Namespace, report: dict) -> None:
                      f"{report.get('exported_packages', 0)} package(s)"),
         sent,
         ("resent", f"{report.get('duplicates', 0)} package(s) the server had stored whole"),
-        ("over budget", f"{report.get('over_budget', 0)} package(s) wait for tomorrow's budget"),
+        ("over budget", f"{report.get('over_budget', 0)} package(s) wait for the next UTC day's budget"),
         ("outbox", f"{report.get('outbox_packages', 0)} package(s) waiting"),
     ])
