@@ -15,6 +15,7 @@ from flask import Flask, g, request
 
 from .access import init_access
 from .api import meta, metrics, queries, upload
+from .api.params import init_parameter_check
 from .context import EXTENSION_NAME, BackendContext
 from .dashboard import bp as dashboard_bp
 from .errors import register_error_handlers
@@ -45,6 +46,7 @@ def create_app(settings: BackendSettings | None = None, sink: Sink | None = None
     app.register_blueprint(dashboard_bp)
     init_access_log(app)
     init_access(app)
+    init_parameter_check(app, API_PREFIX)  # after the key check: a caller without a key learns nothing
     return app
 
 

@@ -1,4 +1,4 @@
-"""`branchpy-telemetry-backend up | serve | keys create/list/revoke | purge | migrate` (DESIGN §10).
+"""`branchpy-telemetry-backend up | serve | keys create/list/revoke | purge | migrate | install` (DESIGN §10).
 
 Results go to stdout (the new key alone on the last line of `keys create`),
 logs to stderr. Exit codes: 0 ok, 1 failed, 2 usage.
@@ -14,11 +14,12 @@ import msgspec
 import structlog
 
 from branchpy_telemetry.client.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, TelemetryError
-from branchpy_telemetry.client.logging_setup import setup_logging
+from branchpy_telemetry.client.logging_setup import LOG_FORMATS, LOG_LEVELS, default_level, setup_logging
 from branchpy_telemetry.client.timewindow import format_ts, parse_duration, utcnow
 
 from .auth import SCOPES, generate_key
 from .local_stack import cmd_up
+from .service_install import add_install_parser
 from .settings import BackendSettings, load_backend_settings, parse_targets
 from .sinks.base import Sink, SinkError
 
@@ -27,13 +28,19 @@ log = structlog.get_logger("backend.cli")
 SETTING_FLAGS = ("connection_limit", "keepalive_timeout_s", "header_timeout_s", "body_timeout_s",
                  "body_min_rate", "trusted_proxy", "secondary_backlog", "catalog", "slo_success_target",
                  "slo_p95_target_ms", "slo_p95_targets", "slo_window")
+SERVICE_COMMANDS = ("serve", "up")  # long-running: they log their requests when run as a service
 _json = msgspec.json.Encoder()
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="branchpy-telemetry-backend",
                                      description="BranchPy telemetry ingestion backend")
-    parser.add_argument("--log-level", default="info", help="debug, info, warning, error")
+    parser.add_argument("--log-level", choices=LOG_LEVELS,
+                        help="default: warning at a terminal and for one-shot commands; info for "
+                             "serve/up run as a service (stderr not a terminal)")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default="auto",
+                        help="logs on stderr: text for people, json for services (default auto: text on "
+                             "a terminal, json otherwise; under systemd with journal priorities)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -109,14 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = with_db(sub.add_parser("migrate", help="create or upgrade the database schema"))
     migrate.set_defaults(handler=cmd_migrate)
+    add_install_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging(args.log_level)
+    level = args.log_level or default_level(service=args.command in SERVICE_COMMANDS)
+    setup_logging(level, log_format=args.log_format)
     try:
-        return args.handler(args, settings_from_args(args))
+        return args.handler(args, None if args.command == "install" else settings_from_args(args))
     except TelemetryError as exc:
         return _fail(exc.code, exc.message, exc.hint, exc.exit_code)
     except SinkError as exc:
@@ -147,9 +156,33 @@ def _with_sink(settings: BackendSettings, body: Callable[[Sink], int]) -> int:
 
     sink = open_configured_sink(settings)
     try:
+        for note in schema_notes(sink):  # e.g. a database created on the way: say so
+            print(f"note: {note}", file=sys.stderr)
         return body(sink)
     finally:
         sink.close()
+
+
+def announce_schema_changes(sink: Sink) -> None:
+    """What opening the sinks created or upgraded: a `note:` for a person at a terminal, a log
+    event for a service (whose stderr carries only log lines)."""
+    from branchpy_telemetry.client.logging_setup import is_terminal
+
+    for note in schema_notes(sink):
+        if is_terminal():
+            print(f"note: {note}", file=sys.stderr)
+        else:
+            log.info("sink.schema_changed", change=note)
+
+
+def schema_notes(sink: Sink) -> list[str]:
+    """What opening (and migrating) the configured sinks changed, each named by its member."""
+    from .sinks.members import sink_members
+
+    members = sink_members(sink)
+    prefix = len(members) > 1
+    return [f"{name}: {change}" if prefix else change
+            for name, member in members.items() for change in member.schema_changes()]
 
 
 def cmd_serve(args, settings: BackendSettings) -> int:
@@ -161,6 +194,7 @@ def cmd_serve(args, settings: BackendSettings) -> int:
     sink = open_configured_sink(settings)
     stop_on_signals()
     try:
+        announce_schema_changes(sink)
         app = create_app(settings, sink)
 
         def announce(host: str, port: int) -> None:
@@ -256,10 +290,17 @@ def cmd_purge(args, settings: BackendSettings) -> int:
 
 
 def cmd_migrate(args, settings: BackendSettings) -> int:
-    def body(sink: Sink) -> int:
-        version = sink.migrate()
-        log.info("migrate.done", version=version)
-        print(f"schema version {version}")
-        return EXIT_OK
+    """Create what is missing (the database itself included) and upgrade the schema, saying which."""
+    from .app import open_configured_sink
 
-    return _with_sink(settings, body)
+    sink = open_configured_sink(settings)  # opening migrates already; migrate() again is a no-op check
+    try:
+        version = sink.migrate()
+        changes = schema_notes(sink)
+        log.info("migrate.done", version=version, changes=changes)
+        for change in changes:
+            print(change)
+        print(f"schema version {version}" + ("" if changes else " (already current, nothing to do)"))
+        return EXIT_OK
+    finally:
+        sink.close()

@@ -43,6 +43,9 @@ def cmd_up(args, settings: BackendSettings) -> int:
     sink = open_configured_sink(settings)
     stop_on_signals()
     try:
+        from .cli import announce_schema_changes
+
+        announce_schema_changes(sink)
         sink.migrate()
         keys = ensure_local_keys(sink, paths)
         app = create_app(settings, sink)
@@ -101,7 +104,6 @@ def connect_daemon(paths: TelemetryPaths, endpoint: str, ingest_key: str, *, sta
 
 def render_welcome(base: str, read_key: str, daemon_note: str, paths: TelemetryPaths) -> str:
     return "\n".join([
-        "",
         "BranchPy telemetry — local stack is up",
         f"  backend:   {base}/api/telemetry   (health: {base}/api/telemetry/health)",
         f"  dashboard: {base}/dashboard#key={read_key}",

@@ -203,8 +203,13 @@ def _raise_interrupt(signum, frame):
 
 def serve(app, *, host: str, port: int, threads: int, max_body_bytes: int | None,
           limits: ServerLimits = ServerLimits(), on_ready: Callable[[str, int], None] | None = None) -> None:
-    server = create_server(app, host=host, port=port, threads=threads, max_body_bytes=max_body_bytes,
-                           limits=limits)
+    try:
+        server = create_server(app, host=host, port=port, threads=threads, max_body_bytes=max_body_bytes,
+                               limits=limits)
+    except OSError as exc:
+        from .bind_errors import bind_error
+
+        raise bind_error(exc, host, port) from None
     if on_ready is not None:
         listening = getattr(server, "effective_listen", None)  # several addresses (e.g. "localhost")
         on_ready(*(listening[0] if listening else (server.effective_host, server.effective_port)))

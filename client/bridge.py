@@ -276,10 +276,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-start", action="store_true", help="do not start a daemon when none runs")
     parser.add_argument("--timeout", type=float, metavar="SECONDS", help="seconds per try of a daemon reply")
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-format", default="auto", choices=["auto", "json", "text"],
+                        help="logs on stderr: text on a terminal, json otherwise (auto)")
     options = parser.parse_args(argv)
     from .logging_setup import setup_logging
 
-    setup_logging(options.log_level, stream=sys.stderr)
+    setup_logging(options.log_level, log_format=options.log_format, stream=sys.stderr)
     bridge = Bridge(resolve_paths(), sys.stdout, start=not options.no_start, timeout=options.timeout)
     try:
         return bridge.run(read_lines(sys.stdin.buffer, MAX_BRIDGE_LINE_BYTES))

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import msgspec
 
 from .atomic_write import write_atomic
-from .errors import ConfigError, StorageError
+from .errors import ConfigError, StorageError, UsageError
 from .paths import ensure_private_dir
 from .timewindow import parse_duration
 
@@ -90,7 +90,25 @@ KEYS: tuple[str, ...] = (
 )
 _DURATION_KEYS = {"telemetry.auto.interval", "telemetry.rotation.max_age", "telemetry.retention.keep"}
 _SECRET_KEYS = {"telemetry.api_key"}
-_OPTIONAL_PATH_KEYS = {"telemetry.sources.extension_dir", "telemetry.catalog"}  # "" restores the default
+# path keys: absolute paths; "" (or null) restores the default
+PATH_KEYS = ("telemetry.sources.extension_dir", "telemetry.catalog")
+# What each key takes, for the hint of an error about its value.
+VALUE_HINTS: dict[str, str] = {
+    "telemetry.mode": "manual or auto",
+    "telemetry.endpoint": "the backend's base URL, http(s)://HOST[:PORT]/api/telemetry",
+    "telemetry.api_key": "an ingest key (`branchpy-telemetry-backend keys create --scope ingest`)",
+    "telemetry.max_upload_size_mb": "a number of megabytes greater than 0, e.g. 5",
+    "telemetry.auto.interval": f"a duration of at least {INTERVAL_FLOOR_SECONDS:g}s: 30s, 30m, 6h, 1d",
+    "telemetry.auto.dry_run": "true or false",
+    "telemetry.auto.daily_upload_budget_mb": "a number of megabytes greater than 0, e.g. 50",
+    "telemetry.rotation.max_file_mb": "a number of megabytes greater than 0, e.g. 8",
+    "telemetry.rotation.max_age": "a duration: a number and a unit, e.g. 30m, 24h, 7d",
+    "telemetry.retention.keep": "a duration: a number and a unit, e.g. 24h, 14d",
+    "telemetry.retention.max_total_mb": "a number of megabytes greater than 0, e.g. 200",
+    "telemetry.sources.extension_dir": "an absolute folder path (\"\" restores the default)",
+    "telemetry.catalog": "the absolute path of a catalog TOML file (\"\" restores the bundled catalog)",
+    "telemetry.consent": "on or off",
+}
 _POSITIVE_KEYS = {
     "telemetry.max_upload_size_mb",
     "telemetry.auto.daily_upload_budget_mb",
@@ -134,12 +152,17 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 
 
-def config_from_tree(tree: dict[str, Any], origin: str = "config") -> Config:
+def config_from_tree(tree: dict[str, Any], origin: str | None = "config") -> Config:
+    """Decode and check every value; a bad one is a ConfigError naming the key once, with a hint
+    saying what values it takes. `origin` (the file, or None) prefixes the message."""
     try:
         config = msgspec.convert(tree, Config, strict=False)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"{origin}: {_describe_validation_error(exc)}",
-                          hint="run `branchpy telemetry config show` to see valid keys") from None
+        key, problem = _describe_validation_error(exc)
+        if problem == "unknown":
+            raise ConfigError(_located(origin, f"unknown key {key!r}"),
+                              hint="valid keys: " + ", ".join(KEYS)) from None
+        raise _bad_value(origin, key, problem) from None
     _check_values(config, origin)
     return config
 
@@ -164,30 +187,77 @@ def flatten(config: Config, *, reveal_secrets: bool = False) -> dict[str, Any]:
 
 
 def set_value_in_file(config_file: Path, key: str, value: Any) -> Config:
-    """Validate and persist one key; returns the file's resulting config.
+    """Validate and persist one key; returns the file's resulting config."""
+    return set_values_in_file(config_file, {key: value})
 
-    The file keeps its comments and layout (only the key's line changes, or
-    is added), and is written 0600 in a 0700 folder, atomically: it holds the
-    API key. A symlinked config file is written where the link points.
+
+def set_values_in_file(config_file: Path, values: dict[str, Any]) -> Config:
+    """Validate and persist several keys at once: all are written, or none.
+
+    Every value gets the checks loading applies (types, enums, durations, the
+    auto-mode interval floor, positive sizes, the endpoint's form, a catalog
+    path that names a valid catalog). The file keeps its comments and layout
+    (only the keys' lines change, or are added), and is written 0600 in a
+    0700 folder, atomically: it holds the API key. A symlinked config file is
+    written where the link points.
     """
     import tomlkit  # only `config set` needs a TOML writer that keeps comments
 
-    _require_known(key)
+    for key in values:
+        _require_known(key)
     target = Path(os.path.realpath(config_file)) if config_file.is_symlink() else config_file
     document = _read_document(target)
     tree = document.unwrap()
-    _set_in_tree(tree, key, value)
-    config = config_from_tree(tree, origin=key)  # validate before writing
-    removed = key in _OPTIONAL_PATH_KEYS and value in ("", None)
-    _set_in_document(document, key, None if removed else get_value(config, key))
+    for key, value in values.items():
+        _set_in_tree(tree, key, value, origin=None)
+    config = config_from_tree(tree, origin=None)  # validate before writing
+    if "telemetry.catalog" in values:
+        _check_catalog(config.telemetry.catalog)
+    for key, value in values.items():
+        removed = key in PATH_KEYS and value in ("", None)
+        _set_in_document(document, key, None if removed else get_value(config, key))
+    write_config_bytes(target, tomlkit.dumps(document).encode())
+    return config
+
+
+def read_config_bytes(config_file: Path) -> bytes | None:
+    """The file as it is now (None when there is none): what a failed change puts back."""
+    try:
+        return config_file.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"{config_file}: cannot read: {exc.strerror}") from None
+
+
+def restore_config_bytes(config_file: Path, data: bytes | None) -> None:
+    """Put back what `read_config_bytes` returned (removing the file if there was none)."""
+    target = Path(os.path.realpath(config_file)) if config_file.is_symlink() else config_file
+    if data is None:
+        target.unlink(missing_ok=True)
+    else:
+        write_config_bytes(target, data)
+
+
+def write_config_bytes(target: Path, data: bytes) -> None:
     try:
         ensure_private_dir(target.parent)
-        write_atomic(target, tomlkit.dumps(document).encode())
+        write_atomic(target, data)
     except OSError as exc:
         raise StorageError(f"cannot write {target}: {exc.strerror or exc}",
                            hint="the file is unchanged; free disk space or fix the folder's permissions"
                            ) from None
-    return config
+
+
+def interval_problem(text: str) -> str | None:
+    """Why `text` cannot be the auto-mode interval (not a duration, or below the floor), or None."""
+    try:
+        seconds = parse_duration(text).total_seconds()
+    except UsageError:
+        return f"invalid duration {text!r}"
+    if seconds < INTERVAL_FLOOR_SECONDS:
+        return f"{text!r} is below the floor of {INTERVAL_FLOOR_SECONDS:g}s"
+    return None
 
 
 def _read_document(path: Path):
@@ -230,50 +300,80 @@ def _require_known(key: str) -> None:
         raise ConfigError(f"unknown config key {key!r}", hint="valid keys: " + ", ".join(KEYS))
 
 
-def _set_in_tree(tree: dict[str, Any], key: str, value: Any) -> None:
+def _set_in_tree(tree: dict[str, Any], key: str, value: Any, origin: str | None = "environment") -> None:
     *parents, leaf = key.split(".")
     node = tree
     for part in parents:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise ConfigError(f"config key {part!r} must be a table")
+            raise ConfigError(_located(origin, f"config key {part!r} must be a table"))
     if isinstance(value, str) and key == "telemetry.auto.dry_run":
         lowered = value.strip().lower()
         if lowered not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
-            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+            raise _bad_value(origin, key, f"expected true or false, got {value!r}")
         value = lowered in ("true", "1", "yes", "on")
-    if key in _OPTIONAL_PATH_KEYS and value in ("", None):
+    if key in PATH_KEYS and value in ("", None):
         node.pop(leaf, None)
         return
     node[leaf] = value
 
 
-def _check_values(config: Config, origin: str) -> None:
+def _check_values(config: Config, origin: str | None) -> None:
     for key in _DURATION_KEYS:
         value = get_value(config, key)
         try:
             parse_duration(value)
         except Exception:
-            raise ConfigError(f"{origin}: {key}: invalid duration {value!r}",
-                              hint="use a number and a unit: 10s, 30m, 24h, 7d") from None
+            raise _bad_value(origin, key, f"invalid duration {value!r}") from None
+    problem = interval_problem(config.telemetry.auto.interval)
+    if problem:
+        raise _bad_value(origin, "telemetry.auto.interval", problem)
     for key in _POSITIVE_KEYS:
         if get_value(config, key) <= 0:
-            raise ConfigError(f"{origin}: {key}: must be greater than 0")
+            raise _bad_value(origin, key, "must be greater than 0")
     endpoint = config.telemetry.endpoint
     if not re.match(r"^https?://[^/\s]+", endpoint):
-        raise ConfigError(f"{origin}: telemetry.endpoint: expected an http(s) URL, got {endpoint!r}")
+        raise _bad_value(origin, "telemetry.endpoint", f"expected an http(s) URL, got {endpoint!r}")
+    for key in PATH_KEYS:
+        value = get_value(config, key)
+        if value is not None and not os.path.isabs(value):
+            raise _bad_value(origin, key, f"expected an absolute path, got {value!r}")
 
 
-def _describe_validation_error(exc: msgspec.ValidationError) -> str:
-    """msgspec says `Object contains unknown field `x` - at `$.telemetry.auto``;
-    users think in dotted keys, so say `unknown key telemetry.auto.x`."""
+def _check_catalog(path: str | None) -> None:
+    """A catalog path must name a catalog that can be used (the same check every export makes)."""
+    from .catalog import CatalogInvalidError, load_catalog
+
+    try:
+        load_catalog(path)
+    except CatalogInvalidError as exc:
+        raise ConfigError(f"telemetry.catalog: {exc.message}", details=exc.details,
+                          hint="see every problem with `branchpy telemetry catalog check FILE`; "
+                               + VALUE_HINTS["telemetry.catalog"]) from None
+
+
+def _located(origin: str | None, message: str) -> str:
+    return f"{origin}: {message}" if origin else message
+
+
+def _bad_value(origin: str | None, key: str | None, problem: str) -> ConfigError:
+    """One message naming the key once, and a hint saying what it takes."""
+    if key is None:
+        return ConfigError(_located(origin, problem))
+    return ConfigError(_located(origin, f"{key}: {problem}"),
+                       hint=f"{key} takes {VALUE_HINTS[key]}" if key in VALUE_HINTS else None)
+
+
+def _describe_validation_error(exc: msgspec.ValidationError) -> tuple[str | None, str]:
+    """(dotted key, problem) from msgspec's `Expected `float`, got `str` - at `$.telemetry.x``;
+    an unknown field comes back as its dotted key with the problem "unknown"."""
     text = str(exc)
     match = re.match(r"Object contains unknown field `([^`]+)`(?: - at `\$\.?([^`]*)`)?", text)
     if match:
         where = match.group(2)
-        key = f"{where}.{match.group(1)}" if where else match.group(1)
-        return f"unknown key {key!r}"
+        return (f"{where}.{match.group(1)}" if where else match.group(1)), "unknown"
     match = re.match(r"(.*) - at `\$\.?([^`]*)`", text)
     if match:
-        return f"{match.group(2)}: {match.group(1)}"
-    return text
+        problem = match.group(1)
+        return match.group(2), problem[:1].lower() + problem[1:]
+    return None, text

@@ -1,7 +1,8 @@
 """Find, start and stop the daemon from a thin client (CLI, bridge).
 
 Clients never import daemon code: they *spawn* `branchpy-telemetryd` as a
-detached process (own session, output appended to `paths.daemon_log`) and
+detached process (own session, output appended to `paths.daemon_log`, which
+the daemon rotates by size: `--log-file`) and
 talk to it over ZeroMQ. Every failure here is a `DaemonUnavailableError`
 whose hint names the socket tried and the daemon's log.
 """
@@ -89,7 +90,7 @@ def start_daemon(paths: TelemetryPaths, *, timeout: float = START_TIMEOUT,
     log_file = _open_log(paths)
     try:
         proc = subprocess.Popen(
-            [*daemon_command(), *(extra_args or [])],
+            [*daemon_command(), "--log-file", str(paths.daemon_log), *(extra_args or [])],
             # the caller's DO_NOT_TRACK travels with its requests, not with the daemon it leaves behind
             env=without_consent_variables(os.environ),
             stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,

@@ -85,6 +85,19 @@ class PackageChangedError(ValidationRejectedError):
     code = "package_changed"
 
 
+class NotReviewedError(ValidationRejectedError):
+    """`upload --file` of content this machine did not export and the user did not confirm
+    (`--reviewed`, after a `preview` of exactly that content)."""
+
+    code = "not_reviewed"
+
+
+class NotAPackageError(ValidationRejectedError):
+    """A file given as a package that is not one at all (not JSON, not a package object)."""
+
+    code = "not_a_package"
+
+
 class UploadFailedError(TelemetryError):
     code = "upload_failed"
     exit_code = EXIT_UPLOAD_FAILED
@@ -107,13 +120,12 @@ class StorageError(TelemetryError):
     exit_code = EXIT_FAILED
 
 
+# Every error class a reply may name by its code (ipc turns a reply back into its class).
+ERROR_CLASSES: tuple[type[TelemetryError], ...] = (
+    TelemetryError, UsageError, UnknownCommandError, MalformedRequestError, TooLargeError,
+    ConfigError, DaemonUnavailableError, InsecureSocketDirError, ValidationRejectedError,
+    PrivacyViolationError, PackageChangedError, NotReviewedError, NotAPackageError, UploadFailedError,
+    ConsentWithdrawnError, NotFoundError, StorageError,
+)
 # Every code a reply may carry -> the exit code the CLI uses for it.
-EXIT_CODE_BY_ERROR_CODE: dict[str, int] = {
-    cls.code: cls.exit_code
-    for cls in (
-        TelemetryError, UsageError, UnknownCommandError, MalformedRequestError, TooLargeError,
-        ConfigError, DaemonUnavailableError, InsecureSocketDirError, ValidationRejectedError,
-        PrivacyViolationError, PackageChangedError, UploadFailedError, ConsentWithdrawnError,
-        NotFoundError, StorageError,
-    )
-}
+EXIT_CODE_BY_ERROR_CODE: dict[str, int] = {cls.code: cls.exit_code for cls in ERROR_CLASSES}

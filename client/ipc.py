@@ -28,17 +28,7 @@ DEFAULT_TIMEOUT = 5.0
 DEFAULT_RETRIES = 3
 
 # Error code on the wire -> the exception class the caller sees.
-_ERROR_CLASSES: dict[str, type[errors.TelemetryError]] = {
-    cls.code: cls
-    for cls in (
-        errors.TelemetryError, errors.UsageError, errors.UnknownCommandError,
-        errors.MalformedRequestError, errors.TooLargeError, errors.ConfigError,
-        errors.DaemonUnavailableError, errors.InsecureSocketDirError,
-        errors.ValidationRejectedError, errors.PrivacyViolationError, errors.PackageChangedError,
-        errors.UploadFailedError, errors.ConsentWithdrawnError, errors.NotFoundError,
-        errors.StorageError,
-    )
-}
+_ERROR_CLASSES: dict[str, type[errors.TelemetryError]] = {cls.code: cls for cls in errors.ERROR_CLASSES}
 
 
 def error_from_reply(reply: Reply) -> errors.TelemetryError:

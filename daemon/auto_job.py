@@ -58,13 +58,14 @@ class AutoRunReport(msgspec.Struct, kw_only=True):
 
     dry_run: bool
     rotated: str | None = None
-    read_events: int = 0
+    read_events: int = 0  # lines the sources gained since the last run (new to sync, maybe sent otherwise)
     skipped_lines: int = 0
     exported_packages: int = 0
     exported_events: int = 0
-    delivered: int = 0
-    duplicates: int = 0
-    events_delivered: int = 0
+    delivered: int = 0  # packages the server stored (some of their events it may have had already)
+    duplicates: int = 0  # packages the server had already stored whole
+    events_delivered: int = 0  # events the server stored as new
+    events_known: int = 0  # events sent that the server already had
     kept: int = 0
     quarantined: int = 0
     over_budget: int = 0
@@ -193,6 +194,7 @@ def run_auto_job(paths: TelemetryPaths, config: Config, lock: threading.Lock, *,
 def _merge(report: AutoRunReport, delivery: DeliveryReport) -> None:
     report.delivered, report.duplicates = delivery.delivered, delivery.duplicates
     report.events_delivered, report.kept = delivery.events_delivered, delivery.kept
+    report.events_known = delivery.events_known
     report.quarantined, report.over_budget = delivery.quarantined, delivery.over_budget
     failed = next((e for e in delivery.entries
                    if e.outcome not in ("delivered", "duplicate", "dry_run", "not_tried")), None)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import structlog
 
-from ..client.timewindow import parse_duration
+from ..client.errors import TelemetryError
+from ..client.timewindow import format_ts, parse_duration
 from .context import DaemonContext
 
 log = structlog.get_logger("branchpy.auto_mode")
@@ -33,7 +34,19 @@ def run_job(daemon: DaemonContext, progress=None, caller=None):
 
 
 def apply_mode(daemon: DaemonContext) -> None:
-    """Make the schedule match `telemetry.mode` / `telemetry.auto.interval`."""
+    """Make the schedule match `telemetry.mode` / `telemetry.auto.interval`.
+
+    When auto mode is configured but cannot be scheduled, the reason is kept
+    in `daemon.auto_problem` (what `status` shows) and the error raised."""
+    try:
+        _apply_mode(daemon)
+    except TelemetryError as exc:
+        daemon.auto_problem = exc.message
+        raise
+    daemon.auto_problem = None
+
+
+def _apply_mode(daemon: DaemonContext) -> None:
     config = daemon.config
     if config.telemetry.mode != "auto":
         if daemon.scheduler is not None and daemon.scheduler.running:
@@ -62,15 +75,18 @@ def stop_auto_mode(daemon: DaemonContext, timeout: float = STOP_TIMEOUT_S) -> bo
 
 
 def auto_status(daemon: DaemonContext) -> dict:
-    """Mode, schedule, last run and run counts for `status`."""
+    """Mode, schedule, last run and run counts for `status` (times in the wire format)."""
     config = daemon.config
     scheduler = daemon.scheduler
+    scheduled = bool(scheduler is not None and scheduler.running)
     out: dict = {"interval": config.telemetry.auto.interval, "dry_run": config.telemetry.auto.dry_run,
-                 "scheduled": bool(scheduler is not None and scheduler.running),
-                 "next_run": None, "last_run": None, "runs": {}}
+                 "scheduled": scheduled, "next_run": None, "last_run": None, "runs": {},
+                 "not_scheduled_because": None}
+    if config.telemetry.mode == "auto" and not scheduled:
+        out["not_scheduled_because"] = daemon.auto_problem or "the schedule has not started"
     if scheduler is not None:
         next_run = scheduler.next_run_time()
-        out["next_run"] = next_run.isoformat() if next_run else None
+        out["next_run"] = format_ts(next_run) if next_run else None
         last = scheduler.last_result()
         if last is not None:
             out["last_run"] = last.to_status()

@@ -39,6 +39,7 @@ class DaemonContext:
     # Delivery (issue 4): the auto-mode scheduler (daemon/auto_mode.py) and the lock that keeps
     # auto runs, `sync`, `upload` and `purge` from overlapping.
     scheduler: Any = None
+    auto_problem: str | None = None  # why auto mode is configured but not scheduled (status shows it)
     housekeeper: Any = None  # daemon/housekeeping.py: rotation + retention between deliveries
     delivery_lock: threading.Lock = field(default_factory=threading.Lock)
 

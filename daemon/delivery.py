@@ -41,7 +41,9 @@ class EntryResult(msgspec.Struct, kw_only=True):
     name: str
     package_id: str | None
     outcome: str  # an uploader outcome, or "dry_run" / "over_budget"
-    events: int = 0
+    events: int = 0  # events in the package
+    new_events: int | None = None  # of those, stored as new by the server (None: not sent)
+    known_events: int | None = None  # of those, the server already had (sent before in any package)
     bytes: int = 0
     status_code: int | None = None
     receipt: str | None = None
@@ -57,7 +59,8 @@ class DeliveryReport(msgspec.Struct, kw_only=True):
     quarantined: int = 0
     dry_run: int = 0
     over_budget: int = 0
-    events_delivered: int = 0
+    events_delivered: int = 0  # events the server stored as new
+    events_known: int = 0  # events in delivered packages that the server already had
     entries: list[EntryResult] = []
 
     @property
@@ -130,6 +133,14 @@ def receipted_packages(ledger_file: Path) -> set[str]:
     return {r.package_id for r in read_history(ledger_file) if not r.dry_run and r.package_id}
 
 
+def stored_counts(result: UploadOutcome) -> tuple[int, int]:
+    """(new, already stored) events of a delivered package, as the server counted them."""
+    if result.outcome == "duplicate":
+        return 0, result.events  # the whole package was stored before
+    new = result.accepted_events if result.accepted_events is not None else result.events
+    return new, result.duplicate_events or 0
+
+
 def upload_counts(result: UploadOutcome, counted: set[str]) -> dict[str, int]:
     """What one delivered package adds to the counters, once per package id.
 
@@ -141,11 +152,12 @@ def upload_counts(result: UploadOutcome, counted: set[str]) -> dict[str, int]:
     first = result.package_id not in counted
     if result.package_id:
         counted.add(result.package_id)
+    new, known = stored_counts(result)
     if result.outcome == "delivered":
-        events = result.accepted_events if result.accepted_events is not None else result.events
-        return {"uploaded.packages": 1, "uploaded.events": events}
-    return {"duplicates.packages": 1, **({"uploaded.packages": 1, "uploaded.events": result.events}
-                                         if first else {})}
+        return {"uploaded.packages": 1, "uploaded.events": new, "duplicates.events": known}
+    if first:
+        return {"duplicates.packages": 1, "uploaded.packages": 1, "uploaded.events": result.events}
+    return {"duplicates.packages": 1, "duplicates.events": known}
 
 
 def _settle(outbox: Outbox, entry: OutboxEntry, result: UploadOutcome, ledger_file: Path,
@@ -158,12 +170,14 @@ def _settle(outbox: Outbox, entry: OutboxEntry, result: UploadOutcome, ledger_fi
         deltas = upload_counts(result, counted)
         append_receipt(ledger_file, ledger_record_for(result, when=now))
         outbox.mark_delivered(entry, result.receipt)
+        base.new_events, base.known_events = stored_counts(result)
+        report.events_delivered += base.new_events
+        report.events_known += base.known_events
         if result.outcome == "delivered":
             report.delivered += 1
-            report.events_delivered += deltas["uploaded.events"]
         else:
             report.duplicates += 1
-        outbox.counters.increment_many(deltas)  # per package, as the ledger: a later failure keeps it
+        outbox.counters.increment_many({k: v for k, v in deltas.items() if v})  # per package, as the ledger
         return base
     if result.should_quarantine:
         base.kept_at = str(outbox.quarantine(entry, result.server_message or "rejected",
@@ -218,7 +232,8 @@ def deliver_file(path: Path, config: Config, outbox: Outbox, ledger_file: Path, 
     if result.ok:
         deltas = upload_counts(result, receipted_packages(ledger_file))
         append_receipt(ledger_file, ledger_record_for(result, when=clock(), file=str(path)))
-        outbox.counters.increment_many(deltas)
+        outbox.counters.increment_many({k: v for k, v in deltas.items() if v})
+        entry_result.new_events, entry_result.known_events = stored_counts(result)
         return entry_result
     entry = outbox.add(path, package_id=result.package_id)
     if result.should_quarantine:

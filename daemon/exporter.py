@@ -46,8 +46,11 @@ class ExportResult(msgspec.Struct):
 
 
 def export_window(paths: TelemetryPaths, config: Config, output: Path, start: datetime | None,
-                  end: datetime | None, *, progress: ProgressFn | None = None) -> ExportResult:
-    """Export every source's events with `start <= ts < end` to `output` (or its parts)."""
+                  end: datetime | None, *, progress: ProgressFn | None = None,
+                  dry_run: bool = False) -> ExportResult:
+    """Export every source's events with `start <= ts < end` to `output` (or its parts).
+
+    Counted as exported, or for a dry run (`upload --auto --dry-run`) apart, as dry-run packages."""
     output = Path(output)
     check_output(output)
     header, policy = prepare_export(paths, config, format_ts(start) if start else None,
@@ -66,8 +69,9 @@ def export_window(paths: TelemetryPaths, config: Config, output: Path, start: da
                      created=header.export_timestamp, undeclared=policy.left_out)
         for f, sha, pid, n, size in result.written
     ])
+    unit = "dry_run" if dry_run else "exported"
     CounterStore(paths.counters_file).increment_many(
-        {"exported.packages": len(result.written), "exported.events": result.events})
+        {f"{unit}.packages": len(result.written), f"{unit}.events": result.events})
     log.info("export.done", files=len(result.written), events=result.events, bytes=result.bytes,
              stale_removed=len(removed),
              skipped_lines=stats.skipped_lines, redactions=sum(result.redactions.values()))

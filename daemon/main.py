@@ -12,12 +12,13 @@ import signal
 import socket
 import sys
 import threading
+from pathlib import Path
 
 import structlog
 
 from branchpy_telemetry.client.config import load_config
 from branchpy_telemetry.client.errors import TelemetryError
-from branchpy_telemetry.client.logging_setup import setup_logging
+from branchpy_telemetry.client.logging_setup import LOG_FORMATS, LOG_LEVELS, default_level, setup_logging
 from branchpy_telemetry.client.paths import TelemetryPaths, ensure_private_dir, resolve_paths
 from branchpy_telemetry.client.socket_dir import claim_run_dir
 from branchpy_telemetry.client.transport import describe
@@ -43,13 +44,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--housekeeping-interval", type=float, default=DEFAULT_HOUSEKEEPING_S,
                         metavar="SECONDS",
                         help="rotate and apply retention this often, in every mode (default %(default)g)")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-level", choices=LOG_LEVELS,
+                        help="default: info, or warning when stderr is a terminal")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default="auto",
+                        help="text for people, json for services (default auto: text on a terminal, json "
+                             "otherwise; under systemd each line carries its journal priority)")
+    parser.add_argument("--log-file", type=Path, metavar="PATH",
+                        help="log to this file instead of stderr, rotated at 5 MiB, 3 old generations "
+                             "kept (what the CLI passes when it starts the daemon)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     options = build_parser().parse_args(argv)
-    setup_logging(options.log_level)
+    level = options.log_level or ("info" if options.log_file else default_level(service=True))
+    setup_logging(level, log_format=options.log_format, log_file=options.log_file)
     paths = resolve_paths()
     try:
         config = load_config(paths.config_file)

@@ -262,16 +262,19 @@ class ExportRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 def record_export(data_dir: Path, records: list[ExportRecord]) -> None:
     """Append the written files (path + sha256) to `<data_dir>/exports.jsonl`."""
-    if not records:
-        return
-    data_dir.mkdir(parents=True, exist_ok=True)
-    lines = b"".join(_enc.encode(r) + b"\n" for r in records)
+    if records:
+        append_records(data_dir / EXPORTS_RECORD, b"".join(_enc.encode(r) + b"\n" for r in records), "export")
+
+
+def append_records(record_file: Path, lines: bytes, what: str) -> None:
+    """Append JSON lines to a private (0600) record file of the state folder."""
     try:
-        fd = os.open(data_dir / EXPORTS_RECORD, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        record_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(record_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "ab") as fh:
             fh.write(lines)
     except OSError as exc:
-        raise StorageError(f"cannot record the export in {data_dir / EXPORTS_RECORD}: {exc.strerror}",
+        raise StorageError(f"cannot record the {what} in {record_file}: {exc.strerror}",
                            hint="check the telemetry state folder is writable") from None
 
 

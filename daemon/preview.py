@@ -21,7 +21,7 @@ import msgspec
 
 from ..client.catalog import Catalog
 from ..client.declared import filter_package
-from ..client.errors import NotFoundError, StorageError
+from ..client.errors import NotAPackageError, NotFoundError, StorageError
 from ..client.privacy import attr_key_rule, check_string
 from ..client.redaction import Finding, find_violations
 from ..client.schema import decode_package
@@ -73,6 +73,7 @@ class PreviewResult(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     catalog: dict[str, Any] | None  # the package's catalog reference (id, revision, sha256)
     server_would_drop: dict[str, int] | None  # what a server with the configured catalog drops, per reason
     left_out: dict[str, int] | None  # this machine's own event names the export left out (never sent)
+    send_command: str | None = None  # when valid: the command that sends exactly these bytes
     text: str
 
 
@@ -99,6 +100,8 @@ def preview_file(path: Path, catalog: Catalog | None = None, export: ExportRecor
             body = msgspec.json.decode(data)
         except msgspec.DecodeError:
             body = None
+    if schema_error is not None:
+        refuse_if_not_a_package(path, data, body)
     violations = [msgspec.structs.asdict(f) for f in find_violations(body)] if body is not None else []
     if violations:
         body = mask_violations(body, violations)
@@ -138,6 +141,35 @@ def preview_file(path: Path, catalog: Catalog | None = None, export: ExportRecor
         "server_would_drop": server_drops,
         "left_out": dict(export.undeclared) if export is not None else None,
     }
+
+
+PACKAGE_KEYS = ("schema_version", "package_id", "summary")
+
+
+def refuse_if_not_a_package(path: Path, data: bytes, body: Any) -> None:
+    """A file that is not a package at all gets one line saying what it is not (NotAPackageError),
+    instead of a review of empty fields. A package with a wrong field is reviewed as usual."""
+    if isinstance(body, dict) and any(key in body for key in PACKAGE_KEYS):
+        return
+    hint = "preview reads the package files `branchpy telemetry export` writes, e.g. rc-metrics.json"
+    if path.name.endswith(".redactions.json"):
+        package = path.name.removesuffix(".redactions.json") + ".json"
+        raise NotAPackageError(f"{path} is a redaction report, not a package",
+                               hint=f"it is shown with its package: branchpy telemetry preview {package}")
+    if not data.strip():
+        what = "it is empty"
+    elif body is None:
+        what = "it is not JSON"
+    elif not isinstance(body, dict):
+        what = f"it is a JSON {_json_kind(body)}, not an object"
+    else:
+        what = "it is a JSON object without the package's keys (" + ", ".join(PACKAGE_KEYS) + ")"
+    raise NotAPackageError(f"{path} is not a telemetry package: {what}", hint=hint)
+
+
+def _json_kind(value: Any) -> str:
+    return {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}.get(
+        type(value), "null")
 
 
 _QUOTED = re.compile(r"'[^']*'|`[^`]*`")
@@ -280,6 +312,8 @@ def render_preview_text(preview: dict, *, max_events: int = 50) -> str:
     add("")
     if preview.get("valid"):
         add("VALID: this package passes the schema and the privacy rules the server applies.")
+        if preview.get("send_command"):
+            add(f"send it: {preview['send_command']}")
     else:
         add("WOULD BE REJECTED by the server:")
         if preview.get("schema_error"):

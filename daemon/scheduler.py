@@ -33,6 +33,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from branchpy_telemetry.client.config import INTERVAL_FLOOR_SECONDS
 from branchpy_telemetry.client.errors import TelemetryError, UsageError
+from branchpy_telemetry.client.timewindow import format_ts
 
 log = structlog.get_logger("branchpy.scheduler")
 
@@ -54,7 +55,7 @@ class RunResult:
 
     def to_status(self) -> dict:
         """What `status` shows (JSON-safe)."""
-        out = {"ok": self.ok, "trigger": self.trigger, "started_at": self.started_at.isoformat(),
+        out = {"ok": self.ok, "trigger": self.trigger, "started_at": format_ts(self.started_at),
                "duration_s": round(self.duration_s, 3)}
         if self.error:
             out["error"] = self.error

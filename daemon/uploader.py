@@ -97,7 +97,7 @@ def _normalize_sha(value: str) -> str:
 
 def verify_unchanged(path: Path, expected_sha256: str, *, data: bytes | None = None) -> str:
     """Refuse (PackageChangedError) if `path` is not byte-for-byte what was reviewed."""
-    data = _read_package_file(path) if data is None else data
+    data = read_package_file(path) if data is None else data
     actual = sha256_hex(data)
     if actual != _normalize_sha(expected_sha256):
         raise PackageChangedError(
@@ -119,7 +119,7 @@ def recorded_sha256(exports_file: Path, path: Path) -> str | None:
 def prepare_upload(path: Path, config: Config, *, expected_sha256: str | None = None) -> PreparedUpload:
     """Read once, check hash and cap, validate, gzip. Raises PackageChangedError,
     NotFoundError/StorageError (file), LocalRejection (cap, invalid package)."""
-    data = _read_package_file(path)
+    data = read_package_file(path)
     if expected_sha256 is not None:
         verify_unchanged(path, expected_sha256, data=data)
     cap = config.max_upload_bytes
@@ -297,7 +297,7 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:300] + "…"
 
 
-def _read_package_file(path: Path) -> bytes:
+def read_package_file(path: Path) -> bytes:
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:

@@ -1,8 +1,14 @@
 """Query-string parsing for the read endpoints: every bad value is a 400
-`bad_parameter` that names the parameter (never a 500, never ignored)."""
+`bad_parameter` that names the parameter (never a 500, never ignored).
+
+A parameter an endpoint does not take (`/events?limit=2`, a typo of
+`per_page`) is refused the same way, before the view runs: the parameters
+each endpoint takes are the ones the OpenAPI document lists for it, so the
+document and the check cannot disagree."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -20,6 +26,7 @@ WINDOW_REGEX = r"^[0-9]+(\.[0-9]+)?(ms|s|m|h|d|w)$"
 RFC3339_REGEX = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
                  r"([Zz]|[+-][0-9]{2}:[0-9]{2})$")
 WINDOW_PATTERN = re.compile(WINDOW_REGEX)
+PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")  # an unknown parameter is named only if plain
 RFC3339_PATTERN = re.compile(RFC3339_REGEX)
 
 
@@ -81,3 +88,36 @@ def get_range(args: Mapping[str, str], now: datetime, default_from: datetime | N
     if start is not None and end is not None and start > end:
         raise BadParameterError("from", "is after 'to'")
     return TimeRange(start=start, end=end)
+
+
+def init_parameter_check(app, api_prefix: str) -> None:
+    """Refuse, under `api_prefix`, every query parameter the OpenAPI document does not list
+    for the route (400 `bad_parameter` naming it)."""
+    from flask import request
+
+    def reject_unknown_parameters() -> None:
+        rule = request.url_rule
+        if rule is None or not rule.rule.startswith(api_prefix) or not request.args:
+            return
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule[len(api_prefix):])  # OpenAPI's form
+        allowed = accepted_parameters(path, request.method.lower())
+        for name in request.args:
+            if name not in allowed:
+                takes = ", ".join(sorted(allowed)) or "no query parameters"
+                shown = name if PLAIN_NAME.fullmatch(name) else "(a name that is not a plain word)"
+                raise BadParameterError(shown, "this endpoint does not take it", hint=f"it takes {takes}")
+
+    app.before_request(reject_unknown_parameters)
+
+
+def accepted_parameters(path: str, method: str) -> frozenset[str]:
+    """The query parameters the OpenAPI document lists for `method path` (HEAD as GET)."""
+    return _parameters_by_route().get((path, "get" if method == "head" else method), frozenset())
+
+
+@functools.cache
+def _parameters_by_route() -> dict[tuple[str, str], frozenset[str]]:
+    from ..openapi import build_openapi
+
+    return {(path, method): frozenset(p["name"] for p in op.get("parameters", []) if p.get("in") == "query")
+            for path, operations in build_openapi()["paths"].items() for method, op in operations.items()}

@@ -278,6 +278,11 @@ class Sink(abc.ABC):
         """Bring the schema to the current version; returns that version."""
         return 0
 
+    def schema_changes(self) -> list[str]:
+        """What opening and migrating this sink changed, in words, oldest first (`created database
+        `telemetry` (it did not exist)`, `schema version 0 -> 2`); empty when nothing changed."""
+        return list(getattr(self, "_schema_changes", ()))
+
     def compact(self, before: datetime, batch_size: int = 5000) -> int:
         """Fold the shards of aggregate rows wholly older than `before` into one row per key
         (sinks/compaction.py); no answer changes. Returns the rows folded (a sink without

@@ -189,6 +189,10 @@ class MySQLTelemetrySink(SqlSink):
                     server = cur.fetchone()[0]
                     collation = "utf8mb4_nopad_bin" if "mariadb" in server.lower() else "utf8mb4_0900_bin"
                     name = self.database.replace("`", "``")
+                    cur.execute("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s",
+                                (self.database,))
+                    if not cur.fetchone()[0]:
+                        self._schema_changes.append(f"created database `{self.database}` (it did not exist)")
                     cur.execute(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 "
                                 f"COLLATE {collation}")
                     cur.execute(f"USE `{name}`")
@@ -205,6 +209,8 @@ class MySQLTelemetrySink(SqlSink):
                         if version == BACKFILL_VERSION:
                             backfill_usage(TracingCursor(cur, to_pyformat, None), self.dialect)
                         cur.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
+                    if current < M.SCHEMA_VERSION:
+                        self._schema_changes.append(f"schema version {current} -> {M.SCHEMA_VERSION}")
                     cur.execute("SELECT RELEASE_LOCK(%s)", (f"branchpy_migrate_{self.database}",))
             finally:
                 close_quietly(conn)

@@ -66,6 +66,7 @@ class SqlSink(Sink):
     ts_index_hint = ""
 
     def __init__(self) -> None:
+        self._schema_changes: list[str] = []  # what migrations did (Sink.schema_changes)
         self._trace: list | None = None
         self.write_shards = DEFAULT_WRITE_SHARDS
         self.write_retrier = WriteRetrier()

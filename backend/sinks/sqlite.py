@@ -71,6 +71,8 @@ class LocalSQLiteSink(SqlSink):
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SinkError(f"cannot create the directory for {self.path}: {exc}") from exc
+        if not self.path.exists():
+            self._schema_changes.append(f"created database file {self.path} (it did not exist)")
         self.migrate()
 
     @classmethod
@@ -148,6 +150,8 @@ class LocalSQLiteSink(SqlSink):
         if current > SCHEMA_VERSION:
             raise SinkError(f"{self.path} has schema version {current}, newer than this code's "
                             f"{SCHEMA_VERSION}: upgrade branchpy-telemetry")
+        if current < SCHEMA_VERSION:
+            self._schema_changes.append(f"schema version {current} -> {SCHEMA_VERSION}")
         return SCHEMA_VERSION
 
     def health(self) -> SinkHealth:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from ..errors import EXIT_OK
 
@@ -16,7 +17,10 @@ def register(sub, parents: list[argparse.ArgumentParser]) -> None:
     get = actions.add_parser("get", parents=parents, help="one key's effective value")
     get.add_argument("key", metavar="KEY", help="dotted key, e.g. telemetry.mode")
     get.set_defaults(run=run_get)
-    put = actions.add_parser("set", parents=parents, help="validate and persist one key")
+    put = actions.add_parser("set", parents=parents, help="validate and persist one key",
+                             description="Validate VALUE as loading the file would (type, range, duration, "
+                                         "the 10s interval floor, a valid catalog file) and save it; a value "
+                                         "that fails changes nothing. A relative path is taken from here.")
     put.add_argument("key", metavar="KEY", help="dotted key, e.g. telemetry.auto.interval")
     put.add_argument("value", metavar="VALUE", help="new value, e.g. 6h (empty string unsets optional keys)")
     put.set_defaults(run=run_set)
@@ -45,10 +49,14 @@ def run_get(options: argparse.Namespace) -> int:
 
 
 def run_set(options: argparse.Namespace) -> int:
+    from ..config import PATH_KEYS
     from .remote import call_daemon
     from .render import format_value, print_json
 
-    result = call_daemon(options, "config.set", {"key": options.key, "value": options.value})
+    value = options.value
+    if options.key in PATH_KEYS and value.strip():  # the daemon runs elsewhere: send an absolute path
+        value = os.path.abspath(os.path.expanduser(value))
+    result = call_daemon(options, "config.set", {"key": options.key, "value": value})
     if options.json:
         print_json(result)
     else:

@@ -1,10 +1,11 @@
-"""`branchpy telemetry daemon start | stop | status`."""
+"""`branchpy telemetry daemon start | stop | status | install [--print]`."""
 
 from __future__ import annotations
 
 import argparse
 
 from ..errors import EXIT_DAEMON_UNAVAILABLE, EXIT_OK
+from . import daemon_install
 
 STOP_TIMEOUT = 10.0
 
@@ -20,6 +21,7 @@ def register(sub, parents: list[argparse.ArgumentParser]) -> None:
     actions.add_parser("status", parents=parents,
                        help="is a daemon running? (never starts one; exit 3 if not)").set_defaults(
         run=run_status)
+    daemon_install.register(actions, parents)
 
 
 def run_start(options: argparse.Namespace) -> int:

@@ -11,6 +11,9 @@ import argparse
 from ..errors import EXIT_OK, StorageError, UsageError
 
 CATEGORIES = ("command", "feature", "error", "performance", "session", "system")
+# The statuses an event may carry (client.fixed_formats.STATUSES; a test keeps the two equal). Spelled
+# out here so that building the parser does not import msgspec for every command.
+STATUS_WORDS = ("ok", "error", "cancelled", "timeout", "skipped")
 
 
 def register(sub, parents: list[argparse.ArgumentParser]) -> None:
@@ -22,8 +25,9 @@ def register(sub, parents: list[argparse.ArgumentParser]) -> None:
     parser.add_argument("--category", required=True, choices=CATEGORIES)
     parser.add_argument("--name", required=True, help="command or feature name, e.g. analyze")
     parser.add_argument("--duration-ms", type=float, metavar="MS", help="how long it took, 0 to 1e12 ms")
-    parser.add_argument("--status", help="ok, error, cancelled, … (default: error when an --error-* "
-                                          "option is given, else ok for commands)")
+    parser.add_argument("--status", type=event_status, metavar="STATUS",
+                        help=f"{', '.join(STATUS_WORDS)} (default: error when an --error-* option is "
+                             "given, else ok for commands)")
     parser.add_argument("--error-code", metavar="CODE", help="stable error code, e.g. BP-E1042")
     parser.add_argument("--error-type", metavar="TYPE", help="exception type, e.g. ValueError")
     parser.add_argument("--error-message", metavar="TEXT",
@@ -67,6 +71,15 @@ def run(options: argparse.Namespace) -> int:
     else:
         print("not recorded: telemetry is off (DO_NOT_TRACK / BRANCHPY_TELEMETRY=off)")
     return EXIT_OK
+
+
+def event_status(text: str) -> str:
+    """--status: one of the statuses a package may carry (anything else would be dropped at export)."""
+    from ..fixed_formats import STATUSES
+
+    if text not in STATUSES:
+        raise argparse.ArgumentTypeError(f"invalid status {text!r}: choose one of {', '.join(STATUSES)}")
+    return text
 
 
 def default_status(category: str, has_error: bool) -> str | None:

@@ -17,7 +17,7 @@ def register(sub, parents: list[argparse.ArgumentParser]) -> None:
 
 def run(options: argparse.Namespace) -> int:
     from .remote import call_daemon
-    from .render import format_bytes, print_json
+    from .render import format_bytes, print_json, print_table
 
     args = {"limit": options.limit} if options.limit else {}
     result = call_daemon(options, "history", args)
@@ -28,12 +28,24 @@ def run(options: argparse.Namespace) -> int:
     if not records:
         print(f"no uploads yet (ledger: {result.get('ledger_file')})")
         return EXIT_OK
-    for r in records:
-        tag = "dry run" if r.get("dry_run") else r.get("outcome", "?")
-        print(f"{r.get('when')}  {r.get('package_id')}  {r.get('events', 0):>6,} events  "
-              f"{format_bytes(r.get('bytes', 0)):>9}  {tag:<9}  {r.get('endpoint')}  "
-              f"{r.get('receipt') or '-'}")
+    rows = [(r.get("when"), r.get("package_id") or "-", f"{r.get('events', 0):,}",
+             format_bytes(r.get("bytes", 0)), "dry run" if r.get("dry_run") else r.get("outcome", "?"),
+             stored_events(r), r.get("endpoint"), r.get("receipt") or "-") for r in records]
+    print_table(("when (UTC)", "package", "events", "size", "outcome", "stored new / already there",
+                 "endpoint", "receipt"), rows, align_right={2, 3})
     return EXIT_OK
+
+
+def stored_events(record: dict) -> str:
+    """What the server said it stored of the package's events (new, and already stored before)."""
+    if record.get("dry_run"):
+        return "-"
+    accepted, duplicate = record.get("accepted_events"), record.get("duplicate_events")
+    if record.get("outcome") == "duplicate" and accepted is None:
+        return f"0 / {record.get('events', 0):,}"  # the whole package was stored before
+    if accepted is None:
+        return "?"
+    return f"{accepted:,} / {duplicate or 0:,}"
 
 
 def _count(text: str) -> int:

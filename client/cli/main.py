@@ -29,6 +29,9 @@ from . import (
     upload,
 )
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of our output closed it
+
 COMMAND_MODULES = (emit, export, preview, upload, sync, schema, catalog, status, mode, config, rotate,
                    history, purge, daemon)
 
@@ -81,14 +84,40 @@ def main(argv: list[str] | None = None) -> int:
     if run is None:
         parser.error("choose a command: branchpy telemetry COMMAND (see --help)")
     try:
+        code = run_guarded(run, options)
+        sys.stdout.flush()  # a closed pipe shows here, inside the boundary, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        return quiet_broken_pipe()
+
+
+def run_guarded(run, options: argparse.Namespace) -> int:
+    """The last boundary: every failure becomes `error:` + `hint:` and an exit code, never a traceback."""
+    try:
         return run(options)
+    except BrokenPipeError:
+        raise
     except TelemetryError as exc:
         return report_error(options, exc.code, exc.message, exc.hint, exc.exit_code)
     except KeyboardInterrupt:
-        return report_error(options, "interrupted", "interrupted", None, 130)
-    except Exception as exc:  # the last boundary: never a traceback for users
+        return report_error(options, "interrupted", "interrupted", None, EXIT_INTERRUPTED)
+    except Exception as exc:
         return report_error(options, "internal_error", f"internal error ({type(exc).__name__}: {exc})",
                             "please report this with the command you ran", EXIT_FAILED)
+
+
+def quiet_broken_pipe() -> int:
+    """The reader went away (`| head`): stop without a word, as `cat` does.
+
+    stdout is pointed at /dev/null so that the interpreter's final flush
+    cannot raise again; the exit code is the shell's for a process ended by
+    SIGPIPE (128 + 13), as 130 is for Ctrl-C."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 def report_error(options: argparse.Namespace, code: str, message: str, hint: str | None,

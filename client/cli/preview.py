@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from ..errors import EXIT_OK, EXIT_REJECTED
 
@@ -28,6 +29,6 @@ def run(options: argparse.Namespace) -> int:
 
         print_json(result)
     else:
-        print(result["text"])  # the review layout rendered by the daemon (daemon/preview.py)
+        sys.stdout.write(result["text"])  # the review layout rendered by the daemon (daemon/preview.py)
     return EXIT_OK if result.get("valid", True) else EXIT_REJECTED
 

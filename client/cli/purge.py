@@ -1,7 +1,7 @@
 """`branchpy telemetry purge [--yes] [--reset-id]`: forget local telemetry data.
 
-Asks for confirmation on a terminal; scripts pass --yes (without it and
-without a terminal: exit 2 with a hint, nothing deleted).
+Asks for confirmation on a terminal (answering no deletes nothing and exits 0);
+scripts pass --yes (without it and without a terminal: exit 2 with a hint, nothing deleted).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import EXIT_FAILED, EXIT_OK, UsageError
+from ..errors import EXIT_OK, UsageError
 
 
 def register(sub, parents: list[argparse.ArgumentParser]) -> None:
@@ -34,8 +34,8 @@ def run(options: argparse.Namespace) -> int:
         sys.stderr.write(f"Delete the local telemetry {what}? [y/N] ")
         sys.stderr.flush()
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            sys.stderr.write("nothing deleted\n")
-            return EXIT_FAILED
+            print("nothing deleted")  # your answer, not a failure
+            return EXIT_OK
     result = call_daemon(options, "purge", {"yes": True, "reset_id": options.reset_id}, long=True)
     if options.json:
         print_json(result)

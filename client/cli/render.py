@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 
@@ -16,7 +16,7 @@ def print_pairs(pairs: Iterable[tuple[str, Any]]) -> None:
     rows = [(key, format_value(value)) for key, value in pairs]
     width = max((len(key) for key, _ in rows), default=0)
     for key, value in rows:
-        sys.stdout.write(f"{key.ljust(width)}  {value}\n")
+        sys.stdout.write(f"{key.ljust(width)}  {value}".rstrip() + "\n")
 
 
 def format_value(value: Any) -> str:
@@ -50,3 +50,14 @@ def format_duration(seconds: float) -> str:
         parts.append(f"{minutes}m")
     parts.append(f"{secs}s")
     return " ".join(parts)
+
+
+def print_table(header: Iterable[str], rows: Iterable[Iterable[Any]], *,
+                align_right: Collection[int] = ()) -> None:
+    """Columns under a header line; column numbers in `align_right` are right-aligned (numbers)."""
+    cells = [list(header)] + [[format_value(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    for row in cells:
+        parts = [cell.rjust(width) if i in align_right else cell.ljust(width)
+                 for i, (cell, width) in enumerate(zip(row, widths, strict=True))]
+        sys.stdout.write("  ".join(parts).rstrip() + "\n")

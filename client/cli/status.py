@@ -52,6 +52,8 @@ def delivery_pairs(result: dict) -> list[tuple[str, object]]:
         if auto.get("scheduled"):
             pairs.append(("auto", f"every {auto['interval']}" + (" (dry run)" if auto.get("dry_run") else "")
                           + f", next run {auto.get('next_run')}"))
+        elif result.get("mode") == "auto":
+            pairs.append(("auto", f"NOT SCHEDULED: {auto.get('not_scheduled_because')}"))
         last = auto.get("last_run")
         if last:
             outcome = "ok" if last.get("ok") else f"failed: {last.get('error')}"
@@ -71,9 +73,22 @@ def delivery_pairs(result: dict) -> list[tuple[str, object]]:
                                    else "")))
     counters = result.get("counters")
     if counters:
-        dropped = ", ".join(f"{k} {v}" for k, v in sorted((counters.get("dropped") or {}).items())) or "none"
-        pairs.append(("since install", f"exported {counters['exported']:,} event(s), "
-                                       f"uploaded {counters['uploaded']:,}, "
-                                       f"duplicate packages {counters['duplicates']}, "
-                                       f"read by sync/auto mode {counters['emitted']:,}; dropped: {dropped}"))
+        pairs += counter_pairs(counters)
     return pairs
+
+
+def counter_pairs(counters: dict) -> list[tuple[str, object]]:
+    """Counters since install, each line saying what it counts."""
+    dropped = ", ".join(f"{k} {v}" for k, v in sorted((counters.get("dropped") or {}).items())) or "none"
+    return [
+        ("since install", ""),
+        ("  read by sync", f"{counters['read_by_sync']:,} event(s) read from the spool by sync/auto mode"),
+        ("  exported", f"{counters['exported']:,} event(s) in {counters['exported_packages']:,} package(s), "
+                       "counted at each export (a window exported twice counts twice)"),
+        ("  dry runs", f"{counters['dry_run_exported']:,} event(s) in {counters['dry_run_packages']:,} "
+                       "package(s) built by upload --dry-run, never sent"),
+        ("  uploaded", f"{counters['uploaded']:,} event(s) new to the server in "
+                       f"{counters['uploaded_packages']:,} package(s); {counters['duplicate_events']:,} "
+                       f"event(s) it already had ({counters['duplicates']:,} package(s) sent again whole)"),
+        ("  dropped", dropped),
+    ]

@@ -30,15 +30,19 @@ def print_report(options: argparse.Namespace, report: dict) -> None:
     if options.json:
         print_json(report)
         return
-    sent = "recorded (dry run)" if report.get("dry_run") else "delivered"
-    count = report.get("dry_run_recorded") if report.get("dry_run") else report.get("delivered")
+    if report.get("dry_run"):
+        sent = ("recorded (dry run)", f"{report.get('dry_run_recorded') or 0} package(s), nothing sent")
+    else:
+        sent = ("delivered", f"{report.get('delivered', 0)} package(s): "
+                             f"{report.get('events_delivered', 0):,} event(s) new to the server, "
+                             f"{report.get('events_known', 0):,} it already had")
     print_pairs([
-        ("read", f"{report.get('read_events', 0):,} new event(s)"),
+        ("read", f"{report.get('read_events', 0):,} event(s) added to the spool since the last sync "
+                 "(some may have been sent by upload already)"),
         ("exported", f"{report.get('exported_events', 0):,} event(s) in "
                      f"{report.get('exported_packages', 0)} package(s)"),
-        (sent, f"{count or 0} package(s)"
-               + (f", {report.get('events_delivered', 0):,} event(s)" if not report.get("dry_run") else "")),
-        ("duplicates", report.get("duplicates", 0)),
-        ("over budget", report.get("over_budget", 0)),
+        sent,
+        ("resent", f"{report.get('duplicates', 0)} package(s) the server had stored whole"),
+        ("over budget", f"{report.get('over_budget', 0)} package(s) wait for the next UTC day's budget"),
         ("outbox", f"{report.get('outbox_packages', 0)} package(s) waiting"),
     ])

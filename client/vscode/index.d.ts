@@ -36,11 +36,13 @@ export interface PreviewPayload {
   max_events?: number;
 }
 export interface UploadPayload extends ConsentArgs {
-  /** The reviewed package (absolute path); or `auto` with `from` for a fresh one. */
+  /** A package this machine exported (absolute path); or `auto` with `from` for a fresh one. */
   file?: string | null;
   auto?: boolean;
   from?: string | null;
   dry_run?: boolean;
+  /** With `file`: send bytes this machine did not export, as a VALID `preview` showed them. */
+  reviewed?: boolean;
 }
 export interface SyncPayload extends ConsentArgs {}
 export interface SetModePayload extends ConsentArgs {
@@ -75,6 +77,8 @@ export interface AutoStatus {
   next_run: string | null;
   last_run: Record<string, unknown> | null;
   runs: Record<string, number>;
+  /** Mode is auto but no run is scheduled: why. */
+  not_scheduled_because?: string | null;
 }
 export interface StatusResult {
   pid: number;
@@ -92,9 +96,12 @@ export interface StatusResult {
   log_file: string;
   auto: AutoStatus;
   outbox: { packages: number; bytes: number; quarantined: number; dir: string };
+  /** Since install; `emitted` is the old name of `read_by_sync` (kept for one release). */
   counters: {
-    emitted: number; exported: number; exported_packages: number; uploaded: number;
-    uploaded_packages: number; duplicates: number; quarantined: number; dropped: Record<string, number>;
+    read_by_sync: number; emitted: number; exported: number; exported_packages: number;
+    dry_run_exported: number; dry_run_packages: number; uploaded: number; uploaded_packages: number;
+    duplicate_events: number; duplicates: number; quarantined: number; quarantined_events: number;
+    dropped: Record<string, number>;
   };
   consent: { deliveries: 'allowed' | 'blocked'; blocked_by: string | null; config: string };
 }
@@ -135,6 +142,8 @@ export interface PreviewResult {
   correlation_ids: unknown;
   events: unknown[];
   redaction_report: Record<string, unknown> | null;
+  /** When valid: the command that sends exactly these bytes (with --reviewed if not exported here). */
+  send_command?: string | null;
   /** The review a person reads (what `branchpy telemetry preview` prints). */
   text: string;
 }
@@ -144,6 +153,9 @@ export interface DeliveryEntry {
   /** delivered, duplicate, dry_run, over_budget, or why it was not delivered */
   outcome: string;
   events: number;
+  /** Of `events`, stored as new by the server, and those it already had (null: not sent). */
+  new_events?: number | null;
+  known_events?: number | null;
   bytes: number;
   status_code: number | null;
   receipt: string | null;
@@ -166,7 +178,9 @@ export interface SyncResult {
   exported_events: number;
   delivered: number;
   duplicates: number;
+  /** Events the server stored as new, and events sent that it already had. */
   events_delivered: number;
+  events_known: number;
   kept: number;
   quarantined: number;
   over_budget: number;

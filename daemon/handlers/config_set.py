@@ -1,4 +1,4 @@
-"""`config.set`: validate one key, persist it to the config file, reload (and reschedule)."""
+"""`config.set`: validate one key, persist it to the config file, reload (and reschedule); all or nothing."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from typing import Any
 
 import msgspec
 
-from branchpy_telemetry.client.config import flatten, set_value_in_file
+from branchpy_telemetry.client.config import flatten
 
+from ..config_change import apply_config_change
 from ..context import RequestContext
 from .args import parse_args
 
@@ -31,12 +32,6 @@ class ConfigSetResult(msgspec.Struct, kw_only=True):
 
 def handle(ctx: RequestContext, args: dict[str, Any]) -> ConfigSetResult:
     spec = parse_args(args, ConfigSetArgs)
-    with ctx.daemon.config_lock:
-        set_value_in_file(ctx.paths.config_file, spec.key, spec.value)
-    config = ctx.daemon.reload_config()
-    if spec.key.startswith(("telemetry.mode", "telemetry.auto.")):
-        from ..auto_mode import apply_mode
-
-        apply_mode(ctx.daemon)  # `config set telemetry.mode auto` starts the schedule live, like `mode`
+    config = apply_config_change(ctx.daemon, {spec.key: spec.value})
     return ConfigSetResult(key=spec.key, value=flatten(config)[spec.key],
                            config_file=str(ctx.paths.config_file))

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 
 
 class PreviewArgs(msgspec.Struct, forbid_unknown_fields=True):
-    """Review the package `file` (an absolute path): what it would send and what was removed."""
+    """Review the package `file` (an absolute path): what it would send and what was removed.
+    A VALID preview is remembered (by sha256), so `upload --file FILE --reviewed` can send
+    exactly these bytes even when this machine did not export them."""
 
     file: str
     max_events: int = 50  # events listed in the human-readable `text`; 0 = all (the data has all)
@@ -43,6 +45,13 @@ def handle(ctx: RequestContext, args: dict[str, Any]) -> PreviewResult:
 
     result = preview_file(path, cached_catalog(ctx.config.telemetry.catalog),
                           find_export_record(ctx.paths.data_dir, path))
+    result["send_command"] = None
+    if result["valid"]:  # what `upload --file` will need to send exactly these bytes
+        from branchpy_telemetry.daemon.review_gate import record_review, was_exported
+
+        record_review(ctx.paths.data_dir, path, result["sha256"])
+        reviewed = "" if was_exported(ctx.paths.data_dir, result["sha256"]) else " --reviewed"
+        result["send_command"] = f"branchpy telemetry upload --file {path}{reviewed}"
     shown = spec.max_events or len(result.get("events") or [])
     result["text"] = render_preview_text(result, max_events=shown)
     return msgspec.convert(result, PreviewResult)  # a key preview_file adds must be declared there

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,14 +13,16 @@ from .args import parse_args
 
 
 class AutoStatus(msgspec.Struct, kw_only=True):
-    """Auto mode: its settings, whether a run is scheduled, the next and the last run."""
+    """Auto mode: its settings, whether a run is scheduled (and if auto mode is on but nothing is,
+    why), the next and the last run. Times are RFC 3339 UTC (`2026-11-28T01:02:03.456Z`)."""
 
     interval: str
     dry_run: bool
     scheduled: bool
-    next_run: str | None  # ISO 8601
+    next_run: str | None  # RFC 3339 UTC
     last_run: dict[str, Any] | None  # ok, trigger, started_at, duration_s, error, error_code, report
     runs: dict[str, int]  # run counts by outcome
+    not_scheduled_because: str | None = None  # mode is auto but no run is scheduled: why
 
 
 class OutboxStatus(msgspec.Struct, kw_only=True):
@@ -35,13 +36,26 @@ class OutboxStatus(msgspec.Struct, kw_only=True):
 
 
 class CounterStatus(msgspec.Struct, kw_only=True):
-    """Counters since install (events and packages)."""
+    """Counters since install. Each says what it counts:
 
-    emitted: int  # events read by sync/auto mode
+    `read_by_sync`: events sync/auto mode read from the sources (each line once);
+    `exported`/`exported_packages`: events and packages written at every real export
+    (`export`, `upload --auto`, sync/auto mode; a window exported twice counts twice);
+    `dry_run_exported`/`dry_run_packages`: the same for `upload --auto --dry-run` (nothing sent);
+    `uploaded`/`uploaded_packages`: events the server stored as new, and the packages that carried them;
+    `duplicate_events`: events the server already had (sent again in a new package, or a package
+    sent again); `duplicates`: packages the server had already stored whole;
+    `emitted`: the old name of `read_by_sync`, kept for one release."""
+
+    read_by_sync: int
+    emitted: int  # deprecated: same value as read_by_sync
     exported: int
     exported_packages: int
+    dry_run_exported: int
+    dry_run_packages: int
     uploaded: int
     uploaded_packages: int
+    duplicate_events: int
     duplicates: int
     quarantined: int
     quarantined_events: int
@@ -132,12 +146,17 @@ def counter_status(ctx: RequestContext) -> CounterStatus:
         if name.startswith("dropped.") and name.count(".") >= 2:
             reason, unit = name[len("dropped."):].rsplit(".", 1)
             dropped[f"{reason}.{unit}"] = value
+    read = counters.get("emitted.events", 0)
     return CounterStatus(
-        emitted=counters.get("emitted.events", 0),
+        read_by_sync=read,
+        emitted=read,
         exported=counters.get("exported.events", 0),
         exported_packages=counters.get("exported.packages", 0),
+        dry_run_exported=counters.get("dry_run.events", 0),
+        dry_run_packages=counters.get("dry_run.packages", 0),
         uploaded=counters.get("uploaded.events", 0),
         uploaded_packages=counters.get("uploaded.packages", 0),
+        duplicate_events=counters.get("duplicates.events", 0),
         duplicates=counters.get("duplicates.packages", 0),
         quarantined=counters.get("quarantined.packages", 0),
         quarantined_events=counters.get("quarantined.events", 0),
@@ -146,17 +165,15 @@ def counter_status(ctx: RequestContext) -> CounterStatus:
 
 
 def measure_spool(spool_dir: Path) -> tuple[int, int]:
-    """(file count, total bytes) of the regular files in the spool folder."""
+    """(file count, total bytes) of the spool's event files: the active file and the rotated
+    ones (never `rotation.gen`, lock files or anything else that lives there)."""
+    from branchpy_telemetry.client.spool import list_spool_files
+
     files = size = 0
-    try:
-        entries = list(os.scandir(spool_dir))
-    except FileNotFoundError:
-        return 0, 0
-    for entry in entries:
+    for path in list_spool_files(spool_dir):
         try:
-            if entry.is_file(follow_symlinks=False):
-                files += 1
-                size += entry.stat(follow_symlinks=False).st_size
+            size += path.stat().st_size
         except FileNotFoundError:  # rotated or removed meanwhile
             continue
+        files += 1
     return files, size

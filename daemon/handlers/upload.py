@@ -1,8 +1,10 @@
 """`upload`: send exactly the reviewed file (`file`), or a fresh package for a window (`auto` + `from`).
 
-`file`: the sha256 recorded at export must still match (else `package_changed`,
-exit 4); on failure the reply carries the server's message and the kept copy's
-path (`upload_failed`, exit 5; a rejected package is quarantined, exit 4).
+`file`: the bytes must be ones this machine exported, or previewed as VALID
+with `reviewed` (daemon/review_gate.py; else `package_changed` or
+`not_reviewed`, exit 4, nothing sent); on failure the reply carries the
+server's message and the kept copy's path (`upload_failed`, exit 5; a
+rejected package is quarantined, exit 4).
 `auto`: export the window to a staging file, then deliver it the same way.
 `dry_run` on both: build/validate and record in the ledger, never send.
 """
@@ -30,13 +32,15 @@ STAGING_DIR = "staging"
 
 
 class UploadArgs(ConsentArgs, forbid_unknown_fields=True, kw_only=True):
-    """Send the reviewed `file` (an absolute path; refused if it changed since export), or, with `auto`,
-    a fresh package for the window `from`. `dry_run`: build, validate and record, never send."""
+    """Send the package `file` (an absolute path), or, with `auto`, a fresh package for the window
+    `from`. A file is sent only if this machine exported exactly these bytes, or `reviewed` is true
+    and `preview` showed exactly these bytes as VALID. `dry_run`: build, validate and record, never send."""
 
     file: str | None = None
     auto: bool = False
     from_: str | None = msgspec.field(default=None, name="from")
     dry_run: bool = False
+    reviewed: bool = False  # with `file`: the user confirms the content `preview` showed
 
 
 def handle(ctx: RequestContext, args: dict[str, Any]) -> UploadResult:
@@ -48,27 +52,33 @@ def handle(ctx: RequestContext, args: dict[str, Any]) -> UploadResult:
         raise UsageError("upload --auto needs from (a window: 30m, 24h, 7d or an ISO-8601 time)")
     if spec.file is not None and spec.from_:
         raise UsageError("from only goes with auto", hint="upload --auto --from 24h")
+    if spec.auto and spec.reviewed:
+        raise UsageError("reviewed only goes with file", hint="upload --file FILE --reviewed")
     if not spec.dry_run:
         require_consent(ctx.config, spec)
     with ctx.daemon.delivery_lock:
-        results = upload_window(ctx, spec) if spec.auto else [upload_file(ctx, Path(spec.file), spec.dry_run)]
+        results = (upload_window(ctx, spec) if spec.auto
+                   else [upload_file(ctx, Path(spec.file), spec.dry_run, reviewed=spec.reviewed)])
     return check_results(results, spec.dry_run)
 
 
-def upload_file(ctx: RequestContext, path: Path, dry_run: bool, expected: str | None = None):
+def upload_file(ctx: RequestContext, path: Path, dry_run: bool, *, reviewed: bool = False):
+    """Send the file if this machine exported these exact bytes, or `reviewed` confirms a VALID
+    preview of them (daemon/review_gate.py); the bytes sent are the bytes checked."""
     from ..auto_job import open_outbox
     from ..counters import CounterStore
     from ..delivery import deliver_file
-    from ..uploader import EXPORTS_FILENAME, recorded_sha256
+    from ..review_gate import check_sendable
+    from ..uploader import read_package_file, sha256_hex
 
     if not path.is_absolute():
         raise UsageError(f"file must be an absolute path, got {str(path)!r}",
                          hint="send an absolute path (the CLI resolves it against its working folder)")
-    if expected is None:
-        expected = recorded_sha256(ctx.paths.data_dir / EXPORTS_FILENAME, path)
+    sha256 = sha256_hex(read_package_file(path))
+    check_sendable(ctx.paths.data_dir, path, sha256, reviewed=reviewed)
     outbox = open_outbox(ctx.paths, ctx.config, CounterStore(ctx.paths.counters_file))
     ctx.progress(0, 1, stage="upload")
-    result = deliver_file(path, ctx.config, outbox, ctx.paths.ledger_file, expected_sha256=expected,
+    result = deliver_file(path, ctx.config, outbox, ctx.paths.ledger_file, expected_sha256=sha256,
                           dry_run=dry_run)
     ctx.progress(1, 1, stage="upload")
     return result
@@ -84,7 +94,8 @@ def upload_window(ctx: RequestContext, spec: UploadArgs) -> list:
     def progress(done: int, total: int | None) -> None:
         ctx.progress(done, total, stage="export")
 
-    exported = export_window(ctx.paths, ctx.config, output, start, None, progress=progress)
+    exported = export_window(ctx.paths, ctx.config, output, start, None, progress=progress,
+                             dry_run=spec.dry_run)
     results = []
     try:
         if exported.events == 0:

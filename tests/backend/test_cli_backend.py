@@ -95,11 +95,14 @@ def test_purge_with_a_bad_duration_is_a_usage_error(tmp_path):
     assert "invalid duration" in result.stderr and "hint:" in result.stderr
 
 
-def test_migrate_prints_the_schema_version_and_is_idempotent(tmp_path):
+def test_migrate_says_it_created_the_database_then_that_nothing_was_left_to_do(tmp_path):
     first = run(tmp_path, "migrate", "--db", db(tmp_path))
     second = run(tmp_path, "migrate", "--db", db(tmp_path))
     assert first.returncode == second.returncode == 0
-    assert first.stdout.startswith("schema version ") and first.stdout == second.stdout
+    assert first.stdout.splitlines() == [f"created database file {tmp_path / 'cli.db'} (it did not exist)",
+                                         "schema version 0 -> 2", "schema version 2"]
+    assert second.stdout.splitlines() == ["schema version 2 (already current, nothing to do)"]
+    assert first.stderr == second.stderr == ""  # quiet: no log line mixed in
 
 
 def test_serve_rejects_zero_workers(tmp_path):

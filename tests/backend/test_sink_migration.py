@@ -147,7 +147,8 @@ def test_a_version_1_mysql_database_is_migrated_by_the_cli_without_losing_a_coun
     migrated = subprocess.run([console_script("branchpy-telemetry-backend"), "migrate", "--db", mysql_url],
                               capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert migrated.returncode == 0, migrated.stderr
-    assert migrated.stdout.strip() == f"schema version {mysql_schema.SCHEMA_VERSION}"
+    assert migrated.stdout.splitlines() == [f"schema version 1 -> {mysql_schema.SCHEMA_VERSION}",
+                                            f"schema version {mysql_schema.SCHEMA_VERSION}"]
     expected = reference()
     sink = MySQLTelemetrySink.from_url(mysql_url, migrate=False)
     try:

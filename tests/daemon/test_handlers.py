@@ -300,3 +300,34 @@ def test_error_boundary_reports_an_unencodable_result_as_internal_error(daemon_c
     reply = reply_decoder.decode(run_handler(lambda ctx, args: {"x": object()},
                                              RequestContext(daemon_ctx, "r-2", "x"), {}))
     assert reply.ok is False and reply.error.code == "internal_error"
+
+
+def test_a_mode_the_schedule_refuses_leaves_the_file_and_the_schedule_as_they_were(daemon_ctx, paths):
+    """The interval passes the config's checks, but this scheduler's floor (one hour, a constructor
+    argument) refuses it: `mode` undoes its write, and nothing says auto with nothing scheduled."""
+    from branchpy_telemetry.daemon.scheduler import AutoModeScheduler
+
+    daemon_ctx.scheduler = AutoModeScheduler(interval_floor_s=3600)
+    try:
+        call(daemon_ctx, "config.set", {"key": "telemetry.auto.interval", "value": "2h"})
+        before = paths.config_file.read_bytes()
+        with pytest.raises(UsageError, match="interval"):
+            call(daemon_ctx, "mode", {"mode": "auto", "interval": "30m"})
+        assert paths.config_file.read_bytes() == before
+        assert daemon_ctx.config.telemetry.mode == "manual" and daemon_ctx.auto_problem is None
+        status = call(daemon_ctx, "status")
+        assert status["mode"] == "manual" and status["auto"]["scheduled"] is False
+        ok = call(daemon_ctx, "mode", {"mode": "auto"})  # 2h: above this scheduler's floor
+        assert ok["mode"] == "auto" and call(daemon_ctx, "status")["auto"]["scheduled"] is True
+    finally:
+        daemon_ctx.scheduler.shutdown(wait=False)
+
+
+def test_auto_mode_configured_but_not_scheduled_says_why_in_status(daemon_ctx):
+    call(daemon_ctx, "config.set", {"key": "telemetry.mode", "value": "auto"})
+    try:
+        daemon_ctx.scheduler.stop()  # the job is gone, the config still says auto
+        auto = call(daemon_ctx, "status")["auto"]
+        assert auto["scheduled"] is False and auto["not_scheduled_because"] == "the schedule has not started"
+    finally:
+        daemon_ctx.scheduler.shutdown(wait=False)

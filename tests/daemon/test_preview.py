@@ -11,7 +11,7 @@ import pytest
 
 from branchpy_telemetry.client.catalog import load_catalog
 from branchpy_telemetry.client.config import load_config
-from branchpy_telemetry.client.errors import NotFoundError
+from branchpy_telemetry.client.errors import NotAPackageError, NotFoundError
 from branchpy_telemetry.client.event import ErrorInfo, EventRecord, new_event_id
 from branchpy_telemetry.client.timewindow import format_ts
 from branchpy_telemetry.daemon.exporter import export_window
@@ -127,11 +127,26 @@ def test_preview_masks_an_offending_key_without_spelling_it(exported):
     assert "dave" not in json.dumps(p) and "dave" not in render_preview_text(p)
 
 
-def test_preview_of_a_file_that_is_not_json_is_invalid_not_a_crash(tmp_path):
-    path = tmp_path / "junk.json"
-    path.write_bytes(b"\x00not json")
+@pytest.mark.parametrize(("content", "name", "says"), [
+    (b"\x00not json", "junk.json", "is not a telemetry package: it is not JSON"),
+    (b"", "empty.json", "is not a telemetry package: it is empty"),
+    (b"[1, 2]", "list.json", "is not a telemetry package: it is a JSON array, not an object"),
+    (b'{"name": "x"}', "other.json", "it is a JSON object without the package's keys"),
+    (b'{"findings": []}', "rc.redactions.json", "is a redaction report, not a package"),
+])
+def test_preview_of_a_file_that_is_not_a_package_says_what_it_is_not(tmp_path, content, name, says):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(NotAPackageError, match=says) as caught:
+        preview_file(path)
+    assert caught.value.code == "not_a_package" and caught.value.exit_code == 4 and caught.value.hint
+
+
+def test_a_package_with_a_wrong_field_is_still_reviewed_in_full(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_bytes(b'{"schema_version": "1.0.0", "package_id": "not-a-uuid"}')
     p = preview_file(path)
-    assert p["valid"] is False and p["schema_error"] and p["events"] == []
+    assert p["valid"] is False and p["schema_error"]
     assert "WOULD BE REJECTED" in render_preview_text(p)
 
 

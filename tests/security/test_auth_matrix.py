@@ -79,7 +79,7 @@ def test_every_rule_outside_the_public_allowlist_is_401_without_a_key(app_and_ke
     assert checked >= 13
 
 
-def test_the_public_allowlist_is_exactly_health_the_dashboard_page_and_its_static_files(app_and_keys):
+def test_the_public_allowlist_is_exactly_health_the_dashboard_page_its_static_files_and_icon(app_and_keys):
     app, _, _ = app_and_keys
     assert set(PUBLIC_ENDPOINTS) == {"meta.health", "dashboard.dashboard", "dashboard.favicon", "static"}
     client = app.test_client()

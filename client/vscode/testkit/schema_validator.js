@@ -5,7 +5,9 @@
 // a schema that starts using one fails the tests instead of passing unchecked.
 // (The Python side validates the same messages again with the `jsonschema` package.)
 
-const ANNOTATIONS = new Set(['$schema', '$defs', 'title', 'description', 'default']);
+// `discriminator` (OpenAPI's, which msgspec writes for a tagged union) only names the tag field;
+// the `oneOf` it sits beside does the checking.
+const ANNOTATIONS = new Set(['$schema', '$defs', 'title', 'description', 'default', 'discriminator']);
 const KEYWORDS = new Set(['$ref', 'type', 'enum', 'const', 'anyOf', 'oneOf', 'properties', 'required',
   'additionalProperties', 'items', 'minimum', 'maximum']);
 
