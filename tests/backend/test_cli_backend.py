@@ -10,6 +10,7 @@ from datetime import timedelta
 import requests
 
 from branchpy_telemetry.backend.sinks.registry import open_sink
+from branchpy_telemetry.backend.sinks.sqlite_schema import SCHEMA_VERSION as SQLITE_SCHEMA
 from branchpy_telemetry.client.timewindow import utcnow
 
 from ..conftest import console_script
@@ -100,8 +101,10 @@ def test_migrate_says_it_created_the_database_then_that_nothing_was_left_to_do(t
     second = run(tmp_path, "migrate", "--db", db(tmp_path))
     assert first.returncode == second.returncode == 0
     assert first.stdout.splitlines() == [f"created database file {tmp_path / 'cli.db'} (it did not exist)",
-                                         "schema version 0 -> 2", "schema version 2"]
-    assert second.stdout.splitlines() == ["schema version 2 (already current, nothing to do)"]
+                                         f"schema version 0 -> {SQLITE_SCHEMA}",
+                                         f"schema version {SQLITE_SCHEMA}"]
+    current = f"schema version {SQLITE_SCHEMA} (already current, nothing to do)"
+    assert second.stdout.splitlines() == [current]
     assert first.stderr == second.stderr == ""  # quiet: no log line mixed in
 
 

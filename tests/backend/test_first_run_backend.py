@@ -17,6 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
+from branchpy_telemetry.backend.sinks.mysql_schema import SCHEMA_VERSION as MYSQL_SCHEMA
+from branchpy_telemetry.backend.sinks.sqlite_schema import SCHEMA_VERSION as SQLITE_SCHEMA
+
 from ..conftest import console_script
 from .conftest import _database_url, _server_connect
 from .live_backend import _read_line, clean_env, start_sqlite_backend
@@ -141,11 +144,11 @@ def test_keys_create_and_migrate_print_their_results_with_no_log_line_mixed_in(t
     lines = created.stdout.splitlines()
     assert created.returncode == 0 and len(lines) == 5, lines
     assert lines[:2] == [f"note: created database file {tmp_path / 'keys.db'} (it did not exist)",
-                         "note: schema version 0 -> 2"]
+                         f"note: schema version 0 -> {SQLITE_SCHEMA}"]
     assert re.fullmatch(r"created key [0-9a-f]{8} \(scope read\)", lines[2])
     assert lines[3] == "it is shown only this once; store it now:" and lines[4].startswith("bpt_")
     migrated = backend(tmp_path, "migrate", "--db", db, stderr=subprocess.STDOUT)
-    assert migrated.stdout == "schema version 2 (already current, nothing to do)\n"
+    assert migrated.stdout == f"schema version {SQLITE_SCHEMA} (already current, nothing to do)\n"
 
 
 def test_log_format_json_gives_json_even_at_a_terminal(tmp_path):
@@ -174,7 +177,8 @@ def test_migrate_of_a_mysql_database_that_does_not_exist_says_it_created_it(tmp_
         result = backend(tmp_path, "migrate", "--db", url)
         assert result.returncode == 0, result.stderr
         assert result.stdout.splitlines() == [f"created database `{name}` (it did not exist)",
-                                              "schema version 0 -> 2", "schema version 2"]
+                                              f"schema version 0 -> {MYSQL_SCHEMA}",
+                                              f"schema version {MYSQL_SCHEMA}"]
     finally:
         conn = _server_connect()
         with conn.cursor() as cur:
