@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
 
 from branchpy_telemetry.client.config import config_from_tree
 from branchpy_telemetry.client.emitter import Emitter
 from branchpy_telemetry.client.spool import ACTIVE_NAME, list_spool_files, rotate_spool
+from branchpy_telemetry.daemon.delivery_lock import DeliveryLock
 from branchpy_telemetry.daemon.housekeeping import run_housekeeping
 
 SMALL_FILES = {"telemetry": {"rotation": {"max_file_mb": 0.001}}}  # about 1 KB
@@ -23,15 +23,15 @@ def _emit(paths, n: int) -> None:
 
 def test_an_oversized_active_file_is_rotated(paths):
     _emit(paths, 20)
-    assert run_housekeeping(paths, config_from_tree(SMALL_FILES), threading.Lock()) is True
+    assert run_housekeeping(paths, config_from_tree(SMALL_FILES), DeliveryLock()) is True
     names = [p.name for p in list_spool_files(paths.spool_dir)]
     assert len(names) == 1 and names[0] != ACTIVE_NAME
 
 
 def test_a_turn_is_skipped_while_a_delivery_run_holds_the_lock(paths):
     _emit(paths, 20)
-    lock = threading.Lock()
-    with lock:
+    lock = DeliveryLock()
+    with lock.held("sync"):
         assert run_housekeeping(paths, config_from_tree(SMALL_FILES), lock) is False
     assert [p.name for p in list_spool_files(paths.spool_dir)] == [ACTIVE_NAME]
 
@@ -44,7 +44,7 @@ def test_manual_mode_retention_deletes_rotated_files_older_than_keep(paths):
     month_ago = time.time() - 30 * 86400
     os.utime(old, (month_ago, month_ago))
     config = config_from_tree({"telemetry": {"mode": "manual", "retention": {"keep": "14d"}}})
-    assert run_housekeeping(paths, config, threading.Lock())
+    assert run_housekeeping(paths, config, DeliveryLock())
     assert not old.exists() and recent.exists()
 
 

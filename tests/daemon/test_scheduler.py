@@ -122,7 +122,7 @@ def test_next_run_time_and_reschedule(scheduler):
 def test_start_twice_replaces_the_job_instead_of_adding_one(scheduler):
     scheduler.start(lambda: 1, 3600)
     scheduler.start(lambda: 2, 1800)
-    jobs = scheduler._scheduler.get_jobs()
+    jobs = scheduler.jobs.jobs()
     assert [j.id for j in jobs] == [JOB_ID]
     job = jobs[0]
     assert job.max_instances == 1 and job.coalesce and job.misfire_grace_time == 900
