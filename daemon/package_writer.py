@@ -9,7 +9,7 @@ closes. So a part is never held in memory, and is hashed as it is written.
 aggregates, every number at its widest: with `PartAggregates.bound` it gives
 an upper bound on a part's size.
 
-Files are written to a temporary name (`PartWriter`) and `os.replace`d (mode
+Files are written to a temporary name (`PartWriter`, an `AtomicFile`) and renamed (mode
 0600); each written package is recorded, with its sha256, in `exports.jsonl`
 so `upload` can refuse a file changed since export.
 """
@@ -27,6 +27,7 @@ from pathlib import Path
 
 import msgspec
 
+from ..client.atomic_write import AtomicFile
 from ..client.errors import StorageError
 from ..client.fixed_formats import ARCH_REGEX, OS_REGEX, is_version, os_release_numbers
 from ..client.schema import SCHEMA_VERSION, CatalogRef, Platform, Summary, TelemetryPackage, UsageStatistics
@@ -191,61 +192,51 @@ def remove_stale_exports(data_dir: Path, output: Path, written: list[Path]) -> l
 
 
 class PartWriter:
-    """One file being written: a hidden temporary file (mode 0600) beside its
-    final name, hashed as it is written; `finish` fsyncs it, `commit_temp`
-    then gives it its name. Any failure is a StorageError and leaves nothing."""
+    """One file being written: a hidden temporary file (mode 0600, an `AtomicFile`) beside
+    its final name, hashed as it is written; `finish` fsyncs it, `commit` then gives it
+    its name. Any failure is a StorageError and leaves nothing."""
 
     def __init__(self, near: Path) -> None:
         self.near = near  # what errors name (the temporary name would puzzle a user)
-        self.tmp = near.with_name(f".{near.name}.{uuid.uuid4().hex[:12]}.tmp")
         self.digest = hashlib.sha256()
         self.size = 0
         try:
-            fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            self.file = AtomicFile(near)
         except OSError as exc:
             raise _storage_error(near, exc) from None
-        self.fh = os.fdopen(fd, "wb")
 
-    def write(self, data: bytes | bytearray) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         try:
-            self.fh.write(data)
+            self.file.write(data)
         except OSError as exc:
             self.discard()
             raise _storage_error(self.near, exc) from None
         self.digest.update(data)
         self.size += len(data)
 
-    def finish(self) -> tuple[Path, str, int]:
-        """(temporary file, sha256, size) of the complete, fsynced file."""
+    def finish(self) -> tuple[str, int]:
+        """(sha256, size) of the complete, fsynced file."""
         try:
-            self.fh.flush()
-            os.fsync(self.fh.fileno())
-            self.fh.close()
+            self.file.finish()
         except OSError as exc:
             self.discard()
             raise _storage_error(self.near, exc) from None
-        return self.tmp, self.digest.hexdigest(), self.size
+        return self.digest.hexdigest(), self.size
+
+    def commit(self, path: Path) -> None:
+        """Give the finished file its final name `path` (in the folder of `near`), atomically."""
+        try:
+            self.file.commit(path)
+        except OSError as exc:
+            raise StorageError(f"cannot write {path}: {exc.strerror}") from None
 
     def discard(self) -> None:
-        try:
-            self.fh.close()
-        except OSError:
-            pass
-        self.tmp.unlink(missing_ok=True)
+        self.file.discard()
 
 
 def _storage_error(path: Path, exc: OSError) -> StorageError:
     return StorageError(f"cannot write {path}: {exc.strerror}",
                         hint="check the folder exists, is writable and the disk is not full")
-
-
-def commit_temp(tmp: Path, path: Path) -> None:
-    """Give a file written by a `PartWriter` its final name (atomic replace)."""
-    try:
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise StorageError(f"cannot write {path}: {exc.strerror}") from None
 
 
 class ExportRecord(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -10,6 +10,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from branchpy_telemetry.client.atomic_write import is_temp_file
 from branchpy_telemetry.client.catalog import load_catalog, parse_catalog
 from branchpy_telemetry.client.config import load_config
 from branchpy_telemetry.client.declared import ExportPolicy
@@ -275,7 +276,7 @@ def test_files_are_private_and_recorded_with_their_sha256(paths, tmp_path):
     import hashlib
     assert rec is not None and rec.sha256 == hashlib.sha256(out.read_bytes()).hexdigest()
     assert rec.package_id == result.package_ids[0] and rec.events == 3
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in tmp_path.iterdir() if is_temp_file(p)]
 
 
 def test_an_event_that_cannot_fit_even_alone_is_a_clear_error(tmp_path):
@@ -519,4 +520,4 @@ def test_a_failed_export_leaves_the_previous_export_to_the_same_name_untouched(t
         build_packages(events(), header=header, cap=20_000, output=out, policy=export_policy())
     after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("o.part")}
     assert after == before
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in tmp_path.iterdir() if is_temp_file(p)]
