@@ -10,14 +10,13 @@ aggregates, every number at its widest: with `PartAggregates.bound` it gives
 an upper bound on a part's size.
 
 Files are written to a temporary name (`PartWriter`, an `AtomicFile`) and renamed (mode
-0600); each written package is recorded, with its sha256, in `exports.jsonl`
-so `upload` can refuse a file changed since export.
+0600); the exporter records each written package, with its sha256, in
+`exports.jsonl` (`package_records`) so `upload` can refuse a file changed since export.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import platform
 import re
 import uuid
@@ -33,8 +32,8 @@ from ..client.fixed_formats import ARCH_REGEX, OS_REGEX, is_version, os_release_
 from ..client.schema import SCHEMA_VERSION, CatalogRef, Platform, Summary, TelemetryPackage, UsageStatistics
 from ..client.timewindow import format_ts, utcnow
 from .aggregates import WIDE_INT, PartAggregates
+from .package_records import find_export_record
 
-EXPORTS_RECORD = "exports.jsonl"
 _PART_SUFFIX = re.compile(r"\.part\d{3,}$")
 _enc = msgspec.json.Encoder()
 
@@ -174,14 +173,14 @@ def stale_candidates(output: Path) -> list[Path]:
     return [output, *sorted(parts)]
 
 
-def remove_stale_exports(data_dir: Path, output: Path, written: list[Path]) -> list[Path]:
+def remove_stale_exports(exports_file: Path, output: Path, written: list[Path]) -> list[Path]:
     """Remove what an earlier export to the same output left and this one did not
     rewrite (a single file now split, or fewer parts than before), so one output
     name never mixes two exports. Only files our exports record lists are touched."""
     keep = {p.resolve() for p in written}
     removed = []
     for path in stale_candidates(output):
-        if path.resolve() in keep or not path.is_file() or find_export_record(data_dir, path) is None:
+        if path.resolve() in keep or not path.is_file() or find_export_record(exports_file, path) is None:
             continue
         try:
             path.unlink()
@@ -237,54 +236,3 @@ class PartWriter:
 def _storage_error(path: Path, exc: OSError) -> StorageError:
     return StorageError(f"cannot write {path}: {exc.strerror}",
                         hint="check the folder exists, is writable and the disk is not full")
-
-
-class ExportRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
-    path: str
-    sha256: str
-    package_id: str
-    events: int
-    bytes: int
-    created: str
-    # event names this export left out because the catalog does not declare them ("category/name" ->
-    # count): shown to this machine's user by `preview`, never written into a package or its report
-    undeclared: dict[str, int] = {}
-
-
-def record_export(data_dir: Path, records: list[ExportRecord]) -> None:
-    """Append the written files (path + sha256) to `<data_dir>/exports.jsonl`."""
-    if records:
-        append_records(data_dir / EXPORTS_RECORD, b"".join(_enc.encode(r) + b"\n" for r in records), "export")
-
-
-def append_records(record_file: Path, lines: bytes, what: str) -> None:
-    """Append JSON lines to a private (0600) record file of the state folder."""
-    try:
-        record_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(record_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "ab") as fh:
-            fh.write(lines)
-    except OSError as exc:
-        raise StorageError(f"cannot record the {what} in {record_file}: {exc.strerror}",
-                           hint="check the telemetry state folder is writable") from None
-
-
-def find_export_record(data_dir: Path, path: Path) -> ExportRecord | None:
-    """The latest record for `path` (resolved), or None."""
-    target = str(path.resolve())
-    decoder = msgspec.json.Decoder(ExportRecord)
-    found = None
-    try:
-        with open(data_dir / EXPORTS_RECORD, "rb") as fh:
-            for line in fh:
-                try:
-                    rec = decoder.decode(line)
-                except msgspec.MsgspecError:
-                    continue
-                if rec.path == target:
-                    found = rec
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise StorageError(f"{data_dir / EXPORTS_RECORD}: cannot read: {exc.strerror}") from None
-    return found

@@ -23,7 +23,8 @@ from branchpy_telemetry.daemon import package_builder
 from branchpy_telemetry.daemon.counters import CounterStore
 from branchpy_telemetry.daemon.exporter import export_window
 from branchpy_telemetry.daemon.package_builder import EventTooLargeError, build_packages
-from branchpy_telemetry.daemon.package_writer import find_export_record, make_header
+from branchpy_telemetry.daemon.package_records import find_export_record
+from branchpy_telemetry.daemon.package_writer import make_header
 from branchpy_telemetry.daemon.spool_reader import RecordBlocks
 
 T0 = datetime(2026, 11, 28, 1, 0, 0, tzinfo=UTC)
@@ -272,7 +273,7 @@ def test_files_are_private_and_recorded_with_their_sha256(paths, tmp_path):
     result = export_window(paths, config(), out, None, None)
     for name in (out, Path(result.report_file)):
         assert stat.S_IMODE(os.stat(name).st_mode) == 0o600
-    rec = find_export_record(paths.data_dir, out)
+    rec = find_export_record(paths.exports_file, out)
     import hashlib
     assert rec is not None and rec.sha256 == hashlib.sha256(out.read_bytes()).hexdigest()
     assert rec.package_id == result.package_ids[0] and rec.events == 3

@@ -147,7 +147,7 @@ def test_local_backend_keys_file_is_0600_in_a_0700_folder_even_over_a_0644_one(p
     from branchpy_telemetry.backend.local_stack import ensure_local_keys
     from branchpy_telemetry.backend.sinks.memory import MemorySink
 
-    keys_file = paths.config_dir / "local-backend.json"
+    keys_file = paths.local_backend_keys_file
     paths.config_dir.mkdir(parents=True)
     paths.config_dir.chmod(0o755)
     keys_file.write_text('{"ingest": "stale", "read": "stale"}')
@@ -158,14 +158,13 @@ def test_local_backend_keys_file_is_0600_in_a_0700_folder_even_over_a_0644_one(p
 
 
 def test_tcp_transport_token_file_is_0600_in_a_0700_folder(start_daemon, subprocess_env, paths):
-    from branchpy_telemetry.client.transport import address_file
 
     subprocess_env["BRANCHPY_TELEMETRY_TRANSPORT"] = "tcp"
     os.environ["BRANCHPY_TELEMETRY_TRANSPORT"] = "tcp"
     try:
         daemon = start_daemon("--idle-timeout", "0")
-        assert json.loads(address_file(paths).read_text())["token"]
-        assert mode(address_file(paths)) == 0o600 and mode(paths.run_dir) == 0o700
+        assert json.loads(paths.control_address_file.read_text())["token"]
+        assert mode(paths.control_address_file) == 0o600 and mode(paths.run_dir) == 0o700
         assert daemon.call("status")["pid"] == daemon.proc.pid
     finally:
         del os.environ["BRANCHPY_TELEMETRY_TRANSPORT"]
