@@ -21,7 +21,6 @@ import platform
 import re
 import uuid
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import msgspec
@@ -31,6 +30,7 @@ from ..client.errors import StorageError
 from ..client.fixed_formats import ARCH_REGEX, OS_REGEX, is_version, os_release_numbers
 from ..client.schema import SCHEMA_VERSION, CatalogRef, Platform, Summary, TelemetryPackage, UsageStatistics
 from ..client.timewindow import format_ts, utcnow
+from ..client.version import DISTRIBUTION, installed_version
 from .aggregates import WIDE_INT, PartAggregates
 from .package_records import find_export_record
 
@@ -71,12 +71,8 @@ def platform_info() -> Platform:
 
 def branchpy_version() -> str:
     """BranchPy's version when installed, else this telemetry package's."""
-    for dist in ("branchpy", "branchpy-telemetry"):
-        try:
-            return version_numbers(metadata.version(dist))
-        except metadata.PackageNotFoundError:
-            continue
-    return "0"
+    found = installed_version("branchpy") or installed_version(DISTRIBUTION)
+    return version_numbers(found) if found is not None else "0"
 
 
 def version_numbers(text: str) -> str:

@@ -32,13 +32,13 @@ from branchpy_telemetry.client.errors import (
     StorageError,
 )
 from branchpy_telemetry.client.schema import decode_package
+from branchpy_telemetry.client.version import user_agent
 
 from .consent_gate import hint_for, standing_blocker
 from .retry_policy import Outcome, classify, is_package_fault, next_delay, parse_retry_after
 
 log = structlog.get_logger("branchpy.upload")
 
-USER_AGENT = "branchpy-telemetry/0.1"
 
 
 class UploadOutcome(msgspec.Struct, kw_only=True):
@@ -183,7 +183,7 @@ def send_prepared(prepared: PreparedUpload, config: Config, *, session: requests
     endpoint = config.telemetry.endpoint.rstrip("/")
     url = endpoint + "/upload"
     headers = {"Content-Type": "application/json", "Content-Encoding": "gzip",
-               "User-Agent": USER_AGENT}
+               "User-Agent": user_agent()}
     if config.telemetry.api_key:
         headers["X-API-Key"] = config.telemetry.api_key
     result = UploadOutcome(outcome="retry", package_id=prepared.package_id, events=prepared.events,

@@ -7,6 +7,7 @@ import hashlib
 import json
 import socket
 import time
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,12 @@ def test_2xx_delivers_gzipped_file_with_api_key_and_records_receipt(server, pack
     assert gzip.decompress(req.raw_body) == package_file.read_bytes()  # exactly the reviewed bytes
     assert outcome.receipt == server.stored[outcome.package_id]
     assert outcome.bytes == package_file.stat().st_size and outcome.wire_bytes == len(req.raw_body)
+
+
+def test_the_user_agent_names_the_installed_version(server, package_file):
+    upload_package(package_file, config_for(server.base_url), **FAST)
+    [req] = server.requests
+    assert req.headers["User-Agent"] == f"branchpy-telemetry/{metadata.version('branchpy-telemetry')}"
 
 
 def test_same_package_again_is_a_duplicate_not_an_error(server, package_file):
