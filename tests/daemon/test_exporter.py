@@ -15,9 +15,10 @@ from branchpy_telemetry.client.catalog import load_catalog, parse_catalog
 from branchpy_telemetry.client.config import load_config
 from branchpy_telemetry.client.declared import ExportPolicy
 from branchpy_telemetry.client.errors import StorageError, UsageError
-from branchpy_telemetry.client.event import ErrorInfo, EventRecord, new_event_id
+from branchpy_telemetry.client.event import ErrorInfo, EventRecord
 from branchpy_telemetry.client.schema import decode_package
 from branchpy_telemetry.client.spool import rotate_spool
+from branchpy_telemetry.client.stamping import new_event_id
 from branchpy_telemetry.client.timewindow import format_ts
 from branchpy_telemetry.daemon import package_builder
 from branchpy_telemetry.daemon.counters import CounterStore

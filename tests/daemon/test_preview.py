@@ -12,7 +12,8 @@ import pytest
 from branchpy_telemetry.client.catalog import load_catalog
 from branchpy_telemetry.client.config import load_config
 from branchpy_telemetry.client.errors import NotAPackageError, NotFoundError
-from branchpy_telemetry.client.event import ErrorInfo, EventRecord, new_event_id
+from branchpy_telemetry.client.event import ErrorInfo, EventRecord
+from branchpy_telemetry.client.stamping import new_event_id
 from branchpy_telemetry.client.timewindow import format_ts
 from branchpy_telemetry.daemon.exporter import export_window
 from branchpy_telemetry.daemon.package_records import find_export_record

@@ -10,7 +10,8 @@ import pytest
 import requests
 
 from branchpy_telemetry.client.config import load_config
-from branchpy_telemetry.client.event import EventRecord, event_encoder, new_event_id
+from branchpy_telemetry.client.event import EventRecord, event_encoder
+from branchpy_telemetry.client.stamping import new_event_id
 from branchpy_telemetry.client.timewindow import format_ts, utcnow
 from branchpy_telemetry.daemon.delivery import deliver_file, send_outbox
 from branchpy_telemetry.daemon.exporter import export_window
