@@ -36,9 +36,16 @@ def cli(env: dict, *args: str, timeout: float = 60) -> subprocess.CompletedProce
                           timeout=timeout)
 
 
-def test_config_set_on_a_fresh_home_writes_the_key_0600_in_a_0700_folder(running_daemon, subprocess_env,
-                                                                        paths):
-    os.umask(0o022)  # the usual umask: a plain write would give 0644 / 0755
+@pytest.fixture
+def umask_022():
+    """The usual umask (a plain write would give 0644 / 0755), for this test and the daemon it starts."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def test_config_set_on_a_fresh_home_writes_the_key_0600_in_a_0700_folder(umask_022, running_daemon,
+                                                                        subprocess_env, paths):
     result = cli(subprocess_env, "config", "set", "telemetry.api_key", SECRET)
     assert result.returncode == 0, result.stderr
     assert mode(paths.config_file) == 0o600
