@@ -45,5 +45,10 @@ class EventStamper:
 
 STAMPER = EventStamper()  # process-wide: one counter and one random tail for every Emitter
 
+
+def new_event_id() -> str:
+    """A fresh UUIDv7 event id (from the process-wide stamper)."""
+    return STAMPER.stamp()[1]
+
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=STAMPER.reseed)  # a child must not reuse our random tail

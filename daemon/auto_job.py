@@ -49,7 +49,6 @@ from .uploader import LocalRejection, UploadOutcome, prepare_upload
 
 log = structlog.get_logger("branchpy.auto")
 
-STAGING_DIR = "staging"
 ProgressFn = Callable[[int, "int | None", str], None]  # (done, total, stage)
 
 
@@ -96,7 +95,7 @@ def export_new_events(paths: TelemetryPaths, config: Config, outbox: Outbox, cou
     first = next(records, None)
     packages = exported = 0
     if first is not None:
-        staging = ensure_private_dir(paths.data_dir / STAGING_DIR)
+        staging = ensure_private_dir(paths.staging_dir)
         header, policy = prepare_export(paths, config, None, None)
         output = staging / f"auto-{time.time_ns()}.json"
         built = build_packages(itertools.chain([first], records), header=header, cap=config.max_upload_bytes,
