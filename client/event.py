@@ -1,4 +1,4 @@
-"""The event record: one JSONL line in a spool (DESIGN §5)."""
+"""The event record: one JSONL line in a spool (the CLI's or the VS Code extension's)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Where everything lives (DESIGN §3): the one module that wraps platformdirs.
+"""Where everything lives: the one module that wraps platformdirs.
 
 `BRANCHPY_TELEMETRY_HOME=<dir>` relocates everything. Nothing else in the
 project may compute a location on its own; pass a `TelemetryPaths` down.

@@ -1,4 +1,4 @@
-"""Which transport the control plane uses, and how a client finds the daemon (DESIGN §3).
+"""Which transport the control plane uses, and how a client finds the daemon.
 
 - `ipc://` Unix sockets under the private run dir (0700 dir, 0600 sockets): the
   default wherever libzmq supports ipc.

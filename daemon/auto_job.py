@@ -1,4 +1,4 @@
-"""The auto-mode run (issue 4 §3), also what `sync` runs now: rotate → export → send → retain.
+"""The auto-mode run, also what `sync` runs now: rotate → export → send → retain.
 
 1. Rotate the active spool if `telemetry.rotation.*` says so.
 2. Export everything not yet delivered, tracked by checkpoints (not time

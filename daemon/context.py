@@ -36,7 +36,7 @@ class DaemonContext:
     progress_endpoint: str = ""
     shutdown_event: threading.Event = field(default_factory=threading.Event)
     config_lock: threading.Lock = field(default_factory=threading.Lock)
-    # Delivery (issue 4): the auto-mode scheduler (daemon/auto_mode.py) and the lock that keeps
+    # Delivery: the auto-mode scheduler (daemon/auto_mode.py) and the lock that keeps
     # auto runs, `sync`, `upload` and `purge` from overlapping.
     scheduler: Any = None
     auto_problem: str | None = None  # why auto mode is configured but not scheduled (status shows it)

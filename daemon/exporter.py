@@ -1,4 +1,4 @@
-"""The exporter (DESIGN §6, §7): a time window of events -> sanitized, size-capped package files.
+"""The exporter: a time window of events -> sanitized, size-capped package files (docs/package-schema.md).
 
 `export_window` reads every source for the window (streaming, see
 `spool_reader`), hands the records to `package_builder.build_packages` (which

@@ -1,4 +1,4 @@
-"""Assemble one package part's bytes and write files atomically (DESIGN §6).
+"""Assemble one package part's bytes and write files atomically.
 
 The events of a part arrive already encoded (each sanitized event is encoded
 exactly once) and are streamed to the part's file as they come: what

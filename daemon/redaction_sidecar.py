@@ -1,4 +1,4 @@
-"""The redaction report written next to an export: `NAME.redactions.json` (DESIGN §7).
+"""The redaction report written next to an export: `NAME.redactions.json`.
 
 Counts per rule and JSON pointers into the package file(s) — each finding
 names the file it points into — and never the removed values. Findings are

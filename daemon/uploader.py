@@ -1,4 +1,4 @@
-"""Send one package file to the backend (`POST {endpoint}/upload`, DESIGN §10).
+"""Send one package file to the backend (`POST {endpoint}/upload`, docs/http-api.md).
 
 `prepare_upload` does everything but send (reads the file once, checks the
 review hash and the size cap, validates the schema, gzips): `--dry-run` stops

@@ -1,4 +1,4 @@
-"""Read endpoints for the dashboard and scripts (DESIGN §10; scope `read`)."""
+"""Read endpoints for the dashboard and scripts (docs/http-api.md; scope `read`)."""
 
 from __future__ import annotations
 

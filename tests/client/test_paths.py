@@ -1,4 +1,4 @@
-"""Locations (DESIGN §3): BRANCHPY_TELEMETRY_HOME relocates everything;
+"""Locations: BRANCHPY_TELEMETRY_HOME relocates everything;
 over-long socket paths fall back to a short private directory."""
 
 from __future__ import annotations
