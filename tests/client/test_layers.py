@@ -42,12 +42,12 @@ GROUP_BY_PATH: dict[str, str] = {
         "client/redaction.py", "client/error_hashing.py", "client/fixed_formats.py", "client/schema.py",
         "client/event.py", "client/limits.py", "client/bounded_input.py", "client/protocol.py",
         "client/errors.py", "client/config.py", "client/paths.py", "client/consent.py",
-        "client/timewindow.py", "client/transport.py", "client/socket_dir.py",
+        "client/timewindow.py", "client/transport.py", "client/socket_dir.py", "client/version.py",
     ], CONTRACTS),
     # client/: plumbing
     **dict.fromkeys([
         "client/atomic_write.py", "client/logging_setup.py", "client/log_file.py", "client/gc_pause.py",
-        "client/unit_text.py",
+        "client/unit_text.py", "client/file_lock.py",
     ], INFRA),
     # client/: the emitter (the package's __init__ exposes emit/track, loaded lazily)
     **dict.fromkeys([
@@ -70,7 +70,7 @@ GROUP_BY_PATH: dict[str, str] = {
         "daemon/exporter.py", "daemon/package_builder.py", "daemon/package_writer.py",
         "daemon/aggregates.py", "daemon/block_proof.py", "daemon/spool_reader.py",
         "daemon/source_reader.py", "daemon/checkpoints.py", "daemon/redaction_sidecar.py",
-        "daemon/preview.py",
+        "daemon/preview.py", "daemon/package_records.py",
         "daemon/_export_scan.pyx",  # Cython (not parsed here); imported by aggregates and block_proof
     ], EXPORT),
     **dict.fromkeys([

@@ -90,3 +90,20 @@ def test_no_tracked_file_cites_a_document_or_issue_the_repository_lacks():
         f"{len(offences)} line(s) cite something the repository does not contain; say it in place or "
         "point to docs/<page>.md:\n" + "\n".join(offences)
     )
+
+
+DOCS_POINTER = re.compile(r"\bdocs/([\w.-]+\.(?:md|json))")
+
+
+def test_every_docs_page_a_file_points_to_exists():
+    dangling = []
+    for path in tracked_files():
+        text = text_of(path)
+        if text is None:
+            continue
+        relative = path.relative_to(REPO_ROOT).as_posix()
+        for number, line in enumerate(text.splitlines(), start=1):
+            for page in DOCS_POINTER.findall(line):
+                if not (REPO_ROOT / "docs" / page).is_file():
+                    dangling.append(f"{relative}:{number}: docs/{page}")
+    assert not dangling, "pointers to pages docs/ does not have:\n" + "\n".join(dangling)
