@@ -1,4 +1,4 @@
-"""API keys: creation, hashing, lookup and scope checks (DESIGN §10).
+"""API keys: creation, hashing, lookup and scope checks (docs/http-api.md).
 
 A key is `bpt_<key_id>_<secret>` with 256 random bits of secret. Only its
 sha256 is stored. A slow password hash (bcrypt, scrypt, argon2) exists to

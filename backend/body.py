@@ -1,4 +1,4 @@
-"""Reading a request body with hard caps (DESIGN §10, upload).
+"""Reading a request body with hard caps (`POST /upload` in docs/http-api.md).
 
 - `Content-Length` over the cap -> 413 before a byte of the body is read.
 - Bodies are read in chunks and counted, so a body longer than it said, or a

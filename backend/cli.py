@@ -1,4 +1,6 @@
-"""`branchpy-telemetry-backend up | serve | keys create/list/revoke | purge | migrate | install` (DESIGN §10).
+"""`branchpy-telemetry-backend up | serve | keys create/list/revoke | purge | migrate | install`.
+
+Every command and option: docs/cli.md.
 
 Results go to stdout (the new key alone on the last line of `keys create`),
 logs to stderr. Exit codes: 0 ok, 1 failed, 2 usage.

@@ -1,4 +1,4 @@
-"""One exception base for the backend, with stable codes (DESIGN §10).
+"""One exception base for the backend, with stable codes (docs/http-api.md).
 
 Every failure the API gives — ours, werkzeug's 404/405, an unexpected 500 —
 leaves as the same JSON envelope `{"error": {"code", "message", "details"?}}`.

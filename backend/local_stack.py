@@ -7,7 +7,7 @@ dashboard), starts the daemon if none runs, prints the dashboard URL and
 the next commands to try, then serves in the foreground until Ctrl-C.
 
 The two keys are kept, readable only by this user, in
-`<config dir>/local-backend.json`, so running `up` again reuses them.
+`paths.local_backend_keys_file` (`<config dir>/local-backend.json`), so running `up` again reuses them.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from .settings import BackendSettings
 from .sinks.base import Sink
 
 log = structlog.get_logger("backend.up")
-KEYS_FILE_NAME = "local-backend.json"
 
 
 def cmd_up(args, settings: BackendSettings) -> int:
@@ -70,7 +69,7 @@ def cmd_up(args, settings: BackendSettings) -> int:
 def ensure_local_keys(sink: Sink, paths: TelemetryPaths) -> dict[str, str]:
     """Reuse this user's stored local keys if the database still knows them;
     otherwise create fresh ones (an ingest key and a read key)."""
-    keys_file = paths.config_dir / KEYS_FILE_NAME
+    keys_file = paths.local_backend_keys_file
     stored = _read_keys(keys_file)
     keys: dict[str, str] = {}
     for scope in ("ingest", "read"):

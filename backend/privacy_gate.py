@@ -1,4 +1,4 @@
-"""The server's privacy check (DESIGN §7), fast on the common, clean path.
+"""The server's privacy check (422 `privacy_violation`), fast on the common, clean path.
 
 The rules are the client's (`check_string`, `attr_key_rule`; never
 re-implemented here) and the authority on *where* a package breaks them is

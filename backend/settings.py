@@ -19,7 +19,7 @@ from branchpy_telemetry.client.timewindow import parse_duration
 from .sinks.shards import DEFAULT_WRITE_SHARDS, MAX_WRITE_SHARDS
 
 ENV_PREFIX = "BRANCHPY_TELEMETRY_BACKEND_"
-# DESIGN §10: BRANCHPY_TELEMETRY_BACKEND_DB sets the default database.
+# BRANCHPY_TELEMETRY_BACKEND_DB names the database used when no `--db` is given.
 DB_ENV = ENV_PREFIX + "DB"
 
 

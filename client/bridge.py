@@ -1,4 +1,4 @@
-"""`branchpy-telemetry-bridge`: the stdio bridge the VS Code extension spawns (DESIGN §9).
+"""`branchpy-telemetry-bridge`: the stdio bridge the VS Code extension spawns (docs/bridge-protocol.md).
 
 stdin, one JSON object per line:   {"id": …, "type": "telemetry.export", "payload": {…}}
 stdout, one JSON object per line:  {"id": …, "type": "telemetry.export.result", "ok": …, "payload": …}

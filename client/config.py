@@ -1,4 +1,4 @@
-"""Configuration (DESIGN §4): TOML decoded straight into msgspec Structs.
+"""Configuration (keys and defaults: docs/cli.md): TOML decoded straight into msgspec Structs.
 
 Precedence: defaults < file < `BRANCHPY_TELEMETRY_*` env < explicit flags.
 Unknown keys are an error that names the key. Loaded in `main()` and passed

@@ -1,4 +1,4 @@
-"""Consent from the environment (DESIGN §4): `DO_NOT_TRACK` and `BRANCHPY_TELEMETRY`.
+"""Consent from the environment: `DO_NOT_TRACK` and `BRANCHPY_TELEMETRY`.
 
 `DO_NOT_TRACK=1` (or any truthy value: 1/true/yes/on, case-insensitive) or
 `BRANCHPY_TELEMETRY=off` (also 0/false/no/disabled) withdraws consent,

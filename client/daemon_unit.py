@@ -21,9 +21,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
-
-from .paths import APP_NAME, HOME_ENV, TelemetryPaths
+from .paths import HOME_ENV, TelemetryPaths
 from .unit_text import command_line, documentation_links, environment_line, with_specifiers
 
 UNIT_NAME = "branchpy-telemetryd.service"
@@ -122,7 +120,7 @@ def unit_places(paths: TelemetryPaths, env: os._Environ[str] | dict[str, str], *
         return UnitPlaces(writable=[spec(root)], extension=spec(Path(extension_dir or paths.extension_dir)),
                           environment=[environment_line(HOME_ENV, str(root))])
     environment = [environment_line(name, env[name]) for name in XDG_VARIABLES if env.get(name)]
-    data_root = Path(platformdirs.user_data_dir(APP_NAME))
+    data_root = paths.data_dir.parent  # the user's data folder for branchpy (state is in it)
     extension = Path(extension_dir) if extension_dir else paths.extension_dir.parent
     return UnitPlaces(writable=[spec(data_root), spec(paths.config_dir), "%t/branchpy"],
                       extension=spec(extension), environment=environment)

@@ -1,4 +1,4 @@
-"""`emit()` and `track()` (DESIGN §5): one JSONL line per event, never raising, never blocking.
+"""`emit()` and `track()`: one JSONL line per event, never raising, never blocking.
 
     from branchpy_telemetry.client import emit, track
     emit("feature", "graph.open", attrs={"nodes": 12})
@@ -230,7 +230,7 @@ class Emitter:
     def _append(self, record: EventRecord) -> bool:
         try:
             body = _encode(record)
-            # omit_defaults would drop `"v": 1`; the line always states its version (§5).
+            # omit_defaults would drop `"v": 1`; every line states its record version.
             line = (_V_PREFIX + body[1:] if record.v == EVENT_VERSION else body) + b"\n"
         except Exception as exc:  # e.g. an attrs value whose str() raises
             self.stats.count_drop("invalid", f"cannot encode event: {exc}")

@@ -1,12 +1,12 @@
 """One exception base for the client side, with stable string codes.
 
-Codes are part of the control protocol (DESIGN §9): they travel in error
-replies and map to CLI exit codes (§8). Group by what the caller can do.
+Codes are part of the control protocol (docs/control-protocol.md): they travel in error
+replies and map to CLI exit codes (docs/cli.md). Group by what the caller can do.
 """
 
 from __future__ import annotations
 
-# CLI exit codes (DESIGN §8).
+# CLI exit codes (docs/cli.md).
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2

@@ -1,9 +1,7 @@
-"""The event record: one JSONL line in a spool (DESIGN §5)."""
+"""The event record: one JSONL line in a spool (the CLI's or the VS Code extension's)."""
 
 from __future__ import annotations
 
-import os
-import time
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -41,19 +39,6 @@ class EventRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     correlation_id: str | None = None
     error: ErrorInfo | None = None
     attrs: dict[str, Any] | None = None
-
-
-def new_event_id() -> str:
-    """A UUIDv7 (RFC 9562): time-ordered, so ids sort like the events."""
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms & ((1 << 48) - 1)) << 80
-    value |= 0x7 << 76
-    value |= ((rand >> 62) & 0xFFF) << 64
-    value |= 0b10 << 62
-    value |= rand & ((1 << 62) - 1)
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 event_encoder = msgspec.json.Encoder()

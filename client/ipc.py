@@ -1,4 +1,4 @@
-"""The control client (DESIGN §9): the "Lazy Pirate" pattern from the zguide.
+"""The control client (docs/control-protocol.md): the "Lazy Pirate" pattern from the zguide.
 
 A DEALER socket sends one request `[b"", json]` and polls for the reply with a
 timeout; on timeout it closes the socket with linger 0, opens a fresh one and

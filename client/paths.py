@@ -1,4 +1,4 @@
-"""Where everything lives (DESIGN §3): the one module that wraps platformdirs.
+"""Where everything lives: the one module that wraps platformdirs.
 
 `BRANCHPY_TELEMETRY_HOME=<dir>` relocates everything. Nothing else in the
 project may compute a location on its own; pass a `TelemetryPaths` down.
@@ -56,12 +56,37 @@ class TelemetryPaths:
         return self.spool_dir / "events.jsonl"
 
     @property
+    def exports_file(self) -> Path:
+        """The package files `export` wrote, with their sha256 (`daemon/package_records.py`)."""
+        return self.data_dir / "exports.jsonl"
+
+    @property
+    def reviews_file(self) -> Path:
+        """The package bytes `preview` showed and found VALID (`daemon/package_records.py`)."""
+        return self.data_dir / "reviews.jsonl"
+
+    @property
+    def staging_dir(self) -> Path:
+        """Where `upload --auto` and auto mode export a window before sending it."""
+        return self.data_dir / "staging"
+
+    @property
+    def local_backend_keys_file(self) -> Path:
+        """The local stack's ingest and read keys (`branchpy-telemetry-backend up`)."""
+        return self.config_dir / "local-backend.json"
+
+    @property
     def daemon_log(self) -> Path:
         return self.log_dir / "daemon.log"
 
     @property
     def daemon_lock(self) -> Path:
         return self.run_dir / "daemon.lock"
+
+    @property
+    def control_address_file(self) -> Path:
+        """Where the daemon publishes its tcp address and token (tcp transport only)."""
+        return self.run_dir / "control.json"
 
     @property
     def control_socket(self) -> Path:

@@ -1,4 +1,4 @@
-"""The control protocol (DESIGN §9): JSON over ZeroMQ, ROUTER on the daemon.
+"""The control protocol (docs/control-protocol.md): JSON over ZeroMQ, ROUTER on the daemon.
 
 Request  {"v":1, "id":"<uuid>", "cmd":"status", "args":{…}}
 Reply    {"v":1, "id":"<same>", "ok":true, "result":{…}}
@@ -16,7 +16,7 @@ import msgspec
 PROTOCOL_VERSION = 1
 PROGRESS_TOPIC = b"progress "
 
-# Every command the daemon answers (mirrors the CLI; DESIGN §9).
+# Every command the daemon answers (mirrors the CLI; docs/control-protocol.md).
 COMMANDS: tuple[str, ...] = (
     "status", "export", "preview", "upload", "sync", "mode", "config.get", "config.set",
     "rotate", "history", "purge", "emit", "shutdown", "schema", "catalog",

@@ -1,6 +1,6 @@
 """The spool's append/rotate protocol: many writers, one rotator, no lost or torn line.
 
-Files in a spool directory (DESIGN §3)::
+Files in a spool directory::
 
     events.jsonl                               the active file; writers append here
     events-20261128T010203456789-4242.jsonl    rotated files (UTC time of rotation, rotator pid):

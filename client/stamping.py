@@ -1,4 +1,4 @@
-"""`ts` and `event_id` for new events (DESIGN §5), cheap enough for every emit()."""
+"""`ts` and `event_id` for new events, cheap enough for every emit()."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 class EventStamper:
     """`ts` (UTC, ms, `Z`) and a UUIDv7 `event_id` (RFC 9562) from one clock read.
 
-    unix_ts_ms: the clock; rand_a (12 bits): a process-wide counter (RFC 9562 §6.2,
+    unix_ts_ms: the clock; rand_a (12 bits): a process-wide counter (RFC 9562 section 6.2,
     method 1); variant + rand_b (62 bits): random, drawn once per process, again in a
     forked child and every time the counter wraps. Two ids with the same random tail
     thus have different counter values, whatever the clock does (NTP steps back).
@@ -44,6 +44,11 @@ class EventStamper:
 
 
 STAMPER = EventStamper()  # process-wide: one counter and one random tail for every Emitter
+
+
+def new_event_id() -> str:
+    """A fresh UUIDv7 event id (from the process-wide stamper)."""
+    return STAMPER.stamp()[1]
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=STAMPER.reseed)  # a child must not reuse our random tail

@@ -1,4 +1,4 @@
-"""`with track("analyze"):` — time a block and emit one event for it (DESIGN §5)."""
+"""`with track("analyze"):` — time a block and emit one event for it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Which transport the control plane uses, and how a client finds the daemon (DESIGN §3).
+"""Which transport the control plane uses, and how a client finds the daemon.
 
 - `ipc://` Unix sockets under the private run dir (0700 dir, 0600 sockets): the
   default wherever libzmq supports ipc.
@@ -19,7 +19,6 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from .atomic_write import write_atomic
 from .paths import TelemetryPaths
@@ -46,14 +45,10 @@ def wants_tcp(env: Mapping[str, str] | None = None) -> bool:
     return not zmq.has("ipc")
 
 
-def address_file(paths: TelemetryPaths) -> Path:
-    return paths.run_dir / "control.json"
-
-
 def describe(paths: TelemetryPaths, env: Mapping[str, str] | None = None) -> str:
     """What a person should look at: the socket, or the address file on tcp."""
     if wants_tcp(env):
-        return f"tcp://127.0.0.1 (address file {address_file(paths)})"
+        return f"tcp://127.0.0.1 (address file {paths.control_address_file})"
     return paths.control_endpoint
 
 
@@ -71,7 +66,7 @@ def find_address(paths: TelemetryPaths, env: Mapping[str, str] | None = None) ->
     if not present:
         return None
     try:
-        data = json.loads(read_private_file(address_file(paths)) or b"")
+        data = json.loads(read_private_file(paths.control_address_file) or b"")
         return ControlAddress(str(data["control"]), str(data["progress"]), str(data["token"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -80,7 +75,7 @@ def find_address(paths: TelemetryPaths, env: Mapping[str, str] | None = None) ->
 def publish_address(paths: TelemetryPaths, address: ControlAddress) -> None:
     """Write the tcp address + token for clients: private (0600), atomic."""
     body = {"control": address.control, "progress": address.progress, "token": address.token}
-    write_atomic(address_file(paths), json.dumps(body).encode())
+    write_atomic(paths.control_address_file, json.dumps(body).encode())
 
 
 def open_control_client(paths: TelemetryPaths, *, timeout: float | None = None, retries: int | None = None):
@@ -90,7 +85,7 @@ def open_control_client(paths: TelemetryPaths, *, timeout: float | None = None, 
 
     address = find_address(paths)
     if address is None:
-        raise DaemonUnavailableError(f"no daemon address in {address_file(paths)}",
+        raise DaemonUnavailableError(f"no daemon address in {paths.control_address_file}",
                                      hint="start it with `branchpy telemetry daemon start`")
     return ControlClient(address.control, timeout=timeout or DEFAULT_TIMEOUT,
                          retries=retries or DEFAULT_RETRIES, progress_endpoint=address.progress,

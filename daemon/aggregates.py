@@ -1,4 +1,4 @@
-"""Per-package aggregates (DESIGN §6) with an exact upper bound on their JSON size.
+"""Per-package aggregates (docs/package-schema.md) with an exact upper bound on their JSON size.
 
 `PartAggregates` collects, for the sanitized events of one package part:
 `performance_metrics` (durations per event name: count, total, mean, p50,

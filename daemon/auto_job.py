@@ -1,4 +1,4 @@
-"""The auto-mode run (issue 4 §3), also what `sync` runs now: rotate → export → send → retain.
+"""The auto-mode run, also what `sync` runs now: rotate → export → send → retain.
 
 1. Rotate the active spool if `telemetry.rotation.*` says so.
 2. Export everything not yet delivered, tracked by checkpoints (not time
@@ -48,7 +48,6 @@ from .uploader import LocalRejection, UploadOutcome, prepare_upload
 
 log = structlog.get_logger("branchpy.auto")
 
-STAGING_DIR = "staging"
 ProgressFn = Callable[[int, "int | None", str], None]  # (done, total, stage)
 
 
@@ -95,7 +94,7 @@ def export_new_events(paths: TelemetryPaths, config: Config, outbox: Outbox, cou
     first = next(records, None)
     packages = exported = 0
     if first is not None:
-        staging = ensure_private_dir(paths.data_dir / STAGING_DIR)
+        staging = ensure_private_dir(paths.staging_dir)
         header, policy = prepare_export(paths, config, None, None)
         output = staging / f"auto-{time.time_ns()}.json"
         built = build_packages(itertools.chain([first], records), header=header, cap=config.max_upload_bytes,

@@ -1,4 +1,4 @@
-"""Durable per-source read checkpoints (issue 4 §4): how far each JSONL file is delivered.
+"""Durable per-source read checkpoints: how far each JSONL file is delivered.
 
 A source file is known by its *identity*, not its name: `(st_dev, st_ino)`
 plus a hash of its first complete line. A rotated spool file (renamed, same

@@ -2,25 +2,20 @@
 
 Flat dotted names, e.g. `uploaded.events`, `dropped.outbox_full.events`,
 `dropped.outbox_full.packages`, `quarantined.packages`; `status` groups them.
-Every change re-reads the file under a lock (threads and, on POSIX, other
-processes) and rewrites it atomically, so nothing is lost or torn.
+Every change re-reads the file under a lock (threads and other processes)
+and rewrites it atomically, so nothing is lost or torn.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 from branchpy_telemetry.client.atomic_write import write_atomic
-
-try:
-    import fcntl
-except ImportError:  # Windows: threads only
-    fcntl = None  # type: ignore[assignment]
+from branchpy_telemetry.client.file_lock import locked
 
 
 class CounterStore:
@@ -55,17 +50,8 @@ class CounterStore:
 
     @contextmanager
     def _locked(self):
+        """This process's threads, then other processes (a lock file beside the counters)."""
         with self._lock:
-            if fcntl is None:
-                yield
-                return
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_WRONLY | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-            finally:
-                os.close(fd)
+            with locked(self.path.with_name(self.path.name + ".lock")):
+                yield

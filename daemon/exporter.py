@@ -1,4 +1,4 @@
-"""The exporter (DESIGN §6, §7): a time window of events -> sanitized, size-capped package files.
+"""The exporter: a time window of events -> sanitized, size-capped package files (docs/package-schema.md).
 
 `export_window` reads every source for the window (streaming, see
 `spool_reader`), hands the records to `package_builder.build_packages` (which
@@ -26,7 +26,8 @@ from ..client.timewindow import format_ts, utcnow
 from .counters import CounterStore
 from .identity import load_or_create_identity
 from .package_builder import ProgressFn, build_packages
-from .package_writer import ExportRecord, PackageHeader, make_header, record_export, remove_stale_exports
+from .package_records import ExportRecord, record_exports
+from .package_writer import PackageHeader, make_header, remove_stale_exports
 from .spool_reader import ReadStats, RecordBlocks, open_sources, read_blocks, select_blocks
 
 log = structlog.get_logger(__name__)
@@ -63,8 +64,8 @@ def export_window(paths: TelemetryPaths, config: Config, output: Path, start: da
                                 policy=policy, stats=stats, progress=progress)
     finally:
         sources.close()
-    removed = remove_stale_exports(paths.data_dir, output, [Path(w[0]) for w in result.written])
-    record_export(paths.data_dir, [
+    removed = remove_stale_exports(paths.exports_file, output, [Path(w[0]) for w in result.written])
+    record_exports(paths.exports_file, [
         ExportRecord(path=str(Path(f).resolve()), sha256=sha, package_id=pid, events=n, bytes=size,
                      created=header.export_timestamp, undeclared=policy.left_out)
         for f, sha, pid, n, size in result.written

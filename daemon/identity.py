@@ -24,6 +24,7 @@ from typing import Any
 import msgspec
 import structlog
 
+from ..client.atomic_write import AtomicFile
 from ..client.errors import StorageError
 from ..client.paths import TelemetryPaths, ensure_private_dir
 from ..client.timewindow import format_ts, utcnow
@@ -75,27 +76,21 @@ def _write_new(paths: TelemetryPaths, keep: dict[str, Any], *, replace: bool,
     target = paths.install_file
     try:
         ensure_private_dir(target.parent)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(msgspec.json.encode(body))
-            fh.flush()
-            os.fsync(fh.fileno())
+        file = AtomicFile(target)
         try:
+            file.write(msgspec.json.encode(body))
             if replace:
-                os.replace(tmp, target)
+                file.commit()
                 return gid, key
-            try:
-                os.link(tmp, target)  # fails if another process created it first
-            except FileExistsError:
-                winner = _read_install(target) or {}
-                if _is_uuid(winner.get("governance_id")) and _is_key(winner.get("id_key")):
-                    return winner["governance_id"], winner["id_key"]
-                os.replace(tmp, target)
+            if file.commit_new():  # the first writer wins: a hard link never overwrites
                 return gid, key
+            winner = _read_install(target) or {}
+            if _is_uuid(winner.get("governance_id")) and _is_key(winner.get("id_key")):
+                return winner["governance_id"], winner["id_key"]
+            file.commit()
             return gid, key
         finally:
-            tmp.unlink(missing_ok=True)
+            file.discard()
     except OSError as exc:
         raise StorageError(f"cannot store the governance id in {target}: {exc.strerror}",
                            hint="check that the telemetry state folder is writable") from None

@@ -1,4 +1,4 @@
-"""The append-only receipts ledger (`paths.ledger_file`, JSON lines; issue 4 §2).
+"""The append-only receipts ledger (`paths.ledger_file`, JSON lines).
 
 One line per delivery (or dry run): when, package id, events, bytes,
 endpoint, the server's receipt, outcome, attempts, dry_run. Appends are one

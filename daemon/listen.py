@@ -18,7 +18,6 @@ from branchpy_telemetry.client.socket_dir import claim_run_dir
 from branchpy_telemetry.client.transport import (
     PLAIN_USER,
     ControlAddress,
-    address_file,
     publish_address,
     wants_tcp,
 )
@@ -75,7 +74,7 @@ class Listener:
         return address
 
     def _remove_files(self) -> None:
-        for path in (self.paths.control_socket, self.paths.progress_socket, address_file(self.paths)):
+        for path in (self.paths.control_socket, self.paths.progress_socket, self.paths.control_address_file):
             try:
                 path.unlink()
             except FileNotFoundError:

@@ -1,4 +1,4 @@
-"""The single-instance lock: `fcntl.flock` on `paths.daemon_lock` (msvcrt on Windows).
+"""The single-instance lock on `paths.daemon_lock` (`client.file_lock`: flock, msvcrt on Windows).
 
 The kernel drops the lock when the process dies, so a crash never leaves a
 stale lock behind; the pid written inside is informational only.
@@ -9,11 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None
-    import msvcrt
+from branchpy_telemetry.client.file_lock import open_lock_file, try_lock, unlock
 
 
 class AlreadyRunningError(Exception):
@@ -30,9 +26,9 @@ class InstanceLock:
 
     def acquire(self) -> None:
         """Take the lock or raise AlreadyRunningError (never waits)."""
-        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        fd = open_lock_file(self.lock_file)
         try:
-            _lock(fd)
+            try_lock(fd)
         except OSError:
             pid = _read_pid(fd)
             os.close(fd)
@@ -48,25 +44,9 @@ class InstanceLock:
         try:
             os.ftruncate(self._fd, 0)
         finally:
-            _unlock(self._fd)
+            unlock(self._fd)
             os.close(self._fd)
             self._fd = None
-
-
-def _lock(fd: int) -> None:
-    if fcntl is not None:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    else:  # lock one byte far past the pid text, so readers can still read the pid
-        os.lseek(fd, 1 << 20, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-
-
-def _unlock(fd: int) -> None:
-    if fcntl is not None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-    else:
-        os.lseek(fd, 1 << 20, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
 
 
 def _read_pid(fd: int) -> str:

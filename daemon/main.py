@@ -22,6 +22,7 @@ from branchpy_telemetry.client.logging_setup import LOG_FORMATS, LOG_LEVELS, def
 from branchpy_telemetry.client.paths import TelemetryPaths, ensure_private_dir, resolve_paths
 from branchpy_telemetry.client.socket_dir import claim_run_dir
 from branchpy_telemetry.client.transport import describe
+from branchpy_telemetry.client.version import package_version
 
 from .context import DaemonContext
 from .housekeeping import DEFAULT_INTERVAL_S as DEFAULT_HOUSEKEEPING_S
@@ -183,15 +184,6 @@ def fail_to_start(paths: TelemetryPaths, exc: BaseException) -> int:
     if hint:
         print(f"hint: {hint}", file=sys.stderr)
     return EXIT_START_FAILED
-
-
-def package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("branchpy-telemetry")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 if __name__ == "__main__":

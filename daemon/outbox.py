@@ -1,4 +1,4 @@
-"""The persistent outbox: built packages waiting to be delivered (issue 4 §2).
+"""The persistent outbox: built packages waiting to be delivered.
 
 One file per package under `paths.outbox_dir`, named
 `<created_ns:020d>-<package_id>.json`, so name order is age order. Files are

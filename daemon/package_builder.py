@@ -35,7 +35,6 @@ from .block_proof import dirty_positions
 from .package_writer import (
     PackageHeader,
     PartWriter,
-    commit_temp,
     part_path,
     part_prefix,
     part_suffix,
@@ -106,7 +105,7 @@ class _PartBuilder:
         self.encode = msgspec.json.Encoder().encode
         self.sidecar = RedactionSidecar(report_path(output))
         self.written: list[tuple[str, str, str, int, int]] = []
-        self.temps: list[tuple[Path, Path]] = []  # (temporary file, final name) of parts written
+        self.finished: list[tuple[PartWriter, Path]] = []  # parts written, not yet named (final name)
         self.committed: list[Path] = []
         self.redactions: dict[str, int] = {}
         self.total_events = 0
@@ -281,8 +280,8 @@ class _PartBuilder:
         self.writer.write(part_suffix(
             self.header, package_id=self.package_id, prefix=self.prefix, count=self.count, part=self.part,
             last_part=last, skipped=skipped_total - self.skipped_before, agg=self.agg))
-        tmp, sha, size = self.writer.finish()
-        self.temps.append((tmp, path))
+        sha, size = self.writer.finish()
+        self.finished.append((self.writer, path))
         if size > self.cap:  # cannot happen: the accounting above is an upper bound
             raise TelemetryError(f"internal error: part {self.part} is {size} bytes, over {self.cap}")
         self.written.append((str(path), sha, self.package_id, self.count, size))
@@ -300,17 +299,17 @@ class _PartBuilder:
 
     def commit(self) -> None:
         """Every part, then the redaction report, under its final name."""
-        while self.temps:
-            tmp, path = self.temps[0]
-            commit_temp(tmp, path)
-            self.temps.pop(0)
+        while self.finished:
+            writer, path = self.finished[0]
+            writer.commit(path)
+            self.finished.pop(0)
             self.committed.append(path)
         self.sidecar.finish()
 
     def discard(self) -> None:
         self.writer.discard()  # the part being written, if any
-        for tmp, _ in self.temps:
-            tmp.unlink(missing_ok=True)
+        for writer, _ in self.finished:
+            writer.discard()
         for path in self.committed:
             path.unlink(missing_ok=True)
         self.sidecar.discard()

@@ -1,4 +1,4 @@
-"""Assemble one package part's bytes and write files atomically (DESIGN §6).
+"""Assemble one package part's bytes and write files atomically.
 
 The events of a part arrive already encoded (each sanitized event is encoded
 exactly once) and are streamed to the part's file as they come: what
@@ -9,31 +9,31 @@ closes. So a part is never held in memory, and is hashed as it is written.
 aggregates, every number at its widest: with `PartAggregates.bound` it gives
 an upper bound on a part's size.
 
-Files are written to a temporary name (`PartWriter`) and `os.replace`d (mode
-0600); each written package is recorded, with its sha256, in `exports.jsonl`
-so `upload` can refuse a file changed since export.
+Files are written to a temporary name (`PartWriter`, an `AtomicFile`) and renamed (mode
+0600); the exporter records each written package, with its sha256, in
+`exports.jsonl` (`package_records`) so `upload` can refuse a file changed since export.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import platform
 import re
 import uuid
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import msgspec
 
+from ..client.atomic_write import AtomicFile
 from ..client.errors import StorageError
 from ..client.fixed_formats import ARCH_REGEX, OS_REGEX, is_version, os_release_numbers
 from ..client.schema import SCHEMA_VERSION, CatalogRef, Platform, Summary, TelemetryPackage, UsageStatistics
 from ..client.timewindow import format_ts, utcnow
+from ..client.version import DISTRIBUTION, installed_version
 from .aggregates import WIDE_INT, PartAggregates
+from .package_records import find_export_record
 
-EXPORTS_RECORD = "exports.jsonl"
 _PART_SUFFIX = re.compile(r"\.part\d{3,}$")
 _enc = msgspec.json.Encoder()
 
@@ -71,12 +71,8 @@ def platform_info() -> Platform:
 
 def branchpy_version() -> str:
     """BranchPy's version when installed, else this telemetry package's."""
-    for dist in ("branchpy", "branchpy-telemetry"):
-        try:
-            return version_numbers(metadata.version(dist))
-        except metadata.PackageNotFoundError:
-            continue
-    return "0"
+    found = installed_version("branchpy") or installed_version(DISTRIBUTION)
+    return version_numbers(found) if found is not None else "0"
 
 
 def version_numbers(text: str) -> str:
@@ -173,14 +169,14 @@ def stale_candidates(output: Path) -> list[Path]:
     return [output, *sorted(parts)]
 
 
-def remove_stale_exports(data_dir: Path, output: Path, written: list[Path]) -> list[Path]:
+def remove_stale_exports(exports_file: Path, output: Path, written: list[Path]) -> list[Path]:
     """Remove what an earlier export to the same output left and this one did not
     rewrite (a single file now split, or fewer parts than before), so one output
     name never mixes two exports. Only files our exports record lists are touched."""
     keep = {p.resolve() for p in written}
     removed = []
     for path in stale_candidates(output):
-        if path.resolve() in keep or not path.is_file() or find_export_record(data_dir, path) is None:
+        if path.resolve() in keep or not path.is_file() or find_export_record(exports_file, path) is None:
             continue
         try:
             path.unlink()
@@ -191,109 +187,48 @@ def remove_stale_exports(data_dir: Path, output: Path, written: list[Path]) -> l
 
 
 class PartWriter:
-    """One file being written: a hidden temporary file (mode 0600) beside its
-    final name, hashed as it is written; `finish` fsyncs it, `commit_temp`
-    then gives it its name. Any failure is a StorageError and leaves nothing."""
+    """One file being written: a hidden temporary file (mode 0600, an `AtomicFile`) beside
+    its final name, hashed as it is written; `finish` fsyncs it, `commit` then gives it
+    its name. Any failure is a StorageError and leaves nothing."""
 
     def __init__(self, near: Path) -> None:
         self.near = near  # what errors name (the temporary name would puzzle a user)
-        self.tmp = near.with_name(f".{near.name}.{uuid.uuid4().hex[:12]}.tmp")
         self.digest = hashlib.sha256()
         self.size = 0
         try:
-            fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            self.file = AtomicFile(near)
         except OSError as exc:
             raise _storage_error(near, exc) from None
-        self.fh = os.fdopen(fd, "wb")
 
-    def write(self, data: bytes | bytearray) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         try:
-            self.fh.write(data)
+            self.file.write(data)
         except OSError as exc:
             self.discard()
             raise _storage_error(self.near, exc) from None
         self.digest.update(data)
         self.size += len(data)
 
-    def finish(self) -> tuple[Path, str, int]:
-        """(temporary file, sha256, size) of the complete, fsynced file."""
+    def finish(self) -> tuple[str, int]:
+        """(sha256, size) of the complete, fsynced file."""
         try:
-            self.fh.flush()
-            os.fsync(self.fh.fileno())
-            self.fh.close()
+            self.file.finish()
         except OSError as exc:
             self.discard()
             raise _storage_error(self.near, exc) from None
-        return self.tmp, self.digest.hexdigest(), self.size
+        return self.digest.hexdigest(), self.size
+
+    def commit(self, path: Path) -> None:
+        """Give the finished file its final name `path` (in the folder of `near`), atomically."""
+        try:
+            self.file.commit(path)
+        except OSError as exc:
+            raise StorageError(f"cannot write {path}: {exc.strerror}") from None
 
     def discard(self) -> None:
-        try:
-            self.fh.close()
-        except OSError:
-            pass
-        self.tmp.unlink(missing_ok=True)
+        self.file.discard()
 
 
 def _storage_error(path: Path, exc: OSError) -> StorageError:
     return StorageError(f"cannot write {path}: {exc.strerror}",
                         hint="check the folder exists, is writable and the disk is not full")
-
-
-def commit_temp(tmp: Path, path: Path) -> None:
-    """Give a file written by a `PartWriter` its final name (atomic replace)."""
-    try:
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise StorageError(f"cannot write {path}: {exc.strerror}") from None
-
-
-class ExportRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
-    path: str
-    sha256: str
-    package_id: str
-    events: int
-    bytes: int
-    created: str
-    # event names this export left out because the catalog does not declare them ("category/name" ->
-    # count): shown to this machine's user by `preview`, never written into a package or its report
-    undeclared: dict[str, int] = {}
-
-
-def record_export(data_dir: Path, records: list[ExportRecord]) -> None:
-    """Append the written files (path + sha256) to `<data_dir>/exports.jsonl`."""
-    if records:
-        append_records(data_dir / EXPORTS_RECORD, b"".join(_enc.encode(r) + b"\n" for r in records), "export")
-
-
-def append_records(record_file: Path, lines: bytes, what: str) -> None:
-    """Append JSON lines to a private (0600) record file of the state folder."""
-    try:
-        record_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(record_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "ab") as fh:
-            fh.write(lines)
-    except OSError as exc:
-        raise StorageError(f"cannot record the {what} in {record_file}: {exc.strerror}",
-                           hint="check the telemetry state folder is writable") from None
-
-
-def find_export_record(data_dir: Path, path: Path) -> ExportRecord | None:
-    """The latest record for `path` (resolved), or None."""
-    target = str(path.resolve())
-    decoder = msgspec.json.Decoder(ExportRecord)
-    found = None
-    try:
-        with open(data_dir / EXPORTS_RECORD, "rb") as fh:
-            for line in fh:
-                try:
-                    rec = decoder.decode(line)
-                except msgspec.MsgspecError:
-                    continue
-                if rec.path == target:
-                    found = rec
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise StorageError(f"{data_dir / EXPORTS_RECORD}: cannot read: {exc.strerror}") from None
-    return found

@@ -26,7 +26,8 @@ from ..client.privacy import attr_key_rule, check_string
 from ..client.redaction import Finding, find_violations
 from ..client.schema import decode_package
 from ..client.timewindow import utcnow
-from .package_writer import ExportRecord, report_path
+from .package_records import ExportRecord
+from .package_writer import report_path
 from .redaction_sidecar import read_sidecar
 
 

@@ -1,20 +1,19 @@
-"""The redaction report written next to an export: `NAME.redactions.json` (DESIGN §7).
+"""The redaction report written next to an export: `NAME.redactions.json`.
 
 Counts per rule and JSON pointers into the package file(s) — each finding
 names the file it points into — and never the removed values. Findings are
 streamed to a temporary file as each part is written (memory stays flat for
 any window); at most `max_findings_per_file` are listed per package file, the
-rest are counted in `findings_omitted`. The file appears atomically (0600).
+rest are counted in `findings_omitted`. The file appears atomically (0600, `AtomicFile`).
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 import msgspec
 
+from ..client.atomic_write import AtomicFile
 from ..client.errors import StorageError
 
 NOTE = "JSON pointers into the package file(s) named by `file`; removed values are never recorded"
@@ -26,17 +25,15 @@ class RedactionSidecar:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
         self.files: list[dict] = []
         self.counts: dict[str, int] = {}
         self.omitted = 0
         self._first = True
         try:
-            fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            self._fh = os.fdopen(fd, "wb")
-            self._fh.write(b'{"findings":[')
+            self._file = AtomicFile(path)
         except OSError as exc:
             raise StorageError(f"cannot write {path}: {exc.strerror}") from None
+        self._write(b'{"findings":[')
 
     def add_file(self, name: str, package_id: str, counts: dict[str, int],
                  findings: list[tuple[str, str, str]], omitted: int) -> None:
@@ -57,23 +54,18 @@ class RedactionSidecar:
                 "total": sum(self.counts.values()), "findings_omitted": self.omitted, "note": NOTE}
         self._write(b"]," + _enc.encode(tail)[1:])
         try:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
-            os.replace(self.tmp, self.path)
+            self._file.commit()  # on failure the temp file is gone too
         except OSError as exc:
-            self.discard()
             raise StorageError(f"cannot write {self.path}: {exc.strerror}") from None
 
     def discard(self) -> None:
-        if not self._fh.closed:
-            self._fh.close()
-        self.tmp.unlink(missing_ok=True)
+        self._file.discard()
 
     def _write(self, data: bytes) -> None:
         try:
-            self._fh.write(data)
+            self._file.write(data)
         except OSError as exc:
+            self.discard()
             raise StorageError(f"cannot write {self.path}: {exc.strerror}",
                                hint="check free disk space") from None
 

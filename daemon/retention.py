@@ -1,4 +1,4 @@
-"""Local retention (`telemetry.retention.*`, DESIGN §4): delete only what may go.
+"""Local retention (`telemetry.retention.*`, docs/cli.md): delete only what may go.
 
 Candidates are the *final* files: rotated spool files and, when the
 extension's folder is given, the files its writer sealed (`*.sealed.jsonl`;

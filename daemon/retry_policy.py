@@ -1,4 +1,4 @@
-"""What to do with one upload attempt's answer (DESIGN §10, issue 4).
+"""What to do with one upload attempt's answer.
 
 Pure functions: no I/O, the clock and the random source are arguments, so
 every rule is testable without a server or a sleep.

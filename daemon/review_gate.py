@@ -17,77 +17,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import msgspec
+from branchpy_telemetry.client.errors import NotReviewedError, PackageChangedError
+from branchpy_telemetry.client.paths import TelemetryPaths
 
-from branchpy_telemetry.client.errors import NotReviewedError, PackageChangedError, StorageError
-from branchpy_telemetry.client.timewindow import format_ts, utcnow
-
-from .package_writer import EXPORTS_RECORD, append_records, find_export_record
-
-REVIEWS_RECORD = "reviews.jsonl"
+from .package_records import find_export_record, was_exported, was_reviewed
 
 
-class ReviewRecord(msgspec.Struct, kw_only=True):
-    """One VALID preview: the bytes a person was shown (by sha256), where and when."""
-
-    sha256: str
-    path: str
-    when: str
-
-
-class _Sha(msgspec.Struct):
-    sha256: str
-
-
-def record_review(data_dir: Path, path: Path, sha256: str) -> None:
-    """Remember that `preview` showed these bytes and found them VALID (append, 0600)."""
-    record = ReviewRecord(sha256=sha256, path=str(path), when=format_ts(utcnow()))
-    append_records(data_dir / REVIEWS_RECORD, msgspec.json.encode(record) + b"\n", "review")
-
-
-def _holds_sha(record_file: Path, sha256: str) -> bool:
-    """True when a line of `record_file` (exports or reviews) carries this sha256."""
-    decoder = msgspec.json.Decoder(_Sha)
-    needle = sha256.encode()
-    try:
-        with open(record_file, "rb") as fh:
-            for line in fh:
-                if needle not in line:
-                    continue
-                try:
-                    if decoder.decode(line).sha256 == sha256:
-                        return True
-                except msgspec.MsgspecError:
-                    continue
-    except FileNotFoundError:
-        return False
-    except OSError as exc:
-        raise StorageError(f"{record_file}: cannot read: {exc.strerror}") from None
-    return False
-
-
-def was_exported(data_dir: Path, sha256: str) -> bool:
-    return _holds_sha(data_dir / EXPORTS_RECORD, sha256)
-
-
-def was_reviewed(data_dir: Path, sha256: str) -> bool:
-    return _holds_sha(data_dir / REVIEWS_RECORD, sha256)
-
-
-def check_sendable(data_dir: Path, path: Path, sha256: str, *, reviewed: bool) -> None:
+def check_sendable(paths: TelemetryPaths, path: Path, sha256: str, *, reviewed: bool) -> None:
     """Raise PackageChangedError / NotReviewedError unless `upload --file` may send these bytes."""
-    if was_exported(data_dir, sha256):
+    if was_exported(paths.exports_file, sha256):
         return
     next_steps = (f"review what it holds now: `branchpy telemetry preview {path}`, then send it with "
                   f"`branchpy telemetry upload --file {path} --reviewed`")
     if reviewed:
-        if was_reviewed(data_dir, sha256):
+        if was_reviewed(paths.reviews_file, sha256):
             return
         raise NotReviewedError(
             f"{path} was not previewed as it is now (sha256 {sha256[:12]}…), or its preview was not "
             "VALID: nothing was sent",
             hint=f"run `branchpy telemetry preview {path}` first; --reviewed confirms what it showed")
-    record = find_export_record(data_dir, path)
+    record = find_export_record(paths.exports_file, path)
     if record is not None:
         raise PackageChangedError(
             f"{path} changed since it was exported (sha256 {sha256[:12]}…, exported as "

@@ -1,4 +1,4 @@
-"""When to rotate the active spool file (`telemetry.rotation.*`, DESIGN §4).
+"""When to rotate the active spool file (`telemetry.rotation.*`, docs/cli.md).
 
 Rotate when the active file is larger than `max_file_mb`, or older than
 `max_age`. A file's age is the time of its first event (its first line's

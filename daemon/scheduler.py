@@ -1,6 +1,6 @@
 """Auto mode's schedule: one job in the daemon's scheduler (`daemon/job_scheduler.py`).
 
-Guardrails (issue 4 §3): one job with an explicit id and
+Guardrails: one job with an explicit id and
 `replace_existing=True`; `max_instances=1` + `coalesce=True` so a slow run
 never overlaps the next and missed runs collapse into one; a
 `misfire_grace_time`; an IntervalTrigger with jitter; an interval floor

@@ -1,4 +1,4 @@
-"""Read what is new in every source since its checkpoint (issue 4 §4).
+"""Read what is new in every source since its checkpoint.
 
 Sources are the CLI spool (rotated files, then the active one) and the VS
 Code extension's `*.jsonl` folder (written by a program that knows nothing of

@@ -1,4 +1,4 @@
-"""Stream EventRecords out of the JSONL sources of an export (DESIGN §3, §5).
+"""Stream EventRecords out of the JSONL sources of an export.
 
 Sources: the CLI spool (rotated files oldest first, then the active file) and
 the VS Code extension's folder (`*.jsonl`, written by another program).

@@ -1,4 +1,4 @@
-"""Send one package file to the backend (`POST {endpoint}/upload`, DESIGN §10).
+"""Send one package file to the backend (`POST {endpoint}/upload`, docs/http-api.md).
 
 `prepare_upload` does everything but send (reads the file once, checks the
 review hash and the size cap, validates the schema, gzips): `--dry-run` stops
@@ -32,14 +32,13 @@ from branchpy_telemetry.client.errors import (
     StorageError,
 )
 from branchpy_telemetry.client.schema import decode_package
+from branchpy_telemetry.client.version import user_agent
 
 from .consent_gate import hint_for, standing_blocker
 from .retry_policy import Outcome, classify, is_package_fault, next_delay, parse_retry_after
 
 log = structlog.get_logger("branchpy.upload")
 
-USER_AGENT = "branchpy-telemetry/0.1"
-EXPORTS_FILENAME = "exports.jsonl"  # paths.data_dir / this, written by the exporter
 
 
 class UploadOutcome(msgspec.Struct, kw_only=True):
@@ -106,14 +105,6 @@ def verify_unchanged(path: Path, expected_sha256: str, *, data: bytes | None = N
             hint="run `branchpy telemetry preview` on it again, or export a fresh package",
         )
     return actual
-
-
-def recorded_sha256(exports_file: Path, path: Path) -> str | None:
-    """The sha256 the exporter recorded for `path` (latest record wins), or None."""
-    from .package_writer import find_export_record
-
-    record = find_export_record(exports_file.parent, path)
-    return record.sha256 if record is not None else None
 
 
 def prepare_upload(path: Path, config: Config, *, expected_sha256: str | None = None) -> PreparedUpload:
@@ -192,7 +183,7 @@ def send_prepared(prepared: PreparedUpload, config: Config, *, session: requests
     endpoint = config.telemetry.endpoint.rstrip("/")
     url = endpoint + "/upload"
     headers = {"Content-Type": "application/json", "Content-Encoding": "gzip",
-               "User-Agent": USER_AGENT}
+               "User-Agent": user_agent()}
     if config.telemetry.api_key:
         headers["X-API-Key"] = config.telemetry.api_key
     result = UploadOutcome(outcome="retry", package_id=prepared.package_id, events=prepared.events,

@@ -1,4 +1,4 @@
-"""Read endpoints for the dashboard and scripts (DESIGN §10; scope `read`)."""
+"""Read endpoints for the dashboard and scripts (docs/http-api.md; scope `read`)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ from .. import breakdowns as B
 from ..context import current_context, respond
 from ..sinks import rollups as R
 from ..sinks.base import EventFilter, KeyCount
-from ..slo import SloReport, command_slos, compute_slo
+from ..slo import command_slos, compute_slo
 from .filters import get_usage_filter, narrowed
 from .params import get_choice, get_int, get_range, get_text, get_time
 
 bp = Blueprint("queries", __name__)
-__all__ = ["bp", "compute_slo", "SloReport"]  # SloReport and compute_slo live in slo.py
 
 MAX_PER_PAGE = 500
 

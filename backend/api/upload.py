@@ -1,4 +1,4 @@
-"""`POST /api/telemetry/upload` (DESIGN §10).
+"""`POST /api/telemetry/upload` (docs/http-api.md).
 
 auth (ingest) and rate limit (`access.require_key`, before the view) -> content
 type -> capped body read (gzip aware) -> JSON decode (400; nesting bounded)

@@ -1,4 +1,4 @@
-"""The storage contract every sink implements (DESIGN §10).
+"""The storage contract every sink implements: SQLite, MySQL, Composite, Memory.
 
 The HTTP layer only talks to this interface; `sinks/registry.py` maps a
 URL scheme to a class. Every method is safe to call from several threads

@@ -1,4 +1,4 @@
-"""CompositeSink: fan-out to several sinks; the first is primary (DESIGN §10).
+"""CompositeSink: fan-out to several sinks (several `--db`); the first is primary.
 
 Failure policy, stated once:
 - The primary's answer (or its SinkError) is the answer, and it is never

@@ -1,7 +1,7 @@
-"""MySQLTelemetrySink: production storage on MySQL/MariaDB (DESIGN §10).
+"""MySQLTelemetrySink: production storage on MySQL/MariaDB.
 
 Driver: PyMySQL, raw (no SQLAlchemy). Measured here on MariaDB 10.11 with 5
-indexes (issue 3): PyMySQL `executemany` 36 k rows/s, 30 k through
+indexes, before choosing: PyMySQL `executemany` 36 k rows/s, 30 k through
 SQLAlchemy Core (1.17x slower). mysql-connector-python's C extension did
 41 k rows/s, but its 26.10 release silently falls back to pure Python on
 Debian 12 when `ssl` or `hashlib` is imported first, and its `executemany`

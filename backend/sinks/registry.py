@@ -1,4 +1,4 @@
-"""URL scheme -> sink class: one explicit dict, read right here (DESIGN §10).
+"""URL scheme -> sink class: one explicit dict, read right here (`serve --db URL`).
 
     open_sink("sqlite:///.branchpy/telemetry/events.db")   # relative to the CWD
     open_sink("sqlite:////var/lib/branchpy/events.db")     # absolute

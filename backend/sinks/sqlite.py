@@ -1,7 +1,7 @@
-"""LocalSQLiteSink: the default sink, one SQLite file (DESIGN §10).
+"""LocalSQLiteSink: the default sink, one SQLite file.
 
 Database layer: the raw `sqlite3` driver, no ORM or SQLAlchemy Core. Measured
-on this machine (issue 3): SQLAlchemy Core inserts into indexed SQLite took
+on this machine before choosing: SQLAlchemy Core inserts into indexed SQLite took
 1.3-1.5x the raw driver's time, and ingest is the hot path; our statements are
 few, fixed and shared with MySQL through `sql_store`/`sql_base`, so a query
 builder buys little.

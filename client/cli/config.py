@@ -1,4 +1,4 @@
-"""`branchpy telemetry config show | get KEY | set KEY VALUE` (keys: DESIGN §4)."""
+"""`branchpy telemetry config show | get KEY | set KEY VALUE` (keys: docs/cli.md)."""
 
 from __future__ import annotations
 

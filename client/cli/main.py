@@ -1,4 +1,4 @@
-"""`branchpy`: the user CLI; this project provides its `telemetry` group (DESIGN §8).
+"""`branchpy`: the user CLI; this project provides its `telemetry` group (docs/cli.md).
 
 Adding a command is one module in this folder (with `register(sub, parents)`
 and `run(options) -> exit code`) plus one entry in `COMMAND_MODULES`.

@@ -43,7 +43,7 @@ def print_status(options: argparse.Namespace, result: dict) -> None:
 
 
 def delivery_pairs(result: dict) -> list[tuple[str, object]]:
-    """Auto mode, outbox and counters since install (issue 4), when the daemon reports them."""
+    """Auto mode, outbox and counters since install, when the daemon reports them."""
     from .render import format_bytes
 
     pairs: list[tuple[str, object]] = []

@@ -36,7 +36,7 @@ def handle(ctx: RequestContext, args: dict[str, Any]) -> PreviewResult:
     if spec.max_events < 0:
         raise UsageError("max_events must be 0 (all) or more")
     from branchpy_telemetry.client.catalog import cached_catalog
-    from branchpy_telemetry.daemon.package_writer import find_export_record
+    from branchpy_telemetry.daemon.package_records import find_export_record
     from branchpy_telemetry.daemon.preview import (  # lazy: fast start-up
         PreviewResult,
         preview_file,
@@ -44,13 +44,13 @@ def handle(ctx: RequestContext, args: dict[str, Any]) -> PreviewResult:
     )
 
     result = preview_file(path, cached_catalog(ctx.config.telemetry.catalog),
-                          find_export_record(ctx.paths.data_dir, path))
+                          find_export_record(ctx.paths.exports_file, path))
     result["send_command"] = None
     if result["valid"]:  # what `upload --file` will need to send exactly these bytes
-        from branchpy_telemetry.daemon.review_gate import record_review, was_exported
+        from branchpy_telemetry.daemon.package_records import record_review, was_exported
 
-        record_review(ctx.paths.data_dir, path, result["sha256"])
-        reviewed = "" if was_exported(ctx.paths.data_dir, result["sha256"]) else " --reviewed"
+        record_review(ctx.paths.reviews_file, path, result["sha256"])
+        reviewed = "" if was_exported(ctx.paths.exports_file, result["sha256"]) else " --reviewed"
         result["send_command"] = f"branchpy telemetry upload --file {path}{reviewed}"
     shown = spec.max_events or len(result.get("events") or [])
     result["text"] = render_preview_text(result, max_events=shown)

@@ -1,4 +1,6 @@
-"""`purge yes [reset_id]`: forget local data — spool, outbox (and quarantine), ledger.
+"""`purge yes [reset_id]`: forget local data — spool, outbox (and quarantine), ledger,
+the records of exported and reviewed package files (`exports.jsonl`,
+`reviews.jsonl`) and the staging folder.
 
 The active spool is rotated first (writers move to a fresh file, so an event
 emitted meanwhile is kept, not half-deleted), then every rotated file goes.
@@ -63,7 +65,8 @@ def handle(ctx: RequestContext, args: dict[str, Any]) -> PurgeResult:
         removed = PurgeRemoved(spool_files=_remove(spool), outbox_files=_remove(_files(paths.outbox_dir)),
                                quarantine_files=_remove(_files(paths.quarantine_dir)),
                                ledger=_remove([paths.ledger_file]) == 1)
-        shutil.rmtree(paths.data_dir / "staging", ignore_errors=True)
+        _remove([paths.exports_file, paths.reviews_file])
+        shutil.rmtree(paths.staging_dir, ignore_errors=True)
         store = CheckpointStore.load(paths.checkpoints_file)
         store.forget_where(lambda e: e.kind == "spool")
         store.save()

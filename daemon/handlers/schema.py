@@ -1,4 +1,4 @@
-"""`schema`: a published JSON Schema — the package (DESIGN §6), the bridge protocol, or the event record."""
+"""`schema`: a published JSON Schema — the package, the bridge protocol, or the event record."""
 
 from __future__ import annotations
 

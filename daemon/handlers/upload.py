@@ -28,7 +28,6 @@ from .args import parse_args
 if TYPE_CHECKING:
     from ..delivery import UploadResult
 
-STAGING_DIR = "staging"
 
 
 class UploadArgs(ConsentArgs, forbid_unknown_fields=True, kw_only=True):
@@ -75,7 +74,7 @@ def upload_file(ctx: RequestContext, path: Path, dry_run: bool, *, reviewed: boo
         raise UsageError(f"file must be an absolute path, got {str(path)!r}",
                          hint="send an absolute path (the CLI resolves it against its working folder)")
     sha256 = sha256_hex(read_package_file(path))
-    check_sendable(ctx.paths.data_dir, path, sha256, reviewed=reviewed)
+    check_sendable(ctx.paths, path, sha256, reviewed=reviewed)
     outbox = open_outbox(ctx.paths, ctx.config, CounterStore(ctx.paths.counters_file))
     outbox.sweep_stale_temp_files()
     ctx.progress(0, 1, stage="upload")
@@ -89,7 +88,7 @@ def upload_window(ctx: RequestContext, spec: UploadArgs) -> list:
     from ..exporter import export_window
 
     start = parse_window_start(spec.from_, utcnow())
-    staging = ensure_private_dir(ctx.paths.data_dir / STAGING_DIR)
+    staging = ensure_private_dir(ctx.paths.staging_dir)
     output = staging / f"upload-{time.time_ns()}.json"
 
     def progress(done: int, total: int | None) -> None:

@@ -1,4 +1,4 @@
-"""Every status code of DESIGN §10 against a real server (`serve` subprocess, waitress, SQLite).
+"""Every status code of docs/http-api.md against a real server (`serve` subprocess, waitress, SQLite).
 
 Bodies are built with the sink suite's `make_package`; the server is shared
 by the module, so tests that store data use fresh package ids and compare

@@ -15,7 +15,6 @@ import msgspec
 import pytest
 import requests
 
-from branchpy_telemetry.backend.api.queries import compute_slo
 from branchpy_telemetry.backend.breakdowns import (
     filtered_timeline,
     key_usage,
@@ -27,6 +26,7 @@ from branchpy_telemetry.backend.breakdowns import (
 from branchpy_telemetry.backend.sinks.base import EventFilter, TimeRange
 from branchpy_telemetry.backend.sinks.memory import MemorySink
 from branchpy_telemetry.backend.sinks.usage_types import UsageFilter
+from branchpy_telemetry.backend.slo import compute_slo
 from branchpy_telemetry.client.schema import package_json_schema
 from branchpy_telemetry.client.timewindow import format_ts, parse_time, utcnow
 

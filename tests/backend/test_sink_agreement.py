@@ -1,6 +1,6 @@
 """Every sink answers every query identically: the same packages go into
 memory, SQLite, MySQL and the composite, and each query's answer is compared
-across them (DESIGN §10: "results must agree between sinks")."""
+across them: results must agree between sinks."""
 
 from __future__ import annotations
 

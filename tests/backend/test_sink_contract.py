@@ -1,4 +1,4 @@
-"""The storage contract (DESIGN §10), run once per sink: memory, sqlite, mysql,
+"""The storage contract (`sinks/base.py`), run once per sink: memory, sqlite, mysql,
 composite (SQLite primary + MySQL secondary). Expected answers are computed
 here by brute force over the events, independently of the sinks' rollups."""
 

@@ -1,4 +1,4 @@
-"""The dashboard's first full render against a big database (issue: 1,000,000 events, SQLite).
+"""The dashboard's first full render against a big database (1,000,000 events, SQLite).
 
 Events spread over the 30 days before now (12 commands and features of the bundled catalog, 3
 sources, 3 versions, 2 OS, 40 installs), stored through the sink's normal write path in

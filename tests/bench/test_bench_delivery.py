@@ -1,4 +1,4 @@
-"""Delivery benchmarks (issue 4): latency from emit to stored in the backend
+"""Delivery benchmarks: latency from emit to stored in the backend
 (auto mode, 10 s interval), and the daemon's idle CPU and RSS over a minute.
 
     BRANCHPY_BENCH=full .venv/bin/python -m pytest tests/bench/test_bench_delivery.py -s -q

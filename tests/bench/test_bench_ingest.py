@@ -1,4 +1,4 @@
-"""Ingest over HTTP vs the raw driver (issue 3 acceptance).
+"""Ingest over HTTP vs the raw driver.
 
 One package just under the 5 MB cap is uploaded to a real `serve`
 (waitress, fresh database each round) and timed from the client: HTTP,

@@ -1,4 +1,4 @@
-"""Sustained load (issue 3 acceptance): 8 concurrent clients upload for 30 s
+"""Sustained load: 8 concurrent clients upload for 30 s
 (3 s at smoke size) against `serve` with SQLite. Pass/fail: no 5xx, and
 every event the server accepted is stored exactly once (count in = count
 stored). Reports packages/s, events/s and latency percentiles.

@@ -1,4 +1,4 @@
-"""How dashboard query cost grows with data (issue 3 acceptance).
+"""How dashboard query cost grows with data.
 
 Every dashboard query (stats, aggregates, timeline, recent errors, SLO
 latency summary, sessions) is timed on a sink holding 10,000 events and on

@@ -1,4 +1,4 @@
-"""Config (DESIGN §4): defaults < file < env < flags; unknown keys name the key."""
+"""Config (keys and defaults: docs/cli.md): defaults < file < env < flags; unknown keys name the key."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from branchpy_telemetry.client import config as cfg
 from branchpy_telemetry.client.errors import ConfigError
 
 
-def test_defaults_match_the_design_table():
+def test_defaults_match_the_documented_table():
     config = cfg.load_config(None, env={})
     assert cfg.flatten(config) == {
         "telemetry.mode": "manual",

@@ -1,4 +1,4 @@
-"""emit(), track(), build_event()/write_event() and consent (DESIGN §4, §5)."""
+"""emit(), track(), build_event()/write_event() and consent."""
 
 from __future__ import annotations
 

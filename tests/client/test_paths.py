@@ -1,4 +1,4 @@
-"""Locations (DESIGN §3): BRANCHPY_TELEMETRY_HOME relocates everything;
+"""Locations: BRANCHPY_TELEMETRY_HOME relocates everything;
 over-long socket paths fall back to a short private directory."""
 
 from __future__ import annotations
@@ -25,6 +25,16 @@ def test_home_relocates_everything(tmp_path):
     assert p.extension_dir == home / "extension"
     assert p.run_dir == home / "run"
     assert p.control_endpoint == f"ipc://{home}/run/control.sock"
+
+
+def test_every_state_file_has_its_place_here_under_the_same_names_as_before(tmp_path):
+    home = tmp_path / "h"
+    p = resolve_paths({"BRANCHPY_TELEMETRY_HOME": str(home)})
+    assert p.exports_file == home / "state" / "exports.jsonl"
+    assert p.reviews_file == home / "state" / "reviews.jsonl"
+    assert p.staging_dir == home / "state" / "staging"
+    assert p.local_backend_keys_file == home / "config" / "local-backend.json"
+    assert p.control_address_file == home / "run" / "control.json"
 
 
 def test_defaults_use_platform_dirs_and_vscode_global_storage(monkeypatch, tmp_path):

@@ -147,7 +147,7 @@ FLAGGED: list[tuple[str, str]] = [
     ("\n".join(["x" * 80] * 10), M),
     ("first%0Asecond", M),  # an encoded newline is still one
     ("first&#10;second", M),
-    # --- e-mail addresses (personal data, not in DESIGN §7's list: see privacy.py)
+    # --- e-mail addresses (personal data: see privacy.py)
     ("jane.doe@example.com", E),
     ("a@b.co", E),
     ("owner: bob+vn@studio.example.org", E),

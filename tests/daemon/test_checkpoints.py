@@ -9,8 +9,9 @@ import os
 import pytest
 
 from branchpy_telemetry.client.config import load_config
-from branchpy_telemetry.client.event import EventRecord, event_encoder, new_event_id
+from branchpy_telemetry.client.event import EventRecord, event_encoder
 from branchpy_telemetry.client.spool import rotate_spool
+from branchpy_telemetry.client.stamping import new_event_id
 from branchpy_telemetry.client.timewindow import format_ts, utcnow
 from branchpy_telemetry.daemon.checkpoints import VANISHED_GRACE_S, CheckpointStore, identify
 from branchpy_telemetry.daemon.source_reader import NewEventsReader

@@ -10,19 +10,22 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from branchpy_telemetry.client.atomic_write import is_temp_file
 from branchpy_telemetry.client.catalog import load_catalog, parse_catalog
 from branchpy_telemetry.client.config import load_config
 from branchpy_telemetry.client.declared import ExportPolicy
 from branchpy_telemetry.client.errors import StorageError, UsageError
-from branchpy_telemetry.client.event import ErrorInfo, EventRecord, new_event_id
+from branchpy_telemetry.client.event import ErrorInfo, EventRecord
 from branchpy_telemetry.client.schema import decode_package
 from branchpy_telemetry.client.spool import rotate_spool
+from branchpy_telemetry.client.stamping import new_event_id
 from branchpy_telemetry.client.timewindow import format_ts
 from branchpy_telemetry.daemon import package_builder
 from branchpy_telemetry.daemon.counters import CounterStore
 from branchpy_telemetry.daemon.exporter import export_window
 from branchpy_telemetry.daemon.package_builder import EventTooLargeError, build_packages
-from branchpy_telemetry.daemon.package_writer import find_export_record, make_header
+from branchpy_telemetry.daemon.package_records import find_export_record
+from branchpy_telemetry.daemon.package_writer import make_header
 from branchpy_telemetry.daemon.spool_reader import RecordBlocks
 
 T0 = datetime(2026, 11, 28, 1, 0, 0, tzinfo=UTC)
@@ -271,11 +274,11 @@ def test_files_are_private_and_recorded_with_their_sha256(paths, tmp_path):
     result = export_window(paths, config(), out, None, None)
     for name in (out, Path(result.report_file)):
         assert stat.S_IMODE(os.stat(name).st_mode) == 0o600
-    rec = find_export_record(paths.data_dir, out)
+    rec = find_export_record(paths.exports_file, out)
     import hashlib
     assert rec is not None and rec.sha256 == hashlib.sha256(out.read_bytes()).hexdigest()
     assert rec.package_id == result.package_ids[0] and rec.events == 3
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in tmp_path.iterdir() if is_temp_file(p)]
 
 
 def test_an_event_that_cannot_fit_even_alone_is_a_clear_error(tmp_path):
@@ -519,4 +522,4 @@ def test_a_failed_export_leaves_the_previous_export_to_the_same_name_untouched(t
         build_packages(events(), header=header, cap=20_000, output=out, policy=export_policy())
     after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("o.part")}
     assert after == before
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in tmp_path.iterdir() if is_temp_file(p)]

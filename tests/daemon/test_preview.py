@@ -12,10 +12,11 @@ import pytest
 from branchpy_telemetry.client.catalog import load_catalog
 from branchpy_telemetry.client.config import load_config
 from branchpy_telemetry.client.errors import NotAPackageError, NotFoundError
-from branchpy_telemetry.client.event import ErrorInfo, EventRecord, new_event_id
+from branchpy_telemetry.client.event import ErrorInfo, EventRecord
+from branchpy_telemetry.client.stamping import new_event_id
 from branchpy_telemetry.client.timewindow import format_ts
 from branchpy_telemetry.daemon.exporter import export_window
-from branchpy_telemetry.daemon.package_writer import find_export_record
+from branchpy_telemetry.daemon.package_records import find_export_record
 from branchpy_telemetry.daemon.preview import preview_file, render_preview_text
 
 T0 = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
@@ -75,7 +76,7 @@ def test_preview_names_the_users_own_left_out_events_from_the_local_export_recor
     """Only this machine's preview shows which of the user's event names were left out: they
     are in the local export record, never in the package or its report."""
     path, _ = exported
-    p = preview_file(path, load_catalog(), find_export_record(paths.data_dir, path))
+    p = preview_file(path, load_catalog(), find_export_record(paths.exports_file, path))
     assert p["left_out"] == {"command/secret_route": 1}
     assert "command/secret_route ×1" in render_preview_text(p)
 

@@ -6,8 +6,9 @@ import os
 from datetime import timedelta
 
 from branchpy_telemetry.client.config import load_config
-from branchpy_telemetry.client.event import EventRecord, event_encoder, new_event_id
+from branchpy_telemetry.client.event import EventRecord, event_encoder
 from branchpy_telemetry.client.spool import list_spool_files
+from branchpy_telemetry.client.stamping import new_event_id
 from branchpy_telemetry.client.timewindow import format_ts, utcnow
 from branchpy_telemetry.daemon.rotation_policy import apply_rotation_policy, first_event_time, rotation_reason
 

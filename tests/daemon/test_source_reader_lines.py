@@ -9,8 +9,9 @@ from __future__ import annotations
 import pytest
 
 from branchpy_telemetry.client.config import load_config
-from branchpy_telemetry.client.event import EventRecord, event_encoder, new_event_id
+from branchpy_telemetry.client.event import EventRecord, event_encoder
 from branchpy_telemetry.client.spool import rotate_spool
+from branchpy_telemetry.client.stamping import new_event_id
 from branchpy_telemetry.client.timewindow import format_ts, utcnow
 from branchpy_telemetry.daemon import spool_reader
 from branchpy_telemetry.daemon.checkpoints import CheckpointStore

@@ -7,20 +7,15 @@ import hashlib
 import json
 import socket
 import time
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
 from branchpy_telemetry.client.config import load_config
 from branchpy_telemetry.client.errors import NotFoundError, PackageChangedError
-from branchpy_telemetry.daemon.package_writer import ExportRecord, record_export
-from branchpy_telemetry.daemon.uploader import (
-    EXPORTS_FILENAME,
-    prepare_upload,
-    recorded_sha256,
-    upload_package,
-    verify_unchanged,
-)
+from branchpy_telemetry.daemon.package_records import ExportRecord, find_export_record, record_exports
+from branchpy_telemetry.daemon.uploader import prepare_upload, upload_package, verify_unchanged
 
 from . import recording_server as rs
 
@@ -65,6 +60,12 @@ def test_2xx_delivers_gzipped_file_with_api_key_and_records_receipt(server, pack
     assert gzip.decompress(req.raw_body) == package_file.read_bytes()  # exactly the reviewed bytes
     assert outcome.receipt == server.stored[outcome.package_id]
     assert outcome.bytes == package_file.stat().st_size and outcome.wire_bytes == len(req.raw_body)
+
+
+def test_the_user_agent_names_the_installed_version(server, package_file):
+    upload_package(package_file, config_for(server.base_url), **FAST)
+    [req] = server.requests
+    assert req.headers["User-Agent"] == f"branchpy-telemetry/{metadata.version('branchpy-telemetry')}"
 
 
 def test_same_package_again_is_a_duplicate_not_an_error(server, package_file):
@@ -209,14 +210,19 @@ def test_missing_file_is_a_clear_not_found_error(server, tmp_path):
         upload_package(tmp_path / "nope.json", config_for(server.base_url))
 
 
+def recorded_sha256(exports: Path, package: Path) -> str | None:
+    record = find_export_record(exports, package)
+    return record.sha256 if record is not None else None
+
+
 def _record_export(paths_dir: Path, package: Path) -> Path:
     """The exporter's own record of `package`, then a torn line (a crash mid-append)."""
     data = package.read_bytes()
-    record_export(paths_dir, [ExportRecord(
+    exports = paths_dir / "exports.jsonl"
+    record_exports(exports, [ExportRecord(
         path=str(package.resolve()), sha256=hashlib.sha256(data).hexdigest(),
         package_id=json.loads(data)["package_id"], events=5, bytes=len(data),
         created="2026-11-28T01:00:00.000Z")])
-    exports = paths_dir / EXPORTS_FILENAME
     with exports.open("a") as fh:
         fh.write('{"path": "torn')  # a torn last line never breaks the lookup
     return exports
@@ -241,7 +247,7 @@ def test_unchanged_file_with_recorded_hash_uploads(server, package_file, tmp_pat
 
 
 def test_recorded_sha256_is_none_for_unknown_files_and_missing_ledger(tmp_path, package_file):
-    assert recorded_sha256(tmp_path / EXPORTS_FILENAME, package_file) is None
+    assert recorded_sha256(tmp_path / "exports.jsonl", package_file) is None
     exports = _record_export(tmp_path, package_file)
     assert recorded_sha256(exports, tmp_path / "other.json") is None
 

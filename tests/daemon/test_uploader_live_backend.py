@@ -10,13 +10,14 @@ import pytest
 import requests
 
 from branchpy_telemetry.client.config import load_config
-from branchpy_telemetry.client.event import EventRecord, event_encoder, new_event_id
+from branchpy_telemetry.client.event import EventRecord, event_encoder
+from branchpy_telemetry.client.stamping import new_event_id
 from branchpy_telemetry.client.timewindow import format_ts, utcnow
 from branchpy_telemetry.daemon.delivery import deliver_file, send_outbox
 from branchpy_telemetry.daemon.exporter import export_window
 from branchpy_telemetry.daemon.ledger import read_history
 from branchpy_telemetry.daemon.outbox import Outbox
-from branchpy_telemetry.daemon.uploader import EXPORTS_FILENAME, recorded_sha256
+from branchpy_telemetry.daemon.package_records import find_export_record
 
 from ..backend.live_backend import start_sqlite_backend
 
@@ -58,8 +59,9 @@ def test_exported_package_is_stored_once_even_when_uploaded_twice(backend, paths
     config = _config(paths, backend.api, backend.keys["ingest"])
     exported = export_window(paths, config, tmp_path / "rc-metrics.json", None, None)
     [package] = exported.files
-    expected = recorded_sha256(paths.data_dir / EXPORTS_FILENAME, Path(package))
-    assert expected is not None
+    record = find_export_record(paths.exports_file, Path(package))
+    assert record is not None
+    expected = record.sha256
 
     before = _stored_events(backend)
     outbox = Outbox(paths, 10 * MB)

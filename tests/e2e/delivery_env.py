@@ -1,4 +1,4 @@
-"""Shared pieces of the delivery acceptance tests (issue 4): a real backend
+"""Shared pieces of the delivery acceptance tests: a real backend
 (`branchpy-telemetry-backend serve` on SQLite, an ingest key made by
 `keys create --json`), emitting processes, the CLI as a subprocess, and what
 the backend stored (read straight from its database)."""

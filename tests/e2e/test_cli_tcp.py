@@ -15,7 +15,7 @@ import pytest
 from branchpy_telemetry.client.daemon_launcher import is_listening, wait_until_stopped
 from branchpy_telemetry.client.errors import DaemonUnavailableError
 from branchpy_telemetry.client.ipc import ControlClient
-from branchpy_telemetry.client.transport import TRANSPORT_ENV, address_file, find_address
+from branchpy_telemetry.client.transport import TRANSPORT_ENV, find_address
 
 BIN = Path(sys.executable).parent
 
@@ -43,7 +43,7 @@ def test_tcp_status_starts_a_daemon_on_loopback_with_a_private_address_file(tcp_
     status = json.loads(result.stdout)
     assert status["socket"].startswith("tcp://127.0.0.1:")
     assert status["progress_socket"].startswith("tcp://127.0.0.1:")
-    assert stat.S_IMODE(address_file(paths).stat().st_mode) == 0o600
+    assert stat.S_IMODE(paths.control_address_file.stat().st_mode) == 0o600
     assert not paths.control_socket.exists()
     assert find_address(paths).control == status["socket"]
 
@@ -61,18 +61,18 @@ def test_tcp_peer_without_the_token_gets_nothing_and_the_daemon_keeps_serving(tc
 
 def test_tcp_stop_removes_the_address_file_and_no_start_then_exits_3(tcp_env, paths):
     assert branchpy(tcp_env, "daemon", "start").returncode == 0
-    assert address_file(paths).exists()
+    assert paths.control_address_file.exists()
     stopped = branchpy(tcp_env, "daemon", "stop")
     assert stopped.returncode == 0, stopped.stderr
-    assert not address_file(paths).exists()
+    assert not paths.control_address_file.exists()
     result = branchpy(tcp_env, "status", "--no-start")
     assert result.returncode == 3
-    assert str(address_file(paths)) in result.stderr and str(paths.daemon_log) in result.stderr
+    assert str(paths.control_address_file) in result.stderr and str(paths.daemon_log) in result.stderr
 
 
 def test_tcp_stale_address_file_means_no_daemon(tcp_env, paths):
     paths.run_dir.mkdir(parents=True, exist_ok=True)
-    address_file(paths).write_text(json.dumps({"control": "tcp://127.0.0.1:9", "progress": "tcp://127.0.0.1:9",
+    paths.control_address_file.write_text(json.dumps({"control": "tcp://127.0.0.1:9", "progress": "tcp://127.0.0.1:9",
                                                "token": "x"}))
     assert branchpy(tcp_env, "status", "--no-start").returncode == 3
     assert branchpy(tcp_env, "status").returncode == 0

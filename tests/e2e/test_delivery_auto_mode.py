@@ -1,4 +1,4 @@
-"""Acceptance (issue 4): auto mode with a 10 s interval, left running for a
+"""Delivery acceptance: auto mode with a 10 s interval, left running for a
 minute against a live backend while events are emitted, delivers all of them
 on its own; with --dry-run it sends nothing and records what it would have
 sent (ledger entries marked dry_run)."""

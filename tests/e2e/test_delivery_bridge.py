@@ -1,6 +1,6 @@
 """The VS Code bridge's delivery handlers against a real daemon: setMode,
 rotate, upload (dry run, with progress), history — argument names are the
-CLI's long options with underscores (DESIGN §9)."""
+CLI's long options with underscores (docs/bridge-protocol.md)."""
 
 from __future__ import annotations
 

@@ -114,6 +114,20 @@ def test_purge_yes_deletes_spool_outbox_and_ledger_and_reset_id_changes_the_gove
     assert [p.name for p in paths.spool_dir.glob("*.jsonl")] in ([], ["events.jsonl"])
 
 
+def test_purge_forgets_which_files_were_exported_or_reviewed_so_upload_file_then_refuses(
+        server, setup, subprocess_env, paths):
+    _, package = setup
+    assert run_cli(subprocess_env, "preview", str(package)).returncode == 0
+    assert paths.exports_file.exists() and paths.reviews_file.exists()
+    purged = run_cli(subprocess_env, "purge", "--yes")
+    assert purged.returncode == 0, purged.stderr
+    assert not paths.exports_file.exists() and not paths.reviews_file.exists()
+    assert not paths.staging_dir.exists()
+    refused = run_cli(subprocess_env, "upload", "--file", str(package))
+    assert refused.returncode == 4 and "not exported by this machine" in refused.stderr
+    assert server.requests == []
+
+
 def test_mode_rotate_history_and_status_report_what_they_did(setup, subprocess_env, paths):
     daemon, _ = setup
     rotated = run_cli(subprocess_env, "rotate")

@@ -1,4 +1,4 @@
-"""Acceptance (issue 4): backend down -> `upload --auto` exits 5 and keeps the
+"""Delivery acceptance: backend down -> `upload --auto` exits 5 and keeps the
 package (path printed); backend up -> the next `sync` delivers it; the
 backend stores exactly the events emitted. Real backend, daemon and CLI."""
 

@@ -1,4 +1,4 @@
-"""Acceptance (issue 4): four processes emit 5,000 events each while the spool
+"""Delivery acceptance: four processes emit 5,000 events each while the spool
 is rotated over the control socket every 200 ms and delivery runs keep going
 (auto mode + `sync` in a loop, retention deleting delivered rotated files);
 meanwhile an "extension" appends to its own JSONL folder and renames its file
@@ -13,8 +13,9 @@ from collections import Counter
 
 import pytest
 
-from branchpy_telemetry.client.event import EventRecord, event_encoder, new_event_id
+from branchpy_telemetry.client.event import EventRecord, event_encoder
 from branchpy_telemetry.client.spool import list_spool_files
+from branchpy_telemetry.client.stamping import new_event_id
 from branchpy_telemetry.client.timewindow import format_ts, utcnow
 
 from .delivery_env import (

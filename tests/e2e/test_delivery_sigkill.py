@@ -1,4 +1,4 @@
-"""Acceptance (issue 4): the daemon is SIGKILLed in the middle of an upload and
+"""Delivery acceptance: the daemon is SIGKILLed in the middle of an upload and
 restarted; after the next run every event is stored exactly once.
 
 A slow-responding proxy sits between the daemon and the real backend: it

@@ -31,10 +31,11 @@ import pytest
 from branchpy_telemetry.client.catalog import BUNDLED_CATALOG
 from branchpy_telemetry.client.config import load_config
 from branchpy_telemetry.client.error_hashing import hash_error_message
-from branchpy_telemetry.client.event import EventRecord, new_event_id
+from branchpy_telemetry.client.event import EventRecord
 from branchpy_telemetry.client.fixed_formats import keyed_ref_id
 from branchpy_telemetry.client.privacy import check_string
 from branchpy_telemetry.client.schema import decode_package, package_json_schema
+from branchpy_telemetry.client.stamping import new_event_id
 from branchpy_telemetry.client.timewindow import format_ts, parse_time, utcnow
 from branchpy_telemetry.daemon.exporter import export_window
 from branchpy_telemetry.daemon.identity import (

@@ -63,7 +63,7 @@ def test_up_serves_creates_private_keys_and_points_the_daemon_at_the_backend(tmp
         assert "daemon: running" in welcome
         # The embedded SQLite default lives under the backend's working directory.
         assert (workdir / ".branchpy" / "telemetry" / "events.db").exists()
-        keys_file = paths.config_dir / "local-backend.json"
+        keys_file = paths.local_backend_keys_file
         assert stat.S_IMODE(keys_file.stat().st_mode) == 0o600
         assert json.loads(keys_file.read_text())["read"] == read_key
 

@@ -36,9 +36,16 @@ def cli(env: dict, *args: str, timeout: float = 60) -> subprocess.CompletedProce
                           timeout=timeout)
 
 
-def test_config_set_on_a_fresh_home_writes_the_key_0600_in_a_0700_folder(running_daemon, subprocess_env,
-                                                                        paths):
-    os.umask(0o022)  # the usual umask: a plain write would give 0644 / 0755
+@pytest.fixture
+def umask_022():
+    """The usual umask (a plain write would give 0644 / 0755), for this test and the daemon it starts."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def test_config_set_on_a_fresh_home_writes_the_key_0600_in_a_0700_folder(umask_022, running_daemon,
+                                                                        subprocess_env, paths):
     result = cli(subprocess_env, "config", "set", "telemetry.api_key", SECRET)
     assert result.returncode == 0, result.stderr
     assert mode(paths.config_file) == 0o600
@@ -147,7 +154,7 @@ def test_local_backend_keys_file_is_0600_in_a_0700_folder_even_over_a_0644_one(p
     from branchpy_telemetry.backend.local_stack import ensure_local_keys
     from branchpy_telemetry.backend.sinks.memory import MemorySink
 
-    keys_file = paths.config_dir / "local-backend.json"
+    keys_file = paths.local_backend_keys_file
     paths.config_dir.mkdir(parents=True)
     paths.config_dir.chmod(0o755)
     keys_file.write_text('{"ingest": "stale", "read": "stale"}')
@@ -158,14 +165,13 @@ def test_local_backend_keys_file_is_0600_in_a_0700_folder_even_over_a_0644_one(p
 
 
 def test_tcp_transport_token_file_is_0600_in_a_0700_folder(start_daemon, subprocess_env, paths):
-    from branchpy_telemetry.client.transport import address_file
 
     subprocess_env["BRANCHPY_TELEMETRY_TRANSPORT"] = "tcp"
     os.environ["BRANCHPY_TELEMETRY_TRANSPORT"] = "tcp"
     try:
         daemon = start_daemon("--idle-timeout", "0")
-        assert json.loads(address_file(paths).read_text())["token"]
-        assert mode(address_file(paths)) == 0o600 and mode(paths.run_dir) == 0o700
+        assert json.loads(paths.control_address_file.read_text())["token"]
+        assert mode(paths.control_address_file) == 0o600 and mode(paths.run_dir) == 0o700
         assert daemon.call("status")["pid"] == daemon.proc.pid
     finally:
         del os.environ["BRANCHPY_TELEMETRY_TRANSPORT"]

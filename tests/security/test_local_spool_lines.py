@@ -15,8 +15,9 @@ import json
 
 import pytest
 
-from branchpy_telemetry.client.event import EventRecord, event_encoder, new_event_id
+from branchpy_telemetry.client.event import EventRecord, event_encoder
 from branchpy_telemetry.client.limits import MAX_SPOOL_LINE_BYTES
+from branchpy_telemetry.client.stamping import new_event_id
 from branchpy_telemetry.client.timewindow import format_ts, utcnow
 
 BIG_LINE_BYTES = 50 * 1024 * 1024

@@ -1,0 +1,109 @@
+"""Nothing in the repository cites a document or an issue the repository does not contain.
+
+A clone has no design document and no issue tracker, so a comment that says "see the design's
+section n" or "(issue n)" cannot be resolved by its reader. Comments and docstrings say what they
+need in place or point to a page under docs/. This test reads every git-tracked text file and
+lists each line that still cites one of them, as `path:line: text`.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+THIS_FILE = Path(__file__).resolve()
+REPO_ROOT = THIS_FILE.parents[2]
+
+# Each pattern is a citation form. This file spells examples of each to test them, so it is not scanned.
+CITATION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("the design document", re.compile(r"\bDESIGN\b")),  # upper case: the document's name
+    ("the design document", re.compile(r"\bdesign\.md\b", re.IGNORECASE)),
+    ("a design section", re.compile(r"\bdesign\s*§", re.IGNORECASE)),
+    ("a numbered section", re.compile(r"§\s*\d")),
+    ("an issue", re.compile(r"\bissues?\s*#?\d+", re.IGNORECASE)),
+)
+
+SNIFF_BYTES = 8192
+
+
+def tracked_files() -> list[Path]:
+    """Every file git tracks in this checkout (worktrees included)."""
+    listing = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO_ROOT, check=True, capture_output=True
+    ).stdout
+    return [REPO_ROOT / name for name in listing.decode().split("\0") if name]
+
+
+def text_of(path: Path) -> str | None:
+    """The file's text, or None for a binary file (a NUL byte, or not UTF-8)."""
+    try:
+        data = path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError):  # deleted but not yet committed; a submodule
+        return None
+    if b"\0" in data[:SNIFF_BYTES]:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def citations_in(text: str) -> list[tuple[int, str, str]]:
+    """(line number, what it cites, the line) for every line that cites something outside."""
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        for what, pattern in CITATION_PATTERNS:
+            if pattern.search(line):
+                found.append((number, what, line.strip()))
+                break
+    return found
+
+
+def test_the_patterns_catch_every_citation_form():
+    cited = [
+        "(DESIGN §10)", "see DESIGN.md", "keys: design §4", "its version (§5)",
+        "(issue 4)", "Issue 3 acceptance", "issue 4 §3", "issues 2 and 3", "issue #14",
+    ]
+    for line in cited:
+        assert citations_in(line), line
+    clean = [
+        "an issue with the socket", "color: #333;", "&#64; is an HTML entity",
+        "RFC 9562 section 6.2", "the designer's choice", "docs/http-api.md",
+    ]
+    for line in clean:
+        assert not citations_in(line), line
+
+
+def test_no_tracked_file_cites_a_document_or_issue_the_repository_lacks():
+    offences = []
+    for path in tracked_files():
+        if path == THIS_FILE:
+            continue
+        text = text_of(path)
+        if text is None:
+            continue
+        relative = path.relative_to(REPO_ROOT).as_posix()
+        for number, what, line in citations_in(text):
+            offences.append(f"{relative}:{number}: cites {what}: {line}")
+    assert not offences, (
+        f"{len(offences)} line(s) cite something the repository does not contain; say it in place or "
+        "point to docs/<page>.md:\n" + "\n".join(offences)
+    )
+
+
+DOCS_POINTER = re.compile(r"\bdocs/([\w.-]+\.(?:md|json))")
+
+
+def test_every_docs_page_a_file_points_to_exists():
+    dangling = []
+    for path in tracked_files():
+        text = text_of(path)
+        if text is None:
+            continue
+        relative = path.relative_to(REPO_ROOT).as_posix()
+        for number, line in enumerate(text.splitlines(), start=1):
+            for page in DOCS_POINTER.findall(line):
+                if not (REPO_ROOT / "docs" / page).is_file():
+                    dangling.append(f"{relative}:{number}: docs/{page}")
+    assert not dangling, "pointers to pages docs/ does not have:\n" + "\n".join(dangling)
