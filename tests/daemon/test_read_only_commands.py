@@ -24,7 +24,6 @@ import pytest
 from branchpy_telemetry.client.atomic_write import temp_path_for
 from branchpy_telemetry.client.errors import TelemetryError
 from branchpy_telemetry.daemon.outbox import STALE_TEMP_SECONDS, Outbox
-from branchpy_telemetry.daemon.review_gate import REVIEWS_RECORD
 
 from . import recording_server as rs
 from .test_checkpoints import append
@@ -109,7 +108,7 @@ def test_read_only_commands_leave_every_file_as_it_was(lived_in, paths, telemetr
 
 def test_preview_of_a_valid_package_writes_only_its_review_record(lived_in, paths, telemetry_home):
     daemon, package, _ = lived_in
-    reviews = str((paths.data_dir / REVIEWS_RECORD).relative_to(telemetry_home))
+    reviews = str(paths.reviews_file.relative_to(telemetry_home))
     before = snapshot(telemetry_home, {paths.daemon_log})
     assert daemon.call("preview", {"file": str(package)}, timeout=30)["valid"] is True
     after = snapshot(telemetry_home, {paths.daemon_log})
