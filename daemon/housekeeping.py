@@ -13,12 +13,14 @@ logged and never stops the next one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import structlog
 
 from ..client.config import Config
 from ..client.paths import TelemetryPaths
-from .context import DaemonContext
 from .delivery_lock import DeliveryLock
+from .job_scheduler import JobScheduler
 
 log = structlog.get_logger("branchpy.housekeeping")
 
@@ -55,24 +57,22 @@ def run_housekeeping(paths: TelemetryPaths, config: Config, lock: DeliveryLock) 
         lock.release()
 
 
-def housekeeping_turn(daemon: DaemonContext) -> None:
-    """What the job runs: one turn with the daemon's current config; never raises."""
+def housekeeping_turn(paths: TelemetryPaths, config: Config, lock: DeliveryLock) -> None:
+    """What the job runs: one turn; never raises."""
     try:
-        run_housekeeping(daemon.paths, daemon.config, daemon.delivery_lock)
+        run_housekeeping(paths, config, lock)
     except Exception:  # a bad turn (disk trouble, a vanished file) must not end the next ones
         log.exception("housekeeping.failed")
 
 
-def schedule_housekeeping(daemon: DaemonContext) -> None:
-    """Make the housekeeping job match `daemon.housekeeping_interval_s` (0 or less: no job)."""
-    interval_s = daemon.housekeeping_interval_s
-    jobs = daemon.jobs
+def schedule_housekeeping(jobs: JobScheduler, interval_s: float, turn: Callable[[], None]) -> None:
+    """Make the housekeeping job run `turn` every `interval_s` seconds, first now (0 or less: no job)."""
     if interval_s <= 0:
         jobs.remove(JOB_ID)
         return
     grace = max(1, int(interval_s / 2))
     if jobs.job(JOB_ID) is None:
-        jobs.schedule(JOB_ID, lambda: housekeeping_turn(daemon), name="telemetry housekeeping",
-                      interval_s=interval_s, misfire_grace_s=grace, run_now=True)
+        jobs.schedule(JOB_ID, turn, name="telemetry housekeeping", interval_s=interval_s,
+                      misfire_grace_s=grace, run_now=True)
     elif jobs.interval_s(JOB_ID) != interval_s:
         jobs.reschedule(JOB_ID, interval_s=interval_s, misfire_grace_s=grace)

@@ -13,7 +13,7 @@ import structlog
 
 from .auto_mode import apply_mode
 from .context import DaemonContext
-from .housekeeping import schedule_housekeeping
+from .housekeeping import housekeeping_turn, schedule_housekeeping
 
 log = structlog.get_logger("branchpy.schedule")
 
@@ -23,7 +23,8 @@ STOP_TIMEOUT_S = 5.0
 def apply_schedule(daemon: DaemonContext) -> None:
     """Make both jobs match the config; raises (after housekeeping is in place) when auto mode
     is configured but cannot be scheduled (`daemon.auto_problem` says why)."""
-    schedule_housekeeping(daemon)
+    schedule_housekeeping(daemon.jobs, daemon.housekeeping_interval_s,
+                          lambda: housekeeping_turn(daemon.paths, daemon.config, daemon.delivery_lock))
     apply_mode(daemon)
 
 
