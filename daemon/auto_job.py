@@ -12,13 +12,12 @@
    the run fails with `consent_withdrawn` (packages stay in the outbox).
 4. Apply retention (only delivered data, or in manual mode data older than keep).
 
-Runs never overlap: the caller passes the daemon's delivery lock.
+Runs never overlap: the caller holds the daemon's delivery lock (`daemon/delivery_lock.py`).
 """
 
 from __future__ import annotations
 
 import itertools
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -142,7 +141,7 @@ def record_dry_run(outbox: Outbox, config: Config, ledger_file: Path) -> int:
     return count
 
 
-def run_auto_job(paths: TelemetryPaths, config: Config, lock: threading.Lock, *,
+def run_auto_job(paths: TelemetryPaths, config: Config, *,
                  dry_run: bool | None = None, progress: ProgressFn | None = None,
                  env: dict[str, str] | None = None, caller: ConsentArgs | None = None,
                  **upload_options: Any) -> AutoRunReport:
@@ -157,34 +156,34 @@ def run_auto_job(paths: TelemetryPaths, config: Config, lock: threading.Lock, *,
     def stage(name: str) -> Callable[[int, int | None], None]:
         return lambda done, total: progress(done, total, name) if progress else None
 
-    with lock:
-        rotated = apply_rotation_policy(paths.spool_dir, config)
-        report.rotated = str(rotated) if rotated else None
-        outbox = open_outbox(paths, config, counters)
-        (report.read_events, report.skipped_lines, report.exported_packages,
-         report.exported_events) = export_new_events(paths, config, outbox, counters,
-                                                     progress=stage("export"))
-        if dry_run:
-            report.dry_run_recorded = record_dry_run(outbox, config, paths.ledger_file)
-        elif (blocker := delivery_blocker(config, caller, env)) is not None:
-            raise ConsentWithdrawnError(
-                f"telemetry consent is withdrawn by {blocker}: nothing was sent",
-                hint="packages stay in the outbox; " + hint_for(blocker), details={"blocked_by": blocker})
-        else:
-            pending = len(outbox.pending())
-            if progress and pending:
-                progress(0, pending, "upload")
-            delivery = send_outbox(outbox, config, paths.ledger_file,
-                                   budget=DailyUploadBudget.from_config(paths.ledger_file, config),
-                                   env=env, **upload_options)
-            _merge(report, delivery)
-            if progress and pending:
-                progress(pending, pending, "upload")
-        store = CheckpointStore.load(paths.checkpoints_file)
-        retained = apply_retention(paths.spool_dir, config, store, outbox, counters,
-                                   extension_dir=extension_dir(paths, config))
-        report.retention_deleted = len(retained.deleted)
-        report.outbox_packages = len(outbox.pending())
+    rotated = apply_rotation_policy(paths.spool_dir, config)
+    report.rotated = str(rotated) if rotated else None
+    outbox = open_outbox(paths, config, counters)
+    outbox.sweep_stale_temp_files()
+    (report.read_events, report.skipped_lines, report.exported_packages,
+     report.exported_events) = export_new_events(paths, config, outbox, counters,
+                                                 progress=stage("export"))
+    if dry_run:
+        report.dry_run_recorded = record_dry_run(outbox, config, paths.ledger_file)
+    elif (blocker := delivery_blocker(config, caller, env)) is not None:
+        raise ConsentWithdrawnError(
+            f"telemetry consent is withdrawn by {blocker}: nothing was sent",
+            hint="packages stay in the outbox; " + hint_for(blocker), details={"blocked_by": blocker})
+    else:
+        pending = len(outbox.pending())
+        if progress and pending:
+            progress(0, pending, "upload")
+        delivery = send_outbox(outbox, config, paths.ledger_file,
+                               budget=DailyUploadBudget.from_config(paths.ledger_file, config),
+                               env=env, **upload_options)
+        _merge(report, delivery)
+        if progress and pending:
+            progress(pending, pending, "upload")
+    store = CheckpointStore.load(paths.checkpoints_file)
+    retained = apply_retention(paths.spool_dir, config, store, outbox, counters,
+                               extension_dir=extension_dir(paths, config))
+    report.retention_deleted = len(retained.deleted)
+    report.outbox_packages = len(outbox.pending())
     report.duration_s = round(time.monotonic() - started, 3)
     log.info("auto.run", **msgspec.to_builtins(report))
     return report

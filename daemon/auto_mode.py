@@ -1,8 +1,10 @@
 """Auto mode in the daemon: start, reschedule or stop the scheduled run to match the config.
 
-`apply_mode(daemon)` is called at start-up and after `mode` changes the
-config; the job itself is `auto_job.run_auto_job` under the daemon's
-delivery lock. `sync` runs the same job now through `run_now` (either mode).
+`apply_mode(daemon)` makes the auto-mode job in the daemon's scheduler match
+`telemetry.mode` / `telemetry.auto.interval` (`daemon/schedule.py` calls it at
+start-up and after a config change); the job itself is
+`auto_job.run_auto_job`, run under the daemon's delivery lock. `sync` runs
+the same job now through `run_now` (either mode).
 """
 
 from __future__ import annotations
@@ -15,22 +17,21 @@ from .context import DaemonContext
 
 log = structlog.get_logger("branchpy.auto_mode")
 
-STOP_TIMEOUT_S = 5.0
-
 
 def ensure_scheduler(daemon: DaemonContext):
-    from .scheduler import AutoModeScheduler  # lazy: APScheduler loads only when needed
+    from .scheduler import AutoModeScheduler
 
     if daemon.scheduler is None:
-        daemon.scheduler = AutoModeScheduler()
+        daemon.scheduler = AutoModeScheduler(jobs=daemon.jobs, lock=daemon.delivery_lock)
     return daemon.scheduler
 
 
 def run_job(daemon: DaemonContext, progress=None, caller=None):
-    """One auto-mode run with the daemon's current config (what the schedule and `sync` run)."""
+    """One auto-mode run with the daemon's current config (what the schedule and `sync` run;
+    the scheduler holds the delivery lock around it)."""
     from .auto_job import run_auto_job
 
-    return run_auto_job(daemon.paths, daemon.config, daemon.delivery_lock, progress=progress, caller=caller)
+    return run_auto_job(daemon.paths, daemon.config, progress=progress, caller=caller)
 
 
 def apply_mode(daemon: DaemonContext) -> None:
@@ -60,18 +61,6 @@ def _apply_mode(daemon: DaemonContext) -> None:
             scheduler.reschedule(interval)
         return
     scheduler.start(lambda: run_job(daemon), interval)
-
-
-def stop_auto_mode(daemon: DaemonContext, timeout: float = STOP_TIMEOUT_S) -> bool:
-    """Shut the scheduler down; True if no run is still going after `timeout` seconds."""
-    if daemon.scheduler is None:
-        return True
-    daemon.scheduler.shutdown(wait=False)
-    if daemon.delivery_lock.acquire(timeout=timeout):
-        daemon.delivery_lock.release()
-        return True
-    log.warning("auto.run_abandoned_at_shutdown", timeout_s=timeout)
-    return False
 
 
 def auto_status(daemon: DaemonContext) -> dict:

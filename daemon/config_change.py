@@ -1,11 +1,12 @@
 """Change the config file and make the daemon follow it: all of it, or nothing.
 
 `apply_config_change` validates the new values (the checks loading makes),
-writes them in one atomic write, reloads, and makes the auto-mode schedule
-match. If the schedule cannot follow (it refuses the interval, APScheduler
-fails), the file's previous bytes are put back and the previous config and
-schedule restored before the error goes to the caller: a failed `mode` or
-`config set` leaves no `mode = "auto"` behind with nothing scheduled.
+writes them in one atomic write, reloads, and makes the daemon's schedule
+(the auto-mode job and housekeeping) match. If the schedule cannot follow
+(it refuses the interval, APScheduler fails), the file's previous bytes
+are put back and the previous config and schedule restored before the
+error goes to the caller: a failed `mode` or `config set` leaves no
+`mode = "auto"` behind with nothing scheduled.
 """
 
 from __future__ import annotations
@@ -37,16 +38,16 @@ def apply_config_change(daemon: DaemonContext, values: dict[str, Any]) -> Config
     config = daemon.reload_config()
     if not any(key.startswith(SCHEDULE_KEYS) for key in values):
         return config
-    from .auto_mode import apply_mode
+    from .schedule import apply_schedule
 
     try:
-        apply_mode(daemon)
+        apply_schedule(daemon)
     except TelemetryError as exc:
         with daemon.config_lock:
             restore_config_bytes(file, before)
         daemon.reload_config()
         try:
-            apply_mode(daemon)  # the schedule the restored config asks for
+            apply_schedule(daemon)  # the schedule the restored config asks for
         except TelemetryError as again:
             log.error("config.restore_schedule_failed", code=again.code, error=again.message)
         log.warning("config.change_undone", keys=sorted(values), code=exc.code, error=exc.message)

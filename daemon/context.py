@@ -17,6 +17,9 @@ from typing import Any
 from branchpy_telemetry.client.config import Config, load_config
 from branchpy_telemetry.client.paths import TelemetryPaths
 
+from .delivery_lock import DeliveryLock
+from .job_scheduler import JobScheduler
+
 ProgressSink = Callable[[str, str, str, int, "int | None"], None]  # (request id, cmd, stage, done, total)
 
 
@@ -36,12 +39,13 @@ class DaemonContext:
     progress_endpoint: str = ""
     shutdown_event: threading.Event = field(default_factory=threading.Event)
     config_lock: threading.Lock = field(default_factory=threading.Lock)
-    # Delivery: the auto-mode scheduler (daemon/auto_mode.py) and the lock that keeps
-    # auto runs, `sync`, `upload` and `purge` from overlapping.
+    # Delivery: the daemon's one scheduler (auto-mode runs and housekeeping), the auto-mode
+    # job in it (daemon/auto_mode.py), and the one lock around a delivery run (daemon/delivery_lock.py).
+    jobs: JobScheduler = field(default_factory=JobScheduler)
     scheduler: Any = None
     auto_problem: str | None = None  # why auto mode is configured but not scheduled (status shows it)
-    housekeeper: Any = None  # daemon/housekeeping.py: rotation + retention between deliveries
-    delivery_lock: threading.Lock = field(default_factory=threading.Lock)
+    housekeeping_interval_s: float = 0.0  # daemon/housekeeping.py; 0: no housekeeping job
+    delivery_lock: DeliveryLock = field(default_factory=DeliveryLock)
 
     @property
     def mode(self) -> str:

@@ -1,29 +1,36 @@
-"""Housekeeping between deliveries: rotation (`telemetry.rotation.*`) and local
-retention (`telemetry.retention.*`) on a timer, in every mode.
+"""Housekeeping between deliveries: rotation (`telemetry.rotation.*`), local
+retention (`telemetry.retention.*`) and the outbox's crash leftovers, on a
+timer, in every mode.
 
 Auto runs and `sync` already rotate and apply retention as part of their
-run; this thread makes the same two steps happen while nothing is being
-delivered too (manual mode, long auto intervals). It shares the delivery
-lock and simply skips a turn while a run holds it. A failing turn is logged
-and never stops the thread.
+run; this job makes the same steps happen while nothing is being delivered
+too (manual mode, long auto intervals). It is one interval job in the
+daemon's scheduler (`daemon/job_scheduler.py`), first turn at start-up. A
+turn takes the delivery lock only if it is free (a run holding it does the
+same work) and reads the daemon's config as it is then. A failing turn is
+logged and never stops the next one.
 """
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
 
 import structlog
 
 from ..client.config import Config
 from ..client.paths import TelemetryPaths
+from .delivery_lock import DeliveryLock
+from .job_scheduler import JobScheduler
 
 log = structlog.get_logger("branchpy.housekeeping")
 
+JOB_ID = "telemetry.housekeeping"
 DEFAULT_INTERVAL_S = 60.0
+HOLDER = "housekeeping"  # how a turn names itself on the delivery lock
 
 
-def run_housekeeping(paths: TelemetryPaths, config: Config, lock: threading.Lock) -> bool:
-    """One turn; False when a delivery run holds the lock (it does the same work itself)."""
+def run_housekeeping(paths: TelemetryPaths, config: Config, lock: DeliveryLock) -> bool:
+    """One turn; False when something holds the delivery lock (a run does the same work itself)."""
     from .auto_job import open_outbox  # lazy: the delivery stack is heavy, daemon start-up is not
     from .checkpoints import CheckpointStore
     from .counters import CounterStore
@@ -31,12 +38,14 @@ def run_housekeeping(paths: TelemetryPaths, config: Config, lock: threading.Lock
     from .rotation_policy import apply_rotation_policy
     from .spool_reader import extension_dir
 
-    if not lock.acquire(blocking=False):
+    if not lock.acquire(HOLDER, 0):
+        log.debug("housekeeping.skipped", busy=lock.holder)
         return False
     try:
         rotated = apply_rotation_policy(paths.spool_dir, config)
         counters = CounterStore(paths.counters_file)
         outbox = open_outbox(paths, config, counters)
+        outbox.sweep_stale_temp_files()
         store = CheckpointStore.load(paths.checkpoints_file)
         retained = apply_retention(paths.spool_dir, config, store, outbox, counters,
                                    extension_dir=extension_dir(paths, config))
@@ -48,30 +57,22 @@ def run_housekeeping(paths: TelemetryPaths, config: Config, lock: threading.Lock
         lock.release()
 
 
-class Housekeeper:
-    """A daemon thread running `run_housekeeping` every `interval_s` (first turn at start)."""
+def housekeeping_turn(paths: TelemetryPaths, config: Config, lock: DeliveryLock) -> None:
+    """What the job runs: one turn; never raises."""
+    try:
+        run_housekeeping(paths, config, lock)
+    except Exception:  # a bad turn (disk trouble, a vanished file) must not end the next ones
+        log.exception("housekeeping.failed")
 
-    def __init__(self, daemon, interval_s: float = DEFAULT_INTERVAL_S):
-        self.daemon = daemon
-        self.interval_s = interval_s
-        self.turns = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="housekeeping", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while True:
-            try:
-                if run_housekeeping(self.daemon.paths, self.daemon.config, self.daemon.delivery_lock):
-                    self.turns += 1
-            except Exception:  # a bad turn (disk trouble, a vanished file) must not end the loop
-                log.exception("housekeeping.failed")
-            if self._stop.wait(self.interval_s):
-                return
+def schedule_housekeeping(jobs: JobScheduler, interval_s: float, turn: Callable[[], None]) -> None:
+    """Make the housekeeping job run `turn` every `interval_s` seconds, first now (0 or less: no job)."""
+    if interval_s <= 0:
+        jobs.remove(JOB_ID)
+        return
+    grace = max(1, int(interval_s / 2))
+    if jobs.job(JOB_ID) is None:
+        jobs.schedule(JOB_ID, turn, name="telemetry housekeeping", interval_s=interval_s,
+                      misfire_grace_s=grace, run_now=True)
+    elif jobs.interval_s(JOB_ID) != interval_s:
+        jobs.reschedule(JOB_ID, interval_s=interval_s, misfire_grace_s=grace)

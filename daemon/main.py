@@ -26,7 +26,6 @@ from branchpy_telemetry.client.version import package_version
 
 from .context import DaemonContext
 from .housekeeping import DEFAULT_INTERVAL_S as DEFAULT_HOUSEKEEPING_S
-from .housekeeping import Housekeeper
 from .lock import AlreadyRunningError, InstanceLock
 
 EXIT_OK, EXIT_START_FAILED, EXIT_USAGE, EXIT_ALREADY_RUNNING = 0, 1, 2, 3
@@ -94,7 +93,8 @@ def serve(paths: TelemetryPaths, config, idle_timeout: float,
     from .handlers import BACKGROUND, REGISTRY
     from .server import ControlServer
 
-    daemon = DaemonContext(paths=paths, config=config, version=package_version(), idle_timeout=idle_timeout)
+    daemon = DaemonContext(paths=paths, config=config, version=package_version(), idle_timeout=idle_timeout,
+                           housekeeping_interval_s=housekeeping_interval)
     wake_r, wake_w = socket.socketpair()
     wake_r.setblocking(False)
     wake_w.setblocking(False)
@@ -112,7 +112,7 @@ def serve(paths: TelemetryPaths, config, idle_timeout: float,
             return fail_to_start(paths, exc)
         log.info("daemon.started", pid=daemon.pid, mode=daemon.mode, version=daemon.version,
                  idle_timeout_s=idle_timeout)
-        start_delivery(daemon, server, housekeeping_interval)
+        start_delivery(daemon, server)
         reason = server.serve()
         log.info("daemon.stopping", reason=reason)
         return EXIT_OK
@@ -127,19 +127,23 @@ def serve(paths: TelemetryPaths, config, idle_timeout: float,
         log.info("daemon.stopped", pid=daemon.pid)
 
 
-def start_delivery(daemon: DaemonContext, server,
-                   housekeeping_interval: float = DEFAULT_HOUSEKEEPING_S) -> None:
-    """Auto mode (if configured), housekeeping, READY=1 for systemd, WATCHDOG=1 from the loop."""
-    from .auto_mode import apply_mode
+def start_delivery(daemon: DaemonContext, server) -> None:
+    """Crash leftovers swept from the outbox, the schedule (housekeeping; auto mode if configured),
+    READY=1 for systemd, WATCHDOG=1 from the loop."""
+    from .auto_job import open_outbox
+    from .counters import CounterStore
+    from .schedule import apply_schedule
     from .sd_notify import WatchdogPinger, notify_ready
 
+    paths = daemon.paths
     try:
-        apply_mode(daemon)
+        open_outbox(paths, daemon.config, CounterStore(paths.counters_file)).sweep_stale_temp_files()
+    except OSError as exc:  # the next delivery or housekeeping turn sweeps again
+        log.warning("outbox.sweep_failed", error=str(exc))
+    try:
+        apply_schedule(daemon)
     except TelemetryError as exc:  # a bad interval must not stop the control plane
         log.error("auto.cannot_start", code=exc.code, error=exc.message)
-    if housekeeping_interval > 0:
-        daemon.housekeeper = Housekeeper(daemon, housekeeping_interval)
-        daemon.housekeeper.start()
     pinger = WatchdogPinger()
     if pinger.active:
         server.on_tick = pinger.ping_if_due
@@ -150,13 +154,11 @@ def start_delivery(daemon: DaemonContext, server,
 def stop_delivery(daemon: DaemonContext) -> None:
     """STOPPING=1, then stop the scheduler; a run still going after a few seconds is abandoned
     (exactly-once survives that: the ledger is written before a package leaves the outbox)."""
-    from .auto_mode import stop_auto_mode
+    from .schedule import stop_schedule
     from .sd_notify import notify_stopping
 
     notify_stopping()
-    if daemon.housekeeper is not None:
-        daemon.housekeeper.stop()
-    if not stop_auto_mode(daemon):
+    if not stop_schedule(daemon):
         ABANDONED_RUN.set()
 
 

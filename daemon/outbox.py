@@ -3,17 +3,21 @@
 One file per package under `paths.outbox_dir`, named
 `<created_ns:020d>-<package_id>.json`, so name order is age order. Files are
 written atomically (hidden temp + fsync + rename): a crash mid-write leaves
-no half file visible, and leftovers are swept on open. The outbox is bounded
+no half file visible; `sweep_stale_temp_files` removes such leftovers (the
+daemon calls it at start-up, in every delivery and in housekeeping; opening
+an outbox, as `status` does, changes nothing on disk). The outbox is bounded
 (`telemetry.retention.max_total_mb`): when over, the oldest packages are
 dropped first and every drop is counted in the persistent counters.
 Rejected packages move to `paths.quarantine_dir` with a `.reason.json`.
+
+Writers hold the daemon's delivery lock (`daemon/delivery_lock.py`), so one
+delivery run at a time changes the outbox.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -84,9 +88,7 @@ class Outbox:
         self.quarantine_dir = paths.quarantine_dir
         self.max_total_bytes = int(max_total_bytes)
         self.counters = counters or CounterStore(paths.counters_file)
-        self._lock = threading.RLock()
         self._last_ns = 0
-        self._sweep_stale_temp_files()
 
     @classmethod
     def from_config(cls, paths: TelemetryPaths, config: Config, *, counters: CounterStore | None = None,
@@ -130,50 +132,47 @@ class Outbox:
         data = _read(package) if isinstance(package, Path) else bytes(package)
         if package_id is None:
             package_id, _ = read_package_head(data)
-        with self._lock:
-            if package_id and (existing := self.find(package_id)):
-                return existing
-            name = f"{self._next_ns():020d}-{_safe_id(package_id)}.json"
-            path = self.dir / name
-            try:
-                ensure_private_dir(self.dir)
-                write_atomic(path, data)
-            except OSError as exc:
-                raise StorageError(f"cannot write to the outbox {self.dir}: {exc.strerror}",
-                                   hint="free disk space or fix the folder's permissions") from None
-            entry = _entry_for(path, len(data))
-            log.info("outbox.added", name=name, bytes=len(data), package_id=package_id)
-            self._enforce_bound(keep=entry)
-            return entry
+        if package_id and (existing := self.find(package_id)):
+            return existing
+        name = f"{self._next_ns():020d}-{_safe_id(package_id)}.json"
+        path = self.dir / name
+        try:
+            ensure_private_dir(self.dir)
+            write_atomic(path, data)
+        except OSError as exc:
+            raise StorageError(f"cannot write to the outbox {self.dir}: {exc.strerror}",
+                               hint="free disk space or fix the folder's permissions") from None
+        entry = _entry_for(path, len(data))
+        log.info("outbox.added", name=name, bytes=len(data), package_id=package_id)
+        self._enforce_bound(keep=entry)
+        return entry
 
     def mark_delivered(self, entry: OutboxEntry, receipt: str | None = None) -> None:
         """The backend has it (record the receipt in the ledger first): remove it."""
-        with self._lock:
-            Path(entry.path).unlink(missing_ok=True)
-            fsync_dir(self.dir)
+        Path(entry.path).unlink(missing_ok=True)
+        fsync_dir(self.dir)
         log.info("outbox.delivered", name=entry.name, package_id=entry.package_id, receipt=receipt)
 
     def quarantine(self, entry: OutboxEntry, reason: str, *, code: str | None = None,
                    status_code: int | None = None, details: Any = None) -> Path:
         """Move a rejected package aside with a reason file; it is never retried."""
-        with self._lock:
-            ensure_private_dir(self.quarantine_dir)
-            target = self.quarantine_dir / entry.name
-            try:
-                events = count_package_events(Path(entry.path).read_bytes())
-            except FileNotFoundError:
-                raise StorageError(f"{entry.path} is no longer in the outbox") from None
-            record = {"reason": reason, "code": code, "status_code": status_code, "details": details,
-                      "package_id": entry.package_id, "events": events, "quarantined_at": time.time()}
-            write_atomic(target.with_name(target.name + ".reason.json"),
-                         json.dumps(record, indent=1, default=str).encode())
-            try:
-                os.replace(entry.path, target)
-            except FileNotFoundError:
-                raise StorageError(f"{entry.path} is no longer in the outbox") from None
-            fsync_dir(self.dir)
-            fsync_dir(self.quarantine_dir)
-            self.counters.increment_many({"quarantined.packages": 1, "quarantined.events": events})
+        ensure_private_dir(self.quarantine_dir)
+        target = self.quarantine_dir / entry.name
+        try:
+            events = count_package_events(Path(entry.path).read_bytes())
+        except FileNotFoundError:
+            raise StorageError(f"{entry.path} is no longer in the outbox") from None
+        record = {"reason": reason, "code": code, "status_code": status_code, "details": details,
+                  "package_id": entry.package_id, "events": events, "quarantined_at": time.time()}
+        write_atomic(target.with_name(target.name + ".reason.json"),
+                     json.dumps(record, indent=1, default=str).encode())
+        try:
+            os.replace(entry.path, target)
+        except FileNotFoundError:
+            raise StorageError(f"{entry.path} is no longer in the outbox") from None
+        fsync_dir(self.dir)
+        fsync_dir(self.quarantine_dir)
+        self.counters.increment_many({"quarantined.packages": 1, "quarantined.events": events})
         log.warning("outbox.quarantined", name=entry.name, package_id=entry.package_id, code=code,
                     status=status_code)
         return target
@@ -209,6 +208,23 @@ class Outbox:
             out.append((path, reason))
         return out
 
+    # -- maintenance ---------------------------------------------------------
+    def sweep_stale_temp_files(self) -> None:
+        """Remove temp files a crash left behind (old enough that no writer owns them)."""
+        for directory in (self.dir, self.quarantine_dir):
+            try:
+                candidates = list(directory.iterdir())
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            cutoff = time.time() - STALE_TEMP_SECONDS
+            for path in candidates:
+                try:
+                    if is_temp_file(path) and path.stat().st_mtime < cutoff:
+                        path.unlink()
+                        log.info("outbox.swept_temp_file", name=path.name)
+                except FileNotFoundError:
+                    continue
+
     # -- internals -----------------------------------------------------------
     def _enforce_bound(self, keep: OutboxEntry) -> None:
         entries = self.pending()
@@ -235,22 +251,6 @@ class Outbox:
         now = time.time_ns()
         self._last_ns = max(now, self._last_ns + 1)
         return self._last_ns
-
-    def _sweep_stale_temp_files(self) -> None:
-        """Remove temp files a crash left behind (old enough that no writer owns them)."""
-        for directory in (self.dir, self.quarantine_dir):
-            try:
-                candidates = list(directory.iterdir())
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            cutoff = time.time() - STALE_TEMP_SECONDS
-            for path in candidates:
-                try:
-                    if is_temp_file(path) and path.stat().st_mtime < cutoff:
-                        path.unlink()
-                        log.info("outbox.swept_temp_file", name=path.name)
-                except FileNotFoundError:
-                    continue
 
 
 def _entry_for(path: Path, size: int) -> OutboxEntry:

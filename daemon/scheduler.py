@@ -1,4 +1,4 @@
-"""Auto mode's schedule: one APScheduler 3.x job in a BackgroundScheduler.
+"""Auto mode's schedule: one job in the daemon's scheduler (`daemon/job_scheduler.py`).
 
 Guardrails: one job with an explicit id and
 `replace_existing=True`; `max_instances=1` + `coalesce=True` so a slow run
@@ -7,8 +7,10 @@ never overlaps the next and missed runs collapse into one; a
 (`INTERVAL_FLOOR_SECONDS`, lowered only by an explicit constructor argument
 for tests). A job failure is logged and counted and never kills the daemon.
 
-`run_now()` (the `sync` command) runs the job synchronously in the caller's
-thread under the same non-overlap lock and returns its result.
+Every run holds the daemon's delivery lock (`daemon/delivery_lock.py`):
+`run_now()` (the `sync` command) waits for a run in flight and runs the job
+in the caller's thread; a scheduled run skips its turn while another run
+holds the lock.
 """
 
 from __future__ import annotations
@@ -28,18 +30,20 @@ from apscheduler.events import (
     EVENT_JOB_MISSED,
     JobEvent,
 )
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 
 from branchpy_telemetry.client.config import INTERVAL_FLOOR_SECONDS
 from branchpy_telemetry.client.errors import TelemetryError, UsageError
 from branchpy_telemetry.client.timewindow import format_ts
+
+from .delivery_lock import DeliveryLock
+from .job_scheduler import JobScheduler
 
 log = structlog.get_logger("branchpy.scheduler")
 
 JOB_ID = "telemetry.auto"
 JITTER_FRACTION = 0.1  # each run starts up to 10% of the interval late (APScheduler adds 0..jitter) …
 MAX_JITTER_SECONDS = 300.0  # … and never more than 5 minutes
+SCHEDULED_RUN, MANUAL_RUN = "scheduled run", "sync"  # how a run names itself on the delivery lock
 
 
 @dataclass(frozen=True)
@@ -64,71 +68,63 @@ class RunResult:
 
 
 class AutoModeScheduler:
+    """The auto-mode job in a `JobScheduler`, its last result and its run counts.
+
+    The daemon passes its own scheduler and delivery lock; without them (tests)
+    this scheduler makes its own."""
+
     def __init__(self, *, interval_floor_s: float = INTERVAL_FLOOR_SECONDS,
-                 misfire_grace_s: float | None = None, jitter_fraction: float = JITTER_FRACTION):
+                 misfire_grace_s: float | None = None, jitter_fraction: float = JITTER_FRACTION,
+                 jobs: JobScheduler | None = None, lock: DeliveryLock | None = None):
         self.interval_floor_s = float(interval_floor_s)
         self._misfire_grace_s = misfire_grace_s
         self._jitter_fraction = jitter_fraction
-        self._scheduler: BackgroundScheduler | None = None
+        self.jobs = jobs if jobs is not None else JobScheduler()
+        self.lock = lock if lock is not None else DeliveryLock()
         self._job_fn: Callable[[], Any] | None = None
-        self._interval_s: float | None = None
-        self._run_lock = threading.Lock()  # scheduled vs manual runs never overlap
         self._state_lock = threading.Lock()
         self._last: RunResult | None = None
         self._counts = {"runs": 0, "failures": 0, "missed": 0, "skipped_overlap": 0, "skipped_busy": 0}
         self._done = threading.Condition(self._state_lock)
+        self.jobs.add_listener(self._on_event, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
+                               | EVENT_JOB_MAX_INSTANCES)
 
     # -- lifecycle -------------------------------------------------------------
     def start(self, job_fn: Callable[[], Any], interval_s: float) -> None:
         interval_s = self._check_interval(interval_s)
         self._job_fn = job_fn
-        if self._scheduler is None:
-            self._scheduler = BackgroundScheduler(timezone=UTC, daemon=True)
-            mask = EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
-            self._scheduler.add_listener(self._on_event, mask)
-            self._scheduler.start()
-        self._scheduler.add_job(self._scheduled_run, trigger=self._trigger(interval_s), id=JOB_ID,
-                                name="telemetry auto-mode run", replace_existing=True, max_instances=1,
-                                coalesce=True, misfire_grace_time=self._grace(interval_s))
-        self._interval_s = interval_s
+        self.jobs.schedule(JOB_ID, self._scheduled_run, name="telemetry auto-mode run", interval_s=interval_s,
+                           misfire_grace_s=self._grace(interval_s), jitter_s=self._jitter(interval_s))
         log.info("auto.scheduled", interval_s=interval_s, next_run=_iso(self.next_run_time()))
 
     def reschedule(self, interval_s: float) -> None:
         interval_s = self._check_interval(interval_s)
-        if self._scheduler is None or self._scheduler.get_job(JOB_ID) is None:
+        if not self.running:
             raise TelemetryError("auto mode is not running",
                                  hint="start it with `branchpy telemetry mode auto`")
-        self._scheduler.modify_job(JOB_ID, misfire_grace_time=self._grace(interval_s))
-        self._scheduler.reschedule_job(JOB_ID, trigger=self._trigger(interval_s))
-        self._interval_s = interval_s
+        self.jobs.reschedule(JOB_ID, interval_s=interval_s, misfire_grace_s=self._grace(interval_s),
+                             jitter_s=self._jitter(interval_s))
         log.info("auto.rescheduled", interval_s=interval_s, next_run=_iso(self.next_run_time()))
 
     def stop(self) -> None:
         """Remove the job (manual mode) but keep results and counters."""
-        if self._scheduler is not None and self._scheduler.get_job(JOB_ID) is not None:
-            self._scheduler.remove_job(JOB_ID)
-        self._interval_s = None
+        self.jobs.remove(JOB_ID)
 
     def shutdown(self, wait: bool = True) -> None:
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=wait)
-            self._scheduler = None
-        self._interval_s = None
+        """Shut the scheduler this job runs in down (with every job in it)."""
+        self.jobs.shutdown(wait=wait)
 
     # -- queries ----------------------------------------------------------------
     @property
     def running(self) -> bool:
-        return self._scheduler is not None and self._scheduler.get_job(JOB_ID) is not None
+        return self.jobs.job(JOB_ID) is not None
 
     @property
     def interval_s(self) -> float | None:
-        return self._interval_s
+        return self.jobs.interval_s(JOB_ID)
 
     def next_run_time(self) -> datetime | None:
-        if self._scheduler is None:
-            return None
-        job = self._scheduler.get_job(JOB_ID)
-        return job.next_run_time if job is not None else None
+        return self.jobs.next_run_time(JOB_ID)
 
     def last_result(self) -> RunResult | None:
         with self._state_lock:
@@ -149,26 +145,29 @@ class AutoModeScheduler:
 
     # -- running ------------------------------------------------------------
     def run_now(self, job_fn: Callable[[], Any] | None = None, timeout: float | None = None) -> RunResult:
-        """Run the job now in this thread (waiting for a scheduled run in flight) and return its result."""
+        """Run the job now in this thread (waiting for a run in flight) and return its result."""
         fn = job_fn or self._job_fn
         if fn is None:
             raise TelemetryError("no auto-mode job to run")
-        if not self._run_lock.acquire(timeout=-1 if timeout is None else timeout):
+        if not self.lock.acquire(MANUAL_RUN, timeout):
             raise TelemetryError("a run is already in progress", hint="try again when it has finished")
         try:
             return self._run(fn, "manual")
         finally:
-            self._run_lock.release()
+            self.lock.release()
 
     def _scheduled_run(self) -> None:
-        if not self._run_lock.acquire(blocking=False):
-            self._count("skipped_busy")
-            log.info("auto.skipped_busy")
-            return
+        if not self.lock.acquire(SCHEDULED_RUN, 0):
+            holder = self.lock.holder
+            if holder in (SCHEDULED_RUN, MANUAL_RUN):  # that run does this one's work
+                self._count("skipped_busy")
+                log.info("auto.skipped_busy", busy=holder)
+                return
+            self.lock.acquire(SCHEDULED_RUN)  # upload, purge or housekeeping: wait it out
         try:
             self._run(self._job_fn, "scheduled")
         finally:
-            self._run_lock.release()
+            self.lock.release()
 
     def _run(self, fn, trigger: str) -> RunResult:
         started, t0 = datetime.now(UTC), time.monotonic()
@@ -194,9 +193,8 @@ class AutoModeScheduler:
     def _on_event(self, event: JobEvent) -> None:
         if event.job_id != JOB_ID:
             return
-        if event.code == EVENT_JOB_ERROR:  # only reachable if the wrapper itself failed
+        if event.code == EVENT_JOB_ERROR:  # only reachable if the wrapper itself failed (logged by `jobs`)
             self._count("failures")
-            log.error("auto.job_error", error=repr(getattr(event, "exception", None)))
         elif event.code == EVENT_JOB_MISSED:
             self._count("missed")
             log.warning("auto.run_missed", scheduled=_iso(getattr(event, "scheduled_run_time", None)))
@@ -218,9 +216,8 @@ class AutoModeScheduler:
                              hint=f"use {self.interval_floor_s:g}s or more (e.g. 6h)")
         return interval_s
 
-    def _trigger(self, interval_s: float) -> IntervalTrigger:
-        jitter = min(MAX_JITTER_SECONDS, interval_s * self._jitter_fraction)
-        return IntervalTrigger(seconds=interval_s, jitter=jitter or None, timezone=UTC)
+    def _jitter(self, interval_s: float) -> float:
+        return min(MAX_JITTER_SECONDS, interval_s * self._jitter_fraction)
 
     def _grace(self, interval_s: float) -> int:
         if self._misfire_grace_s is not None:

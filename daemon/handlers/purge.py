@@ -57,7 +57,7 @@ def handle(ctx: RequestContext, args: dict[str, Any]) -> PurgeResult:
         raise UsageError("purge deletes the local spool, outbox and ledger: confirm with yes",
                          hint="branchpy telemetry purge --yes")
     paths = ctx.paths
-    if not ctx.daemon.delivery_lock.acquire(timeout=LOCK_TIMEOUT_S):
+    if not ctx.daemon.delivery_lock.acquire("purge", LOCK_TIMEOUT_S):
         raise TelemetryError("a delivery run is still going", hint="try again in a minute")
     try:
         rotate_spool(paths.spool_dir)

@@ -55,7 +55,7 @@ def handle(ctx: RequestContext, args: dict[str, Any]) -> UploadResult:
         raise UsageError("reviewed only goes with file", hint="upload --file FILE --reviewed")
     if not spec.dry_run:
         require_consent(ctx.config, spec)
-    with ctx.daemon.delivery_lock:
+    with ctx.daemon.delivery_lock.held("upload"):
         results = (upload_window(ctx, spec) if spec.auto
                    else [upload_file(ctx, Path(spec.file), spec.dry_run, reviewed=spec.reviewed)])
     return check_results(results, spec.dry_run)
@@ -76,6 +76,7 @@ def upload_file(ctx: RequestContext, path: Path, dry_run: bool, *, reviewed: boo
     sha256 = sha256_hex(read_package_file(path))
     check_sendable(ctx.paths, path, sha256, reviewed=reviewed)
     outbox = open_outbox(ctx.paths, ctx.config, CounterStore(ctx.paths.counters_file))
+    outbox.sweep_stale_temp_files()
     ctx.progress(0, 1, stage="upload")
     result = deliver_file(path, ctx.config, outbox, ctx.paths.ledger_file, expected_sha256=sha256,
                           dry_run=dry_run)

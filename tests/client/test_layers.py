@@ -64,7 +64,7 @@ GROUP_BY_PATH: dict[str, str] = {
     **dict.fromkeys(["daemon/counters.py", "daemon/identity.py"], DAEMON_STATE),
     **dict.fromkeys([
         "daemon/server.py", "daemon/listen.py", "daemon/context.py", "daemon/lock.py", "daemon/sd_notify.py",
-        "daemon/config_change.py", "daemon/bridge_schema.py", "daemon/handlers/",
+        "daemon/config_change.py", "daemon/schedule.py", "daemon/bridge_schema.py", "daemon/handlers/",
     ], CONTROL),
     **dict.fromkeys([
         "daemon/exporter.py", "daemon/package_builder.py", "daemon/package_writer.py",
@@ -76,10 +76,11 @@ GROUP_BY_PATH: dict[str, str] = {
     **dict.fromkeys([
         "daemon/delivery.py", "daemon/outbox.py", "daemon/uploader.py", "daemon/retry_policy.py",
         "daemon/review_gate.py", "daemon/ledger.py", "daemon/budget.py", "daemon/consent_gate.py",
+        "daemon/delivery_lock.py",
     ], DELIVERY),
     **dict.fromkeys([
-        "daemon/scheduler.py", "daemon/auto_mode.py", "daemon/auto_job.py", "daemon/housekeeping.py",
-        "daemon/rotation_policy.py", "daemon/retention.py",
+        "daemon/job_scheduler.py", "daemon/scheduler.py", "daemon/auto_mode.py", "daemon/auto_job.py",
+        "daemon/housekeeping.py", "daemon/rotation_policy.py", "daemon/retention.py",
     ], SCHEDULING),
     # backend/
     "backend/sinks/": SINKS,

@@ -57,10 +57,12 @@ def test_a_crash_mid_write_leaves_no_visible_half_file(paths):
     half.write_bytes(b'{"package_id": "crashed", "summ')
     assert [e.package_id for e in Outbox(paths, 10 * MB).pending()] != ["crashed"]
     assert len(Outbox(paths, 10 * MB).pending()) == 1
-    # old enough leftovers are swept when the outbox is opened
+    # old enough leftovers are swept on request (start-up, deliveries, housekeeping), never by opening
     old = time.time() - STALE_TEMP_SECONDS - 10
     os.utime(half, (old, old))
-    Outbox(paths, 10 * MB)
+    outbox = Outbox(paths, 10 * MB)
+    assert half.exists()
+    outbox.sweep_stale_temp_files()
     assert not half.exists()
 
 

@@ -122,7 +122,7 @@ def test_next_run_time_and_reschedule(scheduler):
 def test_start_twice_replaces_the_job_instead_of_adding_one(scheduler):
     scheduler.start(lambda: 1, 3600)
     scheduler.start(lambda: 2, 1800)
-    jobs = scheduler._scheduler.get_jobs()
+    jobs = scheduler.jobs.jobs()
     assert [j.id for j in jobs] == [JOB_ID]
     job = jobs[0]
     assert job.max_instances == 1 and job.coalesce and job.misfire_grace_time == 900
@@ -157,3 +157,30 @@ def test_run_now_without_a_job_is_a_clear_error(scheduler):
 
     with pytest.raises(TelemetryError, match="no auto-mode job"):
         scheduler.run_now()
+
+
+def test_a_scheduled_run_skips_while_sync_runs_but_waits_out_an_upload():
+    """One lock around every delivery: a scheduled run gives way to a run in flight (it does the
+    same work) and waits for a shorter holder such as `upload`."""
+    from branchpy_telemetry.daemon.delivery_lock import DeliveryLock
+    from branchpy_telemetry.daemon.scheduler import MANUAL_RUN
+
+    lock = DeliveryLock()
+    scheduler = AutoModeScheduler(interval_floor_s=0.05, lock=lock)
+    try:
+        lock.acquire(MANUAL_RUN)
+        scheduler.start(lambda: "scheduled", FAST)
+        assert scheduler.wait_for(lambda counts: counts["skipped_busy"] >= 1, timeout=10)
+        assert scheduler.counts()["runs"] == 0
+        scheduler.stop()
+        lock.release()
+        lock.acquire("upload")
+        scheduler.start(lambda: "scheduled", FAST)
+        assert not scheduler.wait_for_runs(1, timeout=FAST * 3)  # waiting for the upload, not skipping
+        skipped = scheduler.counts()["skipped_busy"]
+        lock.release()
+        assert scheduler.wait_for_runs(1, timeout=10) and scheduler.counts()["skipped_busy"] == skipped
+    finally:
+        if lock.holder is not None:  # a failed assertion must not leave the job waiting forever
+            lock.release()
+        scheduler.shutdown(wait=True)
