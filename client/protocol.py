@@ -16,12 +16,6 @@ import msgspec
 PROTOCOL_VERSION = 1
 PROGRESS_TOPIC = b"progress "
 
-# Every command the daemon answers (mirrors the CLI; DESIGN §9).
-COMMANDS: tuple[str, ...] = (
-    "status", "export", "preview", "upload", "sync", "mode", "config.get", "config.set",
-    "rotate", "history", "purge", "emit", "shutdown", "schema", "catalog",
-)
-
 
 class Request(msgspec.Struct, kw_only=True):
     v: int = PROTOCOL_VERSION
