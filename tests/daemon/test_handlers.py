@@ -9,9 +9,9 @@ import json
 import msgspec
 import pytest
 
-from branchpy_telemetry.client.catalog import CatalogInvalidError
 from branchpy_telemetry.client.config import load_config
 from branchpy_telemetry.client.errors import (
+    CatalogInvalidError,
     ConfigError,
     ConsentWithdrawnError,
     NotFoundError,
