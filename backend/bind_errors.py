@@ -12,13 +12,9 @@ import json
 import urllib.error
 import urllib.request
 
-from branchpy_telemetry.client.errors import TelemetryError
+from branchpy_telemetry.client.errors import ListenError
 
 HEALTH_PROBE_TIMEOUT_S = 1.0
-
-
-class ListenError(TelemetryError):
-    code = "cannot_listen"
 
 
 def bind_error(exc: OSError, host: str, port: int) -> ListenError:

@@ -91,6 +91,16 @@ class MethodNotAllowedError(ApiError):
     code = "method_not_allowed"
 
 
+class RequestTimeoutError(ApiError):
+    status = 408
+    code = "request_timeout"
+
+
+class LengthRequiredError(ApiError):
+    status = 411
+    code = "length_required"
+
+
 class PayloadTooLargeError(ApiError):
     status = 413
     code = "payload_too_large"
@@ -126,12 +136,13 @@ class SinkUnavailableError(ApiError):
     code = "sink_unavailable"
 
 
-# werkzeug's own HTTP errors (routing, method, size) -> our codes.
-_HTTP_CODES: dict[int, str] = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 408: "request_timeout", 411: "length_required",
-    413: "payload_too_large", 415: "unsupported_media_type", 429: "rate_limited",
-}
+# werkzeug's own HTTP errors (routing, method, size) -> our codes, by the class of each status.
+HTTP_ERROR_CLASSES: tuple[type[ApiError], ...] = (
+    BadRequestError, UnauthorizedError, ForbiddenError, NotFoundError, MethodNotAllowedError,
+    RequestTimeoutError, LengthRequiredError, PayloadTooLargeError, UnsupportedMediaTypeError,
+    RateLimitedError,
+)
+_HTTP_CODES: dict[int, str] = {cls.status: cls.code for cls in HTTP_ERROR_CLASSES}
 
 
 def json_error(status: int, body: dict, headers: dict[str, str] | None = None) -> Response:
@@ -156,7 +167,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(SinkError)
     def _sink_error(exc: SinkError):
         log.error("sink.unavailable", error=str(exc))
-        return json_error(503, {"error": {"code": "sink_unavailable",
+        return json_error(503, {"error": {"code": SinkUnavailableError.code,
                                           "message": "the storage backend is unavailable; retry later"}},
                           {"Retry-After": "5"})
 
@@ -188,5 +199,5 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         log.exception("http.unhandled_error", error_type=type(exc).__name__)
-        return json_error(500, {"error": {"code": "internal_error",
+        return json_error(500, {"error": {"code": ApiError.code,
                                           "message": "the server failed to handle this request"}})

@@ -1,9 +1,10 @@
 """The OpenAPI 3.1 document of `/api/telemetry` (served at `GET /openapi.json`).
 
 Response and request bodies come from the same msgspec Structs the code
-encodes and decodes (`msgspec.json.schema_components`), so the document
-cannot drift from the wire format; `tests/backend/test_api_openapi.py`
-checks that every route in the app is here and every route here exists.
+encodes and decodes (`msgspec.json.schema_components`), and the enums, limits
+and error codes from the constants the API enforces, so the document cannot
+drift from the wire format; `tests/backend/test_api_openapi.py` checks that
+every route in the app is here and every route here exists.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from typing import Any
 
 import msgspec
 
+from branchpy_telemetry.client.event import CATEGORIES, SOURCES
+from branchpy_telemetry.client.limits import MAX_ATTR_KEY_LENGTH, MAX_ATTRS_PER_EVENT, MAX_JSON_DEPTH
 from branchpy_telemetry.client.schema import SCHEMA_VERSION, TelemetryPackage
 
-from .api.params import RFC3339_REGEX, WINDOW_REGEX
+from .api.params import MAX_TEXT_PARAM, RFC3339_REGEX, WINDOW_REGEX
+from .errors import JsonTooDeepError, LimitExceededError, PrivacyViolationError, SchemaInvalidError
 from .sinks import base
 
 REF = "#/components/schemas/{name}"
@@ -62,7 +66,8 @@ TIMESTAMP_FIELDS: dict[str, tuple[str, ...]] = {
 }
 _TS_DESCRIPTION = "RFC 3339 date-time in UTC, as the exporter writes it: 2026-11-28T01:02:03.456Z"
 _ERRORS = {
-    "400": "bad parameter, bad JSON, JSON nested deeper than 32 levels (json_too_deep) or an incomplete body",
+    "400": f"bad parameter, bad JSON, JSON nested deeper than {MAX_JSON_DEPTH} levels "
+           f"({JsonTooDeepError.code}) or an incomplete body",
     "401": "no API key, or an unknown / revoked one",
     "403": "the key's scope does not allow this endpoint",
     "429": "rate limited (per key, or failed authentications per client address); see Retry-After",
@@ -75,13 +80,26 @@ def _routes() -> list[tuple[str, str, str, str | None, list[dict], object, dict[
     from branchpy_telemetry.client.catalog import CatalogDescription
 
     from .api.meta import HealthReport
+    from .api.queries import (
+        EVENTS_PER_PAGE,
+        MAX_PAGE,
+        MAX_PER_PAGE,
+        RECENT_ERRORS_LIMIT,
+        SESSIONS_LIMIT,
+        TIMELINE_BUCKETS,
+    )
     from .api.upload import UploadReceipt
     from .breakdowns import KeyUsage, NameReport, PlatformReport, VersionDay
     from .slo import SloReport
 
-    cats = {"type": "string", "enum": ["command", "feature", "error", "performance", "session", "system"]}
-    srcs = {"type": "string", "enum": ["cli", "extension", "daemon"]}
-    text = {"type": "string", "maxLength": 200}
+    cats = {"type": "string", "enum": list(CATEGORIES)}
+    srcs = {"type": "string", "enum": list(SOURCES)}
+    text = {"type": "string", "maxLength": MAX_TEXT_PARAM}
+    buckets = {"type": "string", "enum": list(TIMELINE_BUCKETS), "default": TIMELINE_BUCKETS[0]}
+
+    def count(default: int, maximum: int = MAX_PER_PAGE) -> dict:
+        return {"type": "integer", "minimum": 1, "maximum": maximum, "default": default}
+
     filters = [*_RANGE, _param("category", cats, "only events of this category"),
                _param("source", srcs, "only events from this source"),
                _param("name", text, "only this command or feature"),
@@ -93,9 +111,10 @@ def _routes() -> list[tuple[str, str, str, str | None, list[dict], object, dict[
         ("/upload", "post", "Upload one telemetry package", "ingest", [], UploadReceipt,
          {"413": "body over max_upload_bytes (after gzip decompression too)",
           "415": "Content-Type is not application/json, or an unsupported Content-Encoding",
-          "422": "schema_invalid (details.path), privacy_violation (details: [{pointer, rule}]), "
-                 "limit_exceeded (details: [{pointer, rule, limit}]: more than 64 attrs on an event, "
-                 "or an attr key over 64 characters) or invalid_package (details.pointer)"}),
+          "422": f"{SchemaInvalidError.code} (details.path), {PrivacyViolationError.code} (details: "
+                 f"[{{pointer, rule}}]), {LimitExceededError.code} (details: [{{pointer, rule, limit}}]: "
+                 f"more than {MAX_ATTRS_PER_EVENT} attrs on an event, or an attr key over "
+                 f"{MAX_ATTR_KEY_LENGTH} characters) or {base.InvalidPackageError.code} (details.pointer)"}),
         ("/stats", "get", "Totals for the dashboard cards: all time, or over a range and filters (events, "
                           "errors: every filter; installs: range, version, os, python; sessions, packages "
                           "and last upload: the range only)", "read", filters, base.Stats, {}),
@@ -103,15 +122,15 @@ def _routes() -> list[tuple[str, str, str, str | None, list[dict], object, dict[
             _param("category", cats, "filter"), _param("source", srcs, "filter"),
             _param("name", text, "filter"), _param("status", text, "filter"),
             _param("session_id", text, "filter"),
-            _param("error_hash", {"type": "string", "maxLength": 200}, "the events of one error group"),
+            _param("error_hash", text, "the events of one error group"),
             *_RANGE,
-            _param("page", {"type": "integer", "minimum": 1, "default": 1}, "page number"),
-            _param("per_page", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "page size"),
+            _param("page", count(1, MAX_PAGE), "page number"),
+            _param("per_page", count(EVENTS_PER_PAGE), "page size"),
         ], base.EventPage, {}),
         ("/aggregate/category", "get", "Event counts per category", "read", filters, list[base.KeyCount], {}),
         ("/aggregate/source", "get", "Event counts per source", "read", filters, list[base.KeyCount], {}),
         ("/aggregate/timeline", "get", "Events and errors per time bucket (empty buckets left out)", "read", [
-            _param("bucket", {"type": "string", "enum": ["hour", "day"], "default": "hour"}, "bucket size"),
+            _param("bucket", buckets, "bucket size"),
             *filters], list[base.TimelineBucket], {}),
         ("/aggregate/name", "get", "Per command or feature: events, errors, error rate (errors over events "
                                    "that reported a status), p50/p95/max duration, and the same over the "
@@ -127,15 +146,15 @@ def _routes() -> list[tuple[str, str, str, str | None, list[dict], object, dict[
         ("/errors/recent", "get", "Error groups, most recently seen first: all time, or seen in a range "
                                   "(with first seen, type and the commands affected; the category and name "
                                   "filters apply)", "read", [
-            _param("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 20}, "how many"),
+            _param("limit", count(RECENT_ERRORS_LIMIT), "how many"),
             *filters], list[base.RecentError], {}),
         ("/errors/slo", "get", "Success rate and p95 latency against the SLO targets, overall and per "
                                "command", "read", filters, SloReport, {}),
         ("/sessions", "get", "Session analytics", "read", [
-            _param("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "rows"),
+            _param("limit", count(SESSIONS_LIMIT), "rows"),
             *_RANGE], base.SessionsSummary, {}),
         ("/metrics", "get", "Write counters per sink (Prometheus text format 0.0.4)", "read", [], str, {}),
-        ("/schema", "get", "The package JSON Schema (v1.0.0)", "read", [], dict, {}),
+        ("/schema", "get", f"The package JSON Schema (v{SCHEMA_VERSION})", "read", [], dict, {}),
         ("/catalog", "get", "The event catalog this server stores by (names, descriptions, attrs, expiry)",
          "read", [], CatalogDescription, {}),
         ("/openapi.json", "get", "This document", "read", [], dict, {}),

@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 from branchpy_telemetry.client.atomic_write import write_atomic
-from branchpy_telemetry.client.errors import EXIT_OK, UsageError
-from branchpy_telemetry.client.unit_text import ServiceInstallError, run_systemctl, write_unit
+from branchpy_telemetry.client.errors import EXIT_OK, ServiceInstallError, UsageError
+from branchpy_telemetry.client.unit_text import run_systemctl, write_unit
 
 from .service_units import (
     BACKEND_UNIT,

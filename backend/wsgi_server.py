@@ -37,7 +37,7 @@ from waitress.server import MultiSocketServer, TcpWSGIServer
 from waitress.task import ErrorTask, ThreadedTaskDispatcher
 from waitress.utilities import Error
 
-from .errors import error_envelope_bytes
+from .errors import ApiError, BadRequestError, PayloadTooLargeError, RequestTimeoutError, error_envelope_bytes
 
 log = structlog.get_logger("backend.server")
 
@@ -67,12 +67,12 @@ class RequestTimeout(Error):
 
 # waitress error class name -> our stable code and message
 _ERRORS = {
-    "BadRequest": ("bad_request", "bad request"),
+    "BadRequest": (BadRequestError.code, "bad request"),
     "RequestHeaderFieldsTooLarge": ("headers_too_large", "request header fields too large"),
-    "RequestEntityTooLarge": ("payload_too_large", "request entity too large"),
-    "InternalServerError": ("internal_error", "internal server error"),
+    "RequestEntityTooLarge": (PayloadTooLargeError.code, "request entity too large"),
+    "InternalServerError": (ApiError.code, "internal server error"),
     "ServerNotImplemented": ("not_implemented", "not implemented"),
-    "RequestTimeout": ("request_timeout", "the request did not arrive in time; send it again"),
+    "RequestTimeout": (RequestTimeoutError.code, "the request did not arrive in time; send it again"),
 }
 
 

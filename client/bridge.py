@@ -23,6 +23,7 @@ import threading
 from typing import Any, TextIO
 
 from .bounded_input import decode_json, leading_id, read_lines
+from .commands import COMMAND_BY_BRIDGE_TYPE, CONSENT_COMMANDS, timeout_for
 from .errors import (
     DaemonUnavailableError,
     InsecureSocketDirError,
@@ -35,25 +36,8 @@ from .errors import (
 from .limits import MAX_BRIDGE_LINE_BYTES
 from .paths import TelemetryPaths, resolve_paths
 
-# Bridge message type -> daemon command (explicit; adding one is one line).
-COMMAND_BY_TYPE: dict[str, str] = {
-    "telemetry.status": "status",
-    "telemetry.export": "export",
-    "telemetry.preview": "preview",
-    "telemetry.upload": "upload",
-    "telemetry.setMode": "mode",
-    "telemetry.getConfig": "config.get",
-    "telemetry.setConfig": "config.set",
-    "telemetry.rotate": "rotate",
-    "telemetry.history": "history",
-    "telemetry.sync": "sync",
-    "telemetry.purge": "purge",
-    "telemetry.catalog": "catalog",
-}
-LONG_COMMANDS = frozenset({"export", "preview", "upload", "sync"})
 # Payload paths must be absolute: the bridge's working folder is arbitrary under VS Code.
 PATH_ARGS = ("output", "file", "check")
-QUICK_TIMEOUT, LONG_TIMEOUT = 5.0, 600.0
 
 
 class Bridge:
@@ -106,7 +90,7 @@ class Bridge:
                 from .daemon_launcher import require_daemon
 
                 require_daemon(self.paths, start=self.start)
-            timeout = self.timeout or (LONG_TIMEOUT if cmd in LONG_COMMANDS else QUICK_TIMEOUT)
+            timeout = self.timeout or timeout_for(cmd)
             client = open_control_client(self.paths, timeout=timeout)
             reply = client.request(cmd, args, request_id=request_id)
             if reply.ok:
@@ -217,18 +201,18 @@ def parse_message(line: str | bytes) -> tuple[Any, str, str, dict[str, Any]]:
     if not isinstance(kind, str) or not kind:
         raise MalformedRequestError('a message needs a "type" string', details=where)
     where["type"] = kind + ".result"
-    if kind not in COMMAND_BY_TYPE:
+    if kind not in COMMAND_BY_BRIDGE_TYPE:
         raise UnknownCommandError(f"unknown message type {kind!r}",
-                                  hint="types: " + ", ".join(COMMAND_BY_TYPE), details=where)
+                                  hint="types: " + ", ".join(COMMAND_BY_BRIDGE_TYPE), details=where)
     payload = message.get("payload", {})
     if payload is None:
         payload = {}
     if not isinstance(payload, dict):
         raise MalformedRequestError(f'"payload" must be a JSON object, got {type(payload).__name__}',
                                     details=where)
-    args = with_consent(COMMAND_BY_TYPE[kind], dict(payload))
+    args = with_consent(COMMAND_BY_BRIDGE_TYPE[kind], dict(payload))
     check_absolute_paths(args, where)
-    return message_id, kind, COMMAND_BY_TYPE[kind], args
+    return message_id, kind, COMMAND_BY_BRIDGE_TYPE[kind], args
 
 
 def check_absolute_paths(args: dict[str, Any], where: dict[str, Any]) -> None:
@@ -249,7 +233,7 @@ def with_consent(cmd: str, args: dict[str, Any], env=None) -> dict[str, Any]:
     Withdrawn in either, the daemon refuses the delivery. Commands that take no
     consent argument never receive one.
     """
-    from .consent import CONSENT_COMMANDS, caller_consent_args
+    from .consent import caller_consent_args
 
     payload_consent = args.pop("consent", None)
     payload_source = args.pop("consent_source", None)

@@ -40,7 +40,7 @@ from typing import Any
 import msgspec
 
 from .credential_shapes import secret_value_rule
-from .errors import EXIT_USAGE, TelemetryError
+from .errors import CatalogInvalidError
 from .event import CATEGORIES, MAX_DURATION_MS, Category
 from .fixed_formats import CATALOG_ID_REGEX, CATALOG_REVISION_REGEX, is_version
 from .limits import MAX_ATTR_KEY_LENGTH, MAX_ATTRS_PER_EVENT
@@ -61,13 +61,6 @@ DROP_UNDECLARED_ATTR = "undeclared_attr"
 DROP_INVALID_VALUE = "invalid_value"
 CATALOG_RULES: tuple[str, ...] = (DROP_UNDECLARED_EVENT, DROP_EXPIRED_EVENT, DROP_UNDECLARED_ATTR,
                                   DROP_INVALID_VALUE)
-
-
-class CatalogInvalidError(TelemetryError):
-    """A catalog file that cannot be used: a configuration problem (exit 2)."""
-
-    code = "catalog_invalid"
-    exit_code = EXIT_USAGE
 
 
 # --- the file format (msgspec Structs; unknown keys are errors) ----------------------------------

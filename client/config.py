@@ -342,7 +342,8 @@ def _check_values(config: Config, origin: str | None) -> None:
 
 def _check_catalog(path: str | None) -> None:
     """A catalog path must name a catalog that can be used (the same check every export makes)."""
-    from .catalog import CatalogInvalidError, load_catalog
+    from .catalog import load_catalog
+    from .errors import CatalogInvalidError
 
     try:
         load_catalog(path)

@@ -47,12 +47,9 @@ def withdrawal_source(env: Mapping[str, str] | None = None) -> str | None:
     return None
 
 
-# The control commands whose arguments carry the caller's consent (`caller_consent_args`).
-CONSENT_COMMANDS = frozenset({"status", "upload", "sync", "mode", "emit"})
-
-
 def caller_consent_args(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The control-protocol arguments that carry a caller's withdrawn consent to the daemon.
+    """The control-protocol arguments that carry a caller's withdrawn consent to the daemon
+    (added to the commands marked `consent` in client/commands.py).
 
     A delivery (`upload`, `sync`, `mode auto`) asked for by someone whose
     environment withdraws consent is refused by the daemon, whatever the

@@ -98,6 +98,31 @@ class NotAPackageError(ValidationRejectedError):
     code = "not_a_package"
 
 
+class CatalogInvalidError(TelemetryError):
+    """A catalog file that cannot be used: a configuration problem (exit 2)."""
+
+    code = "catalog_invalid"
+    exit_code = EXIT_USAGE
+
+
+class EventTooLargeError(TelemetryError):
+    """One event that does not fit in a package of the configured upload size, even alone."""
+
+    code = "event_too_large"
+
+
+class ServiceInstallError(TelemetryError):
+    """A unit could not be written, or systemctl could not take it (exit 1)."""
+
+    code = "service_install_failed"
+
+
+class ListenError(TelemetryError):
+    """The backend could not listen on its address (port in use, not allowed, not ours)."""
+
+    code = "cannot_listen"
+
+
 class UploadFailedError(TelemetryError):
     code = "upload_failed"
     exit_code = EXIT_UPLOAD_FAILED
@@ -120,12 +145,21 @@ class StorageError(TelemetryError):
     exit_code = EXIT_FAILED
 
 
-# Every error class a reply may name by its code (ipc turns a reply back into its class).
-ERROR_CLASSES: tuple[type[TelemetryError], ...] = (
-    TelemetryError, UsageError, UnknownCommandError, MalformedRequestError, TooLargeError,
-    ConfigError, DaemonUnavailableError, InsecureSocketDirError, ValidationRejectedError,
-    PrivacyViolationError, PackageChangedError, NotReviewedError, NotAPackageError, UploadFailedError,
-    ConsentWithdrawnError, NotFoundError, StorageError,
-)
+
+
+def _error_classes() -> tuple[type[TelemetryError], ...]:
+    """TelemetryError and every class below it, as defined above (this module imports nothing,
+    so nothing else is defined yet): the one table of the codes a reply may carry."""
+    found, pending = [TelemetryError], [TelemetryError]
+    while pending:
+        for sub in pending.pop(0).__subclasses__():
+            found.append(sub)
+            pending.append(sub)
+    return tuple(found)
+
+
+# Every error class a reply may name by its code (ipc turns a reply back into its class). Every
+# TelemetryError subclass is defined in this module (a test checks the whole package).
+ERROR_CLASSES: tuple[type[TelemetryError], ...] = _error_classes()
 # Every code a reply may carry -> the exit code the CLI uses for it.
 EXIT_CODE_BY_ERROR_CODE: dict[str, int] = {cls.code: cls.exit_code for cls in ERROR_CLASSES}

@@ -20,11 +20,12 @@ import zmq
 
 from . import errors
 from .bounded_input import too_large
+from .commands import TIMEOUT_SECONDS
 from .limits import MAX_CONTROL_MESSAGE_BYTES
 from .protocol import PROGRESS_TOPIC, Progress, Reply, Request, encoder, progress_decoder, reply_decoder
 from .transport import PLAIN_USER
 
-DEFAULT_TIMEOUT = 5.0
+DEFAULT_TIMEOUT = TIMEOUT_SECONDS["quick"]
 DEFAULT_RETRIES = 3
 
 # Error code on the wire -> the exception class the caller sees.

@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
-from .errors import TelemetryError
+from .errors import ServiceInstallError
 
 SYSTEMCTL_TIMEOUT_S = 60.0
 
@@ -70,12 +70,6 @@ def write_unit(path: Path, text: str) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, text.encode(), mode=0o644)
-
-
-class ServiceInstallError(TelemetryError):
-    """A unit could not be written, or systemctl could not take it (exit 1)."""
-
-    code = "service_install_failed"
 
 
 def run_systemctl(command: list[str], *, hint: str) -> None:

@@ -3,7 +3,7 @@
 `bridge_protocol_schema()` is one JSON Schema (draft 2020-12) document
 (`branchpy telemetry schema --bridge`; shipped as
 `client/vscode/schemas/bridge-protocol.schema.json`). Its `$defs` hold, for
-every message type T of the bridge (`client.bridge.COMMAND_BY_TYPE`):
+every message type T of the bridge (the `bridge_type` column of client/commands.py):
 
 - `T`: the request `{"id", "type": T, "payload"}`, whose payload is the
   argument Struct the daemon's handler decodes (`PAYLOADS` below);
@@ -24,7 +24,7 @@ from typing import Any
 
 import msgspec
 
-from branchpy_telemetry.client.bridge import COMMAND_BY_TYPE
+from branchpy_telemetry.client.commands import COMMAND_BY_BRIDGE_TYPE
 from branchpy_telemetry.client.event import EventRecord
 from branchpy_telemetry.client.protocol import ErrorBody, ProgressUpdate
 
@@ -75,21 +75,20 @@ MESSAGE_ID = {
 
 def bridge_protocol_schema() -> dict[str, Any]:
     """Every message of the bridge protocol, in one JSON Schema document."""
-    types = list(COMMAND_BY_TYPE)
-    missing = [t for t in types if COMMAND_BY_TYPE[t] not in PAYLOADS]
-    if missing:
-        raise LookupError(f"no payload Structs for bridge type(s) {', '.join(missing)}")
+    types = list(COMMAND_BY_BRIDGE_TYPE)
+    check_payloads_cover_the_bridge()
     payload_types = [ErrorBody, ProgressUpdate]
     for kind in types:
-        payload_types += PAYLOADS[COMMAND_BY_TYPE[kind]]
+        payload_types += PAYLOADS[COMMAND_BY_BRIDGE_TYPE[kind]]
     refs, components = msgspec.json.schema_components(payload_types, ref_template=REF)
-    results = [PAYLOADS[COMMAND_BY_TYPE[kind]][1] for kind in types] + [ErrorBody, ProgressUpdate]
+    results = [PAYLOADS[COMMAND_BY_BRIDGE_TYPE[kind]][1] for kind in types] + [ErrorBody, ProgressUpdate]
     _require_what_is_always_sent(components, results)
     ref_of = dict(zip(map(_key, payload_types), refs, strict=True))
     defs: dict[str, Any] = {"MessageId": MESSAGE_ID}
     for kind in types:
-        args, result = PAYLOADS[COMMAND_BY_TYPE[kind]]
-        defs[kind] = _request(kind, COMMAND_BY_TYPE[kind], ref_of[_key(args)], _has_required_fields(args))
+        command = COMMAND_BY_BRIDGE_TYPE[kind]
+        args, result = PAYLOADS[command]
+        defs[kind] = _request(kind, command, ref_of[_key(args)], _has_required_fields(args))
         defs[kind + ".result"] = _result(kind, ref_of[_key(result)], ref_of[_key(ErrorBody)])
     defs["telemetry.progress"] = _progress(ref_of[_key(ProgressUpdate)])
     defs["telemetry.error"] = _error(ref_of[_key(ErrorBody)])
@@ -103,6 +102,17 @@ def bridge_protocol_schema() -> dict[str, Any]:
         "anyOf": [{"$ref": REF.format(name=name)} for name in messages],
         "$defs": _without_discriminators({**defs, **components}),
     }
+
+
+def check_payloads_cover_the_bridge() -> None:
+    """Raise LookupError unless PAYLOADS names exactly the commands the bridge offers."""
+    offered = set(COMMAND_BY_BRIDGE_TYPE.values())
+    missing = [t for t, cmd in COMMAND_BY_BRIDGE_TYPE.items() if cmd not in PAYLOADS]
+    if missing:
+        raise LookupError(f"no payload Structs for bridge type(s) {', '.join(missing)}")
+    extra = sorted(set(PAYLOADS) - offered)
+    if extra:
+        raise LookupError(f"payload Structs for command(s) the bridge does not offer: {', '.join(extra)}")
 
 
 def _without_discriminators(node: Any) -> Any:

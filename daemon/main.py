@@ -90,7 +90,9 @@ def serve(paths: TelemetryPaths, config, idle_timeout: float,
           housekeeping_interval: float = DEFAULT_HOUSEKEEPING_S) -> int:
     import zmq
 
-    from .handlers import BACKGROUND, REGISTRY
+    from branchpy_telemetry.client.commands import BACKGROUND_COMMANDS
+
+    from .handlers import REGISTRY
     from .server import ControlServer
 
     daemon = DaemonContext(paths=paths, config=config, version=package_version(), idle_timeout=idle_timeout,
@@ -104,7 +106,7 @@ def serve(paths: TelemetryPaths, config, idle_timeout: float,
         daemon.request_shutdown()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    server = ControlServer(daemon, REGISTRY, BACKGROUND, wakeup_fd=wake_r.fileno())
+    server = ControlServer(daemon, REGISTRY, BACKGROUND_COMMANDS, wakeup_fd=wake_r.fileno())
     try:
         try:
             server.bind()

@@ -24,7 +24,7 @@ import msgspec
 import structlog
 
 from ..client.declared import ExportPolicy, is_clean_record, sanitize_event
-from ..client.errors import TelemetryError, UsageError
+from ..client.errors import EventTooLargeError, TelemetryError, UsageError
 from ..client.event import EventRecord
 from ..client.fixed_formats import public_error_type
 from ..client.gc_pause import gc_paused
@@ -51,10 +51,6 @@ BULK_MIN = 32  # below this many records, a block that does not fit is taken one
 FLUSH_BYTES = 64 << 10  # encoded events are written to the part's file in pieces of about this size
 
 ProgressFn = Callable[[int, "int | None"], None]
-
-
-class EventTooLargeError(TelemetryError):
-    code = "event_too_large"
 
 
 class BuildResult(msgspec.Struct):

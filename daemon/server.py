@@ -26,13 +26,12 @@ from typing import Any
 import structlog
 import zmq
 
-from branchpy_telemetry.client.bounded_input import decode_json
 from branchpy_telemetry.client.errors import MalformedRequestError, TelemetryError, UnknownCommandError
-from branchpy_telemetry.client.limits import MAX_CONTROL_FRAME_BYTES, MAX_CONTROL_MESSAGE_BYTES
+from branchpy_telemetry.client.limits import MAX_CONTROL_FRAME_BYTES
 from branchpy_telemetry.client.protocol import (
     PROGRESS_TOPIC,
-    PROTOCOL_VERSION,
     Progress,
+    decode_request,
     encoder,
     error_reply,
     ok_reply,
@@ -68,41 +67,19 @@ def encode_error(request_id: str | None, exc: TelemetryError) -> bytes:
 
 
 def parse_request(body: list[bytes], commands: Mapping[str, Handler]) -> tuple[str, str, dict[str, Any]]:
-    """Validate one request body; (id, cmd, args) or a MalformedRequest/UnknownCommand error.
+    """Validate one request body; (id, cmd, args) or a MalformedRequest/UnknownCommand/TooLarge error.
 
     The error carries the request id in `details` when one could be read.
     """
     if len(body) != 1:
         raise MalformedRequestError(f"expected one JSON frame after the envelope, got {len(body)} frames")
-    obj = decode_json(body[0], max_bytes=MAX_CONTROL_MESSAGE_BYTES)
-    if not isinstance(obj, dict):
-        raise MalformedRequestError(f"request must be a JSON object, got {type(obj).__name__}")
-    request_id = obj.get("id")
-    id_or_none = request_id if isinstance(request_id, str) else None
-    if not isinstance(request_id, str) or not request_id:
-        raise _malformed("request needs an \"id\" string", id_or_none)
-    if obj.get("v", PROTOCOL_VERSION) != PROTOCOL_VERSION:
-        raise _malformed(f"unsupported protocol version {obj.get('v')!r}; this daemon speaks v1", request_id)
-    cmd = obj.get("cmd")
-    if not isinstance(cmd, str) or not cmd:
-        raise _malformed("request needs a \"cmd\" string", request_id)
-    args = obj.get("args", {})
-    if args is None:
-        args = {}
-    if not isinstance(args, dict):
-        raise _malformed(f"\"args\" must be a JSON object, got {type(args).__name__}", request_id)
-    unknown = set(obj) - {"v", "id", "cmd", "args"}
-    if unknown:
-        raise _malformed(f"unknown request field(s): {', '.join(sorted(unknown))}", request_id)
-    if cmd not in commands:
-        exc = UnknownCommandError(f"unknown command {cmd!r}", hint="commands: " + ", ".join(sorted(commands)))
-        exc.details = {"id": request_id}
+    request = decode_request(body[0])
+    if request.cmd not in commands:
+        exc = UnknownCommandError(f"unknown command {request.cmd!r}",
+                                  hint="commands: " + ", ".join(sorted(commands)))
+        exc.details = {"id": request.id}
         raise exc
-    return request_id, cmd, args
-
-
-def _malformed(message: str, request_id: str | None) -> MalformedRequestError:
-    return MalformedRequestError(message, details={"id": request_id} if request_id else None)
+    return request.id, request.cmd, request.args
 
 
 class ControlServer:

@@ -17,7 +17,13 @@ from .params import get_choice, get_int, get_range, get_text, get_time
 
 bp = Blueprint("queries", __name__)
 
-MAX_PER_PAGE = 500
+# Paging and choices of the query parameters (the OpenAPI document states these same values).
+MAX_PER_PAGE = 500  # rows of one page (`per_page`), and the most `limit` may ask for
+MAX_PAGE = 1_000_000
+EVENTS_PER_PAGE = 50  # `per_page` when not given
+RECENT_ERRORS_LIMIT = 20  # `limit` of /errors/recent when not given
+SESSIONS_LIMIT = 50  # `limit` of /sessions when not given
+TIMELINE_BUCKETS: tuple[str, ...] = ("hour", "day")  # the first is the default
 
 
 @bp.get("/stats")
@@ -43,8 +49,8 @@ def events():
         start=rng.start,
         end=rng.end,
     )
-    page = get_int(args, "page", 1, 1, 1_000_000)
-    per_page = get_int(args, "per_page", 50, 1, MAX_PER_PAGE)
+    page = get_int(args, "page", 1, 1, MAX_PAGE)
+    per_page = get_int(args, "per_page", EVENTS_PER_PAGE, 1, MAX_PER_PAGE)
     return respond(ctx.sink.list_events(flt, page, per_page))
 
 
@@ -69,7 +75,7 @@ def aggregate_source():
 @bp.get("/aggregate/timeline")
 def aggregate_timeline():
     sink, flt = current_context().sink, get_usage_filter(request.args, utcnow())
-    bucket = get_choice(request.args, "bucket", ("hour", "day"), default="hour")
+    bucket = get_choice(request.args, "bucket", TIMELINE_BUCKETS, default=TIMELINE_BUCKETS[0])
     if not flt.has_fields:
         return respond(sink.timeline(bucket, flt.range))
     return respond(B.filtered_timeline(sink, flt, {"hour": R.HOUR, "day": R.DAY}[bucket]))
@@ -99,7 +105,7 @@ def aggregate_platform():
 @bp.get("/errors/recent")
 def errors_recent():
     sink = current_context().sink
-    limit = get_int(request.args, "limit", 20, 1, MAX_PER_PAGE)
+    limit = get_int(request.args, "limit", RECENT_ERRORS_LIMIT, 1, MAX_PER_PAGE)
     if not narrowed(request.args):
         return respond(sink.recent_errors(limit))
     return respond(sink.error_groups(get_usage_filter(request.args, utcnow()), limit))
@@ -122,5 +128,5 @@ def errors_slo():
 @bp.get("/sessions")
 def sessions():
     ctx = current_context()
-    limit = get_int(request.args, "limit", 50, 1, MAX_PER_PAGE)
+    limit = get_int(request.args, "limit", SESSIONS_LIMIT, 1, MAX_PER_PAGE)
     return respond(ctx.sink.sessions(get_range(request.args, utcnow()), limit))

@@ -14,8 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..errors import EXIT_OK
-from ..unit_text import ServiceInstallError
+from ..errors import EXIT_OK, ServiceInstallError
 
 STOP_TIMEOUT_S = 10.0
 

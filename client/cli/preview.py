@@ -23,7 +23,7 @@ def run(options: argparse.Namespace) -> int:
     from .remote import call_daemon
 
     args = {"file": os.path.abspath(options.file), "max_events": 0 if options.all else 50}
-    result = call_daemon(options, "preview", args, long=True)
+    result = call_daemon(options, "preview", args)
     if options.json:
         from .render import print_json
 

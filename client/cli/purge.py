@@ -36,7 +36,7 @@ def run(options: argparse.Namespace) -> int:
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             print("nothing deleted")  # your answer, not a failure
             return EXIT_OK
-    result = call_daemon(options, "purge", {"yes": True, "reset_id": options.reset_id}, long=True)
+    result = call_daemon(options, "purge", {"yes": True, "reset_id": options.reset_id})
     if options.json:
         print_json(result)
         return EXIT_OK

@@ -1,7 +1,9 @@
 """One CLI request to the daemon: start it if allowed, send, translate failures.
 
 Every failure to reach the daemon becomes a DaemonUnavailableError (exit 3)
-whose hint names the socket tried and the daemon's log file.
+whose hint names the socket tried and the daemon's log file. How long each
+try waits is the command's timeout class in client/commands.py (`--timeout`
+replaces it).
 """
 
 from __future__ import annotations
@@ -13,13 +15,11 @@ from typing import Any
 from ..errors import DaemonUnavailableError, InsecureSocketDirError
 from ..paths import resolve_paths
 
-QUICK_TIMEOUT = 5.0  # seconds per try for ordinary commands
-LONG_TIMEOUT = 600.0  # export/preview: the daemon answers when done
-
 
 def call_daemon(options: argparse.Namespace, cmd: str, args: dict[str, Any] | None = None, *,
-                long: bool = False, on_progress: Callable | None = None) -> Any:
-    from ..consent import CONSENT_COMMANDS, caller_consent_args
+                on_progress: Callable | None = None) -> Any:
+    from ..commands import CONSENT_COMMANDS, timeout_for
+    from ..consent import caller_consent_args
     from ..daemon_launcher import require_daemon, unavailable_hint
     from ..transport import open_control_client
 
@@ -27,7 +27,7 @@ def call_daemon(options: argparse.Namespace, cmd: str, args: dict[str, Any] | No
         args = {**(args or {}), **caller_consent_args()}
     paths = resolve_paths()
     require_daemon(paths, start=not options.no_start)
-    timeout = options.timeout or (LONG_TIMEOUT if long else QUICK_TIMEOUT)
+    timeout = options.timeout or timeout_for(cmd)
     try:
         client = open_control_client(paths, timeout=timeout)
     except InsecureSocketDirError:
@@ -43,12 +43,12 @@ def call_daemon(options: argparse.Namespace, cmd: str, args: dict[str, Any] | No
 
 
 def call_daemon_long(options: argparse.Namespace, cmd: str, args: dict[str, Any], label: str) -> Any:
-    """A long command: wait as long as it takes, with progress on a TTY (not with --json)."""
+    """A command with progress: shown on a TTY while it runs (not with --json)."""
     from .progress import TerminalProgress
 
     display = TerminalProgress.maybe(label, not options.json)
     try:
-        return call_daemon(options, cmd, args, long=True, on_progress=display)
+        return call_daemon(options, cmd, args, on_progress=display)
     finally:
         if display is not None:
             display.finish()

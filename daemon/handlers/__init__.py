@@ -1,10 +1,14 @@
 """The handler registry: protocol command -> plain function `(ctx, args) -> result`.
 
-Adding a command is one module here plus one line below. Handlers do no
-socket I/O; the server's error boundary turns what they raise into replies.
+Adding a command is one row in client/commands.py, one module here and one
+line below; the registry must name exactly the table's commands (checked as
+it is built). Handlers do no socket I/O; the server's error boundary turns
+what they raise into replies.
 """
 
 from __future__ import annotations
+
+from branchpy_telemetry.client.commands import check_covers
 
 from . import (
     catalog,
@@ -41,6 +45,4 @@ REGISTRY = {
     "purge": purge.handle,
     "catalog": catalog.handle,
 }
-
-# Commands that may take long: run on a worker thread so `status` keeps answering.
-BACKGROUND = frozenset({"export", "preview", "upload", "sync", "rotate", "purge"})
+check_covers(REGISTRY, "the daemon's handler registry")

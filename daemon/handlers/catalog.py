@@ -9,12 +9,11 @@ import msgspec
 
 from branchpy_telemetry.client.catalog import (
     CatalogDescription,
-    CatalogInvalidError,
     cached_catalog,
     describe_catalog,
     load_catalog,
 )
-from branchpy_telemetry.client.errors import UsageError
+from branchpy_telemetry.client.errors import CatalogInvalidError, UsageError
 from branchpy_telemetry.client.timewindow import utcnow
 
 from ..context import RequestContext

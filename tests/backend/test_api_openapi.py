@@ -112,3 +112,49 @@ def test_every_timestamp_field_is_documented_as_an_rfc3339_date_time():
             assert strings and all(b.get("format") == "date-time" for b in strings), (component, field, prop)
             found += 1
     assert found >= 15
+
+
+def test_every_bounded_query_parameter_is_enforced_exactly_as_documented(app):
+    """Integer bounds, enums and text lengths in the document are the ones the API applies:
+    the documented edge is accepted and one step past it is a 400 `bad_parameter`."""
+    sink = app.extensions["branchpy_telemetry"].sink
+    key, record = generate_key("read", None, utcnow())
+    sink.add_api_key(record)
+    client = app.test_client()
+    checked = 0
+    for path, ops in build_openapi()["paths"].items():
+        for param in ops.get("get", {}).get("parameters", []):
+            schema = param["schema"]
+            if schema.get("type") == "integer":
+                assert "maximum" in schema, f"{path} {param['name']}: bounded by the API, not by the document"
+                accepted = [schema["minimum"], schema["maximum"], schema["default"]]
+                refused = [schema["minimum"] - 1, schema["maximum"] + 1]
+            elif "enum" in schema:
+                accepted, refused = schema["enum"], ["not-" + schema["enum"][0]]
+            elif "maxLength" in schema:
+                accepted, refused = ["x" * schema["maxLength"]], ["x" * (schema["maxLength"] + 1)]
+            else:
+                continue
+            for value, ok in [(v, True) for v in accepted] + [(v, False) for v in refused]:
+                response = client.get("/api/telemetry" + path, query_string={param["name"]: value},
+                                      headers={"X-API-Key": key})
+                if ok:
+                    assert response.status_code == 200, (path, param["name"], value, response.get_json())
+                else:
+                    assert response.status_code == 400, (path, param["name"], value)
+                    assert response.get_json()["error"]["code"] == "bad_parameter"
+                checked += 1
+    assert checked > 50
+
+
+def test_limits_and_codes_in_the_descriptions_are_the_enforced_ones():
+    from branchpy_telemetry.backend.errors import JsonTooDeepError, LimitExceededError
+    from branchpy_telemetry.client.limits import MAX_ATTR_KEY_LENGTH, MAX_ATTRS_PER_EVENT, MAX_JSON_DEPTH
+    from branchpy_telemetry.client.schema import SCHEMA_VERSION
+
+    upload = build_openapi()["paths"]["/upload"]["post"]["responses"]
+    assert f"deeper than {MAX_JSON_DEPTH} levels ({JsonTooDeepError.code})" in upload["400"]["description"]
+    assert f"{LimitExceededError.code} (" in upload["422"]["description"]
+    assert f"more than {MAX_ATTRS_PER_EVENT} attrs" in upload["422"]["description"]
+    assert f"over {MAX_ATTR_KEY_LENGTH} characters" in upload["422"]["description"]
+    assert f"(v{SCHEMA_VERSION})" in build_openapi()["paths"]["/schema"]["get"]["summary"]

@@ -12,12 +12,12 @@ import pytest
 
 from branchpy_telemetry.client.catalog import (
     BUNDLED_CATALOG,
-    CatalogInvalidError,
     cached_catalog,
     describe_catalog,
     load_catalog,
     parse_catalog,
 )
+from branchpy_telemetry.client.errors import CatalogInvalidError
 
 HEADER = 'format = 1\nid = "test"\nrevision = "1"\n[errors]\ncode_pattern = "^T-[0-9]{3}$"\n'
 

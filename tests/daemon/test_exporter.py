@@ -14,7 +14,7 @@ from branchpy_telemetry.client.atomic_write import is_temp_file
 from branchpy_telemetry.client.catalog import load_catalog, parse_catalog
 from branchpy_telemetry.client.config import load_config
 from branchpy_telemetry.client.declared import ExportPolicy
-from branchpy_telemetry.client.errors import StorageError, UsageError
+from branchpy_telemetry.client.errors import EventTooLargeError, StorageError, UsageError
 from branchpy_telemetry.client.event import ErrorInfo, EventRecord
 from branchpy_telemetry.client.schema import decode_package
 from branchpy_telemetry.client.spool import rotate_spool
@@ -23,7 +23,7 @@ from branchpy_telemetry.client.timewindow import format_ts
 from branchpy_telemetry.daemon import package_builder
 from branchpy_telemetry.daemon.counters import CounterStore
 from branchpy_telemetry.daemon.exporter import export_window
-from branchpy_telemetry.daemon.package_builder import EventTooLargeError, build_packages
+from branchpy_telemetry.daemon.package_builder import build_packages
 from branchpy_telemetry.daemon.package_records import find_export_record
 from branchpy_telemetry.daemon.package_writer import make_header
 from branchpy_telemetry.daemon.spool_reader import RecordBlocks

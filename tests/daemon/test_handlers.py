@@ -9,9 +9,9 @@ import json
 import msgspec
 import pytest
 
-from branchpy_telemetry.client.catalog import CatalogInvalidError
 from branchpy_telemetry.client.config import load_config
 from branchpy_telemetry.client.errors import (
+    CatalogInvalidError,
     ConfigError,
     ConsentWithdrawnError,
     NotFoundError,
@@ -19,7 +19,7 @@ from branchpy_telemetry.client.errors import (
 )
 from branchpy_telemetry.client.protocol import reply_decoder
 from branchpy_telemetry.daemon.context import DaemonContext, RequestContext
-from branchpy_telemetry.daemon.handlers import BACKGROUND, REGISTRY
+from branchpy_telemetry.daemon.handlers import REGISTRY
 from branchpy_telemetry.daemon.server import run_handler
 
 
@@ -32,12 +32,11 @@ def call(daemon_ctx: DaemonContext, cmd: str, args: dict | None = None):
     return msgspec.to_builtins(REGISTRY[cmd](RequestContext(daemon_ctx, "req-1", cmd), args or {}))
 
 
-def test_registry_names_are_protocol_commands_and_long_ones_run_in_background():
-    from branchpy_telemetry.client.protocol import COMMANDS
+def test_registry_names_exactly_the_table_commands_and_long_ones_run_in_background():
+    from branchpy_telemetry.client.commands import BACKGROUND_COMMANDS, COMMAND_NAMES
 
-    assert set(REGISTRY) <= set(COMMANDS)
-    assert BACKGROUND <= set(REGISTRY)
-    assert {"export", "preview"} <= BACKGROUND
+    assert set(REGISTRY) == set(COMMAND_NAMES)
+    assert {"export", "preview", "rotate"} <= BACKGROUND_COMMANDS
 
 
 def test_status_reports_identity_locations_and_spool_usage(daemon_ctx, paths):

@@ -141,6 +141,33 @@ def test_error_reply_echoes_request_id_when_it_could_be_read(raw_dealer):
     assert "status" in reply["error"]["hint"]
 
 
+ECHOED = {
+    "wrong_protocol_version": b'{"v": 99, "id": "echo-1", "cmd": "status"}',
+    "unknown_field": b'{"v": 1, "id": "echo-2", "cmd": "status", "extra": 1}',
+    "args_not_an_object": b'{"v": 1, "id": "echo-3", "cmd": "status", "args": [1]}',
+    "missing_cmd": b'{"v": 1, "id": "echo-4"}',
+    "nested_100_deep": b'{"v": 1, "id": "echo-5", "cmd": "status", "args": {"a": '
+                       + b"[" * 100 + b"]" * 100 + b"}}",
+    # too deep for any JSON decoder: the id is read when it comes first, as the bridge reads it
+    "nested_1000_deep_id_first": b'{"id": "echo-6", "v": 1, "cmd": "status", "args": {"a": '
+                                 + b"[" * 1000 + b"]" * 1000 + b"}}",
+}
+
+
+@pytest.mark.parametrize("body", ECHOED.values(), ids=list(ECHOED))
+def test_malformed_request_whose_id_could_be_read_gets_it_back(shared_daemon, body):
+    _, paths = shared_daemon
+    context, sock = dealer_for(paths.control_endpoint)
+    try:
+        sock.send_multipart([b"", body])
+        reply = json.loads(receive(sock)[-1])
+    finally:
+        sock.close(linger=0)
+        context.term()
+    assert reply["error"]["code"] == "malformed_request"
+    assert reply["id"] == body.split(b'"id": "')[1].split(b'"')[0].decode()
+
+
 def test_req_socket_client_gets_answers_too(running_daemon):
     context = zmq.Context()
     sock = context.socket(zmq.REQ)

@@ -12,7 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from branchpy_telemetry.client.bridge import COMMAND_BY_TYPE
+from branchpy_telemetry.client.commands import COMMAND_BY_BRIDGE_TYPE
 from branchpy_telemetry.daemon.bridge_schema import bridge_protocol_schema, event_record_schema
 
 from ..conftest import console_script
@@ -38,7 +38,7 @@ def test_the_schemas_are_valid_draft_2020_12_and_cover_every_bridge_type():
     jsonschema.Draft202012Validator.check_schema(protocol)
     jsonschema.Draft202012Validator.check_schema(event_record_schema())
     defs = protocol["$defs"]
-    for kind in COMMAND_BY_TYPE:
+    for kind in COMMAND_BY_BRIDGE_TYPE:
         assert defs[kind]["properties"]["type"] == {"const": kind}
         assert defs[kind + ".result"]["oneOf"][0]["properties"]["type"] == {"const": kind + ".result"}
     assert {"telemetry.progress", "telemetry.error"} <= set(defs)
@@ -71,8 +71,9 @@ def test_every_example_on_the_protocol_page_matches_the_schema():
     for message in messages:
         direction = "send" if message in requests else "receive"
         assert schema_errors(message, direction) == [], message
-    assert {m["type"] for m in requests} == set(COMMAND_BY_TYPE), "one request example per type"
-    assert {m["type"] for m in messages} >= {t + ".result" for t in COMMAND_BY_TYPE}, "one result per type"
+    assert {m["type"] for m in requests} == set(COMMAND_BY_BRIDGE_TYPE), "one request example per type"
+    assert {m["type"] for m in messages} >= {t + ".result" for t in COMMAND_BY_BRIDGE_TYPE}, \
+        "one result per type"
     [line] = [m for m in examples if "event_id" in m]
     jsonschema.validate(line, event_record_schema())
     assert line["source"] == "extension"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from branchpy_telemetry.client.bridge import COMMAND_BY_TYPE
+from branchpy_telemetry.client.commands import COMMAND_BY_BRIDGE_TYPE
 
 from ..conftest import BIN_DIR
 from .protocol_schema import schema_errors
@@ -51,9 +51,25 @@ def test_node_client_suite_passes_and_every_message_matches_the_schema(tmp_path)
     entries = [json.loads(line) for line in log.read_text().splitlines()]
     sent = {e["message"]["type"] for e in entries if e["direction"] == "send"}
     received = {e["message"]["type"] for e in entries if e["direction"] == "receive"}
-    assert sent == set(COMMAND_BY_TYPE), "every request type is exercised"
-    assert received >= {t + ".result" for t in COMMAND_BY_TYPE} | {"telemetry.progress", "telemetry.error"}
+    assert sent == set(COMMAND_BY_BRIDGE_TYPE), "every request type is exercised"
+    results = {t + ".result" for t in COMMAND_BY_BRIDGE_TYPE}
+    assert received >= results | {"telemetry.progress", "telemetry.error"}
     invalid = [entry for entry in entries if schema_errors(entry["message"], entry["direction"])]
     # exactly the one request the Node tests send wrong on purpose (status with an unknown argument)
     assert [(e["direction"], e["message"]["type"], e["message"]["payload"]) for e in invalid] == [
         ("send", "telemetry.status", {"verbose": True})]
+
+
+def test_node_client_message_types_match_the_command_table():
+    """The Node client's own list of bridge types (which command, long or quick, which carry
+    consent) says what client/commands.py says: a long command there waits long here too."""
+    from branchpy_telemetry.client.commands import COMMAND_BY_NAME
+
+    script = ("const p = require('./client/vscode/lib/protocol.js');"
+              "console.log(JSON.stringify({types: p.MESSAGE_TYPES, consent: [...p.CONSENT_TYPES]}));")
+    out = subprocess.run([node_executable(), "-e", script], cwd=ROOT, capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    node = json.loads(out)
+    table = {t: COMMAND_BY_NAME[cmd] for t, cmd in COMMAND_BY_BRIDGE_TYPE.items()}
+    assert node["types"] == {t: {"command": c.name, "long": c.timeout == "long"} for t, c in table.items()}
+    assert set(node["consent"]) == {t for t, c in table.items() if c.consent}

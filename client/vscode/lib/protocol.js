@@ -7,7 +7,8 @@ const SECOND = 1000;
 const QUICK_TIMEOUT_MS = 30 * SECOND; // above the bridge's own worst case (3 tries of 5 s + a daemon start)
 const LONG_TIMEOUT_MS = 10 * 60 * SECOND; // without progress for this long, a long request fails
 
-// Message type -> {command: the daemon command it runs, long: may take minutes}.
+// Message type -> {command: the daemon command it runs, long: may take minutes}; the same as the
+// table in client/commands.py (tests/e2e/test_node_client.py compares them).
 const MESSAGE_TYPES = Object.freeze({
   'telemetry.status': { command: 'status', long: false },
   'telemetry.export': { command: 'export', long: true },
@@ -17,7 +18,7 @@ const MESSAGE_TYPES = Object.freeze({
   'telemetry.setMode': { command: 'mode', long: false },
   'telemetry.getConfig': { command: 'config.get', long: false },
   'telemetry.setConfig': { command: 'config.set', long: false },
-  'telemetry.rotate': { command: 'rotate', long: false },
+  'telemetry.rotate': { command: 'rotate', long: true }, // waits for a write in flight (up to 30 s)
   'telemetry.history': { command: 'history', long: false },
   'telemetry.purge': { command: 'purge', long: true },
   'telemetry.catalog': { command: 'catalog', long: false },
