@@ -123,14 +123,15 @@ def test_cli_md_names_every_backend_setting():
 
 # --- control-protocol.md ---------------------------------------------------------------------------
 def test_control_protocol_md_names_every_command_field_and_error_code():
+    from branchpy_telemetry.client.commands import BACKGROUND_COMMANDS, COMMAND_NAMES
     from branchpy_telemetry.client.errors import ERROR_CLASSES
-    from branchpy_telemetry.client.protocol import COMMANDS, ErrorBody, Progress, Reply, Request
-    from branchpy_telemetry.daemon.handlers import BACKGROUND, REGISTRY
+    from branchpy_telemetry.client.protocol import ErrorBody, Progress, Reply, Request
+    from branchpy_telemetry.daemon.handlers import REGISTRY
 
     tokens = code_tokens(doc("control-protocol.md"))
-    assert sorted(REGISTRY) == sorted(COMMANDS)
+    assert sorted(REGISTRY) == sorted(COMMAND_NAMES)
     assert not missing(REGISTRY, tokens), f"docs/control-protocol.md lacks {missing(REGISTRY, tokens)}"
-    assert not missing(BACKGROUND, tokens)
+    assert not missing(BACKGROUND_COMMANDS, tokens)
     fields = {f for struct in (Request, Reply, ErrorBody, Progress) for f in struct.__struct_fields__}
     assert not missing(fields, tokens), f"docs/control-protocol.md lacks fields {missing(fields, tokens)}"
     codes = {cls.code for cls in ERROR_CLASSES}

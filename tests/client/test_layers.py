@@ -43,6 +43,7 @@ GROUP_BY_PATH: dict[str, str] = {
         "client/event.py", "client/limits.py", "client/bounded_input.py", "client/protocol.py",
         "client/errors.py", "client/config.py", "client/paths.py", "client/consent.py",
         "client/timewindow.py", "client/transport.py", "client/socket_dir.py", "client/version.py",
+        "client/commands.py",
     ], CONTRACTS),
     # client/: plumbing
     **dict.fromkeys([
@@ -112,9 +113,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "ipc.py in the thin layer, or ipc.py's client in the contracts",
     ("client/unit_text.py", "client/errors.py"):
         "ServiceInstallError subclasses the shared TelemetryError so the CLIs print code, message and hint",
-    ("daemon/bridge_schema.py", "client/bridge.py"):
-        "the bridge protocol's JSON Schema is generated in the daemon (from the handlers' Structs) and "
-        "needs the bridge's message-type -> command table (COMMAND_BY_TYPE)",
     ("daemon/auto_mode.py", "daemon/context.py"):
         "auto mode starts and stops the schedule held on the DaemonContext (control plane state)",
     ("backend/local_stack.py", "client/daemon_launcher.py"):
