@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from ..service_markers import require_service
+
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--remote-debugging-pipe", "--hide-scrollbars",
          "--force-device-scale-factor=1"]
@@ -38,6 +40,7 @@ class BrowserError(AssertionError):
 
 class Browser:
     def __init__(self, profile: Path):
+        require_service("browser")
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
 

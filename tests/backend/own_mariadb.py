@@ -23,6 +23,8 @@ from pathlib import Path
 import pymysql
 import pytest
 
+from ..service_markers import require_service
+
 MARIADBD = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
 INSTALL_DB = shutil.which("mariadb-install-db") or "/usr/bin/mariadb-install-db"
 
@@ -52,6 +54,7 @@ class OwnMariaDB:
         return f"mysql://root@127.0.0.1:{self.port}/{database}" + (f"?{query}" if query else "")
 
     def start(self, timeout: float = 60.0) -> OwnMariaDB:
+        require_service("mysql")
         if not os.path.exists(MARIADBD) or not os.path.exists(INSTALL_DB):
             pytest.fail("mariadbd / mariadb-install-db not found: apt-get install mariadb-server",
                         pytrace=False)

@@ -15,6 +15,7 @@ import pytest
 from branchpy_telemetry.backend.sinks.memory import MemorySink
 
 from ..conftest import console_script
+from ..service_markers import sink_kind_params
 from .conftest import BASE_TS, make_package
 from .sink_answers import answers
 
@@ -62,7 +63,7 @@ def assert_agree(sink, memory) -> None:
     assert [key for key in want if got[key] != want[key]] == []
 
 
-@pytest.fixture(params=["sqlite", "mysql"])
+@pytest.fixture(params=sink_kind_params(["sqlite", "mysql"]))
 def sql_sink(request):
     sink = request.getfixturevalue(f"{request.param}_sink")
     sink.configure_writes(shards=16)

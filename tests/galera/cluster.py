@@ -36,6 +36,8 @@ from pathlib import Path
 
 import pymysql
 
+from ..service_markers import require_service
+
 PROVIDER = "/usr/lib/galera/libgalera_smm.so"
 USER = "bpt"  # a TCP account created on node 1 (replicated): the nodes' root only logs in on the socket
 START_TIMEOUT = 120.0
@@ -202,6 +204,7 @@ class GaleraCluster(_Servers):
 
     @classmethod
     def start(cls, size: int = 3) -> GaleraCluster:
+        require_service("galera")
         cluster = cls(size)
         try:
             cluster._install(cluster.nodes[0])
@@ -289,6 +292,7 @@ class StandaloneServer(_Servers):
 
     @classmethod
     def start(cls) -> StandaloneServer:
+        require_service("galera")
         server = cls()
         try:
             server._install(server.node)
