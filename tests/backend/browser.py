@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from ..polling import poll
 from ..service_markers import require_service
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -123,16 +124,15 @@ class Browser:
 
     def wait_for(self, expression: str, timeout: float = 30.0, what: str = ""):
         """Poll a JavaScript expression until it is truthy (on a deadline, never a fixed sleep)."""
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
+        def value():
             try:
-                last = self.js(expression)
+                return self.js(expression)
             except BrowserError:
-                last = None  # the page is navigating
-            if last:
-                return last
-            time.sleep(0.05)
+                return None  # the page is navigating
+
+        last = poll(value, timeout=timeout)
+        if last:
+            return last
         state = self.js("document.body && document.body.dataset.state")
         status = self.js("document.getElementById('status')?.textContent")
         raise BrowserError(f"timed out waiting for {what or expression}; state: {state!r}, "

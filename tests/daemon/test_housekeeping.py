@@ -11,6 +11,8 @@ from branchpy_telemetry.client.emitter import Emitter
 from branchpy_telemetry.client.spool import ACTIVE_NAME, list_spool_files, rotate_spool
 from branchpy_telemetry.daemon.housekeeping import run_housekeeping
 
+from ..polling import wait_until
+
 SMALL_FILES = {"telemetry": {"rotation": {"max_file_mb": 0.001}}}  # about 1 KB
 
 
@@ -53,11 +55,6 @@ def test_a_manual_mode_daemon_rotates_by_size_without_any_delivery(paths, start_
     paths.config_file.write_text("[telemetry.rotation]\nmax_file_mb = 0.001\n")
     daemon = start_daemon("--idle-timeout", "0", "--housekeeping-interval", "0.2")
     _emit(paths, 20)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if any(p.name != ACTIVE_NAME for p in list_spool_files(paths.spool_dir)):
-            break
-        time.sleep(0.05)
-    else:
-        raise AssertionError("the daemon never rotated the oversized spool file:\n" + daemon.log_text())
+    wait_until(lambda: any(p.name != ACTIVE_NAME for p in list_spool_files(paths.spool_dir)), timeout=20,
+               what=lambda: "the daemon's rotation of the oversized spool file:\n" + daemon.log_text())
     assert daemon.call("status")["mode"] == "manual"

@@ -29,13 +29,13 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pymysql
 
+from ..polling import poll
 from ..service_markers import require_service
 
 PROVIDER = "/usr/lib/galera/libgalera_smm.so"
@@ -153,18 +153,22 @@ class _Servers:
             cur.execute(f"GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'127.0.0.1'")
 
     def _wait(self, node: Node, ready, what: str, timeout: float = START_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
         last = "not reachable"
-        while time.monotonic() < deadline:
+
+        def ready_now() -> bool:
+            nonlocal last
             if node.proc is None or node.proc.poll() is not None:
                 raise ClusterError(f"node {node.index} exited while waiting for {what}:\n{node.log_tail()}")
             try:
                 if ready(node):
-                    return
+                    return True
                 last = "not yet"
             except pymysql.err.MySQLError as exc:
                 last = str(exc)
-            time.sleep(0.25)
+            return False
+
+        if poll(ready_now, timeout=timeout, interval=0.25):
+            return
         raise ClusterError(f"node {node.index}: no {what} within {timeout:g}s ({last}):\n{node.log_tail()}")
 
     def stop_node(self, node: Node, sig: int = signal.SIGTERM) -> None:
