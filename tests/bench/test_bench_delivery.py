@@ -44,6 +44,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
 
 
+@pytest.mark.slow
 def test_bench_emit_to_stored_latency_in_auto_mode(live, paths, start_daemon, report):
     backend, key = live
     configure(paths.config_file, telemetry__endpoint=backend.api, telemetry__api_key=key,

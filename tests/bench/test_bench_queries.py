@@ -111,6 +111,7 @@ def time_query(fn, sink, repeats: int) -> float:
     return statistics.median(samples)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", sink_kind_params(["sqlite", "mysql"]))
 def test_bench_dashboard_queries_scale_with_data(kind, tmp_path, report):
     small_n, big_n = scaled(full=10_000, smoke=2_000), scaled(full=1_000_000, smoke=20_000)

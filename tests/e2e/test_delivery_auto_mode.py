@@ -16,6 +16,8 @@ from ..daemon.recording_server import RecordingServer
 from ..polling import wait_until
 from .delivery_env import configure, emit_events, run_cli, start_live_backend, stored_event_ids
 
+pytestmark = pytest.mark.slow  # a daemon left running in auto mode for a minute, and for 12 s
+
 
 @pytest.fixture
 def live(tmp_path):
