@@ -14,11 +14,29 @@ from hypothesis import HealthCheck, settings
 
 from branchpy_telemetry.client.paths import TelemetryPaths, resolve_paths
 
+from .service_markers import mark_services, set_running
+
 # Property tests run on loaded 2-core CI machines: slow data generation is not a failure.
 settings.register_profile("branchpy", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("branchpy")
 
 BIN_DIR = Path(sys.executable).parent
+
+
+def pytest_collection_modifyitems(items):
+    """Marks each test with the outside services it needs (`mysql`, `browser`, `galera`) from the
+    fixtures it uses and the folder it lives in: see tests/service_markers.py."""
+    mark_services(items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item):
+    """Remembers the running test so a service helper can check the test carries its marker."""
+    set_running(item)
+    try:
+        return (yield)
+    finally:
+        set_running(None)
 
 
 def console_script(name: str) -> str:

@@ -20,6 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from ..polling import poll
+from ..service_markers import require_service
+
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--remote-debugging-pipe", "--hide-scrollbars",
          "--force-device-scale-factor=1"]
@@ -38,6 +41,7 @@ class BrowserError(AssertionError):
 
 class Browser:
     def __init__(self, profile: Path):
+        require_service("browser")
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
 
@@ -120,16 +124,15 @@ class Browser:
 
     def wait_for(self, expression: str, timeout: float = 30.0, what: str = ""):
         """Poll a JavaScript expression until it is truthy (on a deadline, never a fixed sleep)."""
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
+        def value():
             try:
-                last = self.js(expression)
+                return self.js(expression)
             except BrowserError:
-                last = None  # the page is navigating
-            if last:
-                return last
-            time.sleep(0.05)
+                return None  # the page is navigating
+
+        last = poll(value, timeout=timeout)
+        if last:
+            return last
         state = self.js("document.body && document.body.dataset.state")
         status = self.js("document.getElementById('status')?.textContent")
         raise BrowserError(f"timed out waiting for {what or expression}; state: {state!r}, "

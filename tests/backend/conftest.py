@@ -6,7 +6,8 @@ schema Structs (deterministic for a given seed); the HTTP tests reuse it.
 MySQL: the real MariaDB at BRANCHPY_TEST_MYSQL_URL (default
 mysql://root@127.0.0.1:3306/). Every test run gets its own database
 `bpt_<hex>`, dropped afterwards. An unreachable server FAILS the MySQL tests
-(never skips): start it with `sudo service mariadb start`.
+(never skips): start it with `sudo service mariadb start`. Tests that use these fixtures are
+marked `mysql` by themselves (tests/service_markers.py); deselect them with `-m "not mysql"`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from branchpy_telemetry.client.schema import (
     UsageStatistics,
 )
 from branchpy_telemetry.client.timewindow import format_ts
+
+from ..service_markers import require_service, sink_kind_params
 
 BASE_TS = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 # (category, name, attrs maker): events the bundled catalog declares, with declared attrs, so that
@@ -129,6 +132,7 @@ def _server_connect():
 
     import pymysql
 
+    require_service("mysql")
     parts = urlsplit(mysql_server_url())
     try:
         return pymysql.connect(host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
@@ -153,6 +157,7 @@ def database_connection(url: str):
 
     import pymysql
 
+    require_service("mysql")
     parts = urlsplit(url)
     return pymysql.connect(host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
                            user=unquote(parts.username or "root"), password=unquote(parts.password or ""),
@@ -183,6 +188,14 @@ def mysql_database():
     """(url, drop) of a fresh database for this test; `drop()` drops it early (failure tests)."""
     with fresh_mysql_database() as db:
         yield db
+
+
+@pytest.fixture
+def mysql_admin():
+    """An autocommit connection to the test server with no database selected (create, drop, kill)."""
+    conn = _server_connect()
+    yield conn
+    conn.close()
 
 
 @pytest.fixture
@@ -248,7 +261,7 @@ def composite_sink(tmp_path):
         yield sink
 
 
-@pytest.fixture(params=SINK_KINDS)
+@pytest.fixture(params=sink_kind_params(SINK_KINDS))
 def any_sink(request):
     """Each sink in turn (the contract suite runs once per kind)."""
     return request.getfixturevalue(f"{request.param}_sink")

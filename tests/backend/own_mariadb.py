@@ -17,11 +17,13 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pymysql
 import pytest
+
+from ..polling import poll
+from ..service_markers import require_service
 
 MARIADBD = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
 INSTALL_DB = shutil.which("mariadb-install-db") or "/usr/bin/mariadb-install-db"
@@ -52,6 +54,7 @@ class OwnMariaDB:
         return f"mysql://root@127.0.0.1:{self.port}/{database}" + (f"?{query}" if query else "")
 
     def start(self, timeout: float = 60.0) -> OwnMariaDB:
+        require_service("mysql")
         if not os.path.exists(MARIADBD) or not os.path.exists(INSTALL_DB):
             pytest.fail("mariadbd / mariadb-install-db not found: apt-get install mariadb-server",
                         pytrace=False)
@@ -76,16 +79,16 @@ class OwnMariaDB:
         pytest.fail(f"own mariadbd did not start: {self.error_log()[-2000:]}", pytrace=False)
 
     def _wait_ready(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def answered_or_exited() -> str:
             if self.proc.poll() is not None:
-                return False
+                return "exited"
             with contextlib.suppress(pymysql.err.MySQLError):
                 pymysql.connect(host="127.0.0.1", port=self.port, user="root", connect_timeout=1,
                                 read_timeout=2).close()
-                return True
-            time.sleep(0.1)
-        return False
+                return "ready"
+            return ""
+
+        return poll(answered_or_exited, timeout=timeout, interval=0.1) == "ready"
 
     def error_log(self) -> str:
         path = self.folder / "error.log"

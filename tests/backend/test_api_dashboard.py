@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import shutil
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -26,6 +25,7 @@ from branchpy_telemetry.backend.sinks.sqlite import LocalSQLiteSink
 from branchpy_telemetry.client.schema import Platform
 from branchpy_telemetry.client.timewindow import utcnow
 
+from ..polling import wait_until
 from .browser import Browser
 from .conftest import governance_id_for, make_event, make_package
 from .live_backend import start_sqlite_backend
@@ -279,15 +279,16 @@ def test_an_answer_for_filters_no_longer_shown_is_dropped(page, server, browser)
 def poll_paused(b, at_least: int, timeout: float = 20.0) -> list[str]:
     """Request ids of the Fetch.requestPaused events seen so far, waiting (on a deadline) for `at_least`."""
     ids: list[str] = []
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def enough_paused() -> bool:
         with b._cond:
-            ids += [e["params"]["requestId"] for e in b.events if e["method"] == "Fetch.requestPaused"]
+            ids.extend(e["params"]["requestId"] for e in b.events if e["method"] == "Fetch.requestPaused")
             b.events = [e for e in b.events if e["method"] != "Fetch.requestPaused"]
-        if len(ids) >= at_least:
-            return ids
-        assert time.monotonic() < deadline, f"{len(ids)} requests paused, expected {at_least}"
-        time.sleep(0.02)
+        return len(ids) >= at_least
+
+    wait_until(enough_paused, timeout=timeout, interval=0.02,
+               what=lambda: f"{at_least} paused requests ({len(ids)} so far)")
+    return ids
 
 
 def test_a_failing_call_shows_its_error_in_its_own_panel(page, server, request):

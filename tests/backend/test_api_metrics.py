@@ -4,7 +4,6 @@ by the names /health gives them; the write settings reach every member."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -20,6 +19,7 @@ from branchpy_telemetry.backend.sinks.sqlite import LocalSQLiteSink
 from branchpy_telemetry.client.errors import ConfigError
 from branchpy_telemetry.client.timewindow import utcnow
 
+from ..polling import wait_until
 from .conftest import make_package
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
@@ -43,15 +43,15 @@ def test_a_composite_reports_each_sql_member_by_its_health_name(tmp_path):
                           LocalSQLiteSink(tmp_path / "b.db")])
     try:
         sink.store_package(make_package(10), receipt="sha256:r", body_bytes=1, received_at=NOW)
-        deadline = time.monotonic() + 10  # a secondary's write may still be finishing in the background
-        while True:
-            commits = {s.labels["sink"]: s.value for s in families(render_metrics(sink))[
+
+        def commits() -> dict[str, float]:
+            return {s.labels["sink"]: s.value for s in families(render_metrics(sink))[
                 "branchpy_sink_write_commits"] if s.labels["op"] == "store_package"}
-            if commits.get("secondary2:sqlite") or time.monotonic() > deadline:
-                break
-            time.sleep(0.02)
-        assert commits == {"primary:sqlite": 1, "secondary2:sqlite": 1}
-        assert set(sink.member_health()) >= set(commits)
+
+        # a secondary's write may still be finishing in the background
+        wait_until(lambda: commits().get("secondary2:sqlite"), timeout=10, what="the secondary's commit")
+        assert commits() == {"primary:sqlite": 1, "secondary2:sqlite": 1}
+        assert set(sink.member_health()) >= set(commits())
     finally:
         sink.close()
 

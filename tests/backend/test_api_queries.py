@@ -316,7 +316,7 @@ def test_version_and_platform_count_events_and_installs(server):
     platform = ok(server, "/aggregate/platform")
     assert platform == {"os": [{"key": "linux", "events": len(EVENTS), "installs": 1}],
                         "python": [{"key": "3.11.2", "events": len(EVENTS), "installs": 1}]}
-    stats = ok(server, "/stats", **{"from": "3650d"})
+    stats = ok(server, "/stats", **{"from": format_ts(BASE_TS - timedelta(days=1))})  # before every event
     assert (stats["events"], stats["packages"], stats["installs"]) == (len(EVENTS), 2, 1)
 
 

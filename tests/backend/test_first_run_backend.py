@@ -21,7 +21,7 @@ from branchpy_telemetry.backend.sinks.mysql_schema import SCHEMA_VERSION as MYSQ
 from branchpy_telemetry.backend.sinks.sqlite_schema import SCHEMA_VERSION as SQLITE_SCHEMA
 
 from ..conftest import console_script
-from .conftest import _database_url, _server_connect
+from .conftest import _database_url
 from .live_backend import _read_line, clean_env, start_sqlite_backend
 
 
@@ -170,7 +170,7 @@ def test_log_format_json_gives_json_even_at_a_terminal(tmp_path):
 # --- 10. migrate says what it created; unknown parameters; the icon -----------------------------
 
 
-def test_migrate_of_a_mysql_database_that_does_not_exist_says_it_created_it(tmp_path):
+def test_migrate_of_a_mysql_database_that_does_not_exist_says_it_created_it(tmp_path, mysql_admin):
     name = f"bpt_fr_{os.urandom(6).hex()}"
     url = _database_url(name)
     try:
@@ -180,10 +180,8 @@ def test_migrate_of_a_mysql_database_that_does_not_exist_says_it_created_it(tmp_
                                               f"schema version 0 -> {MYSQL_SCHEMA}",
                                               f"schema version {MYSQL_SCHEMA}"]
     finally:
-        conn = _server_connect()
-        with conn.cursor() as cur:
+        with mysql_admin.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        conn.close()
 
 
 def test_an_unknown_query_parameter_is_a_400_naming_it_and_what_the_endpoint_takes(tmp_path):

@@ -28,8 +28,9 @@ def packages():
     return out
 
 
-def test_every_sink_gives_the_same_answer_to_every_query(request):
-    sinks = {kind: request.getfixturevalue(f"{kind}_sink") for kind in SINK_KINDS}
+def test_every_sink_gives_the_same_answer_to_every_query(
+        memory_sink, sqlite_sink, mysql_sink, composite_sink):
+    sinks = dict(zip(SINK_KINDS, (memory_sink, sqlite_sink, mysql_sink, composite_sink), strict=True))
     results = {}
     stream = packages()
     for kind, sink in sinks.items():
@@ -43,8 +44,9 @@ def test_every_sink_gives_the_same_answer_to_every_query(request):
         assert mismatched == [], f"{kind} disagrees with memory on {mismatched[:5]}"
 
 
-def test_listing_totals_agree_with_the_rows_after_retention_cut_through_an_hour(request):
-    sinks = {kind: request.getfixturevalue(f"{kind}_sink") for kind in SINK_KINDS}
+def test_listing_totals_agree_with_the_rows_after_retention_cut_through_an_hour(
+        memory_sink, sqlite_sink, mysql_sink, composite_sink):
+    sinks = dict(zip(SINK_KINDS, (memory_sink, sqlite_sink, mysql_sink, composite_sink), strict=True))
     cutoff = BASE_TS + timedelta(hours=13, minutes=21, seconds=5)  # mid-hour: its rollup row stays
     results = {}
     for kind, sink in sinks.items():

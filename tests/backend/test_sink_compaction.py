@@ -15,6 +15,7 @@ import pytest
 from branchpy_telemetry.backend.sinks.memory import MemorySink
 
 from ..conftest import console_script
+from ..service_markers import sink_kind_params
 from .conftest import BASE_TS, make_package
 from .sink_answers import answers
 
@@ -62,7 +63,7 @@ def assert_agree(sink, memory) -> None:
     assert [key for key in want if got[key] != want[key]] == []
 
 
-@pytest.fixture(params=["sqlite", "mysql"])
+@pytest.fixture(params=sink_kind_params(["sqlite", "mysql"]))
 def sql_sink(request):
     sink = request.getfixturevalue(f"{request.param}_sink")
     sink.configure_writes(shards=16)
@@ -128,12 +129,14 @@ def test_purge_folds_the_rows_older_than_compact_older_than(tmp_path):
         striped = sum(old for old, _ in shard_rows(sink, datetime.now(UTC)).values())
     finally:
         sink.close()
-    done = subprocess.run([console_script("branchpy-telemetry-backend"), "purge", "--older-than", "3650d",
+    # a retention longer than the data's age on any date: nothing is deleted, only folded
+    keep = f"{(datetime.now(UTC) - BASE_TS).days + 365}d"
+    done = subprocess.run([console_script("branchpy-telemetry-backend"), "purge", "--older-than", keep,
                            "--compact-older-than", "1h", "--json", "--db", url],
                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert (report["deleted"], report["compacted"]) == (0, striped) and striped > 0
-    text = subprocess.run([console_script("branchpy-telemetry-backend"), "purge", "--older-than", "3650d",
+    text = subprocess.run([console_script("branchpy-telemetry-backend"), "purge", "--older-than", keep,
                            "--db", url], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert text.stdout.splitlines()[1].startswith("folded 0 striped aggregate rows older than ")

@@ -18,6 +18,7 @@ from branchpy_telemetry.backend.sinks.memory import MemorySink
 from branchpy_telemetry.backend.sinks.mysql import MySQLTelemetrySink
 from branchpy_telemetry.backend.sinks.sqlite import LocalSQLiteSink
 
+from ..polling import wait_until
 from .conftest import make_package, mysql_server_url
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -25,13 +26,6 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 def store(sink, package):
     return sink.store_package(package, receipt="sha256:r", body_bytes=10, received_at=NOW)
-
-
-def wait_until(predicate, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.02)
 
 
 def test_writes_reach_every_child_and_reads_come_from_the_primary(tmp_path):

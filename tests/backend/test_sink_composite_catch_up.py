@@ -22,6 +22,7 @@ from branchpy_telemetry.backend.sinks.composite_backlog import SecondaryBacklog
 from branchpy_telemetry.backend.sinks.mysql import MySQLTelemetrySink
 from branchpy_telemetry.backend.sinks.sqlite import LocalSQLiteSink
 
+from ..polling import wait_until
 from .conftest import make_package
 from .live_backend import clean_env, start_backend
 from .own_mariadb import OwnMariaDB
@@ -31,13 +32,6 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 def store(sink, package):
     return sink.store_package(package, receipt="sha256:r", body_bytes=10, received_at=NOW)
-
-
-def wait_until(predicate, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what} not reached in {timeout}s"
-        time.sleep(0.05)
 
 
 def backlog_rows(path) -> dict[str, int]:
@@ -167,7 +161,8 @@ def test_serve_reports_a_stopped_secondary_behind_and_catches_up_after_a_restart
         wait_until(lambda: not backlog_rows(backlog), what="package 1 on the secondary")
         mariadb.stop()
         assert [upload(server, seed) for seed in range(2, 8)] == [201] * 6  # the primary decides
-        wait_until(lambda: secondary_state().get("behind") == 6, what=f"behind 6 ({secondary_state()})")
+        wait_until(lambda: secondary_state().get("behind") == 6,
+                   what=lambda: f"behind 6 ({secondary_state()})")
         assert secondary_state() == {"ok": False, "kind": "mysql", "state": "down", "behind": 6}
         assert requests.get(server.api + "/health", timeout=10).json()["status"] == "degraded"
     finally:

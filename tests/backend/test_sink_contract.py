@@ -21,6 +21,7 @@ from branchpy_telemetry.backend.sinks.base import (
 )
 from branchpy_telemetry.client.timewindow import format_ts
 
+from ..service_markers import sink_kind_params
 from .conftest import BASE_TS, SINK_KINDS, governance_id_for, make_event, make_package, open_test_sink
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -58,7 +59,7 @@ def load(sink):
     return sink, [ev for p in packages for ev in p.summary.events]
 
 
-@pytest.fixture(scope="module", params=SINK_KINDS)
+@pytest.fixture(scope="module", params=sink_kind_params(SINK_KINDS))
 def loaded(request, tmp_path_factory):
     """A loaded sink shared by the read-only tests of this module (one per kind)."""
     with open_test_sink(request.param, tmp_path_factory.mktemp(request.param)) as sink:

@@ -16,7 +16,7 @@ from branchpy_telemetry.backend.sinks import mysql_schema
 from branchpy_telemetry.backend.sinks.base import EventFilter, SinkError, TimeRange
 from branchpy_telemetry.backend.sinks.mysql import MySQLTelemetrySink
 
-from .conftest import _database_url, _server_connect, make_event, make_package
+from .conftest import _database_url, make_event, make_package
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
 
@@ -89,9 +89,8 @@ def test_a_database_from_a_newer_version_is_refused(mysql_url):
         MySQLTelemetrySink.from_url(mysql_url)
 
 
-def test_migrate_creates_a_missing_database_and_health_reports_an_unmigrated_one():
+def test_migrate_creates_a_missing_database_and_health_reports_an_unmigrated_one(mysql_admin):
     name = f"bpt_{uuid.uuid4().hex[:12]}"
-    admin = _server_connect()
     try:
         unmigrated = MySQLTelemetrySink.from_url(_database_url(name), migrate=False)
         assert unmigrated.health().ok is False
@@ -101,9 +100,8 @@ def test_migrate_creates_a_missing_database_and_health_reports_an_unmigrated_one
         sink.close()
         unmigrated.close()
     finally:
-        with admin.cursor() as cur:
+        with mysql_admin.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        admin.close()
 
 
 def test_an_unreachable_server_is_a_sink_error():
@@ -115,16 +113,14 @@ def test_an_unreachable_server_is_a_sink_error():
     assert isinstance(info.value.__cause__, pymysql.err.OperationalError)
 
 
-def test_a_killed_connection_is_replaced_on_checkout(mysql_url):
+def test_a_killed_connection_is_replaced_on_checkout(mysql_url, mysql_admin):
     sink = MySQLTelemetrySink.from_url(mysql_url, pool_size=1)
     try:
         with sink.pool.connection() as conn, conn.cursor() as cur:
             cur.execute("SELECT CONNECTION_ID()")
             victim = cur.fetchone()[0]
-        admin = _server_connect()
-        with admin.cursor() as cur:
+        with mysql_admin.cursor() as cur:
             cur.execute(f"KILL {int(victim)}")
-        admin.close()
         assert sink.stats().events == 0  # pinged, found dead, reconnected
     finally:
         sink.close()

@@ -16,6 +16,7 @@ from branchpy_telemetry.backend.sinks.mysql import MySQLTelemetrySink
 from branchpy_telemetry.backend.sinks.sqlite import LocalSQLiteSink
 from branchpy_telemetry.backend.sinks.usage_types import UsageFilter
 
+from ..service_markers import sink_kind_params
 from .conftest import BASE_TS, fresh_mysql_database, make_package, session_id_for
 
 FILTERS = {
@@ -33,7 +34,7 @@ FILTERS = {
 RANGE = TimeRange(start=BASE_TS + timedelta(minutes=30), end=BASE_TS + timedelta(days=2, hours=5))
 
 
-@pytest.fixture(scope="module", params=["sqlite", "mysql"])
+@pytest.fixture(scope="module", params=sink_kind_params(["sqlite", "mysql"]))
 def sql_sink(request, tmp_path_factory):
     """10,000 events over ~5 hours: enough rows that the planners choose indexes for real."""
     with contextlib.ExitStack() as stack:

@@ -44,6 +44,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
 
 
+@pytest.mark.slow
 def test_bench_emit_to_stored_latency_in_auto_mode(live, paths, start_daemon, report):
     backend, key = live
     configure(paths.config_file, telemetry__endpoint=backend.api, telemetry__api_key=key,
@@ -64,7 +65,7 @@ def test_bench_emit_to_stored_latency_in_auto_mode(live, paths, start_daemon, re
         now = time.monotonic()
         for event_id in set(stored_event_ids(backend)) & (set(emitted) - set(stored_at)):
             stored_at[event_id] = now
-        time.sleep(0.05)
+        time.sleep(0.05)  # deliberate pause: the sampling step of the latency measurement
     assert len(stored_at) == n, f"only {len(stored_at)} of {n} events stored"
     latencies = sorted(stored_at[i] - emitted[i] for i in emitted)
     report(f"emit -> stored in the backend, auto mode, interval {INTERVAL_S:g}s (+10% jitter), {n} events",
@@ -83,7 +84,7 @@ def test_bench_daemon_idle_cpu_and_rss_over_a_minute(live, paths, start_daemon, 
     baseline = subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({seconds + 30})"],
                                 env=subprocess_env)
     try:
-        time.sleep(1.0)  # let both settle after start-up
+        time.sleep(1.0)  # deliberate pause: both settle after start-up before idle CPU is measured
         pids = {"branchpy-telemetryd (auto, 10s)": daemon.proc.pid,
                 "python sleeping (baseline)": baseline.pid}
         cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
@@ -92,7 +93,7 @@ def test_bench_daemon_idle_cpu_and_rss_over_a_minute(live, paths, start_daemon, 
         while time.monotonic() - t0 < seconds:
             for name, pid in pids.items():
                 rss[name].append(process_rss_bytes(pid))
-            time.sleep(0.5)
+            time.sleep(0.5)  # deliberate pause: the RSS sampling step
         elapsed = time.monotonic() - t0
         rows = []
         for name, pid in pids.items():

@@ -19,6 +19,7 @@ from branchpy_telemetry.backend.sinks.registry import open_sink
 from branchpy_telemetry.backend.sinks.rollups import event_rows
 
 from ..backend.conftest import fresh_mysql_database, make_package
+from ..service_markers import sink_kind_params
 from .conftest import scaled
 from .ingest_baseline import raw_insert_rows
 
@@ -35,7 +36,7 @@ def store_seconds(url: str, package) -> float:
         sink.close()
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "mysql"])
+@pytest.mark.parametrize("kind", sink_kind_params(["sqlite", "mysql"]))
 def test_bench_store_package_vs_raw_driver(kind, tmp_path, report):
     package = make_package(scaled(full=15_000, smoke=2_000), seed=9)  # ~5 MB of JSON at full size
     rows = event_rows(package)

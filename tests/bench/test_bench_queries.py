@@ -30,6 +30,7 @@ from branchpy_telemetry.client.schema import SanitizedEvent
 from branchpy_telemetry.client.timewindow import format_ts
 
 from ..backend.conftest import make_package, open_test_sink
+from ..service_markers import sink_kind_params
 from .conftest import full_size, scaled
 
 pytestmark = pytest.mark.bench
@@ -110,7 +111,8 @@ def time_query(fn, sink, repeats: int) -> float:
     return statistics.median(samples)
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "mysql"])
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", sink_kind_params(["sqlite", "mysql"]))
 def test_bench_dashboard_queries_scale_with_data(kind, tmp_path, report):
     small_n, big_n = scaled(full=10_000, smoke=2_000), scaled(full=1_000_000, smoke=20_000)
     repeats = scaled(full=15, smoke=3)

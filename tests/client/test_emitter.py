@@ -76,7 +76,7 @@ def test_track_records_ok_status_monotonic_duration_and_attrs_filled_inside(path
     emitter = Emitter(paths)
     with track("analyze", attrs={"flag_json": True}, emitter=emitter) as t:
         t.attrs["files_scanned"] = 120
-        time.sleep(0.02)  # the measured work, not synchronisation
+        time.sleep(0.02)  # deliberate pause: the measured work (track() reads the real monotonic clock)
     [line] = lines(paths)
     assert line["category"] == "command" and line["name"] == "analyze" and line["status"] == "ok"
     assert 20 <= line["duration_ms"] < 5000

@@ -72,6 +72,7 @@ def test_a_failing_run_is_reported_and_counted_and_the_daemon_keeps_serving(path
     assert daemon.proc.poll() is None
 
 
+@pytest.mark.slow
 def test_sigterm_during_a_hanging_scheduled_upload_stops_within_seconds_and_keeps_the_package(
         paths, start_daemon):
     from . import recording_server as rs

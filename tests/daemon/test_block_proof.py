@@ -22,6 +22,7 @@ from branchpy_telemetry.daemon.block_proof import dirty_positions
 from ..client.test_privacy_properties import TS, UUID, near_clean_records, policy
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, database=None)
 @given(block=st.lists(near_clean_records(), max_size=30))
 def test_the_block_proof_agrees_with_the_record_proof(block):
@@ -31,6 +32,7 @@ def test_the_block_proof_agrees_with_the_record_proof(block):
     assert python_dirty_positions(block, policy()) == expected
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, database=None)
 @given(block=st.lists(near_clean_records(), max_size=30))
 def test_the_compiled_loop_and_the_python_loop_find_the_same_records(block):

@@ -11,6 +11,8 @@ from branchpy_telemetry.client.spool import ACTIVE_NAME, list_spool_files, rotat
 from branchpy_telemetry.daemon.delivery_lock import DeliveryLock
 from branchpy_telemetry.daemon.housekeeping import run_housekeeping
 
+from ..polling import poll, wait_until
+
 SMALL_FILES = {"telemetry": {"rotation": {"max_file_mb": 0.001}}}  # about 1 KB
 
 
@@ -23,12 +25,8 @@ def _emit(paths, n: int) -> None:
 
 def _wait_for_a_rotated_file(paths, timeout: float = 20.0) -> bool:
     """Poll the spool (every 50 ms, up to `timeout` seconds) until a rotated file is there."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(p.name != ACTIVE_NAME for p in list_spool_files(paths.spool_dir)):
-            return True
-        time.sleep(0.05)
-    return False
+    return poll(lambda: any(p.name != ACTIVE_NAME for p in list_spool_files(paths.spool_dir)),
+                timeout=timeout)
 
 
 def test_an_oversized_active_file_is_rotated(paths):
@@ -63,7 +61,8 @@ def test_a_manual_mode_daemon_rotates_by_size_without_any_delivery(paths, start_
     paths.config_file.write_text("[telemetry.rotation]\nmax_file_mb = 0.001\n")
     daemon = start_daemon("--idle-timeout", "0", "--housekeeping-interval", "0.2")
     _emit(paths, 20)
-    assert _wait_for_a_rotated_file(paths), "never rotated the oversized spool file:\n" + daemon.log_text()
+    wait_until(lambda: any(p.name != ACTIVE_NAME for p in list_spool_files(paths.spool_dir)), timeout=20,
+               what=lambda: "the daemon's rotation of the oversized spool file:\n" + daemon.log_text())
     assert daemon.call("status")["mode"] == "manual"
 
 

@@ -265,7 +265,7 @@ def test_requests_keep_a_manual_daemon_alive_past_its_idle_timeout(start_daemon)
     deadline = time.monotonic() + 2.0  # twice the idle timeout, kept busy
     while time.monotonic() < deadline:
         assert daemon.call("status")["mode"] == "manual"
-        time.sleep(0.3)
+        time.sleep(0.3)  # deliberate pause: requests spaced out over twice the idle timeout
     assert daemon.proc.poll() is None
     assert daemon.proc.wait(15) == 0  # and it still idles out afterwards
 

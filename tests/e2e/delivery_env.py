@@ -27,7 +27,7 @@ EMITTER = textwrap.dedent("""
     ids = []
     for i in range(n):
         if pause and i % 50 == 0:
-            time.sleep(pause)
+            time.sleep(pause)  # deliberate pause: the events are spread over the run
         rec = build_event("command", "analyze", duration_ms=float(i % 97) + 0.5, status="ok",
                           attrs={"workers": worker + 1, "files_scanned": i})
         if not write_event(rec):

@@ -10,6 +10,8 @@ import stat
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from branchpy_telemetry.client.log_file import GENERATIONS, MAX_BYTES
 
 from ..conftest import console_script
@@ -29,6 +31,7 @@ def fill(log: Path, marker: str) -> None:
     log.chmod(0o600)
 
 
+@pytest.mark.slow
 def test_the_log_of_a_daemon_the_cli_started_rotates_and_keeps_three_generations(subprocess_env, paths):
     paths.log_dir.mkdir(parents=True, exist_ok=True)
     log = paths.daemon_log

@@ -13,17 +13,10 @@ import pytest
 from branchpy_telemetry.daemon.ledger import read_history
 
 from ..daemon.recording_server import RecordingServer
+from ..polling import wait_until
 from .delivery_env import configure, emit_events, run_cli, start_live_backend, stored_event_ids
 
-
-def wait_until(predicate, timeout: float, every: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    return predicate()
+pytestmark = pytest.mark.slow  # a daemon left running in auto mode for a minute, and for 12 s
 
 
 @pytest.fixture
@@ -46,13 +39,13 @@ def test_auto_mode_10s_for_a_minute_delivers_every_event_emitted_meanwhile(
     started = time.monotonic()
     while time.monotonic() - started < 55:
         emitted += emit_events(subprocess_env, tmp_path, 20)
-        time.sleep(4)
+        time.sleep(4)  # deliberate pause: events emitted all through the minute the daemon runs
     everything = set(emitted)
 
     def all_stored():
         return everything <= set(stored_event_ids(backend))
 
-    assert wait_until(all_stored, timeout=30), "auto mode did not deliver everything"
+    wait_until(all_stored, timeout=30, interval=0.5, what="auto mode's delivery of every event")
     stored = Counter(i for i in stored_event_ids(backend) if i in everything)
     assert set(stored.values()) == {1} and len(stored) == len(emitted)
 
@@ -62,8 +55,8 @@ def test_auto_mode_10s_for_a_minute_delivers_every_event_emitted_meanwhile(
         status = daemon.call("status")
         return status if status["counters"]["uploaded"] >= len(emitted) else None
 
-    status = wait_until(counted, timeout=30)
-    assert status, "the daemon did not count what the backend stored"
+    status = wait_until(counted, timeout=30, interval=0.5,
+                        what="the daemon's count of what the backend stored")
     assert status["auto"]["runs"]["runs"] >= 5 and status["auto"]["runs"]["failures"] == 0
     assert status["auto"]["last_run"]["ok"] is True and status["auto"]["next_run"]
     assert status["counters"]["uploaded"] == len(emitted) and status["outbox"]["packages"] == 0

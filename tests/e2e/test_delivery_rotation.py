@@ -45,7 +45,7 @@ def write_like_the_extension(folder) -> list[str]:
         if (i + 1) % EXTENSION_ROTATE_EVERY == 0:
             current.rename(folder / f"archive-{i // EXTENSION_ROTATE_EVERY}.jsonl")
         if i % 10 == 0:
-            time.sleep(0.01)  # spread over the emitters' run, so renames meet delivery runs
+            time.sleep(0.01)  # deliberate pause: spread over the emitters' run, so renames meet delivery runs
     return ids
 
 

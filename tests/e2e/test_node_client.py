@@ -39,6 +39,7 @@ def node_executable() -> str:
     return node
 
 
+@pytest.mark.slow
 def test_node_client_suite_passes_and_every_message_matches_the_schema(tmp_path):
     log = tmp_path / "protocol.jsonl"
     env = {k: v for k, v in os.environ.items()

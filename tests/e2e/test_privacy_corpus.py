@@ -80,6 +80,7 @@ FORMS = {s.id: search_forms(s.value) for s in SENSITIVE}
 TAGS = {tag(s.id, p): (s.id, p) for s in SENSITIVE for p in EXPORT_POSITIONS}
 TAGS.update({tag(b.id, p): (b.id, p) for b in BENIGN for p in BENIGN_POSITIONS})
 MAX_REQUESTS = 6000
+pytestmark = pytest.mark.slow  # the shared run (emit, export, upload every planted value) takes ~30 s
 ERROR_FRAMES = ("{}", "could not open {}", "permission denied for user {}: access refused",
                 "connection to '{}' failed after 3 retries")
 

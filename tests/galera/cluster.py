@@ -29,12 +29,14 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pymysql
+
+from ..polling import poll
+from ..service_markers import require_service
 
 PROVIDER = "/usr/lib/galera/libgalera_smm.so"
 USER = "bpt"  # a TCP account created on node 1 (replicated): the nodes' root only logs in on the socket
@@ -151,18 +153,22 @@ class _Servers:
             cur.execute(f"GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'127.0.0.1'")
 
     def _wait(self, node: Node, ready, what: str, timeout: float = START_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
         last = "not reachable"
-        while time.monotonic() < deadline:
+
+        def ready_now() -> bool:
+            nonlocal last
             if node.proc is None or node.proc.poll() is not None:
                 raise ClusterError(f"node {node.index} exited while waiting for {what}:\n{node.log_tail()}")
             try:
                 if ready(node):
-                    return
+                    return True
                 last = "not yet"
             except pymysql.err.MySQLError as exc:
                 last = str(exc)
-            time.sleep(0.25)
+            return False
+
+        if poll(ready_now, timeout=timeout, interval=0.25):
+            return
         raise ClusterError(f"node {node.index}: no {what} within {timeout:g}s ({last}):\n{node.log_tail()}")
 
     def stop_node(self, node: Node, sig: int = signal.SIGTERM) -> None:
@@ -202,6 +208,7 @@ class GaleraCluster(_Servers):
 
     @classmethod
     def start(cls, size: int = 3) -> GaleraCluster:
+        require_service("galera")
         cluster = cls(size)
         try:
             cluster._install(cluster.nodes[0])
@@ -289,6 +296,7 @@ class StandaloneServer(_Servers):
 
     @classmethod
     def start(cls) -> StandaloneServer:
+        require_service("galera")
         server = cls()
         try:
             server._install(server.node)

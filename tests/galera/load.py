@@ -29,6 +29,7 @@ from branchpy_telemetry.client.schema import TelemetryPackage
 
 from ..backend.conftest import BASE_TS, governance_id_for, make_package
 from ..backend.live_backend import LiveBackend, clean_env, start_backend
+from ..polling import wait_until
 
 UPLOAD_HEADERS = {"Content-Type": "application/json"}
 
@@ -148,11 +149,7 @@ def read(instance: LiveBackend, path: str, **params) -> object:
 
 def wait_for(predicate, timeout: float, what: str) -> None:
     """Poll `predicate()` until true; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.2)
+    wait_until(predicate, timeout=timeout, what=what, interval=0.2)
 
 
 def cpu_seconds(pids: list[int]) -> float:

@@ -17,10 +17,11 @@ import pwd
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from ..polling import poll
 
 FAKE_ROUTER = r'''
 import os, socket, sys, threading
@@ -97,12 +98,11 @@ class FakeRouter:
         self.where, self.record = where, record
         self.proc = subprocess.Popen([*as_other_user(), python_for_other_user(), "-c", FAKE_ROUTER, where,
                                       str(record)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 20
-        while not Path(str(record) + ".ready").exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError(f"the fake router did not start: {self.proc.stderr.read()!r}")
-            time.sleep(0.02)
+        ready = Path(str(record) + ".ready")
+        poll(lambda: ready.exists() or self.proc.poll() is not None, timeout=20)
+        if not ready.exists():
+            self.stop()
+            raise AssertionError(f"the fake router did not start: {self.proc.stderr.read()!r}")
 
     def received(self) -> bytes:
         return self.record.read_bytes()

@@ -25,6 +25,7 @@ from branchpy_telemetry.daemon.uploader import upload_package
 from ..backend.conftest import make_package
 from ..backend.live_backend import clean_env, start_backend
 from ..backend.own_mariadb import OwnMariaDB
+from ..polling import wait_until
 
 pytestmark = pytest.mark.mysql
 
@@ -82,10 +83,8 @@ def test_a_frozen_database_gives_503s_in_seconds_and_the_backend_recovers(tmp_pa
             assert package.exists()  # the client's policy: keep it, send it again after Retry-After
         finally:
             mariadb.thaw()
-        deadline = time.monotonic() + 20
-        while health(server).status_code != 200:
-            assert time.monotonic() < deadline, "the backend did not recover after the database came back"
-            time.sleep(0.2)
+        wait_until(lambda: health(server).status_code == 200, timeout=20, interval=0.2,
+                   what="the backend's recovery after the database came back")
         assert upload(server, 3).status_code == 201
         stats = requests.get(server.api + "/stats", headers=server.headers("read"), timeout=10).json()
         assert stats["packages"] == 2  # nothing half-written during the freeze

@@ -131,6 +131,7 @@ def hostile_bodies() -> list[tuple[str, bytes, dict[str, str]]]:
     ]
 
 
+@pytest.mark.slow
 def test_a_battery_of_hostile_bodies_never_gets_a_5xx_nor_grows_memory(server):
     bodies = hostile_bodies()
     rounds = int(os.environ.get("BRANCHPY_FUZZ_ROUNDS", "10"))

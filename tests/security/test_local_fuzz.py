@@ -35,6 +35,7 @@ def peak_rss_mib(pid: int) -> float:
         return next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmHWM:"))
 
 
+@pytest.mark.slow
 def test_60000_malformed_control_frames_are_each_answered_with_memory_flat(running_daemon):
     context = zmq.Context()
     sock = context.socket(zmq.DEALER)

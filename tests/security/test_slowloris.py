@@ -22,6 +22,7 @@ import requests
 
 from ..backend.conftest import make_package
 from ..backend.live_backend import start_sqlite_backend
+from ..polling import wait_until
 from .conftest import connect, read_response, status_of
 
 SLOW_CONNECTIONS = 150
@@ -38,6 +39,7 @@ class Slowloris:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.feed, daemon=True)
         self.send_errors = 0
+        self.rounds = 0  # feeding rounds done: the attack is established once it has fed
 
     def __enter__(self) -> Slowloris:
         for i in range(self.count):
@@ -56,6 +58,7 @@ class Slowloris:
         n = 0
         while not self._stop.wait(self.interval_s):
             n += 1
+            self.rounds = n
             for kind, sock in self.sockets:
                 try:
                     if kind == "headers":
@@ -64,6 +67,11 @@ class Slowloris:
                         sock.sendall(b" ")
                 except OSError:
                     self.send_errors += 1
+
+    def wait_feeding(self, rounds: int = 2) -> None:
+        """Returns once every connection is open and has been fed `rounds` times."""
+        wait_until(lambda: self.rounds >= rounds, timeout=10 + rounds * self.interval_s,
+                   what=f"{rounds} feeding rounds of the attack")
 
     def still_open(self) -> int:
         """Connections the server has not closed (no EOF, no reset, nothing to read)."""
@@ -119,7 +127,7 @@ def test_150_slow_connections_do_not_keep_anyone_else_out(tmp_path):
     server = start_sqlite_backend(tmp_path)
     try:
         with Slowloris(server, SLOW_CONNECTIONS) as attack:
-            time.sleep(1.0)  # the attack is established and feeding (a real attacker's steady state)
+            attack.wait_feeding()  # a real attacker's steady state
             results = normal_traffic(server)
             open_during = attack.still_open()
         assert all(status in (200, 201) for _, status in results), results
@@ -134,8 +142,8 @@ def test_150_slow_connections_do_not_keep_anyone_else_out(tmp_path):
 def test_control_the_same_attack_locks_clients_out_at_waitress_default_limit(tmp_path):
     server = start_sqlite_backend(tmp_path, connection_limit="100")
     try:
-        with Slowloris(server, SLOW_CONNECTIONS):
-            time.sleep(1.0)
+        with Slowloris(server, SLOW_CONNECTIONS) as attack:
+            attack.wait_feeding()
             elapsed, response = timed(lambda: requests.get(server.api + "/health", timeout=2.0))
         assert response is None, "with 100 slots and 150 slow clients a normal request must not get through"
     finally:
@@ -164,7 +172,7 @@ def test_headers_that_never_finish_get_408_after_the_header_deadline(strict_serv
         sock = stack.enter_context(connect(strict_server))
         sock.sendall(b"GET /api/telemetry/health HTTP/1.1\r\nHost: x\r\n")
         for i in range(3):  # keeps sending: inactivity alone would never close it
-            time.sleep(0.5)
+            time.sleep(0.5)  # deliberate pause: a slow client's pace
             sock.sendall(b"X-Slow-%d: 1\r\n" % i)
         elapsed = expect_408(sock, within_s=6.0)
         assert elapsed < 5.0
@@ -179,7 +187,7 @@ def test_a_body_slower_than_the_minimum_rate_gets_408(strict_server):
         while time.monotonic() - started < 3.0:  # 100 B/s against a 1000 B/s minimum
             sock.sendall(b" " * 50)
             sent += 50
-            time.sleep(0.5)
+            time.sleep(0.5)  # deliberate pause: a slow client's pace
         expect_408(sock, within_s=6.0)
 
 
@@ -192,5 +200,5 @@ def test_a_body_at_an_acceptable_rate_is_not_cut_off(strict_server):
         step = 800  # 1600 B/s: above the 1000 B/s minimum, and slower than the 2 s grace for this body
         for i in range(0, len(body), step):
             sock.sendall(body[i:i + step])
-            time.sleep(0.5)
+            time.sleep(0.5)  # deliberate pause: a slow client's pace
         assert status_of(read_response(sock)) == 201
