@@ -13,11 +13,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from branchpy_telemetry.client.ipc import DEFAULT_RETRIES, DEFAULT_TIMEOUT
 from branchpy_telemetry.client.spool import ACTIVE_NAME
 
 BIN = Path(sys.executable).parent
 QUICK_BUDGET_S = DEFAULT_TIMEOUT * DEFAULT_RETRIES  # every try of a quick command, one after another
+
+pytestmark = pytest.mark.slow  # holds the spool lock past the quick budget: about 17 s
 
 
 def test_rotate_waiting_on_a_held_spool_lock_past_the_quick_budget_answers_in_cli_and_bridge(
