@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Flask, request
 
-from .context import current_context
+from branchpy_telemetry.backend.context import current_context
 
 # endpoint -> why it is public
 PUBLIC_ENDPOINTS: dict[str, str] = {

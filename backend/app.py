@@ -13,14 +13,14 @@ from pathlib import Path
 import structlog
 from flask import Flask, g, request
 
-from .access import init_access
-from .api import meta, metrics, queries, upload
-from .api.params import init_parameter_check
-from .context import EXTENSION_NAME, BackendContext
-from .dashboard import bp as dashboard_bp
-from .errors import register_error_handlers
-from .settings import BackendSettings
-from .sinks.base import Sink
+from branchpy_telemetry.backend.access import init_access
+from branchpy_telemetry.backend.api import meta, metrics, queries, upload
+from branchpy_telemetry.backend.api.params import init_parameter_check
+from branchpy_telemetry.backend.context import EXTENSION_NAME, BackendContext
+from branchpy_telemetry.backend.dashboard import bp as dashboard_bp
+from branchpy_telemetry.backend.errors import register_error_handlers
+from branchpy_telemetry.backend.settings import BackendSettings
+from branchpy_telemetry.backend.sinks.base import Sink
 
 API_PREFIX = "/api/telemetry"
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -51,8 +51,8 @@ def create_app(settings: BackendSettings | None = None, sink: Sink | None = None
 
 
 def open_configured_sink(settings: BackendSettings) -> Sink:
-    from .sinks.members import configure_writes
-    from .sinks.registry import DEFAULT_DB_URL, open_sinks
+    from branchpy_telemetry.backend.sinks.members import configure_writes
+    from branchpy_telemetry.backend.sinks.registry import DEFAULT_DB_URL, open_sinks
 
     sink = open_sinks(settings.db_urls or [DEFAULT_DB_URL], backlog_path=settings.secondary_backlog)
     configure_writes(sink, shards=settings.write_shards, retry_deadline_s=settings.write_retry_deadline_s)

@@ -23,11 +23,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 
-from branchpy_telemetry.client.timewindow import format_ts
-
-from .errors import ForbiddenError, RateLimitedError, UnauthorizedError
-from .ratelimit import TokenBucketLimiter, retry_after_header
-from .sinks.base import ApiKeyRecord, Sink
+from branchpy_telemetry.backend.errors import ForbiddenError, RateLimitedError, UnauthorizedError
+from branchpy_telemetry.backend.ratelimit import TokenBucketLimiter, retry_after_header
+from branchpy_telemetry.backend.sinks.base import ApiKeyRecord, Sink
+from branchpy_telemetry.client.contracts.timewindow import format_ts
 
 Scope = Literal["ingest", "read", "admin"]
 SCOPES: tuple[str, ...] = ("ingest", "read", "admin")

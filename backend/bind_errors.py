@@ -12,7 +12,7 @@ import json
 import urllib.error
 import urllib.request
 
-from branchpy_telemetry.client.errors import ListenError
+from branchpy_telemetry.client.contracts.errors import ListenError
 
 HEALTH_PROBE_TIMEOUT_S = 1.0
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator, Mapping
 
-from .errors import (
+from branchpy_telemetry.backend.errors import (
     BadEncodingError,
     BadRequestError,
     IncompleteBodyError,

@@ -13,11 +13,10 @@ from datetime import datetime
 
 import msgspec
 
-from branchpy_telemetry.client.timewindow import format_ts
-
-from .sinks import rollups as R
-from .sinks.base import Sink, Stats, TimelineBucket
-from .sinks.usage_types import UsageFilter, UsageGroup
+from branchpy_telemetry.backend.sinks import rollups as R
+from branchpy_telemetry.backend.sinks.base import Sink, Stats, TimelineBucket
+from branchpy_telemetry.backend.sinks.usage_types import UsageFilter, UsageGroup
+from branchpy_telemetry.client.contracts.timewindow import format_ts
 
 PERCENTILES = (0.5, 0.95)
 

@@ -15,15 +15,19 @@ from collections.abc import Callable
 import msgspec
 import structlog
 
-from branchpy_telemetry.client.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, TelemetryError
-from branchpy_telemetry.client.logging_setup import LOG_FORMATS, LOG_LEVELS, default_level, setup_logging
-from branchpy_telemetry.client.timewindow import format_ts, parse_duration, utcnow
-
-from .auth import SCOPES, generate_key
-from .local_stack import cmd_up
-from .service_install import add_install_parser
-from .settings import BackendSettings, load_backend_settings, parse_targets
-from .sinks.base import Sink, SinkError
+from branchpy_telemetry.backend.auth import SCOPES, generate_key
+from branchpy_telemetry.backend.local_stack import cmd_up
+from branchpy_telemetry.backend.service_install import add_install_parser
+from branchpy_telemetry.backend.settings import BackendSettings, load_backend_settings, parse_targets
+from branchpy_telemetry.backend.sinks.base import Sink, SinkError
+from branchpy_telemetry.client.contracts.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, TelemetryError
+from branchpy_telemetry.client.contracts.timewindow import format_ts, parse_duration, utcnow
+from branchpy_telemetry.client.infra.logging_setup import (
+    LOG_FORMATS,
+    LOG_LEVELS,
+    default_level,
+    setup_logging,
+)
 
 log = structlog.get_logger("backend.cli")
 # command-line flags that set a BackendSettings field of the same name
@@ -154,7 +158,7 @@ def _fail(code: str, message: str, hint: str | None, exit_code: int) -> int:
 
 
 def _with_sink(settings: BackendSettings, body: Callable[[Sink], int]) -> int:
-    from .app import open_configured_sink
+    from branchpy_telemetry.backend.app import open_configured_sink
 
     sink = open_configured_sink(settings)
     try:
@@ -168,7 +172,7 @@ def _with_sink(settings: BackendSettings, body: Callable[[Sink], int]) -> int:
 def announce_schema_changes(sink: Sink) -> None:
     """What opening the sinks created or upgraded: a `note:` for a person at a terminal, a log
     event for a service (whose stderr carries only log lines)."""
-    from branchpy_telemetry.client.logging_setup import is_terminal
+    from branchpy_telemetry.client.infra.logging_setup import is_terminal
 
     for note in schema_notes(sink):
         if is_terminal():
@@ -179,7 +183,7 @@ def announce_schema_changes(sink: Sink) -> None:
 
 def schema_notes(sink: Sink) -> list[str]:
     """What opening (and migrating) the configured sinks changed, each named by its member."""
-    from .sinks.members import sink_members
+    from branchpy_telemetry.backend.sinks.members import sink_members
 
     members = sink_members(sink)
     prefix = len(members) > 1
@@ -188,8 +192,8 @@ def schema_notes(sink: Sink) -> list[str]:
 
 
 def cmd_serve(args, settings: BackendSettings) -> int:
-    from .app import create_app, open_configured_sink
-    from .wsgi_server import ServerLimits, serve, stop_on_signals
+    from branchpy_telemetry.backend.app import create_app, open_configured_sink
+    from branchpy_telemetry.backend.wsgi_server import ServerLimits, serve, stop_on_signals
 
     if args.workers < 1:
         return _fail("bad_arguments", "--workers must be >= 1", None, EXIT_USAGE)
@@ -265,7 +269,7 @@ def cmd_keys_revoke(args, settings: BackendSettings) -> int:
 
 
 def cmd_purge(args, settings: BackendSettings) -> int:
-    from .sinks.members import sink_members
+    from branchpy_telemetry.backend.sinks.members import sink_members
 
     age = parse_duration(args.older_than)
     compact_age = parse_duration(args.compact_older_than)
@@ -293,7 +297,7 @@ def cmd_purge(args, settings: BackendSettings) -> int:
 
 def cmd_migrate(args, settings: BackendSettings) -> int:
     """Create what is missing (the database itself included) and upgrade the schema, saying which."""
-    from .app import open_configured_sink
+    from branchpy_telemetry.backend.app import open_configured_sink
 
     sink = open_configured_sink(settings)  # opening migrates already; migrate() again is a no-op check
     try:

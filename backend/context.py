@@ -13,14 +13,13 @@ import msgspec
 import structlog
 from flask import Response, current_app, g, request
 
-from branchpy_telemetry.client.catalog import Catalog, load_catalog
-
-from .auth import KeyAuthenticator, key_from_headers
-from .errors import RateLimitedError
-from .health_probe import HealthProbe
-from .ratelimit import TokenBucketLimiter, retry_after_header
-from .settings import BackendSettings
-from .sinks.base import ApiKeyRecord, Sink
+from branchpy_telemetry.backend.auth import KeyAuthenticator, key_from_headers
+from branchpy_telemetry.backend.errors import RateLimitedError
+from branchpy_telemetry.backend.health_probe import HealthProbe
+from branchpy_telemetry.backend.ratelimit import TokenBucketLimiter, retry_after_header
+from branchpy_telemetry.backend.settings import BackendSettings
+from branchpy_telemetry.backend.sinks.base import ApiKeyRecord, Sink
+from branchpy_telemetry.client.contracts.catalog import Catalog, load_catalog
 
 EXTENSION_NAME = "branchpy_telemetry"
 _encoder = msgspec.json.Encoder()

@@ -12,7 +12,7 @@ import structlog
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from .sinks.base import InvalidPackageError, SinkBusyError, SinkError
+from branchpy_telemetry.backend.sinks.base import InvalidPackageError, SinkBusyError, SinkError
 
 log = structlog.get_logger("backend.errors")
 

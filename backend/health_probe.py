@@ -15,7 +15,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 import structlog
 
-from .sinks.base import Sink, SinkHealth
+from branchpy_telemetry.backend.sinks.base import Sink, SinkHealth
 
 log = structlog.get_logger("backend.health")
 

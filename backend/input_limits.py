@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import msgspec
 
-from branchpy_telemetry.client.limits import MAX_ATTR_KEY_LENGTH, MAX_ATTRS_PER_EVENT, MAX_JSON_DEPTH
-from branchpy_telemetry.client.schema import TelemetryPackage
-
-from .errors import BadJsonError, JsonTooDeepError, LimitExceededError
+from branchpy_telemetry.backend.errors import BadJsonError, JsonTooDeepError, LimitExceededError
+from branchpy_telemetry.client.contracts.limits import (
+    MAX_ATTR_KEY_LENGTH,
+    MAX_ATTRS_PER_EVENT,
+    MAX_JSON_DEPTH,
+)
+from branchpy_telemetry.client.contracts.schema import TelemetryPackage
 
 MAX_REPORTED = 100
 

@@ -18,31 +18,30 @@ from pathlib import Path
 import msgspec
 import structlog
 
-from branchpy_telemetry.client.atomic_write import write_atomic
-from branchpy_telemetry.client.errors import TelemetryError
-from branchpy_telemetry.client.paths import TelemetryPaths, ensure_private_dir, resolve_paths
-from branchpy_telemetry.client.timewindow import utcnow
-
-from .auth import generate_key, hash_key
-from .settings import BackendSettings
-from .sinks.base import Sink
+from branchpy_telemetry.backend.auth import generate_key, hash_key
+from branchpy_telemetry.backend.settings import BackendSettings
+from branchpy_telemetry.backend.sinks.base import Sink
+from branchpy_telemetry.client.contracts.errors import TelemetryError
+from branchpy_telemetry.client.contracts.paths import TelemetryPaths, ensure_private_dir, resolve_paths
+from branchpy_telemetry.client.contracts.timewindow import utcnow
+from branchpy_telemetry.client.infra.atomic_write import write_atomic
 
 log = structlog.get_logger("backend.up")
 
 
 def cmd_up(args, settings: BackendSettings) -> int:
-    from .app import create_app, open_configured_sink
-    from .wsgi_server import ServerLimits, serve, stop_on_signals
+    from branchpy_telemetry.backend.app import create_app, open_configured_sink
+    from branchpy_telemetry.backend.wsgi_server import ServerLimits, serve, stop_on_signals
 
     paths = resolve_paths()
     if settings.catalog is None:  # store by the catalog the daemon exports by
-        from branchpy_telemetry.client.config import load_config
+        from branchpy_telemetry.client.contracts.config import load_config
 
         settings = msgspec.structs.replace(settings, catalog=load_config(paths.config_file).telemetry.catalog)
     sink = open_configured_sink(settings)
     stop_on_signals()
     try:
-        from .cli import announce_schema_changes
+        from branchpy_telemetry.backend.cli import announce_schema_changes
 
         announce_schema_changes(sink)
         sink.migrate()
@@ -87,8 +86,8 @@ def ensure_local_keys(sink: Sink, paths: TelemetryPaths) -> dict[str, str]:
 
 def connect_daemon(paths: TelemetryPaths, endpoint: str, ingest_key: str, *, start: bool) -> str:
     """Point the daemon at this backend (persisted in the user's config)."""
-    from branchpy_telemetry.client.daemon_launcher import require_daemon
-    from branchpy_telemetry.client.transport import open_control_client
+    from branchpy_telemetry.client.contracts.transport import open_control_client
+    from branchpy_telemetry.client.thin.daemon_launcher import require_daemon
 
     try:
         require_daemon(paths, start=start)

@@ -12,9 +12,9 @@ always present.
 
 from __future__ import annotations
 
-from .sinks.base import Sink
-from .sinks.members import sink_members
-from .sinks.write_retry import CAUSES
+from branchpy_telemetry.backend.sinks.base import Sink
+from branchpy_telemetry.backend.sinks.members import sink_members
+from branchpy_telemetry.backend.sinks.write_retry import CAUSES
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 ALWAYS_SHOWN_OP = "store_package"

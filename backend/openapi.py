@@ -14,13 +14,21 @@ from typing import Any
 
 import msgspec
 
-from branchpy_telemetry.client.event import CATEGORIES, SOURCES
-from branchpy_telemetry.client.limits import MAX_ATTR_KEY_LENGTH, MAX_ATTRS_PER_EVENT, MAX_JSON_DEPTH
-from branchpy_telemetry.client.schema import SCHEMA_VERSION, TelemetryPackage
-
-from .api.params import MAX_TEXT_PARAM, RFC3339_REGEX, WINDOW_REGEX
-from .errors import JsonTooDeepError, LimitExceededError, PrivacyViolationError, SchemaInvalidError
-from .sinks import base
+from branchpy_telemetry.backend.api.params import MAX_TEXT_PARAM, RFC3339_REGEX, WINDOW_REGEX
+from branchpy_telemetry.backend.errors import (
+    JsonTooDeepError,
+    LimitExceededError,
+    PrivacyViolationError,
+    SchemaInvalidError,
+)
+from branchpy_telemetry.backend.sinks import base
+from branchpy_telemetry.client.contracts.event import CATEGORIES, SOURCES
+from branchpy_telemetry.client.contracts.limits import (
+    MAX_ATTR_KEY_LENGTH,
+    MAX_ATTRS_PER_EVENT,
+    MAX_JSON_DEPTH,
+)
+from branchpy_telemetry.client.contracts.schema import SCHEMA_VERSION, TelemetryPackage
 
 REF = "#/components/schemas/{name}"
 
@@ -77,10 +85,8 @@ _ERRORS = {
 
 def _routes() -> list[tuple[str, str, str, str | None, list[dict], object, dict[str, str]]]:
     """(path, method, summary, scope, parameters, 2xx body type, extra error statuses)."""
-    from branchpy_telemetry.client.catalog import CatalogDescription
-
-    from .api.meta import HealthReport
-    from .api.queries import (
+    from branchpy_telemetry.backend.api.meta import HealthReport
+    from branchpy_telemetry.backend.api.queries import (
         EVENTS_PER_PAGE,
         MAX_PAGE,
         MAX_PER_PAGE,
@@ -88,9 +94,10 @@ def _routes() -> list[tuple[str, str, str, str | None, list[dict], object, dict[
         SESSIONS_LIMIT,
         TIMELINE_BUCKETS,
     )
-    from .api.upload import UploadReceipt
-    from .breakdowns import KeyUsage, NameReport, PlatformReport, VersionDay
-    from .slo import SloReport
+    from branchpy_telemetry.backend.api.upload import UploadReceipt
+    from branchpy_telemetry.backend.breakdowns import KeyUsage, NameReport, PlatformReport, VersionDay
+    from branchpy_telemetry.backend.slo import SloReport
+    from branchpy_telemetry.client.contracts.catalog import CatalogDescription
 
     cats = {"type": "string", "enum": list(CATEGORIES)}
     srcs = {"type": "string", "enum": list(SOURCES)}

@@ -44,15 +44,15 @@ from __future__ import annotations
 
 import msgspec
 
-from branchpy_telemetry.client.credential_shapes import MIN_SECRET_LENGTH, secret_value_rule
-from branchpy_telemetry.client.privacy import (
+from branchpy_telemetry.client.contracts.credential_shapes import MIN_SECRET_LENGTH, secret_value_rule
+from branchpy_telemetry.client.contracts.privacy import (
     MAX_STRING_LENGTH,
     TRIGGER_CHARS,
     attr_key_rule,
     check_string,
 )
-from branchpy_telemetry.client.redaction import find_violations
-from branchpy_telemetry.client.schema import TelemetryPackage
+from branchpy_telemetry.client.contracts.redaction import find_violations
+from branchpy_telemetry.client.contracts.schema import TelemetryPackage
 
 # Bytes a clean body may consist of: printable ASCII except the rules' trigger characters
 # (`privacy.TRIGGER_CHARS`, the one definition every fast path derives from), plus JSON's

@@ -5,9 +5,9 @@
 
 - `openapi.json`: the HTTP API, as `GET /api/telemetry/openapi.json` serves it (backend/openapi.py);
 - `package.schema.json`: the package, as `branchpy telemetry schema` and `GET /schema` publish it
-  (the `TelemetryPackage` Struct in client/schema.py);
+  (the `TelemetryPackage` Struct in client/contracts/schema.py);
 - `catalog.schema.json`: the structure of an event catalog file (the `CatalogFile` Struct in
-  client/catalog.py), for editors that validate TOML against a JSON Schema.
+  client/contracts/catalog.py), for editors that validate TOML against a JSON Schema.
 
 Each document is the same dict the code builds, written as indented JSON with a final newline, so a
 change to a Struct shows up as a diff of these files. tests/backend/test_published_schemas.py fails
@@ -28,19 +28,19 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
 def openapi_document() -> dict:
-    from .openapi import build_openapi
+    from branchpy_telemetry.backend.openapi import build_openapi
 
     return build_openapi()
 
 
 def package_schema_document() -> dict:
-    from branchpy_telemetry.client.schema import package_json_schema
+    from branchpy_telemetry.client.contracts.schema import package_json_schema
 
     return package_json_schema()
 
 
 def catalog_schema_document() -> dict:
-    from branchpy_telemetry.client.catalog import CATALOG_FORMAT, CatalogFile
+    from branchpy_telemetry.client.contracts.catalog import CATALOG_FORMAT, CatalogFile
 
     schema = msgspec.json.schema(CatalogFile)
     schema["$schema"] = JSON_SCHEMA_DIALECT

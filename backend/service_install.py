@@ -15,11 +15,7 @@ import pwd
 import sys
 from pathlib import Path
 
-from branchpy_telemetry.client.atomic_write import write_atomic
-from branchpy_telemetry.client.errors import EXIT_OK, ServiceInstallError, UsageError
-from branchpy_telemetry.client.unit_text import run_systemctl, write_unit
-
-from .service_units import (
+from branchpy_telemetry.backend.service_units import (
     BACKEND_UNIT,
     ENV_FILE,
     RETENTION_TIMER,
@@ -30,7 +26,10 @@ from .service_units import (
     render_units,
     unreadable_by_others,
 )
-from .sinks.registry import redact_url
+from branchpy_telemetry.backend.sinks.registry import redact_url
+from branchpy_telemetry.client.contracts.errors import EXIT_OK, ServiceInstallError, UsageError
+from branchpy_telemetry.client.infra.atomic_write import write_atomic
+from branchpy_telemetry.client.infra.unit_text import run_systemctl, write_unit
 
 SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
 NEW_USER_HINT = "create a service user: sudo useradd --system --no-create-home NAME"

@@ -19,7 +19,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from branchpy_telemetry.client.unit_text import command_line, documentation_links
+from branchpy_telemetry.client.infra.unit_text import command_line, documentation_links
 
 BACKEND_UNIT = "branchpy-telemetry-backend.service"
 RETENTION_UNIT = "branchpy-telemetry-retention.service"

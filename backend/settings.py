@@ -13,10 +13,9 @@ from datetime import timedelta
 
 import msgspec
 
-from branchpy_telemetry.client.errors import ConfigError
-from branchpy_telemetry.client.timewindow import parse_duration
-
-from .sinks.shards import DEFAULT_WRITE_SHARDS, MAX_WRITE_SHARDS
+from branchpy_telemetry.backend.sinks.shards import DEFAULT_WRITE_SHARDS, MAX_WRITE_SHARDS
+from branchpy_telemetry.client.contracts.errors import ConfigError
+from branchpy_telemetry.client.contracts.timewindow import parse_duration
 
 ENV_PREFIX = "BRANCHPY_TELEMETRY_BACKEND_"
 # BRANCHPY_TELEMETRY_BACKEND_DB names the database used when no `--db` is given.

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import msgspec
 
-from branchpy_telemetry.client.timewindow import format_ts
-
-from .sinks.base import LatencySummary, Sink, TimeRange
-from .sinks.usage_types import UsageFilter
+from branchpy_telemetry.backend.sinks.base import LatencySummary, Sink, TimeRange
+from branchpy_telemetry.backend.sinks.usage_types import UsageFilter
+from branchpy_telemetry.client.contracts.timewindow import format_ts
 
 
 class CommandSlo(msgspec.Struct, kw_only=True):

@@ -37,7 +37,13 @@ from waitress.server import MultiSocketServer, TcpWSGIServer
 from waitress.task import ErrorTask, ThreadedTaskDispatcher
 from waitress.utilities import Error
 
-from .errors import ApiError, BadRequestError, PayloadTooLargeError, RequestTimeoutError, error_envelope_bytes
+from branchpy_telemetry.backend.errors import (
+    ApiError,
+    BadRequestError,
+    PayloadTooLargeError,
+    RequestTimeoutError,
+    error_envelope_bytes,
+)
 
 log = structlog.get_logger("backend.server")
 
@@ -207,7 +213,7 @@ def serve(app, *, host: str, port: int, threads: int, max_body_bytes: int | None
         server = create_server(app, host=host, port=port, threads=threads, max_body_bytes=max_body_bytes,
                                limits=limits)
     except OSError as exc:
-        from .bind_errors import bind_error
+        from branchpy_telemetry.backend.bind_errors import bind_error
 
         raise bind_error(exc, host, port) from None
     if on_ready is not None:

@@ -1,10 +1,17 @@
-"""branchpy_telemetry.client: the contracts shared by every part, and the emitter.
+"""branchpy_telemetry.client: everything that is not the daemon or the backend.
 
-    from branchpy_telemetry.client import emit, track
+    contracts/  what both ends share (catalog, privacy rules, schemas, protocol, config, paths)
+    infra/      plumbing with no contract (atomic writes, file locks, logging)
+    emitter/    what runs inside BranchPy: emit(), track(), the spool
+    thin/       the thin clients: the CLI and the VS Code bridge
+    vscode/     the Node client for VS Code extensions
 
-The emitter is imported on first use (PEP 562 `__getattr__`), not when the
-package is: thin clients (`branchpy telemetry status`, the bridge) import
-this package too and must start fast.
+BranchPy's code writes `from branchpy_telemetry.client import emit, track`.
+Those two (and the emitter's other public names) are the one re-export in the
+product, kept lazy on purpose (PEP 562 `__getattr__`): the thin clients import
+this package too and must start fast, and importing the emitter eagerly
+doubled the CLI's start-up import time. The names live in
+client/emitter/emit.py and client/emitter/tracking.py.
 """
 
 from __future__ import annotations
@@ -14,17 +21,17 @@ from typing import TYPE_CHECKING, Any
 __all__ = ["Emitter", "build_event", "emit", "emitter_stats", "track", "write_event"]
 
 if TYPE_CHECKING:
-    from .emitter import Emitter, build_event, emit, emitter_stats, write_event
-    from .tracking import track
+    from branchpy_telemetry.client.emitter.emit import Emitter, build_event, emit, emitter_stats, write_event
+    from branchpy_telemetry.client.emitter.tracking import track
 
 
 def __getattr__(name: str) -> Any:
     if name == "track":
-        from .tracking import track
+        from branchpy_telemetry.client.emitter.tracking import track
 
         return track
     if name in __all__:
-        from . import emitter
+        from branchpy_telemetry.client.emitter import emit as emitter
 
         return getattr(emitter, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

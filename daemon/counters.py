@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from branchpy_telemetry.client.atomic_write import write_atomic
-from branchpy_telemetry.client.file_lock import locked
+from branchpy_telemetry.client.infra.atomic_write import write_atomic
+from branchpy_telemetry.client.infra.file_lock import locked
 
 
 class CounterStore:

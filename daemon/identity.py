@@ -24,10 +24,10 @@ from typing import Any
 import msgspec
 import structlog
 
-from ..client.atomic_write import AtomicFile
-from ..client.errors import StorageError
-from ..client.paths import TelemetryPaths, ensure_private_dir
-from ..client.timewindow import format_ts, utcnow
+from branchpy_telemetry.client.contracts.errors import StorageError
+from branchpy_telemetry.client.contracts.paths import TelemetryPaths, ensure_private_dir
+from branchpy_telemetry.client.contracts.timewindow import format_ts, utcnow
+from branchpy_telemetry.client.infra.atomic_write import AtomicFile
 
 log = structlog.get_logger(__name__)
 

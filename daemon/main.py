@@ -16,17 +16,21 @@ from pathlib import Path
 
 import structlog
 
-from branchpy_telemetry.client.config import load_config
-from branchpy_telemetry.client.errors import TelemetryError
-from branchpy_telemetry.client.logging_setup import LOG_FORMATS, LOG_LEVELS, default_level, setup_logging
-from branchpy_telemetry.client.paths import TelemetryPaths, ensure_private_dir, resolve_paths
-from branchpy_telemetry.client.socket_dir import claim_run_dir
-from branchpy_telemetry.client.transport import describe
-from branchpy_telemetry.client.version import package_version
-
-from .context import DaemonContext
-from .housekeeping import DEFAULT_INTERVAL_S as DEFAULT_HOUSEKEEPING_S
-from .lock import AlreadyRunningError, InstanceLock
+from branchpy_telemetry.client.contracts.config import load_config
+from branchpy_telemetry.client.contracts.errors import TelemetryError
+from branchpy_telemetry.client.contracts.paths import TelemetryPaths, ensure_private_dir, resolve_paths
+from branchpy_telemetry.client.contracts.socket_dir import claim_run_dir
+from branchpy_telemetry.client.contracts.transport import describe
+from branchpy_telemetry.client.contracts.version import package_version
+from branchpy_telemetry.client.infra.logging_setup import (
+    LOG_FORMATS,
+    LOG_LEVELS,
+    default_level,
+    setup_logging,
+)
+from branchpy_telemetry.daemon.control.context import DaemonContext
+from branchpy_telemetry.daemon.control.lock import AlreadyRunningError, InstanceLock
+from branchpy_telemetry.daemon.scheduling.housekeeping import DEFAULT_INTERVAL_S as DEFAULT_HOUSEKEEPING_S
 
 EXIT_OK, EXIT_START_FAILED, EXIT_USAGE, EXIT_ALREADY_RUNNING = 0, 1, 2, 3
 DEFAULT_IDLE_TIMEOUT = 600.0
@@ -90,10 +94,9 @@ def serve(paths: TelemetryPaths, config, idle_timeout: float,
           housekeeping_interval: float = DEFAULT_HOUSEKEEPING_S) -> int:
     import zmq
 
-    from branchpy_telemetry.client.commands import BACKGROUND_COMMANDS
-
-    from .handlers import REGISTRY
-    from .server import ControlServer
+    from branchpy_telemetry.client.contracts.commands import BACKGROUND_COMMANDS
+    from branchpy_telemetry.daemon.control.handlers import REGISTRY
+    from branchpy_telemetry.daemon.control.server import ControlServer
 
     daemon = DaemonContext(paths=paths, config=config, version=package_version(), idle_timeout=idle_timeout,
                            housekeeping_interval_s=housekeeping_interval)
@@ -132,10 +135,10 @@ def serve(paths: TelemetryPaths, config, idle_timeout: float,
 def start_delivery(daemon: DaemonContext, server) -> None:
     """Crash leftovers swept from the outbox, the schedule (housekeeping; auto mode if configured),
     READY=1 for systemd, WATCHDOG=1 from the loop."""
-    from .auto_job import open_outbox
-    from .counters import CounterStore
-    from .schedule import apply_schedule
-    from .sd_notify import WatchdogPinger, notify_ready
+    from branchpy_telemetry.daemon.control.schedule import apply_schedule
+    from branchpy_telemetry.daemon.control.sd_notify import WatchdogPinger, notify_ready
+    from branchpy_telemetry.daemon.counters import CounterStore
+    from branchpy_telemetry.daemon.scheduling.auto_job import open_outbox
 
     paths = daemon.paths
     try:
@@ -156,8 +159,8 @@ def start_delivery(daemon: DaemonContext, server) -> None:
 def stop_delivery(daemon: DaemonContext) -> None:
     """STOPPING=1, then stop the scheduler; a run still going after a few seconds is abandoned
     (exactly-once survives that: the ledger is written before a package leaves the outbox)."""
-    from .schedule import stop_schedule
-    from .sd_notify import notify_stopping
+    from branchpy_telemetry.daemon.control.schedule import stop_schedule
+    from branchpy_telemetry.daemon.control.sd_notify import notify_stopping
 
     notify_stopping()
     if not stop_schedule(daemon):
@@ -168,7 +171,7 @@ def prepare_folders(paths: TelemetryPaths) -> None:
     """Create what the daemon needs; fail now (exit 1) rather than on the first request.
 
     The run folder must be this user's own (created 0700, never a symlink or
-    another user's folder, never chmod'ed through a link): client/socket_dir.py.
+    another user's folder, never chmod'ed through a link): client/contracts/socket_dir.py.
     """
     claim_run_dir(paths)
     for folder in (paths.data_dir, paths.spool_dir, paths.outbox_dir):

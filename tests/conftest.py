@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from branchpy_telemetry.client.paths import TelemetryPaths, resolve_paths
+from branchpy_telemetry.client.contracts.paths import TelemetryPaths, resolve_paths
 
 from .service_markers import mark_services, set_running
 
@@ -115,13 +115,13 @@ class DaemonProcess:
         self.paths = paths
 
     def call(self, cmd: str, args: dict | None = None, *, timeout: float = 10.0):
-        from branchpy_telemetry.client.transport import open_control_client
+        from branchpy_telemetry.client.contracts.transport import open_control_client
 
         with open_control_client(self.paths, timeout=timeout, retries=1) as client:
             return client.call(cmd, args)
 
     def request(self, cmd: str, args: dict | None = None, *, timeout: float = 10.0):
-        from branchpy_telemetry.client.transport import open_control_client
+        from branchpy_telemetry.client.contracts.transport import open_control_client
 
         with open_control_client(self.paths, timeout=timeout, retries=1) as client:
             return client.request(cmd, args)
@@ -152,7 +152,7 @@ def start_daemon(subprocess_env, paths):
     """Factory: start_daemon("--idle-timeout", "5") -> a listening DaemonProcess (stopped at teardown)."""
     import subprocess
 
-    from branchpy_telemetry.client.daemon_launcher import wait_until_listening
+    from branchpy_telemetry.client.thin.daemon_launcher import wait_until_listening
 
     started: list[DaemonProcess] = []
 

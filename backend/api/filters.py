@@ -7,10 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from branchpy_telemetry.client.event import CATEGORIES, SOURCES
-
-from ..sinks.usage_types import UsageFilter
-from .params import get_choice, get_range, get_text
+from branchpy_telemetry.backend.api.params import get_choice, get_range, get_text
+from branchpy_telemetry.backend.sinks.usage_types import UsageFilter
+from branchpy_telemetry.client.contracts.event import CATEGORIES, SOURCES
 
 FIELD_PARAMS = ("category", "source", "name", "version", "os", "python")
 

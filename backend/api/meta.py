@@ -6,13 +6,12 @@ import msgspec
 import structlog
 from flask import Blueprint
 
-from branchpy_telemetry.client.catalog import describe_catalog
-from branchpy_telemetry.client.schema import SUPPORTED_SCHEMA_VERSIONS, package_json_schema
-from branchpy_telemetry.client.timewindow import utcnow
-
-from ..context import current_context, respond
-from ..openapi import build_openapi
-from ..sinks.base import HealthState, SinkHealth
+from branchpy_telemetry.backend.context import current_context, respond
+from branchpy_telemetry.backend.openapi import build_openapi
+from branchpy_telemetry.backend.sinks.base import HealthState, SinkHealth
+from branchpy_telemetry.client.contracts.catalog import describe_catalog
+from branchpy_telemetry.client.contracts.schema import SUPPORTED_SCHEMA_VERSIONS, package_json_schema
+from branchpy_telemetry.client.contracts.timewindow import utcnow
 
 bp = Blueprint("meta", __name__)
 log = structlog.get_logger("backend.health")

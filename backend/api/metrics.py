@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from ..context import current_context
-from ..metrics_text import CONTENT_TYPE, render_metrics
+from branchpy_telemetry.backend.context import current_context
+from branchpy_telemetry.backend.metrics_text import CONTENT_TYPE, render_metrics
 
 bp = Blueprint("metrics", __name__)
 

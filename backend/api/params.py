@@ -13,11 +13,10 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from branchpy_telemetry.client.errors import UsageError
-from branchpy_telemetry.client.timewindow import parse_duration, parse_time
-
-from ..errors import BadParameterError
-from ..sinks.base import TimeRange
+from branchpy_telemetry.backend.errors import BadParameterError
+from branchpy_telemetry.backend.sinks.base import TimeRange
+from branchpy_telemetry.client.contracts.errors import UsageError
+from branchpy_telemetry.client.contracts.timewindow import parse_duration, parse_time
 
 MAX_TEXT_PARAM = 200
 # `from` / `to`: a window back from now (a number and a unit) or an RFC 3339 date-time
@@ -117,7 +116,7 @@ def accepted_parameters(path: str, method: str) -> frozenset[str]:
 
 @functools.cache
 def _parameters_by_route() -> dict[tuple[str, str], frozenset[str]]:
-    from ..openapi import build_openapi
+    from branchpy_telemetry.backend.openapi import build_openapi
 
     return {(path, method): frozenset(p["name"] for p in op.get("parameters", []) if p.get("in") == "query")
             for path, operations in build_openapi()["paths"].items() for method, op in operations.items()}

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from branchpy_telemetry.client.event import CATEGORIES, SOURCES
-from branchpy_telemetry.client.timewindow import utcnow
-
-from .. import breakdowns as B
-from ..context import current_context, respond
-from ..sinks import rollups as R
-from ..sinks.base import EventFilter, KeyCount
-from ..slo import command_slos, compute_slo
-from .filters import get_usage_filter, narrowed
-from .params import get_choice, get_int, get_range, get_text, get_time
+from branchpy_telemetry.backend import breakdowns as B
+from branchpy_telemetry.backend.api.filters import get_usage_filter, narrowed
+from branchpy_telemetry.backend.api.params import get_choice, get_int, get_range, get_text, get_time
+from branchpy_telemetry.backend.context import current_context, respond
+from branchpy_telemetry.backend.sinks import rollups as R
+from branchpy_telemetry.backend.sinks.base import EventFilter, KeyCount
+from branchpy_telemetry.backend.slo import command_slos, compute_slo
+from branchpy_telemetry.client.contracts.event import CATEGORIES, SOURCES
+from branchpy_telemetry.client.contracts.timewindow import utcnow
 
 bp = Blueprint("queries", __name__)
 

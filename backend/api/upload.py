@@ -27,16 +27,19 @@ import msgspec
 import structlog
 from flask import Blueprint, request
 
-from branchpy_telemetry.client.declared import filter_package
-from branchpy_telemetry.client.gc_pause import gc_paused
-from branchpy_telemetry.client.schema import TelemetryPackage, package_decoder
-from branchpy_telemetry.client.timewindow import utcnow
-
-from ..body import read_body
-from ..context import current_context, respond
-from ..errors import PrivacyViolationError, SchemaInvalidError, UnsupportedMediaTypeError
-from ..input_limits import check_package_limits, decode_json_bounded
-from ..privacy_gate import find_package_violations, find_upload_violations
+from branchpy_telemetry.backend.body import read_body
+from branchpy_telemetry.backend.context import current_context, respond
+from branchpy_telemetry.backend.errors import (
+    PrivacyViolationError,
+    SchemaInvalidError,
+    UnsupportedMediaTypeError,
+)
+from branchpy_telemetry.backend.input_limits import check_package_limits, decode_json_bounded
+from branchpy_telemetry.backend.privacy_gate import find_package_violations, find_upload_violations
+from branchpy_telemetry.client.contracts.declared import filter_package
+from branchpy_telemetry.client.contracts.schema import TelemetryPackage, package_decoder
+from branchpy_telemetry.client.contracts.timewindow import utcnow
+from branchpy_telemetry.client.infra.gc_pause import gc_paused
 
 bp = Blueprint("upload", __name__)
 log = structlog.get_logger("backend.upload")

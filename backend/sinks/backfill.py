@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import structlog
 
-from . import rollups as R
-from . import usage as U
-from . import usage_store
-from .sql_store import Dialect, upsert_rows
+from branchpy_telemetry.backend.sinks import rollups as R
+from branchpy_telemetry.backend.sinks import usage as U
+from branchpy_telemetry.backend.sinks import usage_store
+from branchpy_telemetry.backend.sinks.sql_store import Dialect, upsert_rows
 
 BACKFILL_VERSION = 3
 TABLES = ("usage_rollup", "name_hist", "error_rollup", "install_days", "upload_hour")

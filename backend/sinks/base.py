@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
-from branchpy_telemetry.client.schema import TelemetryPackage
+from branchpy_telemetry.client.contracts.schema import TelemetryPackage
 
 if TYPE_CHECKING:
-    from .usage_types import InstallCount, UsageFilter, UsageGroup
+    from branchpy_telemetry.backend.sinks.usage_types import InstallCount, UsageFilter, UsageGroup
 
 
 class SinkError(Exception):

@@ -21,10 +21,16 @@ from __future__ import annotations
 
 import operator
 
-from . import histogram
-from . import rollups as R
-from . import usage as U
-from .sql_store import ERROR_COLUMNS, Dialect, chunks, read_locked, upsert_rows
+from branchpy_telemetry.backend.sinks import histogram
+from branchpy_telemetry.backend.sinks import rollups as R
+from branchpy_telemetry.backend.sinks import usage as U
+from branchpy_telemetry.backend.sinks.sql_store import (
+    ERROR_COLUMNS,
+    Dialect,
+    chunks,
+    read_locked,
+    upsert_rows,
+)
 
 # Additive tables keyed by hour: (natural key, the column holding the hour, summed columns, columns
 # keeping their maximum, columns keeping their minimum).

@@ -32,11 +32,10 @@ from urllib.parse import urlsplit
 import msgspec
 import structlog
 
-from branchpy_telemetry.client.schema import TelemetryPackage, package_decoder, package_encoder
-from branchpy_telemetry.client.timewindow import format_ts, parse_time
-
-from .base import InvalidPackageError, Sink, SinkHealth, StoreResult
-from .composite_backlog import PendingPackage, SecondaryBacklog
+from branchpy_telemetry.backend.sinks.base import InvalidPackageError, Sink, SinkHealth, StoreResult
+from branchpy_telemetry.backend.sinks.composite_backlog import PendingPackage, SecondaryBacklog
+from branchpy_telemetry.client.contracts.schema import TelemetryPackage, package_decoder, package_encoder
+from branchpy_telemetry.client.contracts.timewindow import format_ts, parse_time
 
 log = structlog.get_logger("backend.sinks.composite")
 

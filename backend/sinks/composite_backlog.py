@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .base import SinkError
+from branchpy_telemetry.backend.sinks.base import SinkError
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS pending (seq INTEGER PRIMARY KEY AUTOINCREMENT, member TEXT NOT NULL,

@@ -13,9 +13,9 @@ shards, not the number of groups.
 
 from __future__ import annotations
 
-from . import rollups as R
-from .base import RecentError
-from .sql_store import ERROR_COLUMNS, IN_CHUNK, chunks, qmarks
+from branchpy_telemetry.backend.sinks import rollups as R
+from branchpy_telemetry.backend.sinks.base import RecentError
+from branchpy_telemetry.backend.sinks.sql_store import ERROR_COLUMNS, IN_CHUNK, chunks, qmarks
 
 _PAGE_FACTOR = 4
 

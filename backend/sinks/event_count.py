@@ -22,8 +22,8 @@ miss the events committed between its statements; at rest it is exact.
 
 from __future__ import annotations
 
-from . import rollups as R
-from .base import EventFilter
+from branchpy_telemetry.backend.sinks import rollups as R
+from branchpy_telemetry.backend.sinks.base import EventFilter
 
 _FILTER_FIELDS = ("category", "source", "name", "status", "session_id", "error_hash")
 _HOUR_US = R.HOUR * 1_000_000

@@ -4,9 +4,9 @@ of a CompositeSink (its `children`, primary first)."""
 
 from __future__ import annotations
 
-from .base import Sink
-from .shards import check_shards
-from .write_retry import RetryPolicy
+from branchpy_telemetry.backend.sinks.base import Sink
+from branchpy_telemetry.backend.sinks.shards import check_shards
+from branchpy_telemetry.backend.sinks.write_retry import RetryPolicy
 
 
 def sink_members(sink: Sink) -> dict[str, Sink]:

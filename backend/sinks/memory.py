@@ -12,12 +12,10 @@ from typing import Literal
 
 import msgspec
 
-from branchpy_telemetry.client.schema import TelemetryPackage
-
-from . import histogram
-from . import rollups as R
-from . import usage as U
-from .base import (
+from branchpy_telemetry.backend.sinks import histogram
+from branchpy_telemetry.backend.sinks import rollups as R
+from branchpy_telemetry.backend.sinks import usage as U
+from branchpy_telemetry.backend.sinks.base import (
     ApiKeyRecord,
     EventFilter,
     EventPage,
@@ -34,8 +32,9 @@ from .base import (
     TimelineBucket,
     TimeRange,
 )
-from .base import Sink as _Sink
-from .memory_usage import MemoryUsage
+from branchpy_telemetry.backend.sinks.base import Sink as _Sink
+from branchpy_telemetry.backend.sinks.memory_usage import MemoryUsage
+from branchpy_telemetry.client.contracts.schema import TelemetryPackage
 
 _attrs_decoder = msgspec.json.Decoder(dict)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import threading
 
-from . import histogram
-from . import rollups as R
-from . import usage as U
-from . import usage_types as T
-from .base import RecentError, TimeRange
+from branchpy_telemetry.backend.sinks import histogram
+from branchpy_telemetry.backend.sinks import rollups as R
+from branchpy_telemetry.backend.sinks import usage as U
+from branchpy_telemetry.backend.sinks import usage_types as T
+from branchpy_telemetry.backend.sinks.base import RecentError, TimeRange
 
 
 def _in(value: int, lo: int | None, hi: int | None) -> bool:

@@ -40,13 +40,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pymysql
 
-from . import mysql_schema as M
-from . import sql_store as S
-from .backfill import BACKFILL_VERSION, backfill_usage
-from .base import SinkError, SinkHealth
-from .mysql_pool import ConnectionPool, close_quietly, is_timeout
-from .registry import redact_url
-from .sql_base import SqlSink, TracingCursor
+from branchpy_telemetry.backend.sinks import mysql_schema as M
+from branchpy_telemetry.backend.sinks import sql_store as S
+from branchpy_telemetry.backend.sinks.backfill import BACKFILL_VERSION, backfill_usage
+from branchpy_telemetry.backend.sinks.base import SinkError, SinkHealth
+from branchpy_telemetry.backend.sinks.mysql_pool import ConnectionPool, close_quietly, is_timeout
+from branchpy_telemetry.backend.sinks.registry import redact_url
+from branchpy_telemetry.backend.sinks.sql_base import SqlSink, TracingCursor
 
 # Server errors after which the whole write transaction runs again (write_retry.py names the causes).
 _RETRY_CAUSES = {1213: "conflict", 1205: "lock_wait_timeout", 1062: "duplicate_key_race",

@@ -23,7 +23,7 @@ import time
 
 import pymysql
 
-from .base import SinkError
+from branchpy_telemetry.backend.sinks.base import SinkError
 
 
 def is_timeout(exc: BaseException) -> bool:

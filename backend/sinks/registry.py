@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from .base import Sink, SinkError
+from branchpy_telemetry.backend.sinks.base import Sink, SinkError
 
 log = structlog.get_logger("backend.sinks")
 
@@ -30,19 +30,19 @@ class SinkUrlError(SinkError):
 
 
 def _open_memory(url: str) -> Sink:
-    from .memory import MemorySink
+    from branchpy_telemetry.backend.sinks.memory import MemorySink
 
     return MemorySink()
 
 
 def _open_sqlite(url: str) -> Sink:
-    from .sqlite import LocalSQLiteSink
+    from branchpy_telemetry.backend.sinks.sqlite import LocalSQLiteSink
 
     return LocalSQLiteSink.from_url(url)
 
 
 def _open_mysql(url: str) -> Sink:
-    from .mysql import MySQLTelemetrySink
+    from branchpy_telemetry.backend.sinks.mysql import MySQLTelemetrySink
 
     return MySQLTelemetrySink.from_url(url)
 
@@ -87,7 +87,7 @@ def open_sinks(urls: list[str] | None, *, backlog_path: str | None = None) -> Si
                 if i == 0 or urlsplit(url).scheme.lower() not in ("mysql", "mysql+pymysql"):
                     raise
                 # a secondary server down at start: serve anyway, connect and migrate on first use
-                from .mysql import MySQLTelemetrySink
+                from branchpy_telemetry.backend.sinks.mysql import MySQLTelemetrySink
 
                 log.warning("sink.secondary_unavailable_at_start", url=redact_url(url), error=str(exc))
                 sinks.append(MySQLTelemetrySink.from_url(url, migrate="lazy"))
@@ -98,8 +98,8 @@ def open_sinks(urls: list[str] | None, *, backlog_path: str | None = None) -> Si
         raise
     if len(sinks) == 1:
         return sinks[0]
-    from .composite import CompositeSink
-    from .composite_backlog import SecondaryBacklog
+    from branchpy_telemetry.backend.sinks.composite import CompositeSink
+    from branchpy_telemetry.backend.sinks.composite_backlog import SecondaryBacklog
 
     try:
         backlog = SecondaryBacklog(backlog_path) if backlog_path else None

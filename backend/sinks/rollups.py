@@ -35,11 +35,10 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 
-from branchpy_telemetry.client.schema import TelemetryPackage
-from branchpy_telemetry.client.timewindow import format_ts
-
-from . import histogram
-from .base import InvalidPackageError, TimeRange
+from branchpy_telemetry.backend.sinks import histogram
+from branchpy_telemetry.backend.sinks.base import InvalidPackageError, TimeRange
+from branchpy_telemetry.client.contracts.schema import TelemetryPackage
+from branchpy_telemetry.client.contracts.timewindow import format_ts
 
 HOUR = 3600
 DAY = 86400

@@ -22,15 +22,12 @@ from typing import Literal
 
 import structlog
 
-from branchpy_telemetry.client.event import SOURCES
-from branchpy_telemetry.client.schema import TelemetryPackage
-
-from . import compaction as C
-from . import histogram
-from . import rollups as R
-from . import sql_store as S
-from . import usage_queries as Q
-from .base import (
+from branchpy_telemetry.backend.sinks import compaction as C
+from branchpy_telemetry.backend.sinks import histogram
+from branchpy_telemetry.backend.sinks import rollups as R
+from branchpy_telemetry.backend.sinks import sql_store as S
+from branchpy_telemetry.backend.sinks import usage_queries as Q
+from branchpy_telemetry.backend.sinks.base import (
     ApiKeyRecord,
     EventFilter,
     EventPage,
@@ -45,12 +42,14 @@ from .base import (
     TimelineBucket,
     TimeRange,
 )
-from .error_groups import recent_error_groups
-from .event_count import count_events, end_us, start_us, time_args, time_where
-from .memory import row_to_stored_event, session_row, sessions_summary
-from .shards import DEFAULT_WRITE_SHARDS, check_shards, shard_of
-from .sql_cursor import TracingCursor, hour_where, where_clause
-from .write_retry import RetryableWriteError, RetryPolicy, WriteRetrier
+from branchpy_telemetry.backend.sinks.error_groups import recent_error_groups
+from branchpy_telemetry.backend.sinks.event_count import count_events, end_us, start_us, time_args, time_where
+from branchpy_telemetry.backend.sinks.memory import row_to_stored_event, session_row, sessions_summary
+from branchpy_telemetry.backend.sinks.shards import DEFAULT_WRITE_SHARDS, check_shards, shard_of
+from branchpy_telemetry.backend.sinks.sql_cursor import TracingCursor, hour_where, where_clause
+from branchpy_telemetry.backend.sinks.write_retry import RetryableWriteError, RetryPolicy, WriteRetrier
+from branchpy_telemetry.client.contracts.event import SOURCES
+from branchpy_telemetry.client.contracts.schema import TelemetryPackage
 
 log = structlog.get_logger("backend.sinks")
 _KEY_COLUMNS = "key_id, key_hash, scope, label, created_at, revoked_at"

@@ -16,13 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from branchpy_telemetry.client.schema import TelemetryPackage
-
-from . import histogram
-from . import rollups as R
-from . import usage as U
-from .base import StoreResult
-from .shards import PURGE_SHARD
+from branchpy_telemetry.backend.sinks import histogram
+from branchpy_telemetry.backend.sinks import rollups as R
+from branchpy_telemetry.backend.sinks import usage as U
+from branchpy_telemetry.backend.sinks.base import StoreResult
+from branchpy_telemetry.backend.sinks.shards import PURGE_SHARD
+from branchpy_telemetry.client.contracts.schema import TelemetryPackage
 
 IN_CHUNK = 500  # ids per `IN (...)` lookup
 INSERT_CHUNK = 2000  # rows per executemany call (PyMySQL sends each as one multi-row INSERT)
@@ -261,4 +260,4 @@ def purge_aggregates(cur, dialect: Dialect, cut_us: int) -> None:
     cur.execute("DELETE FROM error_groups WHERE last_us < ?", (cut_us,))
 
 
-from . import usage_store  # noqa: E402 - last: it writes with this module's helpers
+from branchpy_telemetry.backend.sinks import usage_store  # noqa: E402 - last: it writes with this module's helpers

@@ -23,11 +23,11 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from . import sql_store as S
-from .backfill import BACKFILL_VERSION, backfill_usage
-from .base import SinkError, SinkHealth
-from .sql_base import SqlSink, TracingCursor
-from .sqlite_schema import MIGRATIONS, SCHEMA_VERSION, SCHEMA_VERSION_TABLE
+from branchpy_telemetry.backend.sinks import sql_store as S
+from branchpy_telemetry.backend.sinks.backfill import BACKFILL_VERSION, backfill_usage
+from branchpy_telemetry.backend.sinks.base import SinkError, SinkHealth
+from branchpy_telemetry.backend.sinks.sql_base import SqlSink, TracingCursor
+from branchpy_telemetry.backend.sinks.sqlite_schema import MIGRATIONS, SCHEMA_VERSION, SCHEMA_VERSION_TABLE
 
 
 class _SQLiteDialect(S.Dialect):

@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import msgspec
 
-from . import histogram
-from . import rollups as R
+from branchpy_telemetry.backend.sinks import histogram
+from branchpy_telemetry.backend.sinks import rollups as R
 
 DAY = R.DAY
 LEVELS = R.HIST_LEVELS

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from . import histogram
-from . import rollups as R
-from . import usage as U
-from . import usage_types as T
-from .base import RecentError, TimeRange
-from .sql_cursor import hour_where, where_clause
-from .sql_store import IN_CHUNK, chunks, qmarks
+from branchpy_telemetry.backend.sinks import histogram
+from branchpy_telemetry.backend.sinks import rollups as R
+from branchpy_telemetry.backend.sinks import usage as U
+from branchpy_telemetry.backend.sinks import usage_types as T
+from branchpy_telemetry.backend.sinks.base import RecentError, TimeRange
+from branchpy_telemetry.backend.sinks.sql_cursor import hour_where, where_clause
+from branchpy_telemetry.backend.sinks.sql_store import IN_CHUNK, chunks, qmarks
 
 _GROUPABLE = set(U.USAGE_KEYS)
 

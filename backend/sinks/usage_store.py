@@ -9,10 +9,10 @@ an upload that finds them already there writes nothing to them.
 
 from __future__ import annotations
 
-from . import histogram
-from . import rollups as R
-from . import usage as U
-from .sql_store import IN_CHUNK, Dialect, chunks, qmarks, upsert_rows
+from branchpy_telemetry.backend.sinks import histogram
+from branchpy_telemetry.backend.sinks import rollups as R
+from branchpy_telemetry.backend.sinks import usage as U
+from branchpy_telemetry.backend.sinks.sql_store import IN_CHUNK, Dialect, chunks, qmarks, upsert_rows
 
 USAGE_KEY_COLUMNS = ["level", "start", *U.USAGE_KEYS, "shard"]
 ERROR_KEY_COLUMNS = ["level", "start", *U.ERROR_KEYS, "shard"]

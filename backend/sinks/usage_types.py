@@ -11,9 +11,9 @@ from datetime import datetime
 
 import msgspec
 
-from . import rollups as R
-from .base import RecentError, TimeRange
-from .usage import USAGE_KEYS
+from branchpy_telemetry.backend.sinks import rollups as R
+from branchpy_telemetry.backend.sinks.base import RecentError, TimeRange
+from branchpy_telemetry.backend.sinks.usage import USAGE_KEYS
 
 INSTALL_KEYS = ("version", "os", "python")
 

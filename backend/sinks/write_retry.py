@@ -36,7 +36,7 @@ from typing import TypeVar
 import msgspec
 import structlog
 
-from .base import SinkBusyError
+from branchpy_telemetry.backend.sinks.base import SinkBusyError
 
 log = structlog.get_logger("backend.sinks")
 T = TypeVar("T")

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from branchpy_telemetry.client.schema import (
+from branchpy_telemetry.client.contracts.schema import (
     SCHEMA_VERSION,
     ErrorSample,
     Platform,
@@ -29,7 +29,7 @@ from branchpy_telemetry.client.schema import (
     TelemetryPackage,
     UsageStatistics,
 )
-from branchpy_telemetry.client.timewindow import format_ts
+from branchpy_telemetry.client.contracts.timewindow import format_ts
 
 from ..service_markers import require_service, sink_kind_params
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from branchpy_telemetry.client.schema import SanitizedEvent, TelemetryPackage
-from branchpy_telemetry.client.timewindow import format_ts
+from branchpy_telemetry.client.contracts.schema import SanitizedEvent, TelemetryPackage
+from branchpy_telemetry.client.contracts.timewindow import format_ts
 
 from .conftest import BASE_TS, STATUSES, event_id_for, make_package
 

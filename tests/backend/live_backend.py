@@ -23,7 +23,7 @@ from pathlib import Path
 from branchpy_telemetry.backend.auth import generate_key
 from branchpy_telemetry.backend.sinks.base import Sink
 from branchpy_telemetry.backend.sinks.registry import open_sink
-from branchpy_telemetry.client.timewindow import utcnow
+from branchpy_telemetry.client.contracts.timewindow import utcnow
 
 from ..conftest import console_script
 

@@ -13,7 +13,7 @@ from branchpy_telemetry.backend.auth import (
 )
 from branchpy_telemetry.backend.errors import ForbiddenError, UnauthorizedError
 from branchpy_telemetry.backend.sinks.memory import MemorySink
-from branchpy_telemetry.client.timewindow import utcnow
+from branchpy_telemetry.client.contracts.timewindow import utcnow
 
 
 class FakeClock:

@@ -12,7 +12,7 @@ import msgspec
 import pytest
 import requests
 
-from branchpy_telemetry.client.schema import SanitizedEvent
+from branchpy_telemetry.client.contracts.schema import SanitizedEvent
 
 from ..conftest import console_script
 from .conftest import BASE_TS, make_package

@@ -18,7 +18,7 @@ from branchpy_telemetry.backend.auth import generate_key
 from branchpy_telemetry.backend.openapi import build_openapi
 from branchpy_telemetry.backend.settings import BackendSettings
 from branchpy_telemetry.backend.sinks.memory import MemorySink
-from branchpy_telemetry.client.timewindow import format_ts, utcnow
+from branchpy_telemetry.client.contracts.timewindow import format_ts, utcnow
 
 from .conftest import make_package
 

@@ -22,8 +22,8 @@ import pytest
 import requests
 
 from branchpy_telemetry.backend.sinks.sqlite import LocalSQLiteSink
-from branchpy_telemetry.client.schema import Platform
-from branchpy_telemetry.client.timewindow import utcnow
+from branchpy_telemetry.client.contracts.schema import Platform
+from branchpy_telemetry.client.contracts.timewindow import utcnow
 
 from ..polling import wait_until
 from .browser import Browser

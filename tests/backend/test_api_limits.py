@@ -12,7 +12,7 @@ from branchpy_telemetry.backend.app import create_app
 from branchpy_telemetry.backend.auth import generate_key
 from branchpy_telemetry.backend.settings import BackendSettings
 from branchpy_telemetry.backend.sinks.memory import MemorySink
-from branchpy_telemetry.client.timewindow import utcnow
+from branchpy_telemetry.client.contracts.timewindow import utcnow
 
 from .conftest import make_package
 from .live_backend import start_sqlite_backend

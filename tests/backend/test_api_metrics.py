@@ -16,8 +16,8 @@ from branchpy_telemetry.backend.settings import load_backend_settings
 from branchpy_telemetry.backend.sinks.composite import CompositeSink
 from branchpy_telemetry.backend.sinks.memory import MemorySink
 from branchpy_telemetry.backend.sinks.sqlite import LocalSQLiteSink
-from branchpy_telemetry.client.errors import ConfigError
-from branchpy_telemetry.client.timewindow import utcnow
+from branchpy_telemetry.client.contracts.errors import ConfigError
+from branchpy_telemetry.client.contracts.timewindow import utcnow
 
 from ..polling import wait_until
 from .conftest import make_package

@@ -11,7 +11,7 @@ from branchpy_telemetry.backend.auth import generate_key
 from branchpy_telemetry.backend.openapi import build_openapi
 from branchpy_telemetry.backend.settings import BackendSettings
 from branchpy_telemetry.backend.sinks.memory import MemorySink
-from branchpy_telemetry.client.timewindow import utcnow
+from branchpy_telemetry.client.contracts.timewindow import utcnow
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 
@@ -149,8 +149,12 @@ def test_every_bounded_query_parameter_is_enforced_exactly_as_documented(app):
 
 def test_limits_and_codes_in_the_descriptions_are_the_enforced_ones():
     from branchpy_telemetry.backend.errors import JsonTooDeepError, LimitExceededError
-    from branchpy_telemetry.client.limits import MAX_ATTR_KEY_LENGTH, MAX_ATTRS_PER_EVENT, MAX_JSON_DEPTH
-    from branchpy_telemetry.client.schema import SCHEMA_VERSION
+    from branchpy_telemetry.client.contracts.limits import (
+        MAX_ATTR_KEY_LENGTH,
+        MAX_ATTRS_PER_EVENT,
+        MAX_JSON_DEPTH,
+    )
+    from branchpy_telemetry.client.contracts.schema import SCHEMA_VERSION
 
     upload = build_openapi()["paths"]["/upload"]["post"]["responses"]
     assert f"deeper than {MAX_JSON_DEPTH} levels ({JsonTooDeepError.code})" in upload["400"]["description"]

@@ -20,10 +20,10 @@ from branchpy_telemetry.backend.privacy_gate import (
     find_package_violations,
     find_upload_violations,
 )
-from branchpy_telemetry.client.credential_shapes import secret_value_rule
-from branchpy_telemetry.client.privacy import MAX_STRING_LENGTH, TRIGGER_CHARS, check_string
-from branchpy_telemetry.client.redaction import find_violations
-from branchpy_telemetry.client.schema import decode_package
+from branchpy_telemetry.client.contracts.credential_shapes import secret_value_rule
+from branchpy_telemetry.client.contracts.privacy import MAX_STRING_LENGTH, TRIGGER_CHARS, check_string
+from branchpy_telemetry.client.contracts.redaction import find_violations
+from branchpy_telemetry.client.contracts.schema import decode_package
 
 from .conftest import make_package
 
@@ -174,7 +174,7 @@ def test_the_byte_prefilter_sends_anything_else_to_the_rules(clean, text):
     assert find_upload_violations(body, decode_package(body)) == find_violations(msgspec.json.decode(body))
 
 
-# What the prefilter lets through must pass the character rules: if client/privacy.py ever flags
+# What the prefilter lets through must pass the character rules: if client/contracts/privacy.py ever flags
 # such a string for anything but a credential's shape (which `_no_secret_shapes` checks on the
 # decoded package), this fails and the trigger characters must grow.
 PLAIN_CHARS = sorted(set(SAFE_BYTES.decode()) - set('"\t\n\r'))

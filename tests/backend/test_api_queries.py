@@ -27,8 +27,8 @@ from branchpy_telemetry.backend.sinks.base import EventFilter, TimeRange
 from branchpy_telemetry.backend.sinks.memory import MemorySink
 from branchpy_telemetry.backend.sinks.usage_types import UsageFilter
 from branchpy_telemetry.backend.slo import compute_slo
-from branchpy_telemetry.client.schema import package_json_schema
-from branchpy_telemetry.client.timewindow import format_ts, parse_time, utcnow
+from branchpy_telemetry.client.contracts.schema import package_json_schema
+from branchpy_telemetry.client.contracts.timewindow import format_ts, parse_time, utcnow
 
 from .conftest import BASE_TS, make_package, session_id_for
 from .live_backend import start_sqlite_backend

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from branchpy_telemetry.backend.settings import BackendSettings, load_backend_settings
-from branchpy_telemetry.client.errors import ConfigError, UsageError
+from branchpy_telemetry.client.contracts.errors import ConfigError, UsageError
 
 
 def test_defaults():

@@ -12,7 +12,7 @@ import pytest
 from branchpy_telemetry.backend.app import create_app
 from branchpy_telemetry.backend.settings import BackendSettings
 from branchpy_telemetry.backend.sinks.memory import MemorySink
-from branchpy_telemetry.client.gc_pause import gc_paused
+from branchpy_telemetry.client.infra.gc_pause import gc_paused
 
 from .conftest import make_package
 from .live_backend import add_keys

@@ -11,7 +11,7 @@ import requests
 
 from branchpy_telemetry.backend.sinks.registry import open_sink
 from branchpy_telemetry.backend.sinks.sqlite_schema import SCHEMA_VERSION as SQLITE_SCHEMA
-from branchpy_telemetry.client.timewindow import utcnow
+from branchpy_telemetry.client.contracts.timewindow import utcnow
 
 from ..conftest import console_script
 from .conftest import make_package

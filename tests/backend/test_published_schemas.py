@@ -7,7 +7,7 @@ from pathlib import Path
 
 from branchpy_telemetry.backend import published_schemas
 from branchpy_telemetry.backend.openapi import build_openapi
-from branchpy_telemetry.client.schema import package_json_schema
+from branchpy_telemetry.client.contracts.schema import package_json_schema
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 REGENERATE = "python -m branchpy_telemetry.backend.published_schemas docs"
@@ -29,7 +29,7 @@ def test_the_catalog_schema_accepts_the_bundled_catalog_and_refuses_an_unknown_k
 
     import jsonschema
 
-    from branchpy_telemetry.client.catalog import BUNDLED_CATALOG
+    from branchpy_telemetry.client.contracts.catalog import BUNDLED_CATALOG
 
     schema = json.loads((DOCS / "catalog.schema.json").read_text())
     catalog = tomllib.loads(BUNDLED_CATALOG.read_text())

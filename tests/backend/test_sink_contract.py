@@ -19,7 +19,7 @@ from branchpy_telemetry.backend.sinks.base import (
     SinkError,
     TimeRange,
 )
-from branchpy_telemetry.client.timewindow import format_ts
+from branchpy_telemetry.client.contracts.timewindow import format_ts
 
 from ..service_markers import sink_kind_params
 from .conftest import BASE_TS, SINK_KINDS, governance_id_for, make_event, make_package, open_test_sink

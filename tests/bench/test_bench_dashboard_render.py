@@ -23,8 +23,8 @@ import msgspec
 import pytest
 
 from branchpy_telemetry.backend.sinks.sqlite import LocalSQLiteSink
-from branchpy_telemetry.client.schema import Platform, SanitizedEvent
-from branchpy_telemetry.client.timewindow import format_ts, utcnow
+from branchpy_telemetry.client.contracts.schema import Platform, SanitizedEvent
+from branchpy_telemetry.client.contracts.timewindow import format_ts, utcnow
 
 from ..backend.browser import Browser
 from ..backend.conftest import governance_id_for, make_package

@@ -18,7 +18,7 @@ import time
 import pytest
 
 from branchpy_telemetry.client import emit, emitter_stats
-from branchpy_telemetry.client.event import event_decoder
+from branchpy_telemetry.client.contracts.event import event_decoder
 
 from .conftest import scaled
 

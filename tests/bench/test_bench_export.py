@@ -33,8 +33,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from branchpy_telemetry.client.catalog import describe_catalog, load_catalog
-from branchpy_telemetry.client.event import ErrorInfo, EventRecord
+from branchpy_telemetry.client.contracts.catalog import describe_catalog, load_catalog
+from branchpy_telemetry.client.contracts.event import ErrorInfo, EventRecord
 
 from .conftest import full_size, scaled
 
@@ -52,7 +52,7 @@ DECODE_CHILD = r"""
 import json, sys, time
 from pathlib import Path
 import msgspec
-from branchpy_telemetry.client.event import EventRecord
+from branchpy_telemetry.client.contracts.event import EventRecord
 files = sorted(Path(sys.argv[1]).glob("*.jsonl"))
 decoder = msgspec.json.Decoder(EventRecord)
 start, cpu = time.perf_counter(), time.process_time()
@@ -65,9 +65,9 @@ print(json.dumps({"seconds": time.perf_counter() - start, "cpu": time.process_ti
 EXPORT_CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
-from branchpy_telemetry.client.config import load_config
-from branchpy_telemetry.client.paths import resolve_paths
-from branchpy_telemetry.daemon.exporter import export_window
+from branchpy_telemetry.client.contracts.config import load_config
+from branchpy_telemetry.client.contracts.paths import resolve_paths
+from branchpy_telemetry.daemon.export.exporter import export_window
 paths, config = resolve_paths(), load_config(None, env={})
 start, cpu = time.perf_counter(), time.process_time()
 result = export_window(paths, config, Path(sys.argv[1]), None, None)

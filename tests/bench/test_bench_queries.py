@@ -26,8 +26,8 @@ import pytest
 from branchpy_telemetry.backend import breakdowns as B
 from branchpy_telemetry.backend.sinks.base import EventFilter, TimeRange
 from branchpy_telemetry.backend.sinks.usage_types import UsageFilter
-from branchpy_telemetry.client.schema import SanitizedEvent
-from branchpy_telemetry.client.timewindow import format_ts
+from branchpy_telemetry.client.contracts.schema import SanitizedEvent
+from branchpy_telemetry.client.contracts.timewindow import format_ts
 
 from ..backend.conftest import make_package, open_test_sink
 from ..service_markers import sink_kind_params

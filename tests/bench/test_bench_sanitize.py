@@ -19,11 +19,11 @@ from datetime import date
 
 import msgspec
 
-from branchpy_telemetry.client.catalog import load_catalog
-from branchpy_telemetry.client.declared import ExportPolicy, sanitize_event
-from branchpy_telemetry.client.event import ErrorInfo, EventRecord
-from branchpy_telemetry.client.redaction import RedactionReport
-from branchpy_telemetry.daemon.block_proof import dirty_positions
+from branchpy_telemetry.client.contracts.catalog import load_catalog
+from branchpy_telemetry.client.contracts.declared import ExportPolicy, sanitize_event
+from branchpy_telemetry.client.contracts.event import ErrorInfo, EventRecord
+from branchpy_telemetry.client.contracts.redaction import RedactionReport
+from branchpy_telemetry.daemon.export.block_proof import dirty_positions
 
 from .conftest import scaled
 

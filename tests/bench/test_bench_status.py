@@ -62,10 +62,10 @@ def test_status_path_does_not_import_heavy_modules(running_daemon, subprocess_en
     """Start-up stays lean: a full `status` round trip never loads structlog, flask, apscheduler,
     requests or the emitter."""
     code = ("import sys\n"
-            "from branchpy_telemetry.client.cli import main\n"
+            "from branchpy_telemetry.client.thin.cli import main\n"
             "code = main.main(['telemetry', 'status', '--json', '--no-start'])\n"
             "heavy = ('structlog', 'flask', 'apscheduler', 'requests', 'werkzeug', "
-            "'branchpy_telemetry.client.emitter')\n"
+            "'branchpy_telemetry.client.emitter.emit')\n"
             "print('LOADED:' + ','.join(m for m in heavy if m in sys.modules), code)")
     result = subprocess.run([sys.executable, "-c", code], env=subprocess_env, capture_output=True, text=True,
                             timeout=60)

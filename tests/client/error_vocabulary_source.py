@@ -1,4 +1,6 @@
-"""How `client/error_vocabulary.txt` was made (run: python -m tests.client.error_vocabulary_source > FILE).
+"""How `client/contracts/error_vocabulary.txt` was made.
+
+Run: python -m tests.client.error_vocabulary_source > FILE
 
 The words that may stay in an error message's template are the words Python's
 own standard library uses in the messages it raises, plus the operating

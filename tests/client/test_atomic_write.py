@@ -9,7 +9,7 @@ import stat
 
 import pytest
 
-from branchpy_telemetry.client.atomic_write import AtomicFile, is_temp_file, write_atomic
+from branchpy_telemetry.client.infra.atomic_write import AtomicFile, is_temp_file, write_atomic
 
 
 def mode(path) -> int:

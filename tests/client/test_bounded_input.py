@@ -1,4 +1,4 @@
-"""Bounded parsing of untrusted JSON (client/bounded_input.py)."""
+"""Bounded parsing of untrusted JSON (client/contracts/bounded_input.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,13 @@ import io
 
 import pytest
 
-from branchpy_telemetry.client.bounded_input import decode_json, leading_id, nesting_exceeds, read_lines
-from branchpy_telemetry.client.errors import MalformedRequestError, TooLargeError
+from branchpy_telemetry.client.contracts.bounded_input import (
+    decode_json,
+    leading_id,
+    nesting_exceeds,
+    read_lines,
+)
+from branchpy_telemetry.client.contracts.errors import MalformedRequestError, TooLargeError
 
 
 @pytest.mark.parametrize("value,depth", [

@@ -10,14 +10,14 @@ from datetime import date
 import msgspec
 import pytest
 
-from branchpy_telemetry.client.catalog import (
+from branchpy_telemetry.client.contracts.catalog import (
     BUNDLED_CATALOG,
     cached_catalog,
     describe_catalog,
     load_catalog,
     parse_catalog,
 )
-from branchpy_telemetry.client.errors import CatalogInvalidError
+from branchpy_telemetry.client.contracts.errors import CatalogInvalidError
 
 HEADER = 'format = 1\nid = "test"\nrevision = "1"\n[errors]\ncode_pattern = "^T-[0-9]{3}$"\n'
 

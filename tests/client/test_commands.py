@@ -1,11 +1,11 @@
-"""The command table (client/commands.py) is the one list: every other part derives from it."""
+"""The command table (client/contracts/commands.py) is the one list: every other part derives from it."""
 
 from __future__ import annotations
 
 import pytest
 
-from branchpy_telemetry.client import commands
-from branchpy_telemetry.client.commands import (
+from branchpy_telemetry.client.contracts import commands
+from branchpy_telemetry.client.contracts.commands import (
     COMMAND_BY_BRIDGE_TYPE,
     COMMAND_NAMES,
     COMMANDS,
@@ -17,8 +17,8 @@ from branchpy_telemetry.client.commands import (
 
 
 def test_daemon_registry_and_bridge_schema_cover_exactly_the_table():
-    from branchpy_telemetry.daemon.bridge_schema import PAYLOADS
-    from branchpy_telemetry.daemon.handlers import REGISTRY
+    from branchpy_telemetry.daemon.control.bridge_schema import PAYLOADS
+    from branchpy_telemetry.daemon.control.handlers import REGISTRY
 
     assert set(REGISTRY) == set(COMMAND_NAMES)
     assert set(PAYLOADS) == set(COMMAND_BY_BRIDGE_TYPE.values())
@@ -41,7 +41,7 @@ def test_a_background_command_with_the_quick_timeout_is_refused():
 def test_every_command_the_daemon_runs_in_the_background_gets_the_long_timeout():
     """A client that waits only the quick budget would report "daemon unavailable" while the
     daemon is still at work (rotate waits up to 30 s for a write in flight)."""
-    from branchpy_telemetry.client.spool import ROTATE_LOCK_TIMEOUT_S
+    from branchpy_telemetry.client.emitter.spool import ROTATE_LOCK_TIMEOUT_S
 
     for command in COMMANDS:
         if command.background:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from branchpy_telemetry.client import config as cfg
-from branchpy_telemetry.client.errors import ConfigError
+from branchpy_telemetry.client.contracts import config as cfg
+from branchpy_telemetry.client.contracts.errors import ConfigError
 
 
 def test_defaults_match_the_documented_table():

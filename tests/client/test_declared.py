@@ -12,7 +12,7 @@ from datetime import date
 import msgspec
 import pytest
 
-from branchpy_telemetry.client.catalog import (
+from branchpy_telemetry.client.contracts.catalog import (
     DROP_EXPIRED_EVENT,
     DROP_INVALID_VALUE,
     DROP_UNDECLARED_ATTR,
@@ -20,13 +20,18 @@ from branchpy_telemetry.client.catalog import (
     load_catalog,
     parse_catalog,
 )
-from branchpy_telemetry.client.declared import RULE_KEYED_ID, ExportPolicy, filter_package, sanitize_event
-from branchpy_telemetry.client.error_hashing import hash_error_message
-from branchpy_telemetry.client.event import ErrorInfo, EventRecord, event_decoder, event_encoder
-from branchpy_telemetry.client.fixed_formats import is_ref_id, is_uuid, public_error_type
-from branchpy_telemetry.client.privacy import RULE_RAW_PATH
-from branchpy_telemetry.client.redaction import Finding, RedactionReport
-from branchpy_telemetry.client.schema import SanitizedEvent
+from branchpy_telemetry.client.contracts.declared import (
+    RULE_KEYED_ID,
+    ExportPolicy,
+    filter_package,
+    sanitize_event,
+)
+from branchpy_telemetry.client.contracts.error_hashing import hash_error_message
+from branchpy_telemetry.client.contracts.event import ErrorInfo, EventRecord, event_decoder, event_encoder
+from branchpy_telemetry.client.contracts.fixed_formats import is_ref_id, is_uuid, public_error_type
+from branchpy_telemetry.client.contracts.privacy import RULE_RAW_PATH
+from branchpy_telemetry.client.contracts.redaction import Finding, RedactionReport
+from branchpy_telemetry.client.contracts.schema import SanitizedEvent
 
 from ..backend.conftest import make_package
 
@@ -215,6 +220,6 @@ def test_the_server_returns_the_same_package_when_nothing_is_dropped():
 def test_platform_os_is_one_of_the_known_families(os_name, kept):
     import re
 
-    from branchpy_telemetry.client.fixed_formats import OS_REGEX
+    from branchpy_telemetry.client.contracts.fixed_formats import OS_REGEX
 
     assert (re.fullmatch(OS_REGEX, os_name) is not None) is kept

@@ -59,7 +59,7 @@ def missing(names, tokens: set[str]) -> list[str]:
 
 # --- cli.md -----------------------------------------------------------------------------------------
 def test_cli_md_names_every_branchpy_telemetry_command_and_option():
-    from branchpy_telemetry.client.cli.main import build_parser
+    from branchpy_telemetry.client.thin.cli.main import build_parser
 
     commands, options = parser_words(build_parser())
     tokens = code_tokens(doc("cli.md"))
@@ -79,7 +79,7 @@ def test_cli_md_names_every_option_of_the_daemon_and_the_backend():
 
 
 def test_cli_md_names_every_option_of_the_bridge(capsys):
-    from branchpy_telemetry.client.bridge import main
+    from branchpy_telemetry.client.thin.bridge import main
 
     with pytest.raises(SystemExit) as stop:
         main(["--help"])
@@ -103,10 +103,10 @@ def config_keys(struct: msgspec.Struct, prefix: str = "") -> list[str]:
 
 
 def test_cli_md_names_every_config_key_and_its_environment_variable():
-    from branchpy_telemetry.client.config import KEYS, Config, env_var_for
+    from branchpy_telemetry.client.contracts.config import KEYS, Config, env_var_for
 
     keys = config_keys(Config())
-    assert sorted(keys) == sorted(KEYS), "client/config.py: KEYS and the Config Struct disagree"
+    assert sorted(keys) == sorted(KEYS), "client/contracts/config.py: KEYS and the Config Struct disagree"
     tokens = code_tokens(doc("cli.md"))
     assert not missing(keys, tokens), f"docs/cli.md lacks config keys: {missing(keys, tokens)}"
     variables = [env_var_for(key) for key in keys]
@@ -123,10 +123,10 @@ def test_cli_md_names_every_backend_setting():
 
 # --- control-protocol.md ---------------------------------------------------------------------------
 def test_control_protocol_md_names_every_command_field_and_error_code():
-    from branchpy_telemetry.client.commands import BACKGROUND_COMMANDS, COMMAND_NAMES
-    from branchpy_telemetry.client.errors import ERROR_CLASSES
-    from branchpy_telemetry.client.protocol import ErrorBody, Progress, Reply, Request
-    from branchpy_telemetry.daemon.handlers import REGISTRY
+    from branchpy_telemetry.client.contracts.commands import BACKGROUND_COMMANDS, COMMAND_NAMES
+    from branchpy_telemetry.client.contracts.errors import ERROR_CLASSES
+    from branchpy_telemetry.client.contracts.protocol import ErrorBody, Progress, Reply, Request
+    from branchpy_telemetry.daemon.control.handlers import REGISTRY
 
     tokens = code_tokens(doc("control-protocol.md"))
     assert sorted(REGISTRY) == sorted(COMMAND_NAMES)
@@ -139,7 +139,7 @@ def test_control_protocol_md_names_every_command_field_and_error_code():
 
 
 def test_the_exit_codes_in_control_protocol_md_are_the_ones_the_cli_uses():
-    from branchpy_telemetry.client.errors import EXIT_CODE_BY_ERROR_CODE
+    from branchpy_telemetry.client.contracts.errors import EXIT_CODE_BY_ERROR_CODE
 
     rows = re.findall(r"^\| `([a-z_]+)` \| (\d) \|", doc("control-protocol.md"), flags=re.M)
     documented = {code: int(exit_code) for code, exit_code in rows}
@@ -159,10 +159,10 @@ def test_architecture_md_names_every_module_by_its_path():
 
 # --- package-schema.md and catalog-format.md -------------------------------------------------------
 def test_the_package_example_decodes_passes_the_privacy_rules_and_the_bundled_catalog():
-    from branchpy_telemetry.client.catalog import load_catalog
-    from branchpy_telemetry.client.declared import filter_package
-    from branchpy_telemetry.client.redaction import find_violations
-    from branchpy_telemetry.client.schema import package_decoder
+    from branchpy_telemetry.client.contracts.catalog import load_catalog
+    from branchpy_telemetry.client.contracts.declared import filter_package
+    from branchpy_telemetry.client.contracts.redaction import find_violations
+    from branchpy_telemetry.client.contracts.schema import package_decoder
 
     example = fenced_block(doc("package-schema.md"), "json").encode()
     package = package_decoder.decode(example)
@@ -172,7 +172,7 @@ def test_the_package_example_decodes_passes_the_privacy_rules_and_the_bundled_ca
 
 
 def test_package_schema_md_names_every_field():
-    from branchpy_telemetry.client.schema import SCHEMA_FIELD_NAMES
+    from branchpy_telemetry.client.contracts.schema import SCHEMA_FIELD_NAMES
 
     tokens = code_tokens(doc("package-schema.md"))
     assert not missing(SCHEMA_FIELD_NAMES, tokens), \
@@ -180,7 +180,7 @@ def test_package_schema_md_names_every_field():
 
 
 def test_the_catalog_example_is_valid_and_the_format_is_named_whole():
-    from branchpy_telemetry.client.catalog import (
+    from branchpy_telemetry.client.contracts.catalog import (
         ATTR_TYPES,
         CATALOG_RULES,
         CatalogFile,

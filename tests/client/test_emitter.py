@@ -14,11 +14,11 @@ import msgspec
 import pytest
 
 from branchpy_telemetry.client import build_event, emit, emitter_stats, track, write_event
-from branchpy_telemetry.client.consent import consent_withdrawn
-from branchpy_telemetry.client.emitter import Emitter
-from branchpy_telemetry.client.errors import EXIT_USAGE, UsageError
-from branchpy_telemetry.client.event import ErrorInfo, event_decoder
-from branchpy_telemetry.client.paths import resolve_paths
+from branchpy_telemetry.client.contracts.consent import consent_withdrawn
+from branchpy_telemetry.client.contracts.errors import EXIT_USAGE, UsageError
+from branchpy_telemetry.client.contracts.event import ErrorInfo, event_decoder
+from branchpy_telemetry.client.contracts.paths import resolve_paths
+from branchpy_telemetry.client.emitter.emit import Emitter
 
 TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -268,7 +268,7 @@ def test_emitter_stats_has_the_documented_shape():
 
 
 def test_event_ids_stay_unique_when_the_clock_steps_back_or_the_counter_wraps():
-    from branchpy_telemetry.client.stamping import EventStamper
+    from branchpy_telemetry.client.emitter.stamping import EventStamper
 
     now = [1_764_291_723_456 * 1_000_000]
     stamper = EventStamper(clock=lambda: now[0])
@@ -284,7 +284,7 @@ def test_event_ids_stay_unique_when_the_clock_steps_back_or_the_counter_wraps():
 def test_ts_is_the_same_millisecond_as_the_event_id():
     from datetime import UTC, datetime
 
-    from branchpy_telemetry.client.stamping import EventStamper
+    from branchpy_telemetry.client.emitter.stamping import EventStamper
 
     for ms in (0, 999, 1_764_291_723_000, 1_764_291_723_999, 1_764_291_724_001):
         ts, event_id = EventStamper(clock=lambda ms=ms: ms * 1_000_000 + 999_999).stamp()

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from branchpy_telemetry.client import track
-from branchpy_telemetry.client.emitter import Emitter
-from branchpy_telemetry.client.errors import EXIT_USAGE, UsageError
-from branchpy_telemetry.client.limits import MAX_ATTRS_PER_EVENT
+from branchpy_telemetry.client.contracts.errors import EXIT_USAGE, UsageError
+from branchpy_telemetry.client.contracts.limits import MAX_ATTRS_PER_EVENT
+from branchpy_telemetry.client.emitter.emit import Emitter
 
 BRANCHPY = str(Path(sys.executable).parent / "branchpy")
 

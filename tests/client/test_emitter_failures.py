@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from branchpy_telemetry.client.emitter import Emitter
-from branchpy_telemetry.client.event import event_decoder
-from branchpy_telemetry.client.paths import resolve_paths
+from branchpy_telemetry.client.contracts.event import event_decoder
+from branchpy_telemetry.client.contracts.paths import resolve_paths
+from branchpy_telemetry.client.emitter.emit import Emitter
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX resource limits and users")
 
@@ -23,8 +23,8 @@ pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX resource limit
 # more events. Crossing RLIMIT_FSIZE gives a short write and then EFBIG (SIGXFSZ ignored).
 FILE_SIZE_LIMIT_CHILD = textwrap.dedent("""
     import json, os, resource, signal
-    from branchpy_telemetry.client.emitter import Emitter
-    from branchpy_telemetry.client.paths import resolve_paths
+    from branchpy_telemetry.client.emitter.emit import Emitter
+    from branchpy_telemetry.client.contracts.paths import resolve_paths
     paths = resolve_paths()
     emitter = Emitter(paths)
     attrs = {"pad": "y" * 150}
@@ -94,7 +94,7 @@ def test_spool_path_blocked_by_a_file_counts_write_errors_and_logs_once(paths, c
     paths.spool_dir.parent.mkdir(parents=True)
     paths.spool_dir.write_text("a file where the spool folder should be")
     emitter = Emitter(paths)
-    with caplog.at_level(logging.WARNING, logger="branchpy_telemetry.client.emitter"):
+    with caplog.at_level(logging.WARNING, logger="branchpy_telemetry.client.emitter.emit"):
         results = [emitter.emit("command", "blocked") for _ in range(5)]
     assert results == [False] * 5
     assert emitter.stats.snapshot()["dropped"]["write_error"] == 5

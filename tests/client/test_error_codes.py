@@ -1,4 +1,4 @@
-"""client/errors.py is the one table of the codes a control reply or a CLI error may carry."""
+"""client/contracts/errors.py is the one table of the codes a control reply or a CLI error may carry."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 import branchpy_telemetry.backend
 import branchpy_telemetry.client
 import branchpy_telemetry.daemon
-from branchpy_telemetry.client import errors
-from branchpy_telemetry.client.errors import ERROR_CLASSES, EXIT_USAGE, TelemetryError
-from branchpy_telemetry.client.ipc import error_from_reply
-from branchpy_telemetry.client.protocol import error_reply
+from branchpy_telemetry.client.contracts import errors
+from branchpy_telemetry.client.contracts.errors import ERROR_CLASSES, EXIT_USAGE, TelemetryError
+from branchpy_telemetry.client.contracts.protocol import error_reply
+from branchpy_telemetry.client.thin.ipc import error_from_reply
 
 ROOT = Path(__file__).resolve().parents[2]
 # Raised by `daemon install`, `backend install` and `backend serve` on this machine, never in a reply.
@@ -38,7 +38,7 @@ def every_error_class_in_the_package() -> set[type]:
 
 def test_every_error_class_of_the_product_is_in_the_one_table():
     strays = {f"{c.__module__}.{c.__name__}" for c in every_error_class_in_the_package() - set(ERROR_CLASSES)}
-    assert strays == set(), "define TelemetryError subclasses in client/errors.py"
+    assert strays == set(), "define TelemetryError subclasses in client/contracts/errors.py"
     codes = [cls.code for cls in ERROR_CLASSES]
     assert len(codes) == len(set(codes)), "one class per code"
     assert errors.EXIT_CODE_BY_ERROR_CODE == {cls.code: cls.exit_code for cls in ERROR_CLASSES}

@@ -10,11 +10,11 @@ import textwrap
 
 import pytest
 
-from branchpy_telemetry.client.file_lock import lock, open_lock_file, try_lock, unlock
+from branchpy_telemetry.client.infra.file_lock import lock, open_lock_file, try_lock, unlock
 
 TRY_LOCK = textwrap.dedent("""\
     import sys
-    from branchpy_telemetry.client.file_lock import open_lock_file, try_lock
+    from branchpy_telemetry.client.infra.file_lock import open_lock_file, try_lock
     try:
         try_lock(open_lock_file(sys.argv[1]))
     except OSError:
@@ -22,7 +22,7 @@ TRY_LOCK = textwrap.dedent("""\
     """)
 WAIT_FOR_LOCK = textwrap.dedent("""\
     import sys
-    from branchpy_telemetry.client.file_lock import locked
+    from branchpy_telemetry.client.infra.file_lock import locked
     with locked(sys.argv[1]):
         print("held", flush=True)
     """)

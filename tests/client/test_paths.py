@@ -10,7 +10,7 @@ from pathlib import Path
 import platformdirs
 import pytest
 
-from branchpy_telemetry.client.paths import MAX_IPC_PATH_BYTES, ensure_private_dir, resolve_paths
+from branchpy_telemetry.client.contracts.paths import MAX_IPC_PATH_BYTES, ensure_private_dir, resolve_paths
 
 
 def test_home_relocates_everything(tmp_path):

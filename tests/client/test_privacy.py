@@ -9,8 +9,8 @@ import time
 import msgspec
 import pytest
 
-from branchpy_telemetry.client.error_hashing import hash_error_message, normalize_error_message
-from branchpy_telemetry.client.privacy import (
+from branchpy_telemetry.client.contracts.error_hashing import hash_error_message, normalize_error_message
+from branchpy_telemetry.client.contracts.privacy import (
     RULE_CONTENT_FIELD,
     RULE_MULTILINE,
     RULE_RAW_PATH,
@@ -20,8 +20,8 @@ from branchpy_telemetry.client.privacy import (
     check_string,
     is_content_key,
 )
-from branchpy_telemetry.client.redaction import Finding, RedactionReport, find_violations
-from branchpy_telemetry.client.schema import SanitizedEvent, package_decoder
+from branchpy_telemetry.client.contracts.redaction import Finding, RedactionReport, find_violations
+from branchpy_telemetry.client.contracts.schema import SanitizedEvent, package_decoder
 
 EVENT_ID = "0192f0e4-1a2b-7c3d-8e4f-0123456789ab"
 SESSION = "0192f0e4-1a2b-7c3d-8e4f-aaaaaaaaaaaa"
@@ -392,7 +392,7 @@ def test_find_violations_accepts_structs_directly() -> None:
 
 
 def test_privacy_module_exposes_the_contract_names_and_values() -> None:
-    from branchpy_telemetry.client import privacy
+    from branchpy_telemetry.client.contracts import privacy
 
     assert (privacy.RULE_RAW_PATH, privacy.RULE_CONTENT_FIELD, privacy.RULE_MULTILINE) == (
         "raw_path",

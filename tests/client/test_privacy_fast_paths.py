@@ -17,12 +17,17 @@ import msgspec
 import pytest
 
 from branchpy_telemetry.backend.privacy_gate import SAFE_BYTES, body_is_plain, find_upload_violations
-from branchpy_telemetry.client.catalog import parse_catalog
-from branchpy_telemetry.client.declared import ExportPolicy, is_clean_record
-from branchpy_telemetry.client.event import EventRecord
-from branchpy_telemetry.client.privacy import _SUSPICIOUS, TRIGGER_AFTER_LETTER, TRIGGER_CHARS, check_string
-from branchpy_telemetry.client.schema import decode_package
-from branchpy_telemetry.daemon.block_proof import dirty_positions
+from branchpy_telemetry.client.contracts.catalog import parse_catalog
+from branchpy_telemetry.client.contracts.declared import ExportPolicy, is_clean_record
+from branchpy_telemetry.client.contracts.event import EventRecord
+from branchpy_telemetry.client.contracts.privacy import (
+    _SUSPICIOUS,
+    TRIGGER_AFTER_LETTER,
+    TRIGGER_CHARS,
+    check_string,
+)
+from branchpy_telemetry.client.contracts.schema import decode_package
+from branchpy_telemetry.daemon.export.block_proof import dirty_positions
 
 from ..backend.conftest import make_package
 

@@ -14,12 +14,12 @@ import msgspec
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from branchpy_telemetry.client.catalog import load_catalog
-from branchpy_telemetry.client.declared import ExportPolicy, is_clean_record, sanitize_event
-from branchpy_telemetry.client.event import MAX_DURATION_MS, ErrorInfo, EventRecord
-from branchpy_telemetry.client.privacy import _check_slow, check_string, contains_raw_path
-from branchpy_telemetry.client.redaction import RedactionReport, find_violations
-from branchpy_telemetry.client.schema import SanitizedEvent
+from branchpy_telemetry.client.contracts.catalog import load_catalog
+from branchpy_telemetry.client.contracts.declared import ExportPolicy, is_clean_record, sanitize_event
+from branchpy_telemetry.client.contracts.event import MAX_DURATION_MS, ErrorInfo, EventRecord
+from branchpy_telemetry.client.contracts.privacy import _check_slow, check_string, contains_raw_path
+from branchpy_telemetry.client.contracts.redaction import RedactionReport, find_violations
+from branchpy_telemetry.client.contracts.schema import SanitizedEvent
 
 CATALOG = load_catalog()
 DECLARED = sorted(CATALOG.events)  # (category, name)

@@ -7,10 +7,10 @@ from datetime import date
 
 import pytest
 
-from branchpy_telemetry.client.catalog import DROP_UNDECLARED_ATTR, load_catalog
-from branchpy_telemetry.client.declared import ExportPolicy, sanitize_event
-from branchpy_telemetry.client.event import EventRecord
-from branchpy_telemetry.client.privacy import (
+from branchpy_telemetry.client.contracts.catalog import DROP_UNDECLARED_ATTR, load_catalog
+from branchpy_telemetry.client.contracts.declared import ExportPolicy, sanitize_event
+from branchpy_telemetry.client.contracts.event import EventRecord
+from branchpy_telemetry.client.contracts.privacy import (
     MAX_STRING_LENGTH,
     RULE_EMAIL,
     RULE_MULTILINE,
@@ -19,7 +19,7 @@ from branchpy_telemetry.client.privacy import (
     check_string,
     contains_raw_path,
 )
-from branchpy_telemetry.client.redaction import Finding, RedactionReport, find_violations
+from branchpy_telemetry.client.contracts.redaction import Finding, RedactionReport, find_violations
 
 P, M, L, E = RULE_RAW_PATH, RULE_MULTILINE, RULE_TOO_LONG, RULE_EMAIL
 

@@ -1,4 +1,4 @@
-"""The spool's append/rotate protocol (client/spool.py), proved with real processes."""
+"""The spool's append/rotate protocol (client/emitter/spool.py), proved with real processes."""
 
 from __future__ import annotations
 
@@ -10,21 +10,21 @@ import textwrap
 import threading
 from datetime import UTC, datetime
 
-from branchpy_telemetry.client.emitter import Emitter
-from branchpy_telemetry.client.errors import StorageError
-from branchpy_telemetry.client.event import event_decoder
-from branchpy_telemetry.client.spool import (
+from branchpy_telemetry.client.contracts.errors import StorageError
+from branchpy_telemetry.client.contracts.event import event_decoder
+from branchpy_telemetry.client.emitter.emit import Emitter
+from branchpy_telemetry.client.emitter.spool import (
     ACTIVE_NAME,
     list_spool_files,
     rotate_spool,
     spool_size_bytes,
 )
-from branchpy_telemetry.client.spool_appender import SpoolAppender, SpoolWriteError
+from branchpy_telemetry.client.emitter.spool_appender import SpoolAppender, SpoolWriteError
 
 WRITER = textwrap.dedent("""
     import json, sys
-    from branchpy_telemetry.client.emitter import Emitter
-    from branchpy_telemetry.client.paths import resolve_paths
+    from branchpy_telemetry.client.emitter.emit import Emitter
+    from branchpy_telemetry.client.contracts.paths import resolve_paths
     writer, count = int(sys.argv[1]), int(sys.argv[2])
     emitter = Emitter(resolve_paths())
     sys.stdin.readline()  # start together

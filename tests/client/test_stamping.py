@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from branchpy_telemetry.client.stamping import EventStamper, new_event_id
+from branchpy_telemetry.client.emitter.stamping import EventStamper, new_event_id
 
 MS = 1_764_291_723_456
 

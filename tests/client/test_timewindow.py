@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from branchpy_telemetry.client.errors import UsageError
-from branchpy_telemetry.client.timewindow import format_ts, parse_duration, parse_window_start
+from branchpy_telemetry.client.contracts.errors import UsageError
+from branchpy_telemetry.client.contracts.timewindow import format_ts, parse_duration, parse_window_start
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

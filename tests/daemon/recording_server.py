@@ -131,7 +131,7 @@ def make_package_bytes(n_events: int = 3, *, package_id: str | None = None, pad_
     """
     import uuid
 
-    from branchpy_telemetry.client.schema import (
+    from branchpy_telemetry.client.contracts.schema import (
         SCHEMA_VERSION,
         Platform,
         SanitizedEvent,
@@ -140,7 +140,7 @@ def make_package_bytes(n_events: int = 3, *, package_id: str | None = None, pad_
         UsageStatistics,
         package_encoder,
     )
-    from branchpy_telemetry.client.stamping import new_event_id
+    from branchpy_telemetry.client.emitter.stamping import new_event_id
 
     def build(n: int) -> bytes:
         events = [SanitizedEvent(event_id=new_event_id(), ts="2026-11-28T01:02:03.456Z", category="command",

@@ -7,9 +7,14 @@ import random
 import msgspec
 import pytest
 
-from branchpy_telemetry.client.schema import SanitizedEvent
-from branchpy_telemetry.daemon.aggregates import PartAggregates, nearest_rank
-from branchpy_telemetry.daemon.package_writer import make_header, part_prefix, part_suffix, skeleton_size
+from branchpy_telemetry.client.contracts.schema import SanitizedEvent
+from branchpy_telemetry.daemon.export.aggregates import PartAggregates, nearest_rank
+from branchpy_telemetry.daemon.export.package_writer import (
+    make_header,
+    part_prefix,
+    part_suffix,
+    skeleton_size,
+)
 
 
 def event(i: int, **over) -> SanitizedEvent:
@@ -112,7 +117,7 @@ def _state(agg: PartAggregates) -> tuple:
 
 
 def test_add_clean_of_a_record_equals_add_of_its_sanitized_event():
-    from branchpy_telemetry.client.event import EventRecord
+    from branchpy_telemetry.client.contracts.event import EventRecord
 
     r = random.Random(11)
     for _ in range(20):

@@ -8,14 +8,14 @@ import threading
 
 import pytest
 
-from branchpy_telemetry.client.config import load_config
-from branchpy_telemetry.client.errors import ConsentWithdrawnError
-from branchpy_telemetry.daemon.auto_job import run_auto_job
-from branchpy_telemetry.daemon.auto_mode import apply_mode, auto_status, ensure_scheduler, run_job
-from branchpy_telemetry.daemon.context import DaemonContext
+from branchpy_telemetry.client.contracts.config import load_config
+from branchpy_telemetry.client.contracts.errors import ConsentWithdrawnError
+from branchpy_telemetry.daemon.control.context import DaemonContext
+from branchpy_telemetry.daemon.control.schedule import stop_schedule
 from branchpy_telemetry.daemon.counters import CounterStore
-from branchpy_telemetry.daemon.ledger import read_history
-from branchpy_telemetry.daemon.schedule import stop_schedule
+from branchpy_telemetry.daemon.delivery.ledger import read_history
+from branchpy_telemetry.daemon.scheduling.auto_job import run_auto_job
+from branchpy_telemetry.daemon.scheduling.auto_mode import apply_mode, auto_status, ensure_scheduler, run_job
 
 from . import recording_server as rs
 from .test_checkpoints import append
@@ -120,7 +120,7 @@ def test_auto_mode_follows_the_config_start_reschedule_stop(paths, server):
 
 
 def test_a_package_that_fails_validation_is_quarantined_and_never_sent(paths, server):
-    from branchpy_telemetry.daemon.outbox import Outbox
+    from branchpy_telemetry.daemon.delivery.outbox import Outbox
 
     outbox = Outbox(paths, 1024 * 1024)
     outbox.add(b'{"package_id": "broken", "summary": {"events": "not a list"}}')
@@ -132,9 +132,9 @@ def test_a_package_that_fails_validation_is_quarantined_and_never_sent(paths, se
 
 
 def test_history_rejects_a_limit_below_1(paths):
-    from branchpy_telemetry.client.errors import UsageError
-    from branchpy_telemetry.daemon.context import RequestContext
-    from branchpy_telemetry.daemon.handlers import history
+    from branchpy_telemetry.client.contracts.errors import UsageError
+    from branchpy_telemetry.daemon.control.context import RequestContext
+    from branchpy_telemetry.daemon.control.handlers import history
 
     daemon = DaemonContext(paths=paths, config=load_config(None, env={}), version="t", idle_timeout=0)
     with pytest.raises(UsageError, match="greater than 0"):

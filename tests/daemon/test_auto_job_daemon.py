@@ -54,7 +54,7 @@ def test_auto_mode_in_the_config_is_scheduled_at_start_up(paths, start_daemon):
 
 
 def test_a_failing_run_is_reported_and_counted_and_the_daemon_keeps_serving(paths, start_daemon):
-    from branchpy_telemetry.client.errors import StorageError
+    from branchpy_telemetry.client.contracts.errors import StorageError
 
     paths.config_file.parent.mkdir(parents=True, exist_ok=True)
     paths.config_file.write_text("[telemetry.auto]\ndry_run = true\n")  # runs record, never send

@@ -10,14 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from branchpy_telemetry.client.declared import STATUS_SET, is_clean_record
-from branchpy_telemetry.client.event import ErrorInfo, EventRecord
+from branchpy_telemetry.client.contracts.declared import STATUS_SET, is_clean_record
+from branchpy_telemetry.client.contracts.event import ErrorInfo, EventRecord
 
 # built at install time (the test environment has a C compiler; without one the Python loops run)
-from branchpy_telemetry.daemon import _export_scan as compiled  # noqa: E402
-from branchpy_telemetry.daemon import aggregates, block_proof
-from branchpy_telemetry.daemon.aggregates import gather_in_python
-from branchpy_telemetry.daemon.block_proof import dirty_positions
+from branchpy_telemetry.daemon.export import _export_scan as compiled  # noqa: E402
+from branchpy_telemetry.daemon.export import aggregates, block_proof
+from branchpy_telemetry.daemon.export.aggregates import gather_in_python
+from branchpy_telemetry.daemon.export.block_proof import dirty_positions
 
 from ..client.test_privacy_properties import TS, UUID, near_clean_records, policy
 

@@ -8,13 +8,13 @@ import os
 
 import pytest
 
-from branchpy_telemetry.client.config import load_config
-from branchpy_telemetry.client.event import EventRecord, event_encoder
-from branchpy_telemetry.client.spool import rotate_spool
-from branchpy_telemetry.client.stamping import new_event_id
-from branchpy_telemetry.client.timewindow import format_ts, utcnow
-from branchpy_telemetry.daemon.checkpoints import VANISHED_GRACE_S, CheckpointStore, identify
-from branchpy_telemetry.daemon.source_reader import NewEventsReader
+from branchpy_telemetry.client.contracts.config import load_config
+from branchpy_telemetry.client.contracts.event import EventRecord, event_encoder
+from branchpy_telemetry.client.contracts.timewindow import format_ts, utcnow
+from branchpy_telemetry.client.emitter.spool import rotate_spool
+from branchpy_telemetry.client.emitter.stamping import new_event_id
+from branchpy_telemetry.daemon.export.checkpoints import VANISHED_GRACE_S, CheckpointStore, identify
+from branchpy_telemetry.daemon.export.source_reader import NewEventsReader
 
 
 def line(name: str = "analyze") -> tuple[str, bytes]:

@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from branchpy_telemetry.client.errors import TelemetryError, UploadFailedError
+from branchpy_telemetry.client.contracts.errors import TelemetryError, UploadFailedError
 from branchpy_telemetry.daemon.counters import CounterStore
 
 from . import recording_server as rs

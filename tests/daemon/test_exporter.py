@@ -10,23 +10,23 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from branchpy_telemetry.client.atomic_write import is_temp_file
-from branchpy_telemetry.client.catalog import load_catalog, parse_catalog
-from branchpy_telemetry.client.config import load_config
-from branchpy_telemetry.client.declared import ExportPolicy
-from branchpy_telemetry.client.errors import EventTooLargeError, StorageError, UsageError
-from branchpy_telemetry.client.event import ErrorInfo, EventRecord
-from branchpy_telemetry.client.schema import decode_package
-from branchpy_telemetry.client.spool import rotate_spool
-from branchpy_telemetry.client.stamping import new_event_id
-from branchpy_telemetry.client.timewindow import format_ts
-from branchpy_telemetry.daemon import package_builder
+from branchpy_telemetry.client.contracts.catalog import load_catalog, parse_catalog
+from branchpy_telemetry.client.contracts.config import load_config
+from branchpy_telemetry.client.contracts.declared import ExportPolicy
+from branchpy_telemetry.client.contracts.errors import EventTooLargeError, StorageError, UsageError
+from branchpy_telemetry.client.contracts.event import ErrorInfo, EventRecord
+from branchpy_telemetry.client.contracts.schema import decode_package
+from branchpy_telemetry.client.contracts.timewindow import format_ts
+from branchpy_telemetry.client.emitter.spool import rotate_spool
+from branchpy_telemetry.client.emitter.stamping import new_event_id
+from branchpy_telemetry.client.infra.atomic_write import is_temp_file
 from branchpy_telemetry.daemon.counters import CounterStore
-from branchpy_telemetry.daemon.exporter import export_window
-from branchpy_telemetry.daemon.package_builder import build_packages
-from branchpy_telemetry.daemon.package_records import find_export_record
-from branchpy_telemetry.daemon.package_writer import make_header
-from branchpy_telemetry.daemon.spool_reader import RecordBlocks
+from branchpy_telemetry.daemon.export import package_builder
+from branchpy_telemetry.daemon.export.exporter import export_window
+from branchpy_telemetry.daemon.export.package_builder import build_packages
+from branchpy_telemetry.daemon.export.package_records import find_export_record
+from branchpy_telemetry.daemon.export.package_writer import make_header
+from branchpy_telemetry.daemon.export.spool_reader import RecordBlocks
 
 T0 = datetime(2026, 11, 28, 1, 0, 0, tzinfo=UTC)
 # events the bundled catalog declares, all three with the attrs `files_scanned` and `flag_json`
@@ -402,7 +402,7 @@ def test_a_list_or_object_as_a_declared_attr_value_is_invalid_not_a_crash(paths,
 
 
 def test_a_rotation_after_the_sources_are_opened_loses_and_duplicates_nothing(paths, tmp_path):
-    from branchpy_telemetry.daemon.spool_reader import ReadStats, open_sources, read_records
+    from branchpy_telemetry.daemon.export.spool_reader import ReadStats, open_sources, read_records
 
     recs = [record(i) for i in range(4)]
     write_lines(paths.active_spool, recs)
@@ -413,7 +413,7 @@ def test_a_rotation_after_the_sources_are_opened_loses_and_duplicates_nothing(pa
 
 
 def test_lines_cut_by_chunk_boundaries_are_reassembled(paths, tmp_path, monkeypatch):
-    from branchpy_telemetry.daemon import spool_reader
+    from branchpy_telemetry.daemon.export import spool_reader
 
     monkeypatch.setattr(spool_reader, "CHUNK_BYTES", 7)
     recs = [record(i) for i in range(20)]
@@ -425,7 +425,7 @@ def test_lines_cut_by_chunk_boundaries_are_reassembled(paths, tmp_path, monkeypa
 
 
 def test_a_line_longer_than_the_limit_is_skipped_and_counted(paths, tmp_path, monkeypatch):
-    from branchpy_telemetry.daemon import spool_reader
+    from branchpy_telemetry.daemon.export import spool_reader
 
     monkeypatch.setattr(spool_reader, "CHUNK_BYTES", 64)
     monkeypatch.setattr(spool_reader, "MAX_LINE_BYTES", 512)
@@ -486,7 +486,7 @@ def test_a_new_export_to_the_same_name_removes_what_the_last_one_left_and_nothin
 
 
 def test_extension_files_are_opened_one_at_a_time_and_a_file_reached_twice_is_read_once(paths, tmp_path):
-    from branchpy_telemetry.daemon.spool_reader import ReadStats, open_sources, read_records
+    from branchpy_telemetry.daemon.export.spool_reader import ReadStats, open_sources, read_records
 
     spool = [record(i) for i in range(3)]
     write_lines(paths.active_spool, spool)

@@ -12,7 +12,7 @@ import msgspec
 
 from branchpy_telemetry.daemon.identity import load_or_create_governance_id, reset_governance_id
 
-CHILD = ("from branchpy_telemetry.client.paths import resolve_paths\n"
+CHILD = ("from branchpy_telemetry.client.contracts.paths import resolve_paths\n"
          "from branchpy_telemetry.daemon.identity import load_or_create_governance_id\n"
          "print(load_or_create_governance_id(resolve_paths()))\n")
 

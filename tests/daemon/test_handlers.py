@@ -9,18 +9,18 @@ import json
 import msgspec
 import pytest
 
-from branchpy_telemetry.client.config import load_config
-from branchpy_telemetry.client.errors import (
+from branchpy_telemetry.client.contracts.config import load_config
+from branchpy_telemetry.client.contracts.errors import (
     CatalogInvalidError,
     ConfigError,
     ConsentWithdrawnError,
     NotFoundError,
     UsageError,
 )
-from branchpy_telemetry.client.protocol import reply_decoder
-from branchpy_telemetry.daemon.context import DaemonContext, RequestContext
-from branchpy_telemetry.daemon.handlers import REGISTRY
-from branchpy_telemetry.daemon.server import run_handler
+from branchpy_telemetry.client.contracts.protocol import reply_decoder
+from branchpy_telemetry.daemon.control.context import DaemonContext, RequestContext
+from branchpy_telemetry.daemon.control.handlers import REGISTRY
+from branchpy_telemetry.daemon.control.server import run_handler
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def call(daemon_ctx: DaemonContext, cmd: str, args: dict | None = None):
 
 
 def test_registry_names_exactly_the_table_commands_and_long_ones_run_in_background():
-    from branchpy_telemetry.client.commands import BACKGROUND_COMMANDS, COMMAND_NAMES
+    from branchpy_telemetry.client.contracts.commands import BACKGROUND_COMMANDS, COMMAND_NAMES
 
     assert set(REGISTRY) == set(COMMAND_NAMES)
     assert {"export", "preview", "rotate"} <= BACKGROUND_COMMANDS
@@ -103,7 +103,7 @@ def test_config_set_invalid_value_is_rejected_and_file_untouched(daemon_ctx, pat
 
 
 def test_schema_is_the_package_json_schema(daemon_ctx):
-    from branchpy_telemetry.client.schema import package_json_schema
+    from branchpy_telemetry.client.contracts.schema import package_json_schema
 
     assert call(daemon_ctx, "schema") == package_json_schema()
 
@@ -304,7 +304,7 @@ def test_error_boundary_reports_an_unencodable_result_as_internal_error(daemon_c
 def test_a_mode_the_schedule_refuses_leaves_the_file_and_the_schedule_as_they_were(daemon_ctx, paths):
     """The interval passes the config's checks, but this scheduler's floor (one hour, a constructor
     argument) refuses it: `mode` undoes its write, and nothing says auto with nothing scheduled."""
-    from branchpy_telemetry.daemon.scheduler import AutoModeScheduler
+    from branchpy_telemetry.daemon.scheduling.scheduler import AutoModeScheduler
 
     daemon_ctx.scheduler = AutoModeScheduler(interval_floor_s=3600)
     try:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import time
 
-from branchpy_telemetry.client.config import config_from_tree
-from branchpy_telemetry.client.emitter import Emitter
-from branchpy_telemetry.client.spool import ACTIVE_NAME, list_spool_files, rotate_spool
-from branchpy_telemetry.daemon.delivery_lock import DeliveryLock
-from branchpy_telemetry.daemon.housekeeping import run_housekeeping
+from branchpy_telemetry.client.contracts.config import config_from_tree
+from branchpy_telemetry.client.emitter.emit import Emitter
+from branchpy_telemetry.client.emitter.spool import ACTIVE_NAME, list_spool_files, rotate_spool
+from branchpy_telemetry.daemon.delivery.delivery_lock import DeliveryLock
+from branchpy_telemetry.daemon.scheduling.housekeeping import run_housekeeping
 
 from ..polling import poll, wait_until
 
@@ -69,12 +69,12 @@ def test_a_manual_mode_daemon_rotates_by_size_without_any_delivery(paths, start_
 def test_housekeeping_is_a_job_beside_auto_mode_in_the_daemons_one_scheduler(paths):
     """Housekeeping runs in every mode, the auto-mode job only in auto mode, both in one
     APScheduler; config changes reschedule; shutting the scheduler down stops both."""
-    from branchpy_telemetry.client.config import load_config
-    from branchpy_telemetry.daemon.config_change import apply_config_change
-    from branchpy_telemetry.daemon.context import DaemonContext
-    from branchpy_telemetry.daemon.housekeeping import JOB_ID as HOUSEKEEPING
-    from branchpy_telemetry.daemon.schedule import apply_schedule, stop_schedule
-    from branchpy_telemetry.daemon.scheduler import JOB_ID as AUTO
+    from branchpy_telemetry.client.contracts.config import load_config
+    from branchpy_telemetry.daemon.control.config_change import apply_config_change
+    from branchpy_telemetry.daemon.control.context import DaemonContext
+    from branchpy_telemetry.daemon.control.schedule import apply_schedule, stop_schedule
+    from branchpy_telemetry.daemon.scheduling.housekeeping import JOB_ID as HOUSEKEEPING
+    from branchpy_telemetry.daemon.scheduling.scheduler import JOB_ID as AUTO
 
     paths.config_file.parent.mkdir(parents=True, exist_ok=True)
     paths.config_file.write_text("[telemetry.rotation]\nmax_file_mb = 0.001\n")

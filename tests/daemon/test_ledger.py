@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from branchpy_telemetry.client.timewindow import format_ts
-from branchpy_telemetry.daemon.budget import DailyUploadBudget
-from branchpy_telemetry.daemon.ledger import LedgerRecord, append_receipt, read_history
+from branchpy_telemetry.client.contracts.timewindow import format_ts
+from branchpy_telemetry.daemon.delivery.budget import DailyUploadBudget
+from branchpy_telemetry.daemon.delivery.ledger import LedgerRecord, append_receipt, read_history
 
 NOW = datetime(2026, 11, 28, 3, 0, 0, tzinfo=UTC)
 
@@ -72,7 +72,7 @@ def test_budget_resets_at_utc_midnight(paths):
 
 
 def test_budget_from_config_uses_daily_upload_budget_mb(paths):
-    from branchpy_telemetry.client.config import load_config
+    from branchpy_telemetry.client.contracts.config import load_config
 
     config = load_config(None, env={}, overrides={"telemetry.auto.daily_upload_budget_mb": 2})
     assert DailyUploadBudget.from_config(paths.ledger_file, config).budget_bytes == 2 * 1024 * 1024

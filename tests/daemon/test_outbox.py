@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from branchpy_telemetry.client.atomic_write import temp_path_for, write_atomic
-from branchpy_telemetry.client.errors import StorageError
+from branchpy_telemetry.client.contracts.errors import StorageError
+from branchpy_telemetry.client.infra.atomic_write import temp_path_for, write_atomic
 from branchpy_telemetry.daemon.counters import CounterStore
-from branchpy_telemetry.daemon.outbox import STALE_TEMP_SECONDS, Outbox, read_package_head
+from branchpy_telemetry.daemon.delivery.outbox import STALE_TEMP_SECONDS, Outbox, read_package_head
 
 from . import recording_server as rs
 
@@ -117,9 +117,9 @@ def test_quarantine_moves_the_package_with_its_reason(paths):
 
 _FULL_DISK_CHILD = """
 import resource, signal, sys
-from branchpy_telemetry.client.errors import StorageError
-from branchpy_telemetry.client.paths import resolve_paths
-from branchpy_telemetry.daemon.outbox import Outbox
+from branchpy_telemetry.client.contracts.errors import StorageError
+from branchpy_telemetry.client.contracts.paths import resolve_paths
+from branchpy_telemetry.daemon.delivery.outbox import Outbox
 data = sys.stdin.buffer.read()
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a real write failure (EFBIG), like a full disk
 resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
@@ -168,7 +168,7 @@ def test_counter_store_ignores_a_corrupt_file(tmp_path):
 
 
 def test_from_config_bounds_by_retention_max_total_mb_minus_other_data(paths):
-    from branchpy_telemetry.client.config import load_config
+    from branchpy_telemetry.client.contracts.config import load_config
 
     config = load_config(None, env={}, overrides={"telemetry.retention.max_total_mb": 3})
     assert Outbox.from_config(paths, config).max_total_bytes == 3 * MB

@@ -10,10 +10,10 @@ import textwrap
 
 import pytest
 
-from branchpy_telemetry.client.config import load_config
-from branchpy_telemetry.daemon.delivery import send_outbox
-from branchpy_telemetry.daemon.ledger import read_history
-from branchpy_telemetry.daemon.outbox import Outbox
+from branchpy_telemetry.client.contracts.config import load_config
+from branchpy_telemetry.daemon.delivery.deliver import send_outbox
+from branchpy_telemetry.daemon.delivery.ledger import read_history
+from branchpy_telemetry.daemon.delivery.outbox import Outbox
 
 from . import recording_server as rs
 
@@ -21,10 +21,10 @@ MB = 1024 * 1024
 
 DRAIN = textwrap.dedent("""
     import sys
-    from branchpy_telemetry.client.config import load_config
-    from branchpy_telemetry.client.paths import resolve_paths
-    from branchpy_telemetry.daemon.delivery import send_outbox
-    from branchpy_telemetry.daemon.outbox import Outbox
+    from branchpy_telemetry.client.contracts.config import load_config
+    from branchpy_telemetry.client.contracts.paths import resolve_paths
+    from branchpy_telemetry.daemon.delivery.deliver import send_outbox
+    from branchpy_telemetry.daemon.delivery.outbox import Outbox
     paths = resolve_paths()
     config = load_config(None, env={}, overrides={"telemetry.endpoint": sys.argv[1]})
     send_outbox(Outbox(paths, 10 * 1024 * 1024), config, paths.ledger_file, read_timeout=60)

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from branchpy_telemetry.client.config import load_config
-from branchpy_telemetry.client.errors import PackageChangedError
-from branchpy_telemetry.daemon.budget import DailyUploadBudget
+from branchpy_telemetry.client.contracts.config import load_config
+from branchpy_telemetry.client.contracts.errors import PackageChangedError
 from branchpy_telemetry.daemon.counters import CounterStore
-from branchpy_telemetry.daemon.delivery import deliver_file, send_outbox
-from branchpy_telemetry.daemon.ledger import read_history
-from branchpy_telemetry.daemon.outbox import Outbox
+from branchpy_telemetry.daemon.delivery.budget import DailyUploadBudget
+from branchpy_telemetry.daemon.delivery.deliver import deliver_file, send_outbox
+from branchpy_telemetry.daemon.delivery.ledger import read_history
+from branchpy_telemetry.daemon.delivery.outbox import Outbox
 
 from . import recording_server as rs
 
@@ -194,7 +194,7 @@ def test_upload_file_dry_run_records_and_sends_nothing(server, paths, tmp_path):
 
 
 def test_withdrawn_consent_keeps_the_outbox_and_sends_nothing(server, paths):
-    from branchpy_telemetry.client.errors import ConsentWithdrawnError
+    from branchpy_telemetry.client.contracts.errors import ConsentWithdrawnError
 
     outbox = Outbox(paths, 10 * MB)
     entry = outbox.add(rs.make_package_bytes(2))
@@ -229,7 +229,7 @@ def test_an_entry_removed_during_the_run_is_skipped_not_fatal(server, paths):
 
 
 def test_failure_error_maps_outcomes_to_exit_codes_with_reason_and_kept_path(server, paths, tmp_path):
-    from branchpy_telemetry.daemon.delivery import failure_error
+    from branchpy_telemetry.daemon.delivery.deliver import failure_error
 
     package = tmp_path / "rc-metrics.json"
     package.write_bytes(rs.make_package_bytes(1))

@@ -9,15 +9,15 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from branchpy_telemetry.client.catalog import load_catalog
-from branchpy_telemetry.client.config import load_config
-from branchpy_telemetry.client.errors import NotAPackageError, NotFoundError
-from branchpy_telemetry.client.event import ErrorInfo, EventRecord
-from branchpy_telemetry.client.stamping import new_event_id
-from branchpy_telemetry.client.timewindow import format_ts
-from branchpy_telemetry.daemon.exporter import export_window
-from branchpy_telemetry.daemon.package_records import find_export_record
-from branchpy_telemetry.daemon.preview import preview_file, render_preview_text
+from branchpy_telemetry.client.contracts.catalog import load_catalog
+from branchpy_telemetry.client.contracts.config import load_config
+from branchpy_telemetry.client.contracts.errors import NotAPackageError, NotFoundError
+from branchpy_telemetry.client.contracts.event import ErrorInfo, EventRecord
+from branchpy_telemetry.client.contracts.timewindow import format_ts
+from branchpy_telemetry.client.emitter.stamping import new_event_id
+from branchpy_telemetry.daemon.export.exporter import export_window
+from branchpy_telemetry.daemon.export.package_records import find_export_record
+from branchpy_telemetry.daemon.export.preview import preview_file, render_preview_text
 
 T0 = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
 SECRET = "/home/alice/game/secret_route.rpy"

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from branchpy_telemetry.client.atomic_write import temp_path_for
-from branchpy_telemetry.client.errors import TelemetryError
-from branchpy_telemetry.daemon.outbox import STALE_TEMP_SECONDS, Outbox
+from branchpy_telemetry.client.contracts.errors import TelemetryError
+from branchpy_telemetry.client.infra.atomic_write import temp_path_for
+from branchpy_telemetry.daemon.delivery.outbox import STALE_TEMP_SECONDS, Outbox
 
 from . import recording_server as rs
 from .test_checkpoints import append

@@ -7,12 +7,12 @@ from __future__ import annotations
 import os
 import time
 
-from branchpy_telemetry.client.config import load_config
-from branchpy_telemetry.client.spool import list_spool_files, rotate_spool
-from branchpy_telemetry.daemon.checkpoints import CheckpointStore
+from branchpy_telemetry.client.contracts.config import load_config
+from branchpy_telemetry.client.emitter.spool import list_spool_files, rotate_spool
 from branchpy_telemetry.daemon.counters import CounterStore
-from branchpy_telemetry.daemon.outbox import Outbox
-from branchpy_telemetry.daemon.retention import apply_retention
+from branchpy_telemetry.daemon.delivery.outbox import Outbox
+from branchpy_telemetry.daemon.export.checkpoints import CheckpointStore
+from branchpy_telemetry.daemon.scheduling.retention import apply_retention
 
 from .test_checkpoints import append, run
 

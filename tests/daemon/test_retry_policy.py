@@ -9,7 +9,7 @@ from email.utils import format_datetime
 import pytest
 import requests
 
-from branchpy_telemetry.daemon.retry_policy import (
+from branchpy_telemetry.daemon.delivery.retry_policy import (
     MAX_RETRY_AFTER_SECONDS,
     backoff_delay,
     classify,

@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from branchpy_telemetry.client.config import load_config
-from branchpy_telemetry.client.event import EventRecord, event_encoder
-from branchpy_telemetry.client.spool import list_spool_files
-from branchpy_telemetry.client.stamping import new_event_id
-from branchpy_telemetry.client.timewindow import format_ts, utcnow
-from branchpy_telemetry.daemon.rotation_policy import apply_rotation_policy, first_event_time, rotation_reason
+from branchpy_telemetry.client.contracts.config import load_config
+from branchpy_telemetry.client.contracts.event import EventRecord, event_encoder
+from branchpy_telemetry.client.contracts.timewindow import format_ts, utcnow
+from branchpy_telemetry.client.emitter.spool import list_spool_files
+from branchpy_telemetry.client.emitter.stamping import new_event_id
+from branchpy_telemetry.daemon.scheduling.rotation_policy import (
+    apply_rotation_policy,
+    first_event_time,
+    rotation_reason,
+)
 
 
 def write_events(path, n: int, ts) -> None:

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from branchpy_telemetry.client.config import INTERVAL_FLOOR_SECONDS
-from branchpy_telemetry.client.errors import UsageError
-from branchpy_telemetry.daemon.scheduler import JOB_ID, AutoModeScheduler
+from branchpy_telemetry.client.contracts.config import INTERVAL_FLOOR_SECONDS
+from branchpy_telemetry.client.contracts.errors import UsageError
+from branchpy_telemetry.daemon.scheduling.scheduler import JOB_ID, AutoModeScheduler
 
 FAST = 0.2  # seconds between runs in these tests (floor lowered explicitly)
 
@@ -146,14 +146,14 @@ def test_interval_below_the_floor_is_refused():
 
 
 def test_reschedule_before_start_is_a_clear_error(scheduler):
-    from branchpy_telemetry.client.errors import TelemetryError
+    from branchpy_telemetry.client.contracts.errors import TelemetryError
 
     with pytest.raises(TelemetryError, match="not running"):
         scheduler.reschedule(60)
 
 
 def test_run_now_without_a_job_is_a_clear_error(scheduler):
-    from branchpy_telemetry.client.errors import TelemetryError
+    from branchpy_telemetry.client.contracts.errors import TelemetryError
 
     with pytest.raises(TelemetryError, match="no auto-mode job"):
         scheduler.run_now()
@@ -162,8 +162,8 @@ def test_run_now_without_a_job_is_a_clear_error(scheduler):
 def test_a_scheduled_run_skips_while_sync_runs_but_waits_out_an_upload():
     """One lock around every delivery: a scheduled run gives way to a run in flight (it does the
     same work) and waits for a shorter holder such as `upload`."""
-    from branchpy_telemetry.daemon.delivery_lock import DeliveryLock
-    from branchpy_telemetry.daemon.scheduler import MANUAL_RUN
+    from branchpy_telemetry.daemon.delivery.delivery_lock import DeliveryLock
+    from branchpy_telemetry.daemon.scheduling.scheduler import MANUAL_RUN
 
     lock = DeliveryLock()
     scheduler = AutoModeScheduler(interval_floor_s=0.05, lock=lock)

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from branchpy_telemetry.daemon.sd_notify import (
+from branchpy_telemetry.daemon.control.sd_notify import (
     notify_ready,
     notify_stopping,
     notify_watchdog,
@@ -61,7 +61,7 @@ def test_watchdog_interval_reads_watchdog_usec_for_this_process():
 
 
 def test_watchdog_pinger_pings_at_half_the_interval(notify_socket):
-    from branchpy_telemetry.daemon.sd_notify import WatchdogPinger
+    from branchpy_telemetry.daemon.control.sd_notify import WatchdogPinger
 
     sock, env = notify_socket
     now = [100.0]
@@ -75,7 +75,7 @@ def test_watchdog_pinger_pings_at_half_the_interval(notify_socket):
 
 
 def test_watchdog_pinger_is_inactive_outside_systemd():
-    from branchpy_telemetry.daemon.sd_notify import WatchdogPinger
+    from branchpy_telemetry.daemon.control.sd_notify import WatchdogPinger
 
     pinger = WatchdogPinger({})
     assert not pinger.active and not pinger.ping_if_due()

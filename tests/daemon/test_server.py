@@ -12,7 +12,7 @@ import uuid
 import pytest
 import zmq
 
-from branchpy_telemetry.client.errors import DaemonUnavailableError
+from branchpy_telemetry.client.contracts.errors import DaemonUnavailableError
 
 REPLY_TIMEOUT_MS = 10_000
 
@@ -20,8 +20,8 @@ REPLY_TIMEOUT_MS = 10_000
 @pytest.fixture(scope="module")
 def shared_daemon(tmp_path_factory):
     """One daemon for the many garbage-frame cases (each case checks it still serves)."""
-    from branchpy_telemetry.client.daemon_launcher import wait_until_listening
-    from branchpy_telemetry.client.paths import resolve_paths
+    from branchpy_telemetry.client.contracts.paths import resolve_paths
+    from branchpy_telemetry.client.thin.daemon_launcher import wait_until_listening
 
     home = tmp_path_factory.mktemp("shared-daemon")
     env = {k: v for k, v in os.environ.items() if not k.startswith("BRANCHPY_TELEMETRY")}
@@ -103,7 +103,7 @@ GARBAGE = {
 
 @pytest.mark.parametrize("frames,code", GARBAGE.values(), ids=list(GARBAGE))
 def test_garbage_request_gets_error_reply_with_code_and_daemon_keeps_serving(shared_daemon, frames, code):
-    from branchpy_telemetry.client.ipc import ControlClient
+    from branchpy_telemetry.client.thin.ipc import ControlClient
 
     proc, paths = shared_daemon
     context, sock = dealer_for(paths.control_endpoint)
@@ -299,7 +299,7 @@ def test_daemon_with_an_invalid_config_file_exits_1_naming_the_key(subprocess_en
 
 
 def test_control_client_without_daemon_raises_daemon_unavailable_after_retries(paths):
-    from branchpy_telemetry.client.ipc import ControlClient
+    from branchpy_telemetry.client.thin.ipc import ControlClient
 
     with ControlClient(paths.control_endpoint, timeout=0.2, retries=2) as client:
         with pytest.raises(DaemonUnavailableError) as caught:

@@ -11,11 +11,11 @@ import threading
 import pytest
 import zmq
 
-from branchpy_telemetry.client.config import load_config
-from branchpy_telemetry.client.ipc import ControlClient
-from branchpy_telemetry.daemon.context import DaemonContext
-from branchpy_telemetry.daemon.handlers import shutdown, status
-from branchpy_telemetry.daemon.server import ControlServer
+from branchpy_telemetry.client.contracts.config import load_config
+from branchpy_telemetry.client.thin.ipc import ControlClient
+from branchpy_telemetry.daemon.control.context import DaemonContext
+from branchpy_telemetry.daemon.control.handlers import shutdown, status
+from branchpy_telemetry.daemon.control.server import ControlServer
 
 
 @pytest.fixture

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import pytest
 
-from branchpy_telemetry.client.config import load_config
-from branchpy_telemetry.client.event import EventRecord, event_encoder
-from branchpy_telemetry.client.spool import rotate_spool
-from branchpy_telemetry.client.stamping import new_event_id
-from branchpy_telemetry.client.timewindow import format_ts, utcnow
-from branchpy_telemetry.daemon import spool_reader
-from branchpy_telemetry.daemon.checkpoints import CheckpointStore
-from branchpy_telemetry.daemon.source_reader import NewEventsReader
-from branchpy_telemetry.daemon.spool_reader import ReadStats
+from branchpy_telemetry.client.contracts.config import load_config
+from branchpy_telemetry.client.contracts.event import EventRecord, event_encoder
+from branchpy_telemetry.client.contracts.timewindow import format_ts, utcnow
+from branchpy_telemetry.client.emitter.spool import rotate_spool
+from branchpy_telemetry.client.emitter.stamping import new_event_id
+from branchpy_telemetry.daemon.export import spool_reader
+from branchpy_telemetry.daemon.export.checkpoints import CheckpointStore
+from branchpy_telemetry.daemon.export.source_reader import NewEventsReader
+from branchpy_telemetry.daemon.export.spool_reader import ReadStats
 
 LIMIT = 400
 

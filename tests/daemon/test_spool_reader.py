@@ -10,9 +10,9 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from branchpy_telemetry.client.event import EventRecord
-from branchpy_telemetry.daemon import spool_reader
-from branchpy_telemetry.daemon.spool_reader import ReadStats
+from branchpy_telemetry.client.contracts.event import EventRecord
+from branchpy_telemetry.daemon.export import spool_reader
+from branchpy_telemetry.daemon.export.spool_reader import ReadStats
 
 _decoder = msgspec.json.Decoder(EventRecord)
 

@@ -170,8 +170,9 @@ def test_the_shipped_units_are_what_the_generators_give_for_a_default_install(tm
     from branchpy_telemetry.backend.service_units import SHIPPED_EXEC, BackendServiceOptions, render_units
 
     script = ("import os; from pathlib import Path; "
-              "from branchpy_telemetry.client.daemon_unit import PIPX_EXEC, render_daemon_unit, unit_places; "
-              "from branchpy_telemetry.client.paths import resolve_paths; "
+              "from branchpy_telemetry.client.thin.daemon_unit import "
+              "PIPX_EXEC, render_daemon_unit, unit_places; "
+              "from branchpy_telemetry.client.contracts.paths import resolve_paths; "
               "places = unit_places(resolve_paths(), os.environ, home=Path.home()); "
               "print(render_daemon_unit(PIPX_EXEC, places, local_docs=False), end='')")
     daemon = subprocess.run([sys.executable, "-c", script], env=clean_env(tmp_path), capture_output=True,
@@ -236,7 +237,7 @@ def test_retention_timer_runs_purge_90d_daily_and_catches_up():
 
 
 def test_every_documentation_link_is_real():
-    from branchpy_telemetry.client.unit_text import github_anchor
+    from branchpy_telemetry.client.infra.unit_text import github_anchor
 
     readme = (ROOT / "README.md").read_text()
     anchors = {github_anchor(h) for h in re.findall(r"^#{1,6} (.+)$", readme, flags=re.M)}

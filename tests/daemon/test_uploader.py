@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from branchpy_telemetry.client.config import load_config
-from branchpy_telemetry.client.errors import NotFoundError, PackageChangedError
-from branchpy_telemetry.daemon.package_records import ExportRecord, find_export_record, record_exports
-from branchpy_telemetry.daemon.uploader import prepare_upload, upload_package, verify_unchanged
+from branchpy_telemetry.client.contracts.config import load_config
+from branchpy_telemetry.client.contracts.errors import NotFoundError, PackageChangedError
+from branchpy_telemetry.daemon.delivery.uploader import prepare_upload, upload_package, verify_unchanged
+from branchpy_telemetry.daemon.export.package_records import ExportRecord, find_export_record, record_exports
 
 from . import recording_server as rs
 
@@ -256,7 +256,7 @@ def test_prepare_upload_does_everything_but_send(package_file):
 
 @pytest.mark.parametrize("env", [{"DO_NOT_TRACK": "1"}, {"BRANCHPY_TELEMETRY": "off"}])
 def test_withdrawn_consent_blocks_the_upload_and_sends_nothing(server, package_file, env):
-    from branchpy_telemetry.client.errors import ConsentWithdrawnError
+    from branchpy_telemetry.client.contracts.errors import ConsentWithdrawnError
 
     with pytest.raises(ConsentWithdrawnError) as info:
         upload_package(package_file, config_for(server.base_url), env=env, **FAST)

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 import requests
 
-from branchpy_telemetry.client.config import load_config
-from branchpy_telemetry.client.event import EventRecord, event_encoder
-from branchpy_telemetry.client.stamping import new_event_id
-from branchpy_telemetry.client.timewindow import format_ts, utcnow
-from branchpy_telemetry.daemon.delivery import deliver_file, send_outbox
-from branchpy_telemetry.daemon.exporter import export_window
-from branchpy_telemetry.daemon.ledger import read_history
-from branchpy_telemetry.daemon.outbox import Outbox
-from branchpy_telemetry.daemon.package_records import find_export_record
+from branchpy_telemetry.client.contracts.config import load_config
+from branchpy_telemetry.client.contracts.event import EventRecord, event_encoder
+from branchpy_telemetry.client.contracts.timewindow import format_ts, utcnow
+from branchpy_telemetry.client.emitter.stamping import new_event_id
+from branchpy_telemetry.daemon.delivery.deliver import deliver_file, send_outbox
+from branchpy_telemetry.daemon.delivery.ledger import read_history
+from branchpy_telemetry.daemon.delivery.outbox import Outbox
+from branchpy_telemetry.daemon.export.exporter import export_window
+from branchpy_telemetry.daemon.export.package_records import find_export_record
 
 from ..backend.live_backend import start_sqlite_backend
 
@@ -104,7 +104,7 @@ def test_wrong_api_key_is_rejected_with_the_servers_message_and_kept(backend, pa
 def test_a_privacy_violation_is_quarantined_after_one_request_with_the_servers_pointers(backend, paths):
     import uuid
 
-    from branchpy_telemetry.client.schema import (
+    from branchpy_telemetry.client.contracts.schema import (
         Platform,
         SanitizedEvent,
         Summary,

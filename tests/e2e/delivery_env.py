@@ -14,7 +14,7 @@ import textwrap
 import uuid
 from pathlib import Path
 
-from branchpy_telemetry.client.config import set_value_in_file
+from branchpy_telemetry.client.contracts.config import set_value_in_file
 
 from ..backend.live_backend import LiveBackend, clean_env, start_backend
 from ..conftest import console_script

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from branchpy_telemetry.client.catalog import BUNDLED_CATALOG
-from branchpy_telemetry.client.privacy import check_string
+from branchpy_telemetry.client.contracts.catalog import BUNDLED_CATALOG
+from branchpy_telemetry.client.contracts.privacy import check_string
 
 MAX_BATCH = 40
 MAX_DETAILS = 100  # the server reports at most this many violations

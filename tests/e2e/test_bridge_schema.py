@@ -12,8 +12,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from branchpy_telemetry.client.commands import COMMAND_BY_BRIDGE_TYPE
-from branchpy_telemetry.daemon.bridge_schema import bridge_protocol_schema, event_record_schema
+from branchpy_telemetry.client.contracts.commands import COMMAND_BY_BRIDGE_TYPE
+from branchpy_telemetry.daemon.control.bridge_schema import bridge_protocol_schema, event_record_schema
 
 from ..conftest import console_script
 from .protocol_schema import SCHEMAS, schema_errors

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from branchpy_telemetry.client.daemon_launcher import is_listening, pid_alive, wait_until_stopped
-from branchpy_telemetry.client.paths import resolve_paths
+from branchpy_telemetry.client.contracts.paths import resolve_paths
+from branchpy_telemetry.client.thin.daemon_launcher import is_listening, pid_alive, wait_until_stopped
 
 BRANCHPY = str(Path(sys.executable).parent / "branchpy")
 
@@ -20,7 +20,7 @@ def stop_daemon_if_running(paths) -> None:
     """Teardown for daemons the CLI spawned (detached, so no Popen to wait on)."""
     if not is_listening(paths):
         return
-    from branchpy_telemetry.client.ipc import ControlClient
+    from branchpy_telemetry.client.thin.ipc import ControlClient
 
     with ControlClient(paths.control_endpoint, timeout=5, retries=1) as client:
         pid = client.call("shutdown")["pid"]
@@ -290,7 +290,7 @@ def test_export_shows_progress_on_a_terminal_and_not_in_pipes(cli, running_daemo
                                                               tmp_path):
     import pty
 
-    from branchpy_telemetry.client.emitter import Emitter
+    from branchpy_telemetry.client.emitter.emit import Emitter
 
     emitter = Emitter(paths)
     for n in range(30_000):

@@ -6,11 +6,11 @@ import io
 
 import pytest
 
-from branchpy_telemetry.client.cli.emit import parse_attr
-from branchpy_telemetry.client.cli.progress import TerminalProgress
-from branchpy_telemetry.client.cli.render import format_bytes, format_duration, format_value
-from branchpy_telemetry.client.errors import UsageError
-from branchpy_telemetry.client.protocol import Progress
+from branchpy_telemetry.client.contracts.errors import UsageError
+from branchpy_telemetry.client.contracts.protocol import Progress
+from branchpy_telemetry.client.thin.cli.emit import parse_attr
+from branchpy_telemetry.client.thin.cli.progress import TerminalProgress
+from branchpy_telemetry.client.thin.cli.render import format_bytes, format_duration, format_value
 
 
 def test_progress_rewrites_one_line_and_clears_it_when_done():

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from branchpy_telemetry.client.daemon_launcher import is_listening, wait_until_stopped
-from branchpy_telemetry.client.errors import DaemonUnavailableError
-from branchpy_telemetry.client.ipc import ControlClient
-from branchpy_telemetry.client.transport import TRANSPORT_ENV, find_address
+from branchpy_telemetry.client.contracts.errors import DaemonUnavailableError
+from branchpy_telemetry.client.contracts.transport import TRANSPORT_ENV, find_address
+from branchpy_telemetry.client.thin.daemon_launcher import is_listening, wait_until_stopped
+from branchpy_telemetry.client.thin.ipc import ControlClient
 
 BIN = Path(sys.executable).parent
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from branchpy_telemetry.client.ipc import DEFAULT_RETRIES, DEFAULT_TIMEOUT
-from branchpy_telemetry.client.spool import ACTIVE_NAME
+from branchpy_telemetry.client.emitter.spool import ACTIVE_NAME
+from branchpy_telemetry.client.thin.ipc import DEFAULT_RETRIES, DEFAULT_TIMEOUT
 
 BIN = Path(sys.executable).parent
 QUICK_BUDGET_S = DEFAULT_TIMEOUT * DEFAULT_RETRIES  # every try of a quick command, one after another

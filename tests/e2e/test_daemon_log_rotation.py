@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from branchpy_telemetry.client.log_file import GENERATIONS, MAX_BYTES
+from branchpy_telemetry.client.infra.log_file import GENERATIONS, MAX_BYTES
 
 from ..conftest import console_script
 from .test_cli import stop_daemon_if_running
@@ -59,7 +59,7 @@ def test_the_log_of_a_daemon_the_cli_started_rotates_and_keeps_three_generations
 
 
 def test_a_daemon_run_by_hand_or_by_systemd_logs_to_stderr_not_to_the_file(subprocess_env, paths, tmp_path):
-    from branchpy_telemetry.client.daemon_launcher import wait_until_listening
+    from branchpy_telemetry.client.thin.daemon_launcher import wait_until_listening
 
     err = tmp_path / "stderr"
     with open(err, "wb") as stderr:

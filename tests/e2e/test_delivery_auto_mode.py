@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from branchpy_telemetry.daemon.ledger import read_history
+from branchpy_telemetry.daemon.delivery.ledger import read_history
 
 from ..daemon.recording_server import RecordingServer
 from ..polling import wait_until

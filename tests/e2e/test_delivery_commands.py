@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from branchpy_telemetry.daemon.delivery.ledger import read_history
 from branchpy_telemetry.daemon.identity import load_or_create_governance_id
-from branchpy_telemetry.daemon.ledger import read_history
 
 from ..daemon.recording_server import Reply, error_reply
 from .delivery_env import configure, emit_events, run_cli
@@ -159,7 +159,7 @@ def test_bad_delivery_arguments_exit_2_with_a_message(subprocess_env, args, mess
 
 
 def test_an_interval_below_the_10s_floor_is_refused_by_the_daemon(running_daemon):
-    from branchpy_telemetry.client.errors import UsageError
+    from branchpy_telemetry.client.contracts.errors import UsageError
 
     with pytest.raises(UsageError, match="below the floor"):
         running_daemon.call("mode", {"mode": "auto", "interval": "5s"})

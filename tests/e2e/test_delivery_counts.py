@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 
-from branchpy_telemetry.daemon.outbox import Outbox
+from branchpy_telemetry.daemon.delivery.outbox import Outbox
 
 from ..daemon import recording_server as rs
 from .delivery_env import configure, emit_events, run_cli

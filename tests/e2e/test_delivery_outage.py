@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from branchpy_telemetry.daemon.ledger import read_history
+from branchpy_telemetry.daemon.delivery.ledger import read_history
 
 from .delivery_env import configure, dead_endpoint, emit_events, run_cli, start_live_backend, stored_event_ids
 

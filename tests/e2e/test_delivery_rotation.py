@@ -13,10 +13,10 @@ from collections import Counter
 
 import pytest
 
-from branchpy_telemetry.client.event import EventRecord, event_encoder
-from branchpy_telemetry.client.spool import list_spool_files
-from branchpy_telemetry.client.stamping import new_event_id
-from branchpy_telemetry.client.timewindow import format_ts, utcnow
+from branchpy_telemetry.client.contracts.event import EventRecord, event_encoder
+from branchpy_telemetry.client.contracts.timewindow import format_ts, utcnow
+from branchpy_telemetry.client.emitter.spool import list_spool_files
+from branchpy_telemetry.client.emitter.stamping import new_event_id
 
 from .delivery_env import (
     configure,

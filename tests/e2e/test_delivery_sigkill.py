@@ -15,8 +15,8 @@ from collections import Counter
 import pytest
 import requests
 
-from branchpy_telemetry.client.config import load_config
-from branchpy_telemetry.daemon.ledger import read_history
+from branchpy_telemetry.client.contracts.config import load_config
+from branchpy_telemetry.daemon.delivery.ledger import read_history
 
 from ..conftest import console_script
 from ..daemon.recording_server import RecordingServer, Reply

@@ -28,22 +28,22 @@ import jsonschema
 import msgspec
 import pytest
 
-from branchpy_telemetry.client.catalog import BUNDLED_CATALOG
-from branchpy_telemetry.client.config import load_config
-from branchpy_telemetry.client.error_hashing import hash_error_message
-from branchpy_telemetry.client.event import EventRecord
-from branchpy_telemetry.client.fixed_formats import keyed_ref_id
-from branchpy_telemetry.client.privacy import check_string
-from branchpy_telemetry.client.schema import decode_package, package_json_schema
-from branchpy_telemetry.client.stamping import new_event_id
-from branchpy_telemetry.client.timewindow import format_ts, parse_time, utcnow
-from branchpy_telemetry.daemon.exporter import export_window
+from branchpy_telemetry.client.contracts.catalog import BUNDLED_CATALOG
+from branchpy_telemetry.client.contracts.config import load_config
+from branchpy_telemetry.client.contracts.error_hashing import hash_error_message
+from branchpy_telemetry.client.contracts.event import EventRecord
+from branchpy_telemetry.client.contracts.fixed_formats import keyed_ref_id
+from branchpy_telemetry.client.contracts.privacy import check_string
+from branchpy_telemetry.client.contracts.schema import decode_package, package_json_schema
+from branchpy_telemetry.client.contracts.timewindow import format_ts, parse_time, utcnow
+from branchpy_telemetry.client.emitter.stamping import new_event_id
+from branchpy_telemetry.daemon.export.exporter import export_window
+from branchpy_telemetry.daemon.export.preview import preview_file, render_preview_text
 from branchpy_telemetry.daemon.identity import (
     load_or_create_governance_id,
     load_or_create_identity,
     reset_governance_id,
 )
-from branchpy_telemetry.daemon.preview import preview_file, render_preview_text
 
 from ..conftest import console_script
 

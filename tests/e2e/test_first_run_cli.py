@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from branchpy_telemetry.client.fixed_formats import STATUSES, TIMESTAMP_REGEX
+from branchpy_telemetry.client.contracts.catalog import BUNDLED_CATALOG
+from branchpy_telemetry.client.contracts.fixed_formats import STATUSES, TIMESTAMP_REGEX
 
 from ..conftest import console_script
 from .delivery_env import configure, emit_events, run_cli, start_live_backend, stored_event_ids
@@ -76,7 +77,7 @@ def test_config_set_catalog_must_be_a_valid_catalog_and_is_stored_as_an_absolute
     assert error.startswith(f"error: telemetry.catalog: {broken}:") and "catalog check" in hint
     assert not paths.config_file.exists()
     good = tmp_path / "good.toml"
-    shutil.copy(Path(console_script("branchpy")).parents[2] / "client" / "branchpy_catalog.toml", good)
+    shutil.copy(BUNDLED_CATALOG, good)
     result = subprocess.run([console_script("branchpy"), "telemetry", "config", "set", "telemetry.catalog",
                              "good.toml"], env=subprocess_env, cwd=tmp_path, capture_output=True, text=True,
                             timeout=60)
@@ -112,7 +113,7 @@ def test_mode_alone_shows_the_mode_and_the_next_run_in_the_wire_time_format(subp
 
 
 def test_status_of_auto_mode_with_nothing_scheduled_says_why():
-    from branchpy_telemetry.client.cli.status import delivery_pairs
+    from branchpy_telemetry.client.thin.cli.status import delivery_pairs
 
     auto = {"scheduled": False, "interval": "6h", "not_scheduled_because": "the schedule has not started"}
     pairs = dict(delivery_pairs({"mode": "auto", "auto": auto}))
@@ -295,7 +296,7 @@ def test_piping_into_head_prints_the_first_line_and_nothing_else(subprocess_env,
 
 
 def test_emit_status_takes_only_the_statuses_a_package_may_carry(subprocess_env):
-    from branchpy_telemetry.client.cli.emit import STATUS_WORDS
+    from branchpy_telemetry.client.thin.cli.emit import STATUS_WORDS
 
     assert STATUS_WORDS == STATUSES
     result = run_cli(subprocess_env, "emit", "--category", "command", "--name", "analyze", "--status", "done")

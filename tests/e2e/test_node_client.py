@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from branchpy_telemetry.client.commands import COMMAND_BY_BRIDGE_TYPE
+from branchpy_telemetry.client.contracts.commands import COMMAND_BY_BRIDGE_TYPE
 
 from ..conftest import BIN_DIR
 from .protocol_schema import schema_errors
@@ -63,8 +63,8 @@ def test_node_client_suite_passes_and_every_message_matches_the_schema(tmp_path)
 
 def test_node_client_message_types_match_the_command_table():
     """The Node client's own list of bridge types (which command, long or quick, which carry
-    consent) says what client/commands.py says: a long command there waits long here too."""
-    from branchpy_telemetry.client.commands import COMMAND_BY_NAME
+    consent) says what client/contracts/commands.py says: a long command there waits long here too."""
+    from branchpy_telemetry.client.contracts.commands import COMMAND_BY_NAME
 
     script = ("const p = require('./client/vscode/lib/protocol.js');"
               "console.log(JSON.stringify({types: p.MESSAGE_TYPES, consent: [...p.CONSENT_TYPES]}));")

@@ -32,12 +32,12 @@ from pathlib import Path
 
 import pytest
 
-from branchpy_telemetry.client.catalog import load_catalog
-from branchpy_telemetry.client.daemon_launcher import wait_until_listening
-from branchpy_telemetry.client.error_hashing import hash_error_message, normalize_error_message
-from branchpy_telemetry.client.paths import resolve_paths
-from branchpy_telemetry.client.privacy import check_string
-from branchpy_telemetry.client.schema import package_json_schema
+from branchpy_telemetry.client.contracts.catalog import load_catalog
+from branchpy_telemetry.client.contracts.error_hashing import hash_error_message, normalize_error_message
+from branchpy_telemetry.client.contracts.paths import resolve_paths
+from branchpy_telemetry.client.contracts.privacy import check_string
+from branchpy_telemetry.client.contracts.schema import package_json_schema
+from branchpy_telemetry.client.thin.daemon_launcher import wait_until_listening
 
 from ..backend.live_backend import LiveBackend, clean_env, start_sqlite_backend
 from ..conftest import console_script

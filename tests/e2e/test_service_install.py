@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from branchpy_telemetry.client.daemon_launcher import is_listening
+from branchpy_telemetry.client.thin.daemon_launcher import is_listening
 
 from ..conftest import console_script
 

@@ -25,7 +25,7 @@ import msgspec
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from branchpy_telemetry.client.schema import TelemetryPackage
+from branchpy_telemetry.client.contracts.schema import TelemetryPackage
 
 from ..backend.conftest import BASE_TS, governance_id_for, make_package
 from ..backend.live_backend import LiveBackend, clean_env, start_backend

@@ -15,7 +15,7 @@ import msgspec
 import pytest
 import requests
 
-from branchpy_telemetry.client.timewindow import format_ts
+from branchpy_telemetry.client.contracts.timewindow import format_ts
 
 from .load import UPLOAD_HEADERS, read, start_instance, total_counters, uploader_packages, wait_for
 

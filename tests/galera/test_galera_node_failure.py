@@ -23,8 +23,8 @@ import msgspec
 import pytest
 import requests
 
-from branchpy_telemetry.client.config import Config, TelemetrySection
-from branchpy_telemetry.daemon.uploader import PreparedUpload, send_prepared
+from branchpy_telemetry.client.contracts.config import Config, TelemetrySection
+from branchpy_telemetry.daemon.delivery.uploader import PreparedUpload, send_prepared
 
 from .load import read, start_instance, uploader_packages, wait_for
 from .test_galera_ingest import answers_through, expected_answers, rows_on_every_node

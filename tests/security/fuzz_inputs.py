@@ -14,7 +14,7 @@ import json
 import random
 from collections.abc import Callable, Iterator
 
-from branchpy_telemetry.client.limits import MAX_JSON_DEPTH
+from branchpy_telemetry.client.contracts.limits import MAX_JSON_DEPTH
 
 
 def _random_bytes(rng: random.Random, _: dict) -> bytes:

@@ -24,7 +24,7 @@ from branchpy_telemetry.backend.auth import generate_key
 from branchpy_telemetry.backend.settings import BackendSettings
 from branchpy_telemetry.backend.sinks.memory import MemorySink
 from branchpy_telemetry.backend.sinks.sqlite import LocalSQLiteSink
-from branchpy_telemetry.client.timewindow import utcnow
+from branchpy_telemetry.client.contracts.timewindow import utcnow
 
 from ..backend.live_backend import clean_env, start_backend, start_sqlite_backend
 from ..conftest import console_script

@@ -19,8 +19,8 @@ import msgspec
 import pytest
 import requests
 
-from branchpy_telemetry.client.config import Config, TelemetrySection
-from branchpy_telemetry.daemon.uploader import upload_package
+from branchpy_telemetry.client.contracts.config import Config, TelemetrySection
+from branchpy_telemetry.daemon.delivery.uploader import upload_package
 
 from ..backend.conftest import make_package
 from ..backend.live_backend import clean_env, start_backend

@@ -18,7 +18,11 @@ import msgspec
 import pytest
 import requests
 
-from branchpy_telemetry.client.limits import MAX_ATTR_KEY_LENGTH, MAX_ATTRS_PER_EVENT, MAX_JSON_DEPTH
+from branchpy_telemetry.client.contracts.limits import (
+    MAX_ATTR_KEY_LENGTH,
+    MAX_ATTRS_PER_EVENT,
+    MAX_JSON_DEPTH,
+)
 
 from ..backend.conftest import make_event, make_package
 from ..backend.live_backend import gzip_bomb, process_rss_bytes

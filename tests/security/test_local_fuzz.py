@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import zmq
 
-from branchpy_telemetry.client.limits import MAX_BRIDGE_LINE_BYTES, MAX_CONTROL_MESSAGE_BYTES
+from branchpy_telemetry.client.contracts.limits import MAX_BRIDGE_LINE_BYTES, MAX_CONTROL_MESSAGE_BYTES
 
 from .fuzz_inputs import malformed
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import zmq
 
-from branchpy_telemetry.client.errors import TooLargeError
-from branchpy_telemetry.client.limits import (
+from branchpy_telemetry.client.contracts.errors import TooLargeError
+from branchpy_telemetry.client.contracts.limits import (
     MAX_BRIDGE_LINE_BYTES,
     MAX_CONTROL_FRAME_BYTES,
     MAX_CONTROL_MESSAGE_BYTES,
@@ -100,7 +100,7 @@ def test_frame_past_the_socket_limit_drops_that_peer_only(running_daemon, dealer
 
 
 def test_control_client_refuses_an_oversized_request_at_once(running_daemon):
-    from branchpy_telemetry.client.transport import open_control_client
+    from branchpy_telemetry.client.contracts.transport import open_control_client
 
     started = time.monotonic()
     with open_control_client(running_daemon.paths, timeout=5, retries=3) as client:
@@ -114,7 +114,7 @@ def test_control_client_refuses_an_oversized_request_at_once(running_daemon):
 def test_an_unreadable_request_is_answered_to_its_sender_not_after_a_timeout(running_daemon):
     """The daemon cannot echo the id of a request it could not decode; the
     client takes that id-less error as the answer (one request in flight)."""
-    from branchpy_telemetry.client.ipc import ControlClient
+    from branchpy_telemetry.client.thin.ipc import ControlClient
 
     class Garbling(ControlClient):
         def _try_once(self, payload, *rest):
@@ -168,7 +168,7 @@ def test_bridge_answers_nested_oversized_and_invalid_lines_and_keeps_serving(run
 def test_bridge_request_that_grows_past_the_control_limit_is_answered_too_large(running_daemon,
                                                                                 subprocess_env):
     """A line at the bridge's limit, once wrapped in a control request, is over the daemon's."""
-    from branchpy_telemetry.client.protocol import Request, encoder
+    from branchpy_telemetry.client.contracts.protocol import Request, encoder
 
     def line_for(value: str) -> bytes:
         return json.dumps({"id": "edge", "type": "telemetry.setConfig",

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from branchpy_telemetry.client.config import load_config, set_value_in_file
-from branchpy_telemetry.client.errors import StorageError
+from branchpy_telemetry.client.contracts.config import load_config, set_value_in_file
+from branchpy_telemetry.client.contracts.errors import StorageError
 
 BRANCHPY = str(Path(sys.executable).parent / "branchpy")
 SECRET = "bpt_sec_0123456789abcdefSECRET"
@@ -106,8 +106,8 @@ def test_config_set_follows_a_symlinked_config_file_and_keeps_the_link(tmp_path)
 KILL_BEFORE_RENAME = textwrap.dedent("""\
     import os, signal, sys
     from pathlib import Path
-    from branchpy_telemetry.client import atomic_write
-    from branchpy_telemetry.client.config import set_value_in_file
+    from branchpy_telemetry.client.infra import atomic_write
+    from branchpy_telemetry.client.contracts.config import set_value_in_file
 
     def killed(src, dst):  # the temp file is written and fsynced; the process dies before the rename
         os.kill(os.getpid(), signal.SIGKILL)

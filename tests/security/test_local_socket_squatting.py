@@ -96,7 +96,7 @@ def test_the_old_predictable_tmp_folder_catches_nothing(tmp_path, shared, router
 def test_the_fallback_folder_is_one_other_users_cannot_create(shared, monkeypatch):
     """Without XDG_RUNTIME_DIR the socket folder is in the victim's own state
     directory; another user can neither create it nor anything on the way."""
-    from branchpy_telemetry.client.paths import resolve_paths
+    from branchpy_telemetry.client.contracts.paths import resolve_paths
 
     home = shared / "victim-home"
     home.mkdir(mode=0o755)

@@ -15,10 +15,10 @@ import json
 
 import pytest
 
-from branchpy_telemetry.client.event import EventRecord, event_encoder
-from branchpy_telemetry.client.limits import MAX_SPOOL_LINE_BYTES
-from branchpy_telemetry.client.stamping import new_event_id
-from branchpy_telemetry.client.timewindow import format_ts, utcnow
+from branchpy_telemetry.client.contracts.event import EventRecord, event_encoder
+from branchpy_telemetry.client.contracts.limits import MAX_SPOOL_LINE_BYTES
+from branchpy_telemetry.client.contracts.timewindow import format_ts, utcnow
+from branchpy_telemetry.client.emitter.stamping import new_event_id
 
 BIG_LINE_BYTES = 50 * 1024 * 1024
 FLAT_MIB = 40  # peak RSS growth allowed for reading 150 MB of over-long lines (was ~310 MiB)

@@ -21,7 +21,7 @@ import requests
 
 from branchpy_telemetry.backend.auth import generate_key
 from branchpy_telemetry.backend.sinks.mysql import MySQLTelemetrySink
-from branchpy_telemetry.client.timewindow import utcnow
+from branchpy_telemetry.client.contracts.timewindow import utcnow
 
 from ..backend.conftest import make_package
 from ..backend.live_backend import clean_env, start_backend

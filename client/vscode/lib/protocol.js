@@ -8,7 +8,7 @@ const QUICK_TIMEOUT_MS = 30 * SECOND; // above the bridge's own worst case (3 tr
 const LONG_TIMEOUT_MS = 10 * 60 * SECOND; // without progress for this long, a long request fails
 
 // Message type -> {command: the daemon command it runs, long: may take minutes}; the same as the
-// table in client/commands.py (tests/e2e/test_node_client.py compares them).
+// table in client/contracts/commands.py (tests/e2e/test_node_client.py compares them).
 const MESSAGE_TYPES = Object.freeze({
   'telemetry.status': { command: 'status', long: false },
   'telemetry.export': { command: 'export', long: true },

@@ -1,0 +1,3 @@
+"""What runs inside BranchPy: `emit()`, `track()`, the event stamp and the spool's append/rotate protocol.
+Imports only the contracts and the plumbing.
+"""
