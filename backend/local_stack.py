@@ -86,8 +86,8 @@ def ensure_local_keys(sink: Sink, paths: TelemetryPaths) -> dict[str, str]:
 
 def connect_daemon(paths: TelemetryPaths, endpoint: str, ingest_key: str, *, start: bool) -> str:
     """Point the daemon at this backend (persisted in the user's config)."""
-    from branchpy_telemetry.client.contracts.transport import open_control_client
     from branchpy_telemetry.client.thin.daemon_launcher import require_daemon
+    from branchpy_telemetry.client.thin.ipc import open_control_client
 
     try:
         require_daemon(paths, start=start)

@@ -115,13 +115,13 @@ class DaemonProcess:
         self.paths = paths
 
     def call(self, cmd: str, args: dict | None = None, *, timeout: float = 10.0):
-        from branchpy_telemetry.client.contracts.transport import open_control_client
+        from branchpy_telemetry.client.thin.ipc import open_control_client
 
         with open_control_client(self.paths, timeout=timeout, retries=1) as client:
             return client.call(cmd, args)
 
     def request(self, cmd: str, args: dict | None = None, *, timeout: float = 10.0):
-        from branchpy_telemetry.client.contracts.transport import open_control_client
+        from branchpy_telemetry.client.thin.ipc import open_control_client
 
         with open_control_client(self.paths, timeout=timeout, retries=1) as client:
             return client.request(cmd, args)

@@ -77,16 +77,3 @@ def publish_address(paths: TelemetryPaths, address: ControlAddress) -> None:
     body = {"control": address.control, "progress": address.progress, "token": address.token}
     write_atomic(paths.control_address_file, json.dumps(body).encode())
 
-
-def open_control_client(paths: TelemetryPaths, *, timeout: float | None = None, retries: int | None = None):
-    """A ControlClient for this user's daemon, on whichever transport is in use."""
-    from branchpy_telemetry.client.contracts.errors import DaemonUnavailableError
-    from branchpy_telemetry.client.thin.ipc import DEFAULT_RETRIES, DEFAULT_TIMEOUT, ControlClient
-
-    address = find_address(paths)
-    if address is None:
-        raise DaemonUnavailableError(f"no daemon address in {paths.control_address_file}",
-                                     hint="start it with `branchpy telemetry daemon start`")
-    return ControlClient(address.control, timeout=timeout or DEFAULT_TIMEOUT,
-                         retries=retries or DEFAULT_RETRIES, progress_endpoint=address.progress,
-                         token=address.token)

@@ -80,7 +80,7 @@ class Bridge:
     def run_request(self, message_id: Any, kind: str, cmd: str, args: dict[str, Any]) -> None:
         import uuid
 
-        from branchpy_telemetry.client.contracts.transport import open_control_client
+        from branchpy_telemetry.client.thin.ipc import open_control_client
 
         request_id = str(uuid.uuid4())
         self._progress_ids[request_id] = message_id

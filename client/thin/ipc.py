@@ -22,6 +22,7 @@ from branchpy_telemetry.client.contracts import errors
 from branchpy_telemetry.client.contracts.bounded_input import too_large
 from branchpy_telemetry.client.contracts.commands import TIMEOUT_SECONDS
 from branchpy_telemetry.client.contracts.limits import MAX_CONTROL_MESSAGE_BYTES
+from branchpy_telemetry.client.contracts.paths import TelemetryPaths
 from branchpy_telemetry.client.contracts.protocol import (
     PROGRESS_TOPIC,
     Progress,
@@ -31,7 +32,7 @@ from branchpy_telemetry.client.contracts.protocol import (
     progress_decoder,
     reply_decoder,
 )
-from branchpy_telemetry.client.contracts.transport import PLAIN_USER
+from branchpy_telemetry.client.contracts.transport import PLAIN_USER, find_address
 
 DEFAULT_TIMEOUT = TIMEOUT_SECONDS["quick"]
 DEFAULT_RETRIES = 3
@@ -210,3 +211,14 @@ def _unattributed_error(reply: Reply) -> bool:
 
 def _monotonic_ms() -> int:
     return int(time.monotonic() * 1000)
+
+
+def open_control_client(paths: TelemetryPaths, *, timeout: float | None = None, retries: int | None = None):
+    """A ControlClient for this user's daemon, on whichever transport is in use."""
+    address = find_address(paths)
+    if address is None:
+        raise errors.DaemonUnavailableError(f"no daemon address in {paths.control_address_file}",
+                                            hint="start it with `branchpy telemetry daemon start`")
+    return ControlClient(address.control, timeout=timeout or DEFAULT_TIMEOUT,
+                         retries=retries or DEFAULT_RETRIES, progress_endpoint=address.progress,
+                         token=address.token)

@@ -39,7 +39,7 @@ class DaemonContext:
     shutdown_event: threading.Event = field(default_factory=threading.Event)
     config_lock: threading.Lock = field(default_factory=threading.Lock)
     # Delivery: the daemon's one scheduler (auto-mode runs and housekeeping), the auto-mode
-    # job in it (daemon/scheduling/auto_mode.py), and the one lock around a delivery run
+    # job in it (daemon/control/auto_mode.py), and the one lock around a delivery run
     # (daemon/delivery/delivery_lock.py).
     jobs: JobScheduler = field(default_factory=JobScheduler)
     scheduler: Any = None

@@ -1,7 +1,7 @@
 """What the daemon runs on a timer, kept in step with its config.
 
 Both jobs live in the daemon's one scheduler (`daemon/scheduling/job_scheduler.py`):
-the auto-mode run (auto mode only, `daemon/scheduling/auto_mode.py`) and housekeeping
+the auto-mode run (auto mode only, `daemon/control/auto_mode.py`) and housekeeping
 (every mode, `daemon/scheduling/housekeeping.py`). `apply_schedule` runs at start-up
 and after every change to `telemetry.mode` / `telemetry.auto.*`;
 `stop_schedule` at shutdown.
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import structlog
 
+from branchpy_telemetry.daemon.control.auto_mode import apply_mode
 from branchpy_telemetry.daemon.control.context import DaemonContext
-from branchpy_telemetry.daemon.scheduling.auto_mode import apply_mode
 from branchpy_telemetry.daemon.scheduling.housekeeping import housekeeping_turn, schedule_housekeeping
 
 log = structlog.get_logger("branchpy.schedule")

@@ -10,12 +10,12 @@ import pytest
 
 from branchpy_telemetry.client.contracts.config import load_config
 from branchpy_telemetry.client.contracts.errors import ConsentWithdrawnError
+from branchpy_telemetry.daemon.control.auto_mode import apply_mode, auto_status, ensure_scheduler, run_job
 from branchpy_telemetry.daemon.control.context import DaemonContext
 from branchpy_telemetry.daemon.control.schedule import stop_schedule
 from branchpy_telemetry.daemon.counters import CounterStore
 from branchpy_telemetry.daemon.delivery.ledger import read_history
 from branchpy_telemetry.daemon.scheduling.auto_job import run_auto_job
-from branchpy_telemetry.daemon.scheduling.auto_mode import apply_mode, auto_status, ensure_scheduler, run_job
 
 from . import recording_server as rs
 from .test_checkpoints import append

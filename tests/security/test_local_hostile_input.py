@@ -100,7 +100,7 @@ def test_frame_past_the_socket_limit_drops_that_peer_only(running_daemon, dealer
 
 
 def test_control_client_refuses_an_oversized_request_at_once(running_daemon):
-    from branchpy_telemetry.client.contracts.transport import open_control_client
+    from branchpy_telemetry.client.thin.ipc import open_control_client
 
     started = time.monotonic()
     with open_control_client(running_daemon.paths, timeout=5, retries=3) as client:

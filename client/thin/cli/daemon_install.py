@@ -79,8 +79,8 @@ def run_install(options: argparse.Namespace) -> int:
 def stop_cli_daemon() -> int | None:
     """Stop a daemon started by the CLI (not by systemd); its pid, or None if none ran."""
     from branchpy_telemetry.client.contracts.paths import resolve_paths
-    from branchpy_telemetry.client.contracts.transport import open_control_client
     from branchpy_telemetry.client.thin.daemon_launcher import is_listening, wait_until_stopped
+    from branchpy_telemetry.client.thin.ipc import open_control_client
 
     paths = resolve_paths()
     if not is_listening(paths):

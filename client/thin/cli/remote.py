@@ -20,8 +20,8 @@ def call_daemon(options: argparse.Namespace, cmd: str, args: dict[str, Any] | No
                 on_progress: Callable | None = None) -> Any:
     from branchpy_telemetry.client.contracts.commands import CONSENT_COMMANDS, timeout_for
     from branchpy_telemetry.client.contracts.consent import caller_consent_args
-    from branchpy_telemetry.client.contracts.transport import open_control_client
     from branchpy_telemetry.client.thin.daemon_launcher import require_daemon, unavailable_hint
+    from branchpy_telemetry.client.thin.ipc import open_control_client
 
     if cmd in CONSENT_COMMANDS:
         args = {**(args or {}), **caller_consent_args()}

@@ -55,7 +55,7 @@ def handle(ctx: RequestContext, args: dict[str, Any]) -> ModeResult:
     if dry_run is not None:
         changes["telemetry.auto.dry_run"] = dry_run
     config = apply_config_change(ctx.daemon, changes)  # all or nothing, schedule included
-    from branchpy_telemetry.daemon.scheduling.auto_mode import auto_status
+    from branchpy_telemetry.daemon.control.auto_mode import auto_status
 
     auto = auto_status(ctx.daemon)
     return ModeResult(mode=config.telemetry.mode, interval=config.telemetry.auto.interval,

@@ -96,7 +96,7 @@ def handle(ctx: RequestContext, args: dict[str, Any]) -> StatusResult:
     caller = parse_args(args, ConsentArgs)
     daemon, paths = ctx.daemon, ctx.paths
     spool_files, spool_bytes = measure_spool(paths.spool_dir)
-    from branchpy_telemetry.daemon.scheduling.auto_mode import auto_status
+    from branchpy_telemetry.daemon.control.auto_mode import auto_status
 
     return StatusResult(
         pid=daemon.pid,

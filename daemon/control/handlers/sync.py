@@ -18,7 +18,7 @@ from branchpy_telemetry.daemon.delivery.consent_gate import ConsentArgs
 
 def handle(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
     caller = parse_args(args, ConsentArgs)  # a caller without consent: exported, kept, not sent
-    from branchpy_telemetry.daemon.scheduling.auto_mode import ensure_scheduler, run_job
+    from branchpy_telemetry.daemon.control.auto_mode import ensure_scheduler, run_job
 
     def progress(done: int, total: int | None, stage: str) -> None:
         ctx.progress(done, total, stage=stage)
