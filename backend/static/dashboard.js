@@ -15,6 +15,9 @@ let sort = { key: "count", dir: "desc" };
 let lastNames = null;
 const descriptions = new Map();
 const describe = (category, name) => descriptions.get(`${category}/${name}`) || "";
+// Settles (never fails) once the catalog's descriptions are in, or could not be had: the panels that show
+// descriptions wait for it, so each is drawn once, with them.
+let catalogLoaded = Promise.resolve();
 
 // panel id -> the filters its data honours (the range always)
 const HONOURS = {
@@ -113,31 +116,34 @@ async function load() {
   setStatus(`Loading ${range.label}…`);
   $("timeline-caption").textContent = `1 bar = 1 ${bucket} (UTC) · ${RANGES[state.range].label} · `
     + "blue: events, red: errors; an empty bucket is a gap";
+  // Sent in this order, and the browser runs six at a time: the answers that take the page longest to
+  // draw (two panels, the charts, the longest tables) first, so they are drawn while the others are still
+  // being computed, and the cheapest draws (the cards, the platform tables) last.
   const calls = {
-    errors: get("/errors/recent", { ...apiParams(state, ["category", "name"]), limit: 20 }),
-    platform: get("/aggregate/platform", window),
     names: get("/aggregate/name", window),
+    timeline: get("/aggregate/timeline", { ...window, bucket }),
+    errors: get("/errors/recent", { ...apiParams(state, ["category", "name"]), limit: 20 }),
     versions: get("/aggregate/version", window),
     adoption: get("/aggregate/version/timeline", window),
-    stats: get("/stats", window),
-    timeline: get("/aggregate/timeline", { ...window, bucket }),
-    slo: get("/errors/slo", window),
-    sessions: get("/sessions", { from: state.range, limit: 15 }),
     events: get("/events", { ...apiParams(state, ["category", "source", "name"]), error_hash: state.error,
                              page: state.page, per_page: 25 }),
+    sessions: get("/sessions", { from: state.range, limit: 15 }),
+    slo: get("/errors/slo", window),
+    platform: get("/aggregate/platform", window),
+    stats: get("/stats", window),
   };
   performance.mark(`dashboard-sent-${gen}`);  // every call issued (tests/bench reports the time it took)
   const pick = (name) => setFilters({ name: state.name === name ? "" : name });
   const results = await Promise.all([
     panel("p-cards", gen, [calls.stats], P.renderCards),
     panel("p-timeline", gen, [calls.timeline], (rows) => timelineChart(rows, span)),
-    panel("p-commands", gen, [calls.names], (report) => {
+    panel("p-commands", gen, [calls.names, catalogLoaded], (report) => {
       lastNames = report;
       return renderCommandsTable();
     }, (r) => !commandItems(r).length, "No command in this range and selection."),
-    panel("p-features", gen, [calls.names], (r) => P.renderFeatures(featureItems(r), describe, pick),
+    panel("p-features", gen, [calls.names, catalogLoaded], (r) => P.renderFeatures(featureItems(r), describe, pick),
           (r) => !featureItems(r).length, "No feature used in this range and selection."),
-    panel("p-slo", gen, [calls.slo], (slo) => P.renderSlo(slo, describe),
+    panel("p-slo", gen, [calls.slo, catalogLoaded], (slo) => P.renderSlo(slo, describe),
           (slo) => !slo.commands.length, "No command reported a status in this range."),
     panel("p-versions", gen, [calls.versions, calls.adoption], (list, days) => {
       fillOptions("f-version", list.map((r) => r.key));
@@ -205,16 +211,14 @@ function showKeyForm(message) {
   $("key-input").focus();
 }
 
-async function loadCatalog() {
-  try {
-    const catalog = await getJson(API, "/catalog", {});
+function loadCatalog() {
+  catalogLoaded = getJson(API, "/catalog", {}).then((catalog) => {
     for (const ev of catalog.events) descriptions.set(`${ev.category}/${ev.name}`, ev.description);
     fillOptions("f-name", catalog.events.filter((ev) => ev.category === "command" || ev.category === "feature")
                                    .map((ev) => ev.name).sort());
-    if (lastNames) setPanel("p-commands", "ready", renderCommandsTable());
-  } catch (err) {
+  }, (err) => {
     if (!(err instanceof ApiError && err.refusesKey)) setStatus(`The catalog could not be loaded: ${err.message}`);
-  }
+  });
 }
 
 function start() {
