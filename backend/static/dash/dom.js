@@ -1,3 +1,4 @@
+//# allFunctionsCalledOnLoad
 // Building HTML without innerHTML: every text goes in as a text node.
 export const $ = (id) => document.getElementById(id);
 

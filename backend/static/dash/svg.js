@@ -1,3 +1,4 @@
+//# allFunctionsCalledOnLoad
 // Charts drawn as SVG: a real time axis (every bucket of the range, empty ones too), y ticks, labels.
 import { count, dateLabel, dayLabel, hourLabel, monthDay } from "./format.js";
 
