@@ -70,7 +70,8 @@ MEASURES = """(() => {
   const at = (name) => performance.getEntriesByName(name)[0].startTime;
   const load = at('dashboard-load-1'), rel = (t) => t - load;
   return {
-    render: at('dashboard-ready-1'), load, sent: rel(at('dashboard-sent-1')),
+    render: at('dashboard-ready-1'), load,
+    sent: performance.getEntriesByName('dashboard-sent-1').length ? rel(at('dashboard-sent-1')) : null,
     state: document.body.dataset.state,
     calls: performance.getEntriesByType('resource').filter((e) => e.name.includes('/api/telemetry/'))
       .map((e) => [new URL(e.name).pathname.slice(14) + new URL(e.name).search, e.responseEnd - e.startTime,
@@ -143,7 +144,8 @@ def breakdown(i: int, r: dict) -> list[object]:
     """One round: where the time between the load mark and every panel drawn went."""
     last_end = max(c[4] for c in r["calls"])
     in_gap = [d for d in r["draws"] if d[1] >= last_end]
-    return [i, r["sent"], last_end, r["render"] - r["load"] - last_end, sum(d[2] for d in r["draws"]),
+    sent = "" if r["sent"] is None else r["sent"]  # a page without the mark
+    return [i, sent, last_end, r["render"] - r["load"] - last_end, sum(d[2] for d in r["draws"]),
             sum(d[2] for d in in_gap), len(in_gap), min(d[1] for d in r["draws"]),
             max(r["draws"], key=lambda d: d[1])[0], max(r["draws"], key=lambda d: d[2])[0]]
 
