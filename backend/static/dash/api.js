@@ -1,3 +1,4 @@
+//# allFunctionsCalledOnLoad
 // Data calls: the read key from sessionStorage as X-API-Key; errors as ApiError with the API's code.
 export const KEY_STORE = "branchpy.telemetry.readKey";
 

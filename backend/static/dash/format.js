@@ -1,3 +1,4 @@
+//# allFunctionsCalledOnLoad
 // Numbers and times as the page shows them (UTC everywhere).
 export const DASH = "–";
 

@@ -1,3 +1,4 @@
+//# allFunctionsCalledOnLoad
 // What each panel shows, from the API's answers. Text only (textContent); numbers carry data-value.
 import { h, table } from "./dom.js";
 import { DASH, change, count, isNum, ms, pct, signedPct, signedPoints, when } from "./format.js";

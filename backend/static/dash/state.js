@@ -1,3 +1,4 @@
+//# allFunctionsCalledOnLoad
 // The filter bar's state, kept in the URL's query string (never the key).
 export const RANGES = {
   "24h": { label: "24 hours", bucket: "hour", seconds: 86400 },
