@@ -7,21 +7,20 @@
     vscode/     the Node client for VS Code extensions
 
 BranchPy's code writes `from branchpy_telemetry.client import emit, track`.
-Those two (and the emitter's other public names) are the one re-export in the
-product, kept lazy on purpose (PEP 562 `__getattr__`): the thin clients import
-this package too and must start fast, and importing the emitter eagerly
-doubled the CLI's start-up import time. The names live in
-client/emitter/emit.py and client/emitter/tracking.py.
+Those two are the one re-export in the product, kept lazy on purpose (PEP 562
+`__getattr__`): the thin clients import this package too and must start fast,
+and importing the emitter eagerly doubled the CLI's start-up import time. They
+are defined in client/emitter/emit.py and client/emitter/tracking.py.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["Emitter", "build_event", "emit", "emitter_stats", "track", "write_event"]
+__all__ = ["emit", "track"]
 
 if TYPE_CHECKING:
-    from branchpy_telemetry.client.emitter.emit import Emitter, build_event, emit, emitter_stats, write_event
+    from branchpy_telemetry.client.emitter.emit import emit
     from branchpy_telemetry.client.emitter.tracking import track
 
 
@@ -30,8 +29,8 @@ def __getattr__(name: str) -> Any:
         from branchpy_telemetry.client.emitter.tracking import track
 
         return track
-    if name in __all__:
-        from branchpy_telemetry.client.emitter import emit as emitter
+    if name == "emit":
+        from branchpy_telemetry.client.emitter.emit import emit
 
-        return getattr(emitter, name)
+        return emit
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

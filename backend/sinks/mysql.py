@@ -46,7 +46,8 @@ from branchpy_telemetry.backend.sinks.backfill import BACKFILL_VERSION, backfill
 from branchpy_telemetry.backend.sinks.base import SinkError, SinkHealth
 from branchpy_telemetry.backend.sinks.mysql_pool import ConnectionPool, close_quietly, is_timeout
 from branchpy_telemetry.backend.sinks.registry import redact_url
-from branchpy_telemetry.backend.sinks.sql_base import SqlSink, TracingCursor
+from branchpy_telemetry.backend.sinks.sql_base import SqlSink
+from branchpy_telemetry.backend.sinks.sql_cursor import TracingCursor
 
 # Server errors after which the whole write transaction runs again (write_retry.py names the causes).
 _RETRY_CAUSES = {1213: "conflict", 1205: "lock_wait_timeout", 1062: "duplicate_key_race",

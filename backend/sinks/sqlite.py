@@ -26,7 +26,8 @@ from pathlib import Path
 from branchpy_telemetry.backend.sinks import sql_store as S
 from branchpy_telemetry.backend.sinks.backfill import BACKFILL_VERSION, backfill_usage
 from branchpy_telemetry.backend.sinks.base import SinkError, SinkHealth
-from branchpy_telemetry.backend.sinks.sql_base import SqlSink, TracingCursor
+from branchpy_telemetry.backend.sinks.sql_base import SqlSink
+from branchpy_telemetry.backend.sinks.sql_cursor import TracingCursor
 from branchpy_telemetry.backend.sinks.sqlite_schema import MIGRATIONS, SCHEMA_VERSION, SCHEMA_VERSION_TABLE
 
 

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 import pytest
 
 from branchpy_telemetry.backend.sinks.base import EventFilter, SinkError, TimeRange
-from branchpy_telemetry.backend.sinks.sqlite import SCHEMA_VERSION, LocalSQLiteSink
+from branchpy_telemetry.backend.sinks.sqlite import LocalSQLiteSink
+from branchpy_telemetry.backend.sinks.sqlite_schema import SCHEMA_VERSION
 
 from .conftest import make_event, make_package
 

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from branchpy_telemetry.client import build_event, write_event
+from branchpy_telemetry.client.emitter.emit import build_event, write_event
 
 from ..backend.live_backend import process_rss_bytes
 from ..e2e.delivery_env import configure, start_live_backend, stored_event_ids

@@ -17,8 +17,9 @@ import time
 
 import pytest
 
-from branchpy_telemetry.client import emit, emitter_stats
+from branchpy_telemetry.client import emit  # what BranchPy calls
 from branchpy_telemetry.client.contracts.event import event_decoder
+from branchpy_telemetry.client.emitter.emit import emitter_stats
 
 from .conftest import scaled
 

@@ -13,12 +13,12 @@ import uuid
 import msgspec
 import pytest
 
-from branchpy_telemetry.client import build_event, emit, emitter_stats, track, write_event
+from branchpy_telemetry.client import emit, track  # the public API
 from branchpy_telemetry.client.contracts.consent import consent_withdrawn
 from branchpy_telemetry.client.contracts.errors import EXIT_USAGE, UsageError
 from branchpy_telemetry.client.contracts.event import ErrorInfo, event_decoder
 from branchpy_telemetry.client.contracts.paths import resolve_paths
-from branchpy_telemetry.client.emitter.emit import Emitter
+from branchpy_telemetry.client.emitter.emit import Emitter, build_event, emitter_stats, write_event
 
 TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 

@@ -40,7 +40,8 @@ FILE_SIZE_LIMIT_CHILD = textwrap.dedent("""
 
 EMIT_AS_NOBODY_CHILD = textwrap.dedent("""
     import json, os
-    from branchpy_telemetry.client import emit, emitter_stats
+    from branchpy_telemetry.client import emit
+    from branchpy_telemetry.client.emitter.emit import emitter_stats
     if os.geteuid() == 0:  # root ignores permission bits: become `nobody` (imports are done)
         os.setgroups([])
         os.setgid(65534)

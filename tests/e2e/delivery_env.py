@@ -21,7 +21,7 @@ from ..conftest import console_script
 
 EMITTER = textwrap.dedent("""
     import sys
-    from branchpy_telemetry.client import build_event, write_event
+    from branchpy_telemetry.client.emitter.emit import build_event, write_event
     import time
     worker, n, out, pause = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
     ids = []

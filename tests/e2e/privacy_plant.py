@@ -54,7 +54,8 @@ def keeps_event(position: str) -> bool:
 
 CHILD = r'''
 import json, sys
-from branchpy_telemetry.client import emit, emitter_stats, track
+from branchpy_telemetry.client import emit, track
+from branchpy_telemetry.client.emitter.emit import emitter_stats
 
 plan = json.load(open(sys.argv[1], encoding="utf-8"))
 

@@ -60,7 +60,7 @@ SENSITIVE = [
 
 CHILD = r'''
 import sys, msgspec
-from branchpy_telemetry.client import build_event, write_event
+from branchpy_telemetry.client.emitter.emit import build_event, write_event
 w, n = int(sys.argv[1]), int(sys.argv[2])
 out = []
 for i in range(n):
