@@ -2,13 +2,13 @@
 """Optional compiled form of the exporter's two per-record loops (the Python ones decide).
 
 `record_scan(...)` is `daemon.block_proof.dirty_positions` in one pass: the
-positions of the records `client.declared.is_clean_record` declines — each
+positions of the records `is_clean_record` (client/contracts/declared.py) declines — each
 fixed-format field checked by its shape, each attr value judged by the
 catalog's own check callables, nothing else.
 `gather(evs)` collects what `aggregates.CleanBatch` needs in one pass.
 
 Both return exactly what the Python code returns (property tests in
-tests/daemon/test_export_scan.py run both on the same inputs); without a C
+tests/daemon/test_block_proof.py run both on the same inputs); without a C
 compiler the package installs without this module and the Python loops run.
 EventRecord fields are msgspec slots, read at their offsets as the descriptor
 itself does; any other type is read through getattr.

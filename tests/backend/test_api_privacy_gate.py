@@ -40,7 +40,7 @@ BAD_STRINGS = [
 FLAGGED_ATTR_KEYS = ["content", "snippet", "raw_message", "source_code", "dialogue", "api_key", "authToken",
                      "password"]
 # Places a sender chooses the text of (fields with a fixed format refuse any other text while
-# decoding, before these rules: tests/backend/test_api_upload_fixed_formats.py)
+# decoding, before these rules: tests/backend/test_api_catalog.py)
 LOCATIONS = [
     lambda p, s: p["summary"]["events"][0].__setitem__("name", s),
     lambda p, s: p["summary"]["events"][1]["attrs"].__setitem__("file", s),

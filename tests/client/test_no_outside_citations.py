@@ -107,3 +107,22 @@ def test_every_docs_page_a_file_points_to_exists():
                 if not (REPO_ROOT / "docs" / page).is_file():
                     dangling.append(f"{relative}:{number}: docs/{page}")
     assert not dangling, "pointers to pages docs/ does not have:\n" + "\n".join(dangling)
+
+
+REPO_PATH = re.compile(r"(?<![\w/.-])((?:client|daemon|backend|tests|systemd)/[\w/.-]+"
+                       r"\.(?:py|pyx|toml|txt|js|ts|json|md))\b")
+
+
+def test_every_repository_path_a_file_names_exists():
+    """A comment or page naming `daemon/export/exporter.py` must still be right after files move."""
+    dangling = []
+    for path in tracked_files():
+        text = text_of(path)
+        if text is None:
+            continue
+        relative = path.relative_to(REPO_ROOT).as_posix()
+        for number, line in enumerate(text.splitlines(), start=1):
+            for named in REPO_PATH.findall(line):
+                if not (REPO_ROOT / named).exists():
+                    dangling.append(f"{relative}:{number}: {named}")
+    assert not dangling, "paths that do not exist in the repository:\n" + "\n".join(dangling)
