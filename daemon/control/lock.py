@@ -1,4 +1,4 @@
-"""The single-instance lock on `paths.daemon_lock` (`client.file_lock`: flock, msvcrt on Windows).
+"""The single-instance lock on `paths.daemon_lock` (`client.infra.file_lock`: flock, msvcrt on Windows).
 
 The kernel drops the lock when the process dies, so a crash never leaves a
 stale lock behind; the pid written inside is informational only.

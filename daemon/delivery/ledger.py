@@ -25,7 +25,7 @@ _append_lock = threading.Lock()
 class LedgerRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     """One upload receipt (or dry run) in the ledger."""
 
-    when: str  # UTC, wire format (client.timewindow.format_ts)
+    when: str  # UTC, wire format (client.contracts.timewindow.format_ts)
     package_id: str | None
     events: int
     bytes: int

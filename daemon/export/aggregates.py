@@ -211,7 +211,7 @@ class PartAggregates:
     def add_clean(self, ev: Any) -> None:
         """The counting every event gets (`add` calls it too); on its own it is
         `add(ev, None, None)` for an event with no error hash and a timestamp
-        in the wire form (`client.declared.is_clean_record` guarantees both):
+        in the wire form (`client.contracts.declared.is_clean_record` guarantees both):
         the exporter passes such EventRecords here as they are."""
         ts = ev.ts
         if ts > self._last:

@@ -2,7 +2,7 @@
 
 `build_packages` takes any iterable of EventRecords (the exporter's window,
 or auto mode's records read from checkpoints). For each record, in one pass:
-apply the catalog and the privacy rules (`client.declared.sanitize_event`;
+apply the catalog and the privacy rules (`client.contracts.declared.sanitize_event`;
 an undeclared event is dropped whole and counted), encode once (msgspec), aggregate
 (`PartAggregates`), and stream the bytes to the current part's file
 (`package_writer.PartWriter`). A part is closed — written as a complete

@@ -1,6 +1,6 @@
 """`preview FILE`: exactly what a package would send, checked like the server will.
 
-`preview_file` decodes the file strictly against the schema (client.schema)
+`preview_file` decodes the file strictly against the schema (client.contracts.schema)
 and runs the privacy rules' `find_violations` (the server's own check), then
 applies the catalog as a server using it would (`declared.filter_package`:
 what it would drop), and returns a JSON-able dict for the CLI and the bridge;

@@ -42,7 +42,7 @@ MAX_LINE_BYTES = MAX_SPOOL_LINE_BYTES
 EXTENSION_GLOB = "*.jsonl"
 # An extension file its writer finished (client/vscode/lib/event_writer.js): never written again.
 SEALED_SUFFIX = ".sealed.jsonl"
-# The wire form of a timestamp (client.timewindow.format_ts): fixed width, so
+# The wire form of a timestamp (client.contracts.timewindow.format_ts): fixed width, so
 # such timestamps compare correctly as strings. Checked by mapping every ASCII
 # digit to 0 and comparing with the shape (cheaper than a regex, per event).
 _DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0000000000")

@@ -5,7 +5,7 @@ Rotate when the active file is larger than `max_file_mb`, or older than
 `ts`), falling back to the file's modification time when that line does not
 decode: POSIX has no portable creation time, and the first event is what
 "how old is this data" means anyway. The rotation itself is the spool's
-protocol (`client.spool.rotate_spool`), safe against concurrent writers.
+protocol (`client.emitter.spool.rotate_spool`), safe against concurrent writers.
 """
 
 from __future__ import annotations

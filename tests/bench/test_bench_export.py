@@ -15,7 +15,7 @@ attrs (the bundled catalog's), 4% with an undeclared path attr, 5% errors.
 Errors recur (40 failures, each with its own message, as a bug hits the same
 way again); the last row
 is the worst case where every error message is distinct (each one must be
-normalized and hashed, see client.error_hashing.normalize_error_message).
+normalized and hashed, see client.contracts.error_hashing.normalize_error_message).
 """
 
 from __future__ import annotations

@@ -124,7 +124,7 @@ class RecordingServer:
 # -- valid packages to send ---------------------------------------------------
 
 def make_package_bytes(n_events: int = 3, *, package_id: str | None = None, pad_events_to: int = 0) -> bytes:
-    """A schema-valid package (client.schema) with `n_events` sanitized events.
+    """A schema-valid package (client.contracts.schema) with `n_events` sanitized events.
 
     `pad_events_to`: repeat events until the JSON is at least that many bytes
     (to test size caps).

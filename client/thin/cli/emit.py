@@ -11,8 +11,8 @@ import argparse
 from branchpy_telemetry.client.contracts.errors import EXIT_OK, StorageError, UsageError
 
 CATEGORIES = ("command", "feature", "error", "performance", "session", "system")
-# The statuses an event may carry (client.fixed_formats.STATUSES; a test keeps the two equal). Spelled
-# out here so that building the parser does not import msgspec for every command.
+# The statuses an event may carry (client.contracts.fixed_formats.STATUSES; a test keeps the two
+# equal). Spelled out here so that building the parser does not import msgspec for every command.
 STATUS_WORDS = ("ok", "error", "cancelled", "timeout", "skipped")
 
 
