@@ -24,7 +24,7 @@ from typing import Any
 
 import msgspec
 
-from branchpy_telemetry.client.contracts.commands import COMMAND_BY_BRIDGE_TYPE
+from branchpy_telemetry.client.contracts.commands import COMMAND_BY_BRIDGE_TYPE, COMMANDS
 from branchpy_telemetry.client.contracts.event import EventRecord
 from branchpy_telemetry.client.contracts.protocol import ErrorBody, ProgressUpdate
 from branchpy_telemetry.daemon.control.handlers.args import NoArgs
@@ -162,10 +162,14 @@ def _result(kind: str, result_ref: dict, error_ref: dict) -> dict[str, Any]:
             "oneOf": [envelope(True, result_ref), envelope(False, error_ref)]}
 
 
+# The commands that publish progress, in the command table's order (its `progress` column).
+PROGRESS_COMMANDS = tuple(command.name for command in COMMANDS if command.progress)
+
+
 def _progress(update_ref: dict) -> dict[str, Any]:
     return {
         "title": "telemetry.progress",
-        "description": "Progress of a long request in flight (export, preview, upload, sync); "
+        "description": f"Progress of a long request in flight ({', '.join(PROGRESS_COMMANDS)}); "
                        "`id` is the request's.",
         "type": "object",
         "properties": {"id": {"$ref": REF.format(name="MessageId")}, "type": {"const": "telemetry.progress"},

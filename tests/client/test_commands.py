@@ -49,3 +49,17 @@ def test_every_command_the_daemon_runs_in_the_background_gets_the_long_timeout()
     assert timeout_for("rotate") > ROTATE_LOCK_TIMEOUT_S
     assert timeout_for("status") == timeout_for("no-such-command") == commands.TIMEOUT_SECONDS["quick"]
 
+
+
+def test_the_progress_column_names_exactly_the_handlers_that_publish_progress():
+    """A handler publishes progress through `ctx.progress`; the table (and the bridge schema's
+    description of `telemetry.progress`, which derives from it) must say which ones do."""
+    import inspect
+
+    from branchpy_telemetry.daemon.control.bridge_schema import PROGRESS_COMMANDS
+    from branchpy_telemetry.daemon.control.handlers import REGISTRY
+
+    publishing = {name for name, handler in REGISTRY.items()
+                  if "ctx.progress(" in inspect.getsource(inspect.getmodule(handler))}
+    assert publishing == {command.name for command in COMMANDS if command.progress}
+    assert set(PROGRESS_COMMANDS) == publishing
