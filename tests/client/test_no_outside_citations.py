@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from functools import cache
 from pathlib import Path
 
 THIS_FILE = Path(__file__).resolve()
@@ -77,13 +78,9 @@ def test_the_patterns_catch_every_citation_form():
 
 def test_no_tracked_file_cites_a_document_or_issue_the_repository_lacks():
     offences = []
-    for path in tracked_files():
-        if path == THIS_FILE:
+    for relative, text in tracked_text():
+        if REPO_ROOT / relative == THIS_FILE:
             continue
-        text = text_of(path)
-        if text is None:
-            continue
-        relative = path.relative_to(REPO_ROOT).as_posix()
         for number, what, line in citations_in(text):
             offences.append(f"{relative}:{number}: cites {what}: {line}")
     assert not offences, (
@@ -92,20 +89,27 @@ def test_no_tracked_file_cites_a_document_or_issue_the_repository_lacks():
     )
 
 
-DOCS_POINTER = re.compile(r"\bdocs/([\w.-]+\.(?:md|json))")
+@cache
+def tracked_text() -> tuple[tuple[str, str], ...]:
+    """(path relative to the repository, text) of every tracked text file, read once for all tests."""
+    texts = ((path.relative_to(REPO_ROOT).as_posix(), text_of(path)) for path in tracked_files())
+    return tuple((relative, text) for relative, text in texts if text is not None)
+
+
+def dangling_names(pattern: re.Pattern[str], exists) -> list[str]:
+    """`path:line: name` for every match of `pattern` in a tracked file for which `exists(name)` is false."""
+    found = []
+    for relative, text in tracked_text():
+        for number, line in enumerate(text.splitlines(), start=1):
+            found += [f"{relative}:{number}: {name}" for name in pattern.findall(line) if not exists(name)]
+    return found
+
+
+DOCS_POINTER = re.compile(r"\b(docs/[\w.-]+\.(?:md|json))")
 
 
 def test_every_docs_page_a_file_points_to_exists():
-    dangling = []
-    for path in tracked_files():
-        text = text_of(path)
-        if text is None:
-            continue
-        relative = path.relative_to(REPO_ROOT).as_posix()
-        for number, line in enumerate(text.splitlines(), start=1):
-            for page in DOCS_POINTER.findall(line):
-                if not (REPO_ROOT / "docs" / page).is_file():
-                    dangling.append(f"{relative}:{number}: docs/{page}")
+    dangling = dangling_names(DOCS_POINTER, lambda page: (REPO_ROOT / page).is_file())
     assert not dangling, "pointers to pages docs/ does not have:\n" + "\n".join(dangling)
 
 
@@ -115,14 +119,5 @@ REPO_PATH = re.compile(r"(?<![\w/.-])((?:client|daemon|backend|tests|systemd)/[\
 
 def test_every_repository_path_a_file_names_exists():
     """A comment or page naming `daemon/export/exporter.py` must still be right after files move."""
-    dangling = []
-    for path in tracked_files():
-        text = text_of(path)
-        if text is None:
-            continue
-        relative = path.relative_to(REPO_ROOT).as_posix()
-        for number, line in enumerate(text.splitlines(), start=1):
-            for named in REPO_PATH.findall(line):
-                if not (REPO_ROOT / named).exists():
-                    dangling.append(f"{relative}:{number}: {named}")
+    dangling = dangling_names(REPO_PATH, lambda named: (REPO_ROOT / named).exists())
     assert not dangling, "paths that do not exist in the repository:\n" + "\n".join(dangling)
