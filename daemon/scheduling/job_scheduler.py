@@ -32,7 +32,6 @@ class JobScheduler:
     def __init__(self) -> None:
         self._scheduler: BackgroundScheduler | None = None
         self._listeners: list[tuple[Listener, int]] = [(_log_job_error, EVENT_JOB_ERROR)]
-        self._intervals: dict[str, float] = {}
         self._guard = threading.Lock()  # start / shutdown from the loop and from worker threads
 
     # -- jobs ------------------------------------------------------------------
@@ -43,7 +42,6 @@ class JobScheduler:
         self._started().add_job(fn, trigger=_trigger(interval_s, jitter_s), id=job_id, name=name,
                                 replace_existing=True, max_instances=1, coalesce=True,
                                 misfire_grace_time=misfire_grace_s, **first)
-        self._intervals[job_id] = float(interval_s)
 
     def reschedule(self, job_id: str, *, interval_s: float, misfire_grace_s: int,
                    jitter_s: float | None = None) -> None:
@@ -51,13 +49,11 @@ class JobScheduler:
         scheduler = self._started()
         scheduler.modify_job(job_id, misfire_grace_time=misfire_grace_s)
         scheduler.reschedule_job(job_id, trigger=_trigger(interval_s, jitter_s))
-        self._intervals[job_id] = float(interval_s)
 
     def remove(self, job_id: str) -> None:
         """Remove the job if it is scheduled."""
         if self.job(job_id) is not None:
             self._scheduler.remove_job(job_id)
-        self._intervals.pop(job_id, None)
 
     # -- queries ---------------------------------------------------------------
     def job(self, job_id: str) -> Job | None:
@@ -67,8 +63,9 @@ class JobScheduler:
         return self._scheduler.get_jobs() if self._scheduler is not None else []
 
     def interval_s(self, job_id: str) -> float | None:
-        """The interval the job runs at, None when it is not scheduled."""
-        return self._intervals.get(job_id) if self.job(job_id) is not None else None
+        """The interval the job runs at (its trigger's), None when it is not scheduled."""
+        job = self.job(job_id)
+        return job.trigger.interval.total_seconds() if job is not None else None
 
     def next_run_time(self, job_id: str) -> datetime | None:
         job = self.job(job_id)
@@ -86,7 +83,6 @@ class JobScheduler:
         """Stop the scheduler's thread and drop every job; `wait`: for turns in flight too."""
         with self._guard:
             scheduler, self._scheduler = self._scheduler, None
-            self._intervals.clear()
         if scheduler is not None:
             scheduler.shutdown(wait=wait)
 
