@@ -31,12 +31,11 @@ HOLDER = "housekeeping"  # how a turn names itself on the delivery lock
 
 def run_housekeeping(paths: TelemetryPaths, config: Config, lock: DeliveryLock) -> bool:
     """One turn; False when something holds the delivery lock (a run does the same work itself)."""
+    # imported here: the delivery stack is heavy, daemon start-up is not
     from branchpy_telemetry.daemon.counters import CounterStore
     from branchpy_telemetry.daemon.export.checkpoints import CheckpointStore
     from branchpy_telemetry.daemon.export.spool_reader import extension_dir
-    from branchpy_telemetry.daemon.scheduling.auto_job import (
-        open_outbox,  # lazy: the delivery stack is heavy, daemon start-up is not
-    )
+    from branchpy_telemetry.daemon.scheduling.auto_job import open_outbox
     from branchpy_telemetry.daemon.scheduling.retention import apply_retention
     from branchpy_telemetry.daemon.scheduling.rotation_policy import apply_rotation_policy
 
