@@ -5,10 +5,11 @@ that send the empty delimiter) or `[identity, json]` (bare DEALER); the reply
 goes back in the same envelope. Anything else is answered with a
 `malformed_request` error, never dropped and never fatal.
 
-Quick commands run in the loop thread. Long ones (`BACKGROUND`) run on a
-few worker threads, so `status` keeps answering during an export; a worker
-hands its reply (and its progress) back to the loop over an inproc PUSH
-socket, because zmq sockets belong to one thread. A request id seen again
+Quick commands run in the loop thread. Background ones (the command table's
+`background` column, client/contracts/commands.py) run on a few worker
+threads, so `status` keeps answering during an export; a worker hands its
+reply (and its progress) back to the loop over an inproc PUSH socket,
+because zmq sockets belong to one thread. A request id seen again
 (a Lazy Pirate resend) is not run twice: it joins the running job or gets the
 cached reply.
 """
